@@ -1,0 +1,40 @@
+# relief: `make run` serves the seeded API; `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# PostgreSQL server the tests create their own fresh databases on ("none" = SQLite only).
+RELIEF_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+export RELIEF_TEST_DATABASE_URL
+
+.PHONY: setup run test lint bench check clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/relief db upgrade
+	$(BIN)/relief seed --if-empty
+	$(BIN)/relief demo-tokens
+	$(BIN)/relief serve
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m bench
+
+check: setup
+	$(BIN)/relief check
+
+clean:
+	rm -rf $(VENV) relief.db relief.db-wal relief.db-shm .pytest_cache

@@ -1,0 +1,1 @@
+"""relief: Nantong emergency supplies reserve and dispatch system (composition root and platform)."""

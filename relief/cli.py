@@ -1,0 +1,190 @@
+"""The ``relief`` command: serve, db, seed, token, check (and the planning commands)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from relief.db import Database
+from relief.dbtypes import utcnow
+from relief.models import ApiToken, Role
+from relief.settings import get_settings
+
+app = typer.Typer(help="Nantong emergency relief supplies: inventory and dispatch.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+
+def _database() -> Database:
+    return Database.from_settings(get_settings())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes")] = False,
+) -> None:
+    """Serve the API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("relief.main:create_app", factory=True, host=host or settings.host,
+                port=port or settings.port, reload=reload)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Migrate the database up (default: to the newest revision)."""
+    from relief import migrations
+
+    migrations.upgrade(get_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
+    """Migrate the database down to ``revision`` (``base`` empties it)."""
+    from relief import migrations
+
+    migrations.downgrade(get_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("diff")
+def db_diff() -> None:
+    """Exit 1 if the database schema differs from the models (a missing migration)."""
+    from relief import migrations
+
+    diffs = migrations.schema_differences(get_settings().database_url)
+    for diff in diffs:
+        typer.echo(str(diff))
+    raise typer.Exit(1 if diffs else 0)
+
+
+@app.command()
+def seed(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Only seed an empty database")]
+    = False,
+) -> None:
+    """Load Nantong's divisions, depots, catalogue, reserves, targets and opening stock."""
+    from seed.loader import database_is_empty, load
+
+    database = _database()
+    with database.read_session() as session:
+        if if_empty and not database_is_empty(session):
+            typer.echo("database already holds data; seed skipped")
+            return
+    report = database.write(lambda session: load(session, today=get_settings().today()))
+    for name, count in report.items():
+        typer.echo(f"{name:>22}: {count} added")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[Role, typer.Option(help="admin, depot_manager, dispatcher, viewer, "
+                                            "integration")],
+    name: Annotated[str, typer.Option(help="Who or what holds the token")],
+    depot: Annotated[list[str] | None, typer.Option(help="Depot code (repeatable); "
+                                                         "depot managers write only there")]
+    = None,
+    scope: Annotated[list[str] | None, typer.Option(help="Extra scope (repeatable)")] = None,
+) -> None:
+    """Create an API token; the secret is printed once, as the last line."""
+    from relief.auth import create_token
+    from supplies.masterdata import depots_by_codes
+
+    depots = depot or []
+    if role == Role.depot_manager and not depots:
+        raise typer.BadParameter("a depot_manager token needs at least one --depot")
+
+    def create(session: Session) -> str:
+        depots_by_codes(session, depots)
+        _, secret = create_token(session, name=name, role=role, depots=depots,
+                                 scopes=scope or [])
+        return secret
+
+    secret = _database().write(create)
+    typer.echo(f"token for {name} ({role.value}{': ' + ', '.join(depots) if depots else ''})")
+    typer.echo(secret)
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Option(help="Token name")]) -> None:
+    """Revoke every token with this name."""
+    count = _database().write(lambda s: s.execute(
+        update(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())).rowcount)
+    typer.echo(f"revoked {count} token(s)")
+
+
+@app.command("demo-tokens")
+def demo_tokens() -> None:
+    """Replace the demo tokens (one per role) and print how to use them."""
+    from relief.auth import create_token
+    from supplies.models import Depot
+
+    def create(session: Session) -> list[tuple[str, str, str]]:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.name.like("demo-%"), ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        depots = list(session.execute(
+            select(Depot.code).where(Depot.tier == "county").order_by(Depot.code).limit(1)
+        ).scalars())
+        grants: list[tuple[Role, list[str], list[str]]] = [
+            (Role.admin, [], []),
+            (Role.depot_manager, depots, []),
+            (Role.dispatcher, [], ["draw:city", "draw:agreement"]),
+            (Role.viewer, [], []),
+        ]
+        out = []
+        for role, depot_codes, scopes in grants:
+            _, secret = create_token(session, name=f"demo-{role.value}", role=role,
+                                     depots=depot_codes, scopes=scopes)
+            out.append((role.value, ", ".join(depot_codes), secret))
+        return out
+
+    tokens = _database().write(create)
+    typer.echo("\nDemo tokens (new ones each run; older demo tokens are revoked):")
+    for role, depots, secret in tokens:
+        where = f" for depot {depots}" if depots else ""
+        typer.echo(f"  {role:<14}{where}\n    {secret}")
+    admin = tokens[0][2]
+    typer.echo(
+        "\nTry:\n"
+        f"  curl -H 'Authorization: Bearer {admin}' http://127.0.0.1:8000/api/v1/stock/summary\n"
+        "  OpenAPI docs: http://127.0.0.1:8000/docs (Authorize with a token above)\n"
+    )
+
+
+@app.command()
+def check() -> None:
+    """Prove every quant equals the sum of its moves; exit 1 on any broken rule."""
+    from supplies.ledger import verify
+
+    with _database().read_session() as session:
+        result = verify(session)
+    typer.echo(f"checked {result.quants} quants against {result.moves} moves")
+    for problem in result.problems:
+        typer.echo(f"PROBLEM: {problem}", err=True)
+    if not result.ok:
+        raise typer.Exit(1)
+    typer.echo("ledger OK")
+
+
+def main() -> None:
+    """Entry point for ``python -m relief.cli``."""
+    app(prog_name="relief")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Platform tables: API tokens, idempotency records and the audit trail. No domain rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from relief.dbtypes import UTCDateTime, str_enum, utcnow
+
+
+class Role(StrEnum):
+    """What a token may do; see docs/access.md."""
+
+    admin = "admin"
+    depot_manager = "depot_manager"
+    dispatcher = "dispatcher"
+    viewer = "viewer"
+    integration = "integration"
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token. Only its SHA-256 is stored; the secret is shown once at creation."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    role: Role = Field(sa_type=str_enum(Role))
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=12)
+    depots: list[str] = Field(default_factory=list, sa_type=JSON)
+    scopes: list[str] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first response to a POST made with an Idempotency-Key, replayed on retries.
+
+    The row is inserted at the start of the write transaction (a claim) and completed with the
+    response before commit, so a concurrent retry blocks on the primary key and then replays.
+    """
+
+    __tablename__ = "idempotency_record"
+
+    token_id: int = Field(foreign_key="api_token.id", primary_key=True)
+    key: str = Field(max_length=200, primary_key=True)
+    fingerprint: str = Field(max_length=64)
+    status_code: int | None = None
+    response: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which record, for every write outside the stock ledger's own moves."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_entity", "entity", "entity_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=60)
+    entity: str = Field(max_length=60)
+    entity_id: str = Field(max_length=120)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

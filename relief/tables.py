@@ -1,0 +1,13 @@
+"""Every table of every domain, registered on one metadata (for Alembic and the schema check).
+
+This is composition-root wiring: the platform modules (settings, db, auth) never import it.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+import relief.models  # noqa: F401  (registers the platform tables)
+import supplies.models  # noqa: F401  (registers the inventory tables)
+
+metadata = SQLModel.metadata

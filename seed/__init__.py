@@ -1,0 +1,1 @@
+"""Nantong seed data and its idempotent loader."""

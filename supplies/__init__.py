@@ -1,0 +1,1 @@
+"""Inventory domain: the reserve network, the catalogue and the one stock ledger."""

@@ -1,0 +1,814 @@
+"""THE one place stock changes: moves, quants, locks, FEFO picking and reservations.
+
+Every stock change is a :class:`StockMove` from one location to another, appended in the same
+transaction that updates the cached balances (:class:`Quant`) of the stocked locations it
+touches. Nothing here commits; the caller's use case does, once.
+
+Rules kept here and nowhere else:
+
+* Available stock of a quant = on hand - reserved, and only for lots in good quality whose
+  expiry date (the last usable day) is today or later.
+* Issues, transfers and reservations pick lots FEFO: earliest expiry first, lots without expiry
+  last, then oldest lot first.
+* Concurrency: every quant a transaction changes is locked (``SELECT ... FOR UPDATE`` on
+  PostgreSQL; SQLite write transactions are serialised by ``BEGIN IMMEDIATE``) before it is
+  read for a decision. Locks are taken in one global order - a depot's quants (by location,
+  item, quant id) before the transit location's - so two transactions never wait on each other
+  in a cycle. The database CHECK constraints (on hand >= 0, 0 <= reserved <= on hand) are the
+  last line of defence.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from relief.dbtypes import utcnow
+from relief.errors import Conflict, InsufficientStock, InvalidInput
+from supplies.models import (
+    Depot,
+    Item,
+    Location,
+    LocationKind,
+    Lot,
+    MoveKind,
+    Quality,
+    Quant,
+    Reservation,
+    ReservationLine,
+    ReservationState,
+    StockMove,
+)
+from supplies.models.stock import STOCKED_KINDS
+
+# Codes of the singleton virtual locations.
+VIRTUAL_LOCATIONS: dict[LocationKind, tuple[str, str]] = {
+    LocationKind.supplier: ("VIRTUAL/SUPPLIER", "Suppliers and donors (receipts)"),
+    LocationKind.distribution: ("VIRTUAL/DISTRIBUTION", "Distributed to affected people"),
+    LocationKind.inventory: ("VIRTUAL/INVENTORY", "Inventory loss and gain"),
+    LocationKind.scrap: ("VIRTUAL/SCRAP", "Scrapped: expired or damaged"),
+    LocationKind.transit: ("VIRTUAL/TRANSIT", "In transit between depots or to sites"),
+}
+
+
+@dataclass(frozen=True)
+class MoveContext:
+    """Who is moving stock, why, and as part of which request."""
+
+    actor: str
+    today: date
+    reference: str | None = None
+    reason: str | None = None
+    idempotency_key: str | None = None
+    operation: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A quantity taken from one lot of a quant."""
+
+    quant: Quant
+    lot: Lot
+    quantity: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Locations and lots
+
+
+def _location_cache(session: Session) -> dict[Any, Location]:
+    # Locations never change once created, so one transaction may remember them.
+    return session.info.setdefault("relief_locations", {})  # type: ignore[no-any-return]
+
+
+def virtual_location(session: Session, kind: LocationKind) -> Location:
+    """The singleton virtual location of ``kind`` (created by the first migration)."""
+    cache = _location_cache(session)
+    if kind not in cache:
+        code, _ = VIRTUAL_LOCATIONS[kind]
+        stmt = select(Location).where(Location.code == code)
+        location = session.execute(stmt).scalar_one_or_none()
+        if location is None:
+            raise RuntimeError(f"virtual location {code} missing: run `relief db upgrade`")
+        cache[kind] = location
+    return cache[kind]
+
+
+def ensure_virtual_locations(session: Session) -> None:
+    """Create any missing virtual location (idempotent)."""
+    for kind, (code, name) in VIRTUAL_LOCATIONS.items():
+        _insert_ignore(session, Location, {"code": code, "name": name, "kind": kind}, ["code"])
+
+
+def depot_location(session: Session, depot: Depot) -> Location:
+    """The internal location of ``depot``, created on first use."""
+    assert depot.id is not None
+    cache = _location_cache(session)
+    if ("depot", depot.id) in cache:
+        return cache[("depot", depot.id)]
+    stmt = select(Location).where(Location.depot_id == depot.id)
+    location = session.execute(stmt).scalar_one_or_none()
+    if location is None:
+        _insert_ignore(
+            session,
+            Location,
+            {
+                "code": f"DEPOT/{depot.code}",
+                "name": depot.name,
+                "kind": LocationKind.internal,
+                "depot_id": depot.id,
+            },
+            ["code"],
+        )
+        location = session.execute(stmt).scalar_one()
+    cache[("depot", depot.id)] = location
+    return location
+
+
+def ensure_lot(
+    session: Session, *, item: Item, lot_number: str | None, expiry: date | None
+) -> Lot:
+    """Find or create the lot ``lot_number`` of ``item``.
+
+    Without a lot number the lot is named after its expiry (``AUTO-20271231`` or
+    ``AUTO-NOEXP``), so unlabelled receipts with the same expiry share one lot. A perishable
+    item needs an expiry; an existing lot must be given its own expiry (or none).
+    """
+    assert item.id is not None
+    if item.perishable and expiry is None:
+        raise InvalidInput("expiry", f"item {item.code} is perishable: an expiry date is required")
+    if lot_number is None:
+        lot_number = f"AUTO-{expiry:%Y%m%d}" if expiry else "AUTO-NOEXP"
+    stmt = select(Lot).where(Lot.item_id == item.id, Lot.lot_number == lot_number)
+    lot = session.execute(stmt).scalar_one_or_none()
+    if lot is None:
+        now = utcnow()
+        _insert_ignore(
+            session,
+            Lot,
+            {
+                "item_id": item.id,
+                "lot_number": lot_number,
+                "expiry": expiry,
+                "quality": Quality.good,
+                "created_at": now,
+                "updated_at": now,
+            },
+            ["item_id", "lot_number"],
+        )
+        lot = session.execute(stmt).scalar_one()
+    if expiry is not None and lot.expiry != expiry:
+        raise InvalidInput(
+            "expiry",
+            f"lot {lot_number} of item {item.code} has expiry {lot.expiry}, not {expiry}",
+        )
+    return lot
+
+
+def is_usable(lot: Lot, today: date) -> bool:
+    """True when the lot may be issued or reserved: good quality and not expired."""
+    return lot.quality == Quality.good and (lot.expiry is None or lot.expiry >= today)
+
+
+def available(quant: Quant, lot: Lot, today: date) -> int:
+    """Available quantity of one quant (0 for unusable lots)."""
+    return quant.on_hand - quant.reserved if is_usable(lot, today) else 0
+
+
+def fefo_key(lot: Lot) -> tuple[int, date, int]:
+    """Sort key for FEFO: expiring lots by date, then lots without expiry, then oldest lot."""
+    return (1, date.max, lot.id or 0) if lot.expiry is None else (0, lot.expiry, lot.id or 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quants: creation and locking
+
+
+def _insert_ignore(
+    session: Session, model: Any, values: dict[str, Any], conflict_cols: list[str]
+) -> None:
+    """INSERT a row unless one with the same ``conflict_cols`` exists (race-safe upsert)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model.__table__).values(**values)
+    session.execute(statement.on_conflict_do_nothing(index_elements=conflict_cols))
+
+
+def _ensure_quant(session: Session, location_id: int, item_id: int, lot_id: int) -> None:
+    _insert_ignore(
+        session,
+        Quant,
+        {
+            "location_id": location_id,
+            "item_id": item_id,
+            "lot_id": lot_id,
+            "on_hand": 0,
+            "reserved": 0,
+            "updated_at": utcnow(),
+        },
+        ["location_id", "item_id", "lot_id"],
+    )
+
+
+def lock_stock(
+    session: Session, location: Location, item_id: int, lot_ids: Iterable[int] | None = None
+) -> list[tuple[Quant, Lot]]:
+    """Lock and return the quants of ``item_id`` at ``location`` (optionally only some lots).
+
+    Rows are locked in quant id order and re-read, so decisions made on them hold until commit.
+    """
+    stmt = (
+        select(Quant, Lot)
+        .join(Lot, Lot.id == Quant.lot_id)
+        .where(Quant.location_id == location.id, Quant.item_id == item_id)
+        .order_by(Quant.id)
+        .with_for_update(of=Quant)
+        .execution_options(populate_existing=True)
+    )
+    if lot_ids is not None:
+        stmt = stmt.where(Quant.lot_id.in_(list(lot_ids)))
+    return [(quant, lot) for quant, lot in session.execute(stmt).all()]
+
+
+def _lock_destination(session: Session, location: Location, item_id: int, lot_id: int) -> Quant:
+    assert location.id is not None
+    rows = lock_stock(session, location, item_id, [lot_id])
+    if not rows:
+        _ensure_quant(session, location.id, item_id, lot_id)
+        rows = lock_stock(session, location, item_id, [lot_id])
+    return rows[0][0]
+
+
+def lock_destination(
+    session: Session, location: Location, item: Item, lot_ids: Sequence[int]
+) -> None:
+    """Create (if needed) and lock the quants that moves into ``location`` will credit.
+
+    Callers moving stock out of transit into a depot call this first, to keep the global lock
+    order: a depot's quants before the transit location's.
+    """
+    assert location.id is not None and item.id is not None
+    for lot_id in sorted(set(lot_ids)):
+        _ensure_quant(session, location.id, item.id, lot_id)
+    lock_stock(session, location, item.id, lot_ids)
+
+
+def pick_fefo(
+    rows: Sequence[tuple[Quant, Lot]],
+    quantity: int,
+    today: date,
+    *,
+    lot: Lot | None = None,
+    field_name: str = "quantity",
+) -> list[Pick]:
+    """Choose which lots supply ``quantity``: the given lot, or FEFO over usable lots.
+
+    Raises :class:`InsufficientStock` (with the available quantity) when there is too little,
+    and :class:`Conflict` when an explicitly requested lot is expired, quarantined or damaged.
+    """
+    if lot is not None:
+        if not is_usable(lot, today):
+            state = "expired" if lot.quality == Quality.good else lot.quality.value
+            raise Conflict(
+                f"lot {lot.lot_number} is {state} and cannot be used",
+                details={"lot": lot.lot_number, "quality": lot.quality, "expiry": lot.expiry},
+            )
+        rows = [(q, lt) for q, lt in rows if lt.id == lot.id]
+    candidates = sorted(
+        ((q, lt) for q, lt in rows if available(q, lt, today) > 0), key=lambda r: fefo_key(r[1])
+    )
+    total = sum(available(q, lt, today) for q, lt in candidates)
+    if total < quantity:
+        raise InsufficientStock(
+            f"only {total} available, {quantity} requested",
+            details={"available": total, "requested": quantity},
+            fields=[{"field": field_name, "message": f"only {total} available"}],
+        )
+    picks: list[Pick] = []
+    remaining = quantity
+    for quant, lot_row in candidates:
+        take = min(remaining, available(quant, lot_row, today))
+        picks.append(Pick(quant=quant, lot=lot_row, quantity=take))
+        remaining -= take
+        if remaining == 0:
+            break
+    return picks
+
+
+# ---------------------------------------------------------------------------------------------
+# Posting moves
+
+
+def _record(
+    session: Session,
+    *,
+    item_id: int,
+    lot_id: int,
+    quantity: int,
+    source: Location,
+    destination: Location,
+    kind: MoveKind,
+    ctx: MoveContext,
+    transfer_id: int | None = None,
+    reservation_id: int | None = None,
+) -> StockMove:
+    assert quantity > 0 and source.id is not None and destination.id is not None
+    move = StockMove(
+        item_id=item_id,
+        lot_id=lot_id,
+        quantity=quantity,
+        from_location_id=source.id,
+        to_location_id=destination.id,
+        kind=kind,
+        operation=ctx.operation,
+        reference=ctx.reference,
+        reason=ctx.reason,
+        actor=ctx.actor,
+        idempotency_key=ctx.idempotency_key,
+        transfer_id=transfer_id,
+        reservation_id=reservation_id,
+    )
+    session.add(move)
+    return move
+
+
+def _credit(session: Session, destination: Location, item_id: int, lot_id: int, qty: int) -> None:
+    """Add ``qty`` to the destination's quant when the destination holds stock."""
+    if destination.kind in STOCKED_KINDS:
+        quant = _lock_destination(session, destination, item_id, lot_id)
+        quant.on_hand += qty
+        quant.updated_at = utcnow()
+        session.add(quant)
+
+
+def move_picks(
+    session: Session,
+    *,
+    picks: Sequence[Pick],
+    source: Location,
+    destination: Location,
+    kind: MoveKind,
+    ctx: MoveContext,
+    from_reserved: bool = False,
+    transfer_id: int | None = None,
+    reservation_id: int | None = None,
+) -> list[StockMove]:
+    """Move picked (already locked) quantities from ``source`` to ``destination``.
+
+    With ``from_reserved`` the quantities come out of the quants' reserved part (consuming a
+    reservation); otherwise out of their available part.
+    """
+    moves: list[StockMove] = []
+    for pick in picks:
+        quant = pick.quant
+        if from_reserved:
+            if quant.reserved < pick.quantity:
+                raise InsufficientStock(
+                    f"only {quant.reserved} reserved on lot {pick.lot.lot_number}",
+                    details={"available": quant.reserved, "requested": pick.quantity},
+                )
+            quant.reserved -= pick.quantity
+        elif quant.on_hand - quant.reserved < pick.quantity:
+            raise InsufficientStock(
+                f"only {quant.on_hand - quant.reserved} available on lot {pick.lot.lot_number}",
+                details={"available": quant.on_hand - quant.reserved, "requested": pick.quantity},
+            )
+        quant.on_hand -= pick.quantity
+        quant.updated_at = utcnow()
+        session.add(quant)
+    session.flush()
+    for pick in picks:
+        assert pick.lot.id is not None
+        _credit(session, destination, pick.quant.item_id, pick.lot.id, pick.quantity)
+        moves.append(
+            _record(
+                session,
+                item_id=pick.quant.item_id,
+                lot_id=pick.lot.id,
+                quantity=pick.quantity,
+                source=source,
+                destination=destination,
+                kind=kind,
+                ctx=ctx,
+                transfer_id=transfer_id,
+                reservation_id=reservation_id,
+            )
+        )
+    session.flush()
+    return moves
+
+
+def receive(
+    session: Session,
+    *,
+    destination: Location,
+    item: Item,
+    lot: Lot,
+    quantity: int,
+    ctx: MoveContext,
+    source_kind: LocationKind = LocationKind.supplier,
+    kind: MoveKind = MoveKind.receipt,
+    transfer_id: int | None = None,
+) -> StockMove:
+    """Book ``quantity`` of ``lot`` into ``destination`` from a virtual location."""
+    assert item.id is not None and lot.id is not None
+    source = virtual_location(session, source_kind)
+    _credit(session, destination, item.id, lot.id, quantity)
+    move = _record(
+        session,
+        item_id=item.id,
+        lot_id=lot.id,
+        quantity=quantity,
+        source=source,
+        destination=destination,
+        kind=kind,
+        ctx=ctx,
+        transfer_id=transfer_id,
+    )
+    session.flush()
+    return move
+
+
+def take(
+    session: Session,
+    *,
+    source: Location,
+    destination: Location,
+    item: Item,
+    quantity: int,
+    ctx: MoveContext,
+    kind: MoveKind,
+    lot: Lot | None = None,
+    transfer_id: int | None = None,
+) -> list[StockMove]:
+    """Take ``quantity`` of available stock from ``source`` (FEFO unless ``lot``) to ``destination``."""
+    assert item.id is not None
+    rows = lock_stock(session, source, item.id)
+    picks = pick_fefo(rows, quantity, ctx.today, lot=lot)
+    return move_picks(
+        session,
+        picks=picks,
+        source=source,
+        destination=destination,
+        kind=kind,
+        ctx=ctx,
+        transfer_id=transfer_id,
+    )
+
+
+def move_lot(
+    session: Session,
+    *,
+    source: Location,
+    destination: Location,
+    item: Item,
+    lot: Lot,
+    quantity: int,
+    ctx: MoveContext,
+    kind: MoveKind,
+    transfer_id: int | None = None,
+) -> StockMove:
+    """Move ``quantity`` of one specific lot regardless of its quality or expiry.
+
+    Used for stock already committed to a path: receiving a transfer, scrapping expired or
+    damaged goods, counting losses. The quantity must be on hand and not reserved.
+    """
+    assert item.id is not None and lot.id is not None
+    rows = lock_stock(session, source, item.id, [lot.id])
+    free = sum(q.on_hand - q.reserved for q, _ in rows)
+    if not rows or free < quantity:
+        raise InsufficientStock(
+            f"only {free} of lot {lot.lot_number} free at {source.code}",
+            details={"available": free, "requested": quantity},
+            fields=[{"field": "quantity", "message": f"only {free} free"}],
+        )
+    picks = [Pick(quant=rows[0][0], lot=rows[0][1], quantity=quantity)]
+    # Bypass the usability rule: this path moves stock that is already where it must go.
+    (move,) = move_picks(
+        session,
+        picks=picks,
+        source=source,
+        destination=destination,
+        kind=kind,
+        ctx=ctx,
+        transfer_id=transfer_id,
+    )
+    return move
+
+
+def adjust(
+    session: Session,
+    *,
+    location: Location,
+    item: Item,
+    lot: Lot,
+    counted: int,
+    ctx: MoveContext,
+) -> StockMove | None:
+    """Record a stock count: a gain or loss move brings on hand to ``counted``.
+
+    Returns None when the count matches. A count below what is reserved is refused (409): the
+    reservations must be released first so no plan keeps counting on goods that are not there.
+    """
+    assert item.id is not None and lot.id is not None and location.id is not None
+    _ensure_quant(session, location.id, item.id, lot.id)
+    ((quant, _),) = lock_stock(session, location, item.id, [lot.id])
+    delta = counted - quant.on_hand
+    if delta == 0:
+        return None
+    if counted < quant.reserved:
+        raise Conflict(
+            f"counted {counted} but {quant.reserved} are reserved; release reservations first",
+            details={"reserved": quant.reserved, "on_hand": quant.on_hand, "counted": counted},
+        )
+    inventory = virtual_location(session, LocationKind.inventory)
+    if delta > 0:
+        return receive(
+            session,
+            destination=location,
+            item=item,
+            lot=lot,
+            quantity=delta,
+            ctx=ctx,
+            source_kind=LocationKind.inventory,
+            kind=MoveKind.adjustment_gain,
+        )
+    (move,) = move_picks(
+        session,
+        picks=[Pick(quant=quant, lot=lot, quantity=-delta)],
+        source=location,
+        destination=inventory,
+        kind=MoveKind.adjustment_loss,
+        ctx=ctx,
+    )
+    return move
+
+
+# ---------------------------------------------------------------------------------------------
+# Reservations
+
+
+def reserve(
+    session: Session,
+    *,
+    location: Location,
+    depot: Depot,
+    item: Item,
+    quantity: int,
+    reference: str,
+    ctx: MoveContext,
+    lot: Lot | None = None,
+) -> Reservation:
+    """Hold ``quantity`` of available stock for later use, picked FEFO into lot lines."""
+    assert item.id is not None and depot.id is not None
+    rows = lock_stock(session, location, item.id)
+    picks = pick_fefo(rows, quantity, ctx.today, lot=lot)
+    reservation = Reservation(
+        depot_id=depot.id,
+        item_id=item.id,
+        quantity=quantity,
+        reference=reference,
+        created_by=ctx.actor,
+    )
+    session.add(reservation)
+    session.flush()
+    assert reservation.id is not None
+    for pick in picks:
+        pick.quant.reserved += pick.quantity
+        pick.quant.updated_at = utcnow()
+        session.add(pick.quant)
+        session.add(
+            ReservationLine(
+                reservation_id=reservation.id, lot_id=pick.lot.id, quantity=pick.quantity
+            )
+        )
+    session.flush()
+    return reservation
+
+
+def reservation_lines(session: Session, reservation: Reservation) -> list[ReservationLine]:
+    """The lot lines of a reservation, oldest expiry first."""
+    stmt = (
+        select(ReservationLine)
+        .join(Lot, Lot.id == ReservationLine.lot_id)
+        .where(ReservationLine.reservation_id == reservation.id)
+        .order_by(Lot.expiry.is_(None), Lot.expiry, Lot.id)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def held(session: Session, reservation: Reservation) -> int:
+    """What a reservation still holds."""
+    return sum(line.quantity for line in reservation_lines(session, reservation))
+
+
+def _locked_reservation_rows(
+    session: Session, reservation: Reservation, location: Location
+) -> dict[int, tuple[Quant, Lot]]:
+    lines = reservation_lines(session, reservation)
+    rows = lock_stock(session, location, reservation.item_id, [line.lot_id for line in lines])
+    return {lot.id: (quant, lot) for quant, lot in rows if lot.id is not None}
+
+
+def release(
+    session: Session,
+    *,
+    reservation: Reservation,
+    location: Location,
+    quantity: int | None = None,
+) -> int:
+    """Give back ``quantity`` (default: all) of what a reservation holds; returns the amount."""
+    if reservation.state != ReservationState.active:
+        raise Conflict(f"reservation {reservation.id} is {reservation.state}")
+    rows = _locked_reservation_rows(session, reservation, location)
+    lines = reservation_lines(session, reservation)
+    still = sum(line.quantity for line in lines)
+    amount = still if quantity is None else quantity
+    if amount > still:
+        raise InvalidInput("quantity", f"the reservation holds only {still}")
+    remaining = amount
+    # Release the latest-expiring lots first, so what stays held is what should go first.
+    for line in reversed(lines):
+        if remaining == 0:
+            break
+        give = min(remaining, line.quantity)
+        if give == 0:
+            continue
+        quant, _ = rows[line.lot_id]
+        quant.reserved -= give
+        quant.updated_at = utcnow()
+        line.quantity -= give
+        remaining -= give
+        session.add_all([quant, line])
+    if still - amount == 0:
+        reservation.state = ReservationState.released
+    reservation.updated_at = utcnow()
+    session.add(reservation)
+    session.flush()
+    return amount
+
+
+def consume(
+    session: Session,
+    *,
+    reservation: Reservation,
+    location: Location,
+    destination: Location,
+    quantity: int,
+    kind: MoveKind,
+    ctx: MoveContext,
+    transfer_id: int | None = None,
+) -> list[StockMove]:
+    """Move ``quantity`` of a reservation's held stock out of ``location``, FEFO over its lots.
+
+    Held lots that have since expired or been quarantined are not used; a reservation that can
+    no longer supply ``quantity`` from usable lots gets a 409.
+    """
+    if reservation.state != ReservationState.active:
+        raise Conflict(f"reservation {reservation.id} is {reservation.state}")
+    rows = _locked_reservation_rows(session, reservation, location)
+    picks: list[Pick] = []
+    remaining = quantity
+    usable_total = 0
+    for line in reservation_lines(session, reservation):
+        quant, lot = rows[line.lot_id]
+        if line.quantity == 0 or not is_usable(lot, ctx.today):
+            continue
+        usable_total += line.quantity
+        if remaining == 0:
+            continue
+        use = min(remaining, line.quantity)
+        picks.append(Pick(quant=quant, lot=lot, quantity=use))
+        line.quantity -= use
+        remaining -= use
+        session.add(line)
+    if remaining:
+        raise InsufficientStock(
+            f"reservation {reservation.id} holds only {usable_total} usable",
+            details={"available": usable_total, "requested": quantity},
+        )
+    moves = move_picks(
+        session,
+        picks=picks,
+        source=location,
+        destination=destination,
+        kind=kind,
+        ctx=ctx,
+        from_reserved=True,
+        transfer_id=transfer_id,
+        reservation_id=reservation.id,
+    )
+    if held(session, reservation) == 0:
+        reservation.state = ReservationState.consumed
+    reservation.updated_at = utcnow()
+    session.add(reservation)
+    session.flush()
+    return moves
+
+
+# ---------------------------------------------------------------------------------------------
+# The ledger check
+
+
+@dataclass
+class CheckResult:
+    """Outcome of :func:`verify`: an empty ``problems`` list means the ledger is whole."""
+
+    quants: int = 0
+    moves: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+
+def verify(session: Session) -> CheckResult:
+    """Prove every quant equals the sum of its moves and no stock rule is broken."""
+    result = CheckResult()
+    stocked = {
+        loc_id
+        for (loc_id,) in session.execute(
+            select(Location.id).where(Location.kind.in_([k.value for k in STOCKED_KINDS]))
+        )
+    }
+    balance: dict[tuple[int, int, int], int] = defaultdict(int)
+    inflow = select(
+        StockMove.to_location_id, StockMove.item_id, StockMove.lot_id, func.sum(StockMove.quantity)
+    ).group_by(StockMove.to_location_id, StockMove.item_id, StockMove.lot_id)
+    outflow = select(
+        StockMove.from_location_id,
+        StockMove.item_id,
+        StockMove.lot_id,
+        func.sum(StockMove.quantity),
+    ).group_by(StockMove.from_location_id, StockMove.item_id, StockMove.lot_id)
+    for loc, item, lot, qty in session.execute(inflow):
+        balance[(loc, item, lot)] += int(qty)
+    for loc, item, lot, qty in session.execute(outflow):
+        balance[(loc, item, lot)] -= int(qty)
+    result.moves = session.execute(select(func.count()).select_from(StockMove)).scalar_one()
+
+    held_by_key: dict[tuple[int, int, int], int] = defaultdict(int)
+    held_rows = session.execute(
+        select(Location.id, Reservation.item_id, ReservationLine.lot_id, ReservationLine.quantity)
+        .join(Reservation, Reservation.id == ReservationLine.reservation_id)
+        .join(Location, Location.depot_id == Reservation.depot_id)
+        .where(Reservation.state == ReservationState.active)
+    )
+    for loc, item, lot, qty in held_rows:
+        held_by_key[(loc, item, lot)] += int(qty)
+
+    seen: set[tuple[int, int, int]] = set()
+    lot_items = dict(session.execute(select(Lot.id, Lot.item_id)).all())
+    for quant in session.execute(select(Quant)).scalars():
+        result.quants += 1
+        key = (quant.location_id, quant.item_id, quant.lot_id)
+        seen.add(key)
+        if quant.location_id not in stocked:
+            result.problems.append(f"quant {quant.id} is at a virtual location")
+        if lot_items.get(quant.lot_id) != quant.item_id:
+            result.problems.append(f"quant {quant.id}: lot {quant.lot_id} is not of its item")
+        if quant.on_hand != balance.get(key, 0):
+            result.problems.append(
+                f"quant {quant.id} {key}: on hand {quant.on_hand} but moves sum to "
+                f"{balance.get(key, 0)}"
+            )
+        if quant.on_hand < 0 or quant.reserved < 0 or quant.reserved > quant.on_hand:
+            result.problems.append(
+                f"quant {quant.id}: on hand {quant.on_hand}, reserved {quant.reserved}"
+            )
+        if quant.reserved != held_by_key.get(key, 0):
+            result.problems.append(
+                f"quant {quant.id}: reserved {quant.reserved} but active reservations hold "
+                f"{held_by_key.get(key, 0)}"
+            )
+    for key, qty in balance.items():
+        if key[0] in stocked and key not in seen and qty != 0:
+            result.problems.append(f"moves leave {qty} at {key} but there is no quant")
+    for key, qty in held_by_key.items():
+        if key not in seen and qty:
+            result.problems.append(f"reservations hold {qty} at {key} but there is no quant")
+    bad_items = session.execute(
+        select(func.count())
+        .select_from(StockMove)
+        .join(Lot, Lot.id == StockMove.lot_id)
+        .where(Lot.item_id != StockMove.item_id)
+    ).scalar_one()
+    if bad_items:
+        result.problems.append(f"{bad_items} moves name a lot of another item")
+    return result
+
+
+def available_sql(today: date) -> Any:
+    """SQL expression for a quant's available quantity (join Quant with Lot); see ``available``."""
+    usable = (Lot.quality == Quality.good.value) & or_(Lot.expiry.is_(None), Lot.expiry >= today)
+    return case((usable, Quant.on_hand - Quant.reserved), else_=0)

@@ -1,0 +1,111 @@
+"""The relief-item catalogue (GB/T 38565-2020 codes) and lots."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from relief.dbtypes import UTCDateTime, str_enum, utcnow
+
+ITEM_CODE_PATTERN = r"^[123]\d{6}$"
+
+
+class Quality(StrEnum):
+    """Quality status of a lot; only good lots are ever issued or reserved."""
+
+    good = "good"
+    quarantine = "quarantine"
+    damaged = "damaged"
+
+
+class ItemBase(SQLModel):
+    """Fields shared by every item schema."""
+
+    name_zh: str = Field(min_length=1, max_length=80)
+    name_en: str = Field(min_length=1, max_length=120)
+    category: str = Field(min_length=1, max_length=60)
+    unit: str = Field(min_length=1, max_length=8, description="Counting unit, e.g. 顶, 床, 件, 箱")
+    unit_weight_kg: float = Field(gt=0)
+    unit_volume_m3: float = Field(gt=0)
+    shelf_life_days: int | None = Field(default=None, gt=0, description="None for durable goods")
+    note: str | None = Field(default=None, max_length=500)
+
+
+class Item(ItemBase, table=True):
+    """A catalogue item. The first code digit is the class: 1 living, 2 equipment, 3 materials."""
+
+    __table_args__ = (
+        CheckConstraint("length(code) = 7", name="code_length"),
+        CheckConstraint("unit_weight_kg > 0 AND unit_volume_m3 > 0", name="unit_size"),
+        CheckConstraint("shelf_life_days IS NULL OR shelf_life_days > 0", name="shelf_life"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=7, unique=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+    @property
+    def perishable(self) -> bool:
+        """True when the item has a shelf life, so every lot needs an expiry date."""
+        return self.shelf_life_days is not None
+
+
+class ItemCreate(ItemBase):
+    """Body of POST /items."""
+
+    code: str = Field(
+        schema_extra={"pattern": ITEM_CODE_PATTERN}, description="7-digit GB/T 38565-2020 style code"
+    )
+
+
+class ItemUpdate(SQLModel):
+    """Body of PATCH /items/{code}; absent fields stay as they are."""
+
+    name_zh: str | None = Field(default=None, min_length=1, max_length=80)
+    name_en: str | None = Field(default=None, min_length=1, max_length=120)
+    category: str | None = Field(default=None, min_length=1, max_length=60)
+    unit: str | None = Field(default=None, min_length=1, max_length=8)
+    unit_weight_kg: float | None = Field(default=None, gt=0)
+    unit_volume_m3: float | None = Field(default=None, gt=0)
+    shelf_life_days: int | None = Field(default=None, gt=0)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ItemPublic(ItemBase):
+    """An item as the API returns it."""
+
+    id: int
+    code: str
+    updated_at: datetime
+
+
+class Lot(SQLModel, table=True):
+    """A batch of one item with one expiry date and one quality status."""
+
+    __table_args__ = (UniqueConstraint("item_id", "lot_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    lot_number: str = Field(max_length=64)
+    expiry: date | None = None
+    quality: Quality = Field(default=Quality.good, sa_type=str_enum(Quality))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+    def usable_on(self, today: date) -> bool:
+        """Good quality and not past its expiry date on ``today``."""
+        return self.quality == Quality.good and (self.expiry is None or self.expiry >= today)
+
+
+class LotPublic(SQLModel):
+    """A lot as the API returns it."""
+
+    id: int
+    item_code: str
+    lot_number: str
+    expiry: date | None
+    quality: Quality
+    updated_at: datetime

@@ -1,0 +1,203 @@
+"""Request and response bodies of the stock operations (no tables here)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from supplies.models.catalogue import Quality
+from supplies.models.stock import MoveKind, ReservationState, TransferState
+
+_CODE = Field(min_length=1, max_length=32)
+_QTY = Field(gt=0, le=1_000_000_000, description="Whole units of the item")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ReceiptIn(_Body):
+    """Goods arriving at a depot from a supplier or donor."""
+
+    depot: str = _CODE
+    item: str = _CODE
+    quantity: int = _QTY
+    lot: str | None = Field(default=None, min_length=1, max_length=64)
+    expiry: date | None = None
+    reference: str | None = Field(default=None, max_length=120)
+
+
+class IssueIn(_Body):
+    """Goods leaving a depot to affected people (FEFO unless a lot is named)."""
+
+    depot: str = _CODE
+    item: str = _CODE
+    quantity: int = _QTY
+    lot: str | None = Field(default=None, min_length=1, max_length=64)
+    reference: str = Field(min_length=1, max_length=120)
+
+
+class TransferIn(_Body):
+    """Goods sent from one depot to another; they are in transit until received."""
+
+    from_depot: str = _CODE
+    to_depot: str = _CODE
+    item: str = _CODE
+    quantity: int = _QTY
+    lot: str | None = Field(default=None, min_length=1, max_length=64)
+    reference: str | None = Field(default=None, max_length=120)
+
+    @model_validator(mode="after")
+    def _two_depots(self) -> TransferIn:
+        if self.from_depot == self.to_depot:
+            raise ValueError("to_depot must differ from from_depot")
+        return self
+
+
+class ReceivedLotIn(_Body):
+    """How much of one lot of a transfer arrived."""
+
+    lot: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=0)
+
+
+class TransferReceiveIn(_Body):
+    """The receiving depot books a transfer in; less than sent records a discrepancy."""
+
+    quantity: int | None = Field(default=None, ge=0, description="Default: everything sent")
+    lines: list[ReceivedLotIn] | None = Field(default=None, description="Per-lot quantities")
+    note: str | None = Field(default=None, max_length=300)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TransferReceiveIn:
+        if self.quantity is not None and self.lines is not None:
+            raise ValueError("give quantity or lines, not both")
+        return self
+
+
+class AdjustmentIn(_Body):
+    """A stock count: the ledger records the difference as a gain or a loss."""
+
+    depot: str = _CODE
+    item: str = _CODE
+    lot: str | None = Field(default=None, min_length=1, max_length=64)
+    counted_quantity: int = Field(ge=0, le=1_000_000_000)
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class ScrapIn(_Body):
+    """Goods written off: expired, damaged or quarantined stock leaving the depot."""
+
+    depot: str = _CODE
+    item: str = _CODE
+    lot: str = Field(min_length=1, max_length=64)
+    quantity: int = _QTY
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class QualityIn(_Body):
+    """A new quality status for a lot."""
+
+    status: Quality
+    reason: str | None = Field(default=None, max_length=300)
+
+
+class ReservationIn(_Body):
+    """Hold available stock at a depot for a later dispatch."""
+
+    depot: str = _CODE
+    item: str = _CODE
+    quantity: int = _QTY
+    lot: str | None = Field(default=None, min_length=1, max_length=64)
+    reference: str = Field(min_length=1, max_length=120)
+
+
+class ReleaseIn(_Body):
+    """Give back part (or, without quantity, all) of a reservation."""
+
+    quantity: int | None = Field(default=None, gt=0)
+
+
+class MovePublic(BaseModel):
+    """One ledger row."""
+
+    id: int
+    at: datetime
+    kind: MoveKind
+    item: str
+    lot: str
+    lot_id: int
+    quantity: int
+    from_location: str
+    to_location: str
+    reference: str | None
+    reason: str | None
+    actor: str
+    operation: str
+    transfer_id: int | None
+    reservation_id: int | None
+
+
+class BalancePublic(BaseModel):
+    """A depot's balance of one item after an operation."""
+
+    depot: str
+    item: str
+    on_hand: int
+    reserved: int
+    available: int
+
+
+class OperationPublic(BaseModel):
+    """Result of a stock operation: the moves it wrote and the balance after it."""
+
+    operation: str
+    moves: list[MovePublic]
+    balances: list[BalancePublic]
+
+
+class LotLinePublic(BaseModel):
+    """Quantity of one lot in a transfer or reservation."""
+
+    lot: str
+    lot_id: int
+    expiry: date | None
+    quantity: int
+    received_quantity: int | None = None
+
+
+class TransferPublic(BaseModel):
+    """A transfer between depots."""
+
+    id: int
+    from_depot: str
+    to_depot: str
+    item: str
+    quantity: int
+    received_quantity: int | None
+    discrepancy: int | None
+    state: TransferState
+    reference: str | None
+    sent_by: str
+    sent_at: datetime
+    received_by: str | None
+    received_at: datetime | None
+    discrepancy_note: str | None
+    lines: list[LotLinePublic]
+    moves: list[MovePublic] = []
+
+
+class ReservationPublic(BaseModel):
+    """A reservation and what it still holds per lot."""
+
+    id: int
+    depot: str
+    item: str
+    quantity: int
+    held: int
+    reference: str
+    state: ReservationState
+    created_by: str
+    created_at: datetime
+    lines: list[LotLinePublic]

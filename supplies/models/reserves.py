@@ -1,0 +1,174 @@
+"""Contracts and quotas: agreement reserves, capacity reserves and the reserve catalogue."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import model_validator
+from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from relief.dbtypes import UTCDateTime, str_enum, utcnow
+from supplies.models.network import Tier
+
+
+class AgreementReserveBase(SQLModel):
+    """Fields shared by agreement reserve schemas."""
+
+    committed_quantity: int = Field(gt=0)
+    lead_time_hours: float = Field(ge=0, le=240, description="Activation lead time")
+    valid_from: date
+    valid_to: date
+    contract_ref: str = Field(min_length=1, max_length=80)
+    note: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _period(self) -> AgreementReserveBase:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        return self
+
+
+class AgreementReserve(AgreementReserveBase, table=True):
+    """协议储备: an enterprise holds or supplies goods under contract, callable after a lead time."""
+
+    __tablename__ = "agreement_reserve"
+    __table_args__ = (
+        CheckConstraint("committed_quantity > 0", name="quantity_positive"),
+        CheckConstraint("valid_to >= valid_from", name="period"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    depot_id: int = Field(foreign_key="depot.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class AgreementReserveCreate(AgreementReserveBase):
+    """Body of POST /agreements."""
+
+    depot: str
+    item: str
+
+
+class AgreementReserveUpdate(SQLModel):
+    """Body of PATCH /agreements/{id}."""
+
+    committed_quantity: int | None = Field(default=None, gt=0)
+    lead_time_hours: float | None = Field(default=None, ge=0, le=240)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    contract_ref: str | None = Field(default=None, min_length=1, max_length=80)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class AgreementReservePublic(AgreementReserveBase):
+    """An agreement reserve as the API returns it."""
+
+    id: int
+    depot: str
+    item: str
+    updated_at: datetime
+
+
+class CapacityReserveBase(SQLModel):
+    """Fields shared by capacity reserve schemas."""
+
+    units_per_day: int = Field(gt=0)
+    lead_time_hours: float = Field(ge=0, le=720)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class CapacityReserve(CapacityReserveBase, table=True):
+    """产能储备: a producer's output rate, available after a lead time."""
+
+    __tablename__ = "capacity_reserve"
+    __table_args__ = (
+        CheckConstraint("units_per_day > 0", name="rate_positive"),
+        UniqueConstraint("depot_id", "item_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    depot_id: int = Field(foreign_key="depot.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class CapacityReserveCreate(CapacityReserveBase):
+    """Body of POST /capacity-reserves."""
+
+    depot: str
+    item: str
+
+
+class CapacityReserveUpdate(SQLModel):
+    """Body of PATCH /capacity-reserves/{id}."""
+
+    units_per_day: int | None = Field(default=None, gt=0)
+    lead_time_hours: float | None = Field(default=None, ge=0, le=720)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class CapacityReservePublic(CapacityReserveBase):
+    """A capacity reserve as the API returns it."""
+
+    id: int
+    depot: str
+    item: str
+    updated_at: datetime
+
+
+class ReserveTarget(SQLModel, table=True):
+    """储备目录: how many of an item a depot (or every depot of a tier) should keep.
+
+    Exactly one of ``depot_id`` and ``tier`` is set; a depot's own target overrides its tier's.
+    """
+
+    __tablename__ = "reserve_target"
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="quantity_nonnegative"),
+        CheckConstraint(
+            "(depot_id IS NULL) <> (tier IS NULL)", name="depot_xor_tier"
+        ),
+        UniqueConstraint("depot_id", "item_id"),
+        UniqueConstraint("tier", "item_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tier: Tier | None = Field(default=None, sa_type=str_enum(Tier))
+    depot_id: int | None = Field(default=None, foreign_key="depot.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    quantity: int
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ReserveTargetCreate(SQLModel):
+    """Body of POST /targets: give ``depot`` or ``tier``, not both."""
+
+    tier: Tier | None = None
+    depot: str | None = None
+    item: str
+    quantity: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> ReserveTargetCreate:
+        if (self.tier is None) == (self.depot is None):
+            raise ValueError("give exactly one of depot or tier")
+        return self
+
+
+class ReserveTargetUpdate(SQLModel):
+    """Body of PATCH /targets/{id}."""
+
+    quantity: int = Field(ge=0)
+
+
+class ReserveTargetPublic(SQLModel):
+    """A reserve target as the API returns it."""
+
+    id: int
+    tier: Tier | None
+    depot: str | None
+    item: str
+    quantity: int
+    updated_at: datetime

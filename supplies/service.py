@@ -1,0 +1,570 @@
+"""Stock use cases: receive, issue, transfer, count, scrap, quality, reservations.
+
+Each function is one use case run inside the caller's transaction; none commits. Codes are
+resolved to rows here (unknown -> 404 naming the field), depot scope is checked here (the
+depot is often known only after a lookup), and every stock change goes through
+:mod:`supplies.ledger`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relief.dbtypes import utcnow
+from relief.errors import Conflict, InvalidInput, NotFound
+from relief.audit import record
+from relief.models import Role
+from relief.principal import Principal
+from supplies import ledger
+from supplies.ledger import MoveContext
+from supplies.models import (
+    Depot,
+    Item,
+    Location,
+    LocationKind,
+    Lot,
+    MoveKind,
+    Quant,
+    Reservation,
+    StockMove,
+    Transfer,
+    TransferLine,
+    TransferState,
+)
+from supplies.models.operations import (
+    AdjustmentIn,
+    BalancePublic,
+    IssueIn,
+    LotLinePublic,
+    MovePublic,
+    OperationPublic,
+    QualityIn,
+    ReceiptIn,
+    ReleaseIn,
+    ReservationIn,
+    ReservationPublic,
+    ScrapIn,
+    TransferIn,
+    TransferPublic,
+    TransferReceiveIn,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Lookups
+
+
+def get_depot(session: Session, code: str, *, field: str = "depot") -> Depot:
+    """The depot with ``code`` or a 404 naming ``field``."""
+    depot = session.execute(select(Depot).where(Depot.code == code)).scalar_one_or_none()
+    if depot is None:
+        raise NotFound(f"depot {code} not found", fields=[{"field": field, "message": "unknown"}])
+    return depot
+
+
+def get_item(session: Session, code: str, *, field: str = "item") -> Item:
+    """The item with ``code`` or a 404 naming ``field``."""
+    item = session.execute(select(Item).where(Item.code == code)).scalar_one_or_none()
+    if item is None:
+        raise NotFound(f"item {code} not found", fields=[{"field": field, "message": "unknown"}])
+    return item
+
+
+def get_lot(session: Session, item: Item, lot_number: str, *, field: str = "lot") -> Lot:
+    """The lot ``lot_number`` of ``item`` or a 404 naming ``field``."""
+    lot = session.execute(
+        select(Lot).where(Lot.item_id == item.id, Lot.lot_number == lot_number)
+    ).scalar_one_or_none()
+    if lot is None:
+        raise NotFound(
+            f"lot {lot_number} of item {item.code} not found",
+            fields=[{"field": field, "message": "unknown"}],
+        )
+    return lot
+
+
+def _active_depot(session: Session, code: str, principal: Principal, *, field: str) -> Depot:
+    depot = get_depot(session, code, field=field)
+    principal.require_depot(depot.code)
+    if not depot.active:
+        raise Conflict(f"depot {depot.code} is inactive", details={field: depot.code})
+    return depot
+
+
+# ---------------------------------------------------------------------------------------------
+# Public views of ledger rows
+
+
+class NameCache:
+    """Per-request cache turning ids into the codes the API speaks."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._items: dict[int, str] = {}
+        self._lots: dict[int, Lot] = {}
+        self._locations: dict[int, str] = {}
+        self._depots: dict[int, str] = {}
+
+    def item(self, item_id: int) -> str:
+        if item_id not in self._items:
+            self._items[item_id] = self.session.get_one(Item, item_id).code
+        return self._items[item_id]
+
+    def lot(self, lot_id: int) -> Lot:
+        if lot_id not in self._lots:
+            self._lots[lot_id] = self.session.get_one(Lot, lot_id)
+        return self._lots[lot_id]
+
+    def location(self, location_id: int) -> str:
+        if location_id not in self._locations:
+            self._locations[location_id] = self.session.get_one(Location, location_id).code
+        return self._locations[location_id]
+
+    def depot(self, depot_id: int) -> str:
+        if depot_id not in self._depots:
+            self._depots[depot_id] = self.session.get_one(Depot, depot_id).code
+        return self._depots[depot_id]
+
+
+def move_public(move: StockMove, names: NameCache) -> MovePublic:
+    """A ledger row as the API shows it."""
+    assert move.id is not None
+    return MovePublic(
+        id=move.id,
+        at=move.at,
+        kind=move.kind,
+        item=names.item(move.item_id),
+        lot=names.lot(move.lot_id).lot_number,
+        lot_id=move.lot_id,
+        quantity=move.quantity,
+        from_location=names.location(move.from_location_id),
+        to_location=names.location(move.to_location_id),
+        reference=move.reference,
+        reason=move.reason,
+        actor=move.actor,
+        operation=move.operation,
+        transfer_id=move.transfer_id,
+        reservation_id=move.reservation_id,
+    )
+
+
+def balance(session: Session, depot: Depot, item: Item, today: date) -> BalancePublic:
+    """On hand, reserved and available of ``item`` at ``depot``."""
+    location = ledger.depot_location(session, depot)
+    rows = session.execute(
+        select(Quant, Lot)
+        .join(Lot, Lot.id == Quant.lot_id)
+        .where(Quant.location_id == location.id, Quant.item_id == item.id)
+    ).all()
+    return BalancePublic(
+        depot=depot.code,
+        item=item.code,
+        on_hand=sum(q.on_hand for q, _ in rows),
+        reserved=sum(q.reserved for q, _ in rows),
+        available=sum(ledger.available(q, lt, today) for q, lt in rows),
+    )
+
+
+def _operation(
+    session: Session,
+    ctx: MoveContext,
+    moves: Iterable[StockMove],
+    touched: Iterable[tuple[Depot, Item]],
+) -> OperationPublic:
+    names = NameCache(session)
+    return OperationPublic(
+        operation=ctx.operation,
+        moves=[move_public(m, names) for m in moves],
+        balances=[balance(session, d, i, ctx.today) for d, i in touched],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Use cases
+
+
+def receive_stock(
+    session: Session, *, principal: Principal, data: ReceiptIn, ctx: MoveContext
+) -> OperationPublic:
+    """Book goods from a supplier into a depot, creating the lot when it is new."""
+    depot = _active_depot(session, data.depot, principal, field="depot")
+    item = get_item(session, data.item)
+    lot = ledger.ensure_lot(session, item=item, lot_number=data.lot, expiry=data.expiry)
+    location = ledger.depot_location(session, depot)
+    move = ledger.receive(session, destination=location, item=item, lot=lot,
+                          quantity=data.quantity, ctx=ctx)
+    return _operation(session, ctx, [move], [(depot, item)])
+
+
+def issue_stock(
+    session: Session, *, principal: Principal, data: IssueIn, ctx: MoveContext
+) -> OperationPublic:
+    """Issue goods to affected people, FEFO over usable lots unless a lot is named."""
+    depot = _active_depot(session, data.depot, principal, field="depot")
+    item = get_item(session, data.item)
+    lot = get_lot(session, item, data.lot) if data.lot else None
+    moves = ledger.take(
+        session,
+        source=ledger.depot_location(session, depot),
+        destination=ledger.virtual_location(session, LocationKind.distribution),
+        item=item,
+        quantity=data.quantity,
+        ctx=ctx,
+        kind=MoveKind.issue,
+        lot=lot,
+    )
+    return _operation(session, ctx, moves, [(depot, item)])
+
+
+def scrap_stock(
+    session: Session, *, principal: Principal, data: ScrapIn, ctx: MoveContext
+) -> OperationPublic:
+    """Write off goods of one lot (expired, damaged, quarantined or good) to scrap."""
+    depot = _active_depot(session, data.depot, principal, field="depot")
+    item = get_item(session, data.item)
+    lot = get_lot(session, item, data.lot)
+    move = ledger.move_lot(
+        session,
+        source=ledger.depot_location(session, depot),
+        destination=ledger.virtual_location(session, LocationKind.scrap),
+        item=item,
+        lot=lot,
+        quantity=data.quantity,
+        ctx=ctx,
+        kind=MoveKind.scrap,
+    )
+    return _operation(session, ctx, [move], [(depot, item)])
+
+
+def adjust_stock(
+    session: Session, *, principal: Principal, data: AdjustmentIn, ctx: MoveContext
+) -> OperationPublic:
+    """Record a count of one lot (or the item's only lot) as a gain or loss move."""
+    depot = _active_depot(session, data.depot, principal, field="depot")
+    item = get_item(session, data.item)
+    location = ledger.depot_location(session, depot)
+    if data.lot is not None:
+        lot = get_lot(session, item, data.lot)
+    else:
+        held = [lt for q, lt in ledger.lock_stock(session, location, item.id or 0) if q.on_hand]
+        if len(held) != 1:
+            raise InvalidInput(
+                "lot",
+                f"depot {depot.code} holds {len(held)} lots of item {item.code}: name the lot",
+            )
+        lot = held[0]
+    move = ledger.adjust(
+        session, location=location, item=item, lot=lot, counted=data.counted_quantity, ctx=ctx
+    )
+    return _operation(session, ctx, [move] if move else [], [(depot, item)])
+
+
+def set_lot_quality(
+    session: Session, *, principal: Principal, lot_id: int, data: QualityIn, ctx: MoveContext
+) -> Lot:
+    """Change a lot's quality status. Admins, or managers of a depot holding the lot."""
+    lot = session.get(Lot, lot_id)
+    if lot is None:
+        raise NotFound(f"lot {lot_id} not found")
+    holders = session.execute(
+        select(Depot.code)
+        .join(Location, Location.depot_id == Depot.id)
+        .join(Quant, Quant.location_id == Location.id)
+        .where(Quant.lot_id == lot.id, Quant.on_hand > 0)
+    ).scalars()
+    principal.require_any_depot(list(holders) or ["(no depot holds this lot)"])
+    session.execute(
+        select(Lot).where(Lot.id == lot.id).with_for_update().execution_options(
+            populate_existing=True
+        )
+    )
+    if lot.quality != data.status:
+        record(
+            session,
+            actor=ctx.actor,
+            action="lot.quality",
+            entity="lot",
+            entity_id=str(lot.id),
+            details={"from": lot.quality, "to": data.status, "reason": data.reason},
+        )
+        lot.quality = data.status
+        lot.updated_at = utcnow()
+        session.add(lot)
+        session.flush()
+    return lot
+
+
+# ---------------------------------------------------------------------------------------------
+# Transfers
+
+
+def send_transfer(
+    session: Session, *, principal: Principal, data: TransferIn, ctx: MoveContext
+) -> TransferPublic:
+    """Send goods from one depot towards another: depot -> transit, FEFO unless a lot is named."""
+    source = _active_depot(session, data.from_depot, principal, field="from_depot")
+    target = get_depot(session, data.to_depot, field="to_depot")
+    if not target.active:
+        raise Conflict(f"depot {target.code} is inactive", details={"to_depot": target.code})
+    item = get_item(session, data.item)
+    lot = get_lot(session, item, data.lot) if data.lot else None
+    transfer = Transfer(
+        from_depot_id=source.id or 0,
+        to_depot_id=target.id or 0,
+        item_id=item.id or 0,
+        quantity=data.quantity,
+        reference=data.reference,
+        sent_by=ctx.actor,
+    )
+    session.add(transfer)
+    session.flush()
+    moves = ledger.take(
+        session,
+        source=ledger.depot_location(session, source),
+        destination=ledger.virtual_location(session, LocationKind.transit),
+        item=item,
+        quantity=data.quantity,
+        ctx=ctx,
+        kind=MoveKind.transfer_out,
+        lot=lot,
+        transfer_id=transfer.id,
+    )
+    for move in moves:
+        session.add(TransferLine(transfer_id=transfer.id or 0, lot_id=move.lot_id,
+                                 quantity=move.quantity))
+    session.flush()
+    return transfer_public(session, transfer, moves)
+
+
+def receive_transfer(
+    session: Session,
+    *,
+    principal: Principal,
+    transfer_id: int,
+    data: TransferReceiveIn,
+    ctx: MoveContext,
+) -> TransferPublic:
+    """Book a transfer in at its destination; anything not received is recorded as a loss."""
+    transfer = session.execute(
+        select(Transfer).where(Transfer.id == transfer_id).with_for_update()
+    ).scalar_one_or_none()
+    if transfer is None:
+        raise NotFound(f"transfer {transfer_id} not found")
+    target = session.get_one(Depot, transfer.to_depot_id)
+    principal.require_depot(target.code)
+    if transfer.state != TransferState.in_transit:
+        raise Conflict(f"transfer {transfer_id} was already received",
+                       details={"state": transfer.state})
+    item = session.get_one(Item, transfer.item_id)
+    lines = _transfer_lines(session, transfer)
+    received = _allocate_receipt(lines, data, transfer.quantity)
+    destination = ledger.depot_location(session, target)
+    # Lock order: the depot's quants before the transit location's (see supplies.ledger).
+    ledger.lock_destination(session, destination, item, [lot.id or 0 for _, lot in lines])
+    transit = ledger.virtual_location(session, LocationKind.transit)
+    inventory = ledger.virtual_location(session, LocationKind.inventory)
+    moves: list[StockMove] = []
+    for line, lot in lines:
+        got = received[line.lot_id]
+        line.received_quantity = got
+        session.add(line)
+        if got:
+            moves.append(ledger.move_lot(session, source=transit, destination=destination,
+                                         item=item, lot=lot, quantity=got, ctx=ctx,
+                                         kind=MoveKind.transfer_in, transfer_id=transfer.id))
+        if line.quantity - got:
+            moves.append(ledger.move_lot(session, source=transit, destination=inventory,
+                                         item=item, lot=lot, quantity=line.quantity - got,
+                                         ctx=ctx, kind=MoveKind.transfer_loss,
+                                         transfer_id=transfer.id))
+    transfer.received_quantity = sum(received.values())
+    transfer.state = TransferState.received
+    transfer.received_by = ctx.actor
+    transfer.received_at = utcnow()
+    transfer.discrepancy_note = data.note
+    session.add(transfer)
+    session.flush()
+    return transfer_public(session, transfer, moves)
+
+
+def _transfer_lines(session: Session, transfer: Transfer) -> list[tuple[TransferLine, Lot]]:
+    rows = session.execute(
+        select(TransferLine, Lot)
+        .join(Lot, Lot.id == TransferLine.lot_id)
+        .where(TransferLine.transfer_id == transfer.id)
+        .order_by(Lot.expiry.is_(None), Lot.expiry, Lot.id)
+    ).all()
+    return [(line, lot) for line, lot in rows]
+
+
+def _allocate_receipt(
+    lines: list[tuple[TransferLine, Lot]], data: TransferReceiveIn, sent: int
+) -> dict[int, int]:
+    """How much of each lot arrived: per-lot figures, or a total spread FEFO over the lots."""
+    if data.lines is not None:
+        by_number = {lot.lot_number: line for line, lot in lines}
+        received = {line.lot_id: 0 for line, _ in lines}
+        for i, entry in enumerate(data.lines):
+            line = by_number.get(entry.lot)
+            if line is None:
+                raise InvalidInput(f"lines.{i}.lot", f"lot {entry.lot} is not in this transfer")
+            if entry.quantity > line.quantity:
+                raise InvalidInput(
+                    f"lines.{i}.quantity", f"only {line.quantity} of lot {entry.lot} were sent"
+                )
+            received[line.lot_id] = entry.quantity
+        return received
+    total = sent if data.quantity is None else data.quantity
+    if total > sent:
+        raise InvalidInput("quantity", f"only {sent} were sent")
+    received = {}
+    for line, _ in lines:
+        received[line.lot_id] = min(total, line.quantity)
+        total -= received[line.lot_id]
+    return received
+
+
+def transfer_public(
+    session: Session, transfer: Transfer, moves: Iterable[StockMove] = ()
+) -> TransferPublic:
+    """A transfer as the API shows it."""
+    names = NameCache(session)
+    assert transfer.id is not None
+    return TransferPublic(
+        id=transfer.id,
+        from_depot=names.depot(transfer.from_depot_id),
+        to_depot=names.depot(transfer.to_depot_id),
+        item=names.item(transfer.item_id),
+        quantity=transfer.quantity,
+        received_quantity=transfer.received_quantity,
+        discrepancy=(
+            None
+            if transfer.received_quantity is None
+            else transfer.quantity - transfer.received_quantity
+        ),
+        state=transfer.state,
+        reference=transfer.reference,
+        sent_by=transfer.sent_by,
+        sent_at=transfer.sent_at,
+        received_by=transfer.received_by,
+        received_at=transfer.received_at,
+        discrepancy_note=transfer.discrepancy_note,
+        lines=[
+            LotLinePublic(
+                lot=lot.lot_number,
+                lot_id=line.lot_id,
+                expiry=lot.expiry,
+                quantity=line.quantity,
+                received_quantity=line.received_quantity,
+            )
+            for line, lot in _transfer_lines(session, transfer)
+        ],
+        moves=[move_public(m, names) for m in moves],
+    )
+
+
+def get_transfer(session: Session, transfer_id: int) -> TransferPublic:
+    """One transfer or 404."""
+    transfer = session.get(Transfer, transfer_id)
+    if transfer is None:
+        raise NotFound(f"transfer {transfer_id} not found")
+    return transfer_public(session, transfer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reservations
+
+
+def create_reservation(
+    session: Session, *, principal: Principal, data: ReservationIn, ctx: MoveContext
+) -> ReservationPublic:
+    """Hold available stock for a later dispatch (dispatchers, or the depot's manager)."""
+    depot = get_depot(session, data.depot)
+    if not principal.has_role(Role.dispatcher):
+        principal.require_depot(depot.code)
+    if not depot.active:
+        raise Conflict(f"depot {depot.code} is inactive", details={"depot": depot.code})
+    item = get_item(session, data.item)
+    lot = get_lot(session, item, data.lot) if data.lot else None
+    reservation = ledger.reserve(
+        session,
+        location=ledger.depot_location(session, depot),
+        depot=depot,
+        item=item,
+        quantity=data.quantity,
+        reference=data.reference,
+        ctx=ctx,
+        lot=lot,
+    )
+    return reservation_public(session, reservation)
+
+
+def release_reservation(
+    session: Session,
+    *,
+    principal: Principal,
+    reservation_id: int,
+    data: ReleaseIn,
+) -> ReservationPublic:
+    """Give back part or all of a reservation."""
+    reservation = _locked_reservation(session, reservation_id)
+    depot = session.get_one(Depot, reservation.depot_id)
+    if not principal.has_role(Role.dispatcher):
+        principal.require_depot(depot.code)
+    ledger.release(
+        session,
+        reservation=reservation,
+        location=ledger.depot_location(session, depot),
+        quantity=data.quantity,
+    )
+    return reservation_public(session, reservation)
+
+
+def _locked_reservation(session: Session, reservation_id: int) -> Reservation:
+    reservation = session.execute(
+        select(Reservation)
+        .where(Reservation.id == reservation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if reservation is None:
+        raise NotFound(f"reservation {reservation_id} not found")
+    return reservation
+
+
+def reservation_public(session: Session, reservation: Reservation) -> ReservationPublic:
+    """A reservation as the API shows it."""
+    names = NameCache(session)
+    lines = ledger.reservation_lines(session, reservation)
+    assert reservation.id is not None
+    return ReservationPublic(
+        id=reservation.id,
+        depot=names.depot(reservation.depot_id),
+        item=names.item(reservation.item_id),
+        quantity=reservation.quantity,
+        held=sum(line.quantity for line in lines),
+        reference=reservation.reference,
+        state=reservation.state,
+        created_by=reservation.created_by,
+        created_at=reservation.created_at,
+        lines=[
+            LotLinePublic(
+                lot=names.lot(line.lot_id).lot_number,
+                lot_id=line.lot_id,
+                expiry=names.lot(line.lot_id).expiry,
+                quantity=line.quantity,
+            )
+            for line in lines
+        ],
+    )
+
+
+def get_reservation(session: Session, reservation_id: int) -> ReservationPublic:
+    """One reservation or 404."""
+    reservation = session.get(Reservation, reservation_id)
+    if reservation is None:
+        raise NotFound(f"reservation {reservation_id} not found")
+    return reservation_public(session, reservation)
