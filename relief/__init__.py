@@ -1,1 +1,1 @@
-"""relief: Nantong emergency supplies reserve and dispatch system (composition root and platform)."""
+"""relief: Nantong emergency supplies reserve and dispatch (composition root and platform)."""

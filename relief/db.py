@@ -116,7 +116,8 @@ class Database:
                     session.rollback()
                     if attempt > self.write_retries or not _is_retryable(exc):
                         raise
-                    log.info("retrying write after %s (attempt %d)", type(exc.orig).__name__, attempt)
+                    log.info("retrying write after %s (attempt %d)", type(exc.orig).__name__,
+                             attempt)
                     time.sleep(0.01 * attempt)
                 except BaseException:
                     session.rollback()

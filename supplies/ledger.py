@@ -449,7 +449,7 @@ def take(
     lot: Lot | None = None,
     transfer_id: int | None = None,
 ) -> list[StockMove]:
-    """Take ``quantity`` of available stock from ``source`` (FEFO unless ``lot``) to ``destination``."""
+    """Take ``quantity`` of available stock from ``source`` (FEFO unless ``lot``)."""
     assert item.id is not None
     rows = lock_stock(session, source, item.id)
     picks = pick_fefo(rows, quantity, ctx.today, lot=lot)

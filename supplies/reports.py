@@ -478,7 +478,8 @@ def reserves(session: Session, *, today: date, hours: float) -> list[ReservesRow
     produced between its lead time and ``hours``). City-level depots count as county ``320600``.
     """
     divisions = {d.code: d for d in session.execute(select(Division)).scalars()}
-    depots = {d.id: d for d in session.execute(select(Depot).where(Depot.active.is_(True))).scalars()}
+    active = select(Depot).where(Depot.active.is_(True))
+    depots = {d.id: d for d in session.execute(active).scalars()}
     items = {i.id: i for i in session.execute(select(Item)).scalars()}
     acc: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
 

@@ -14,9 +14,9 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relief.audit import record
 from relief.dbtypes import utcnow
 from relief.errors import Conflict, InvalidInput, NotFound
-from relief.audit import record
 from relief.models import Role
 from relief.principal import Principal
 from supplies import ledger

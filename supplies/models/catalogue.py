@@ -57,7 +57,8 @@ class ItemCreate(ItemBase):
     """Body of POST /items."""
 
     code: str = Field(
-        schema_extra={"pattern": ITEM_CODE_PATTERN}, description="7-digit GB/T 38565-2020 style code"
+        schema_extra={"pattern": ITEM_CODE_PATTERN},
+        description="7-digit GB/T 38565-2020 style code",
     )
 
 

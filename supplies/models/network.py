@@ -63,7 +63,8 @@ class DivisionCreate(DivisionBase):
     """Body of POST /divisions."""
 
     code: str = Field(
-        schema_extra={"pattern": r"^\d{6}(\d{3})?$"}, description="6-digit county or 9-digit township"
+        schema_extra={"pattern": r"^\d{6}(\d{3})?$"},
+        description="6-digit county or 9-digit township",
     )
 
 

@@ -30,7 +30,7 @@ class AgreementReserveBase(SQLModel):
 
 
 class AgreementReserve(AgreementReserveBase, table=True):
-    """协议储备: an enterprise holds or supplies goods under contract, callable after a lead time."""
+    """协议储备: goods an enterprise holds or supplies under contract, after a lead time."""
 
     __tablename__ = "agreement_reserve"
     __table_args__ = (

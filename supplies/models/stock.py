@@ -97,7 +97,8 @@ class StockMove(SQLModel, table=True):
     )
 
     id: int | None = Field(
-        default=None, sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
     )
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     item_id: int = Field(foreign_key="item.id")
@@ -173,7 +174,8 @@ class Transfer(SQLModel, table=True):
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("from_depot_id <> to_depot_id", name="distinct_depots"),
         CheckConstraint(
-            "received_quantity IS NULL OR (received_quantity >= 0 AND received_quantity <= quantity)",
+            "received_quantity IS NULL OR "
+            "(received_quantity >= 0 AND received_quantity <= quantity)",
             name="received_within_sent",
         ),
     )
