@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from logging.config import fileConfig
-
 from typing import Any
 
-from alembic import context
 from sqlalchemy import Connection
 from sqlmodel.sql.sqltypes import AutoString
 
+from alembic import context
 from relief.db import make_engine
 from relief.dbtypes import UTCDateTime
 from relief.settings import get_settings

@@ -30,6 +30,7 @@ Authenticate with `Authorization: Bearer <token>` (`relief token create`, or the
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the application; nothing is connected until the first request."""
+    from dispatch.views import router as dispatch_router
     from supplies.views import router as supplies_router
 
     settings = settings or get_settings()
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database or Database.from_settings(settings)
     app.include_router(supplies_router)
+    app.include_router(dispatch_router)
     install_error_handlers(app)
 
     @app.get("/healthz", tags=["meta"])

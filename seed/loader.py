@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dispatch.models import TransportEnterprise, Vehicle
 from relief.dbtypes import utcnow
 from supplies import ledger
 from supplies.ledger import MoveContext
@@ -225,6 +226,45 @@ def load_opening_stock(session: Session, *, today: date, data_dir: Path = DATA_D
     return count
 
 
+def load_fleet(session: Session, data_dir: Path = DATA_DIR) -> dict[str, int]:
+    """Depot vehicles and transport enterprises with their vehicles (all synthetic)."""
+    depots = _ids(session, Depot)
+    plates = set(session.execute(select(Vehicle.plate)).scalars())
+    counts = {"vehicles": 0, "transport enterprises": 0}
+    for r in rows("vehicles.csv", data_dir):
+        if r["plate"] in plates:
+            continue
+        session.add(Vehicle(depot_id=depots[r["depot_code"]], plate=r["plate"],
+                            capacity_kg=float(r["capacity_kg"]),
+                            capacity_m3=float(r["capacity_m3"]), kind=r["kind"],
+                            note=_note(r.get("provenance", ""))))
+        plates.add(r["plate"])
+        counts["vehicles"] += 1
+    enterprises = _ids(session, TransportEnterprise)
+    for r in rows("transport_enterprises.csv", data_dir):
+        if r["code"] not in enterprises:
+            enterprise = TransportEnterprise(
+                code=r["code"], name=r["name"], division_code=r["division_code"],
+                lat=float(r["lat"]), lon=float(r["lon"]),
+                lead_time_hours=float(r["lead_time_hours"]), note=_note(r.get("provenance", "")))
+            session.add(enterprise)
+            session.flush()
+            enterprises[r["code"]] = enterprise.id or 0
+            counts["transport enterprises"] += 1
+        for n in range(1, int(r["vehicles"]) + 1):
+            plate = f"{r['code']}-{n:02d}"
+            if plate in plates:
+                continue
+            session.add(Vehicle(enterprise_id=enterprises[r["code"]], plate=plate,
+                                capacity_kg=float(r["capacity_kg"]),
+                                capacity_m3=float(r["capacity_m3"]), kind="contracted_truck",
+                                note=_note(r.get("provenance", ""))))
+            plates.add(plate)
+            counts["vehicles"] += 1
+    session.flush()
+    return counts
+
+
 def load(session: Session, *, today: date, data_dir: Path = DATA_DIR) -> dict[str, int]:
     """Load everything that is missing; returns how many rows of each kind were added."""
     ledger.ensure_virtual_locations(session)
@@ -234,5 +274,6 @@ def load(session: Session, *, today: date, data_dir: Path = DATA_DIR) -> dict[st
         "depots": load_depots(session, data_dir),
     }
     report.update(load_reserves(session, data_dir))
+    report.update(load_fleet(session, data_dir))
     report["opening stock lots"] = load_opening_stock(session, today=today, data_dir=data_dir)
     return report

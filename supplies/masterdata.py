@@ -43,7 +43,7 @@ from supplies.service import get_depot, get_item
 Row = TypeVar("Row", bound=SQLModel)
 
 
-def _apply(session: Session, row: Row, patch: SQLModel, *, actor: str, entity: str,
+def apply(session: Session, row: Row, patch: SQLModel, *, actor: str, entity: str,
            entity_id: str) -> Row:
     """Apply the fields set in ``patch`` to ``row`` and audit what changed."""
     changes: dict[str, Any] = {}
@@ -61,7 +61,8 @@ def _apply(session: Session, row: Row, patch: SQLModel, *, actor: str, entity: s
     return row
 
 
-def _created(session: Session, row: Row, *, actor: str, entity: str, entity_id: str) -> Row:
+def created(session: Session, row: Row, *, actor: str, entity: str, entity_id: str) -> Row:
+    """Insert ``row`` and audit its creation."""
     session.add(row)
     session.flush()
     record(session, actor=actor, action=f"{entity}.create", entity=entity, entity_id=entity_id,
@@ -95,14 +96,14 @@ def create_division(session: Session, *, data: DivisionCreate, actor: str) -> Di
         raise Conflict(f"division {data.code} exists", details={"code": data.code})
     if data.parent_code is not None:
         get_division(session, data.parent_code, field="parent_code")
-    return _created(session, Division.model_validate(data), actor=actor, entity="division",
+    return created(session, Division.model_validate(data), actor=actor, entity="division",
                     entity_id=data.code)
 
 
 def update_division(session: Session, *, code: str, data: DivisionUpdate, actor: str) -> Division:
     """Change a division's name, coordinates or population."""
     division = get_division(session, code, field="code")
-    return _apply(session, division, data, actor=actor, entity="division", entity_id=code)
+    return apply(session, division, data, actor=actor, entity="division", entity_id=code)
 
 
 def division_descendants(session: Session, code: str) -> list[str]:
@@ -127,7 +128,7 @@ def create_depot(session: Session, *, data: DepotCreate, actor: str) -> Depot:
     if session.execute(select(Depot.id).where(Depot.code == data.code)).first():
         raise Conflict(f"depot {data.code} exists", details={"code": data.code})
     get_division(session, data.division_code)
-    depot = _created(session, Depot.model_validate(data), actor=actor, entity="depot",
+    depot = created(session, Depot.model_validate(data), actor=actor, entity="depot",
                      entity_id=data.code)
     ledger.depot_location(session, depot)
     return depot
@@ -138,7 +139,7 @@ def update_depot(session: Session, *, code: str, data: DepotUpdate, actor: str) 
     depot = get_depot(session, code, field="code")
     if data.division_code is not None:
         get_division(session, data.division_code)
-    return _apply(session, depot, data, actor=actor, entity="depot", entity_id=code)
+    return apply(session, depot, data, actor=actor, entity="depot", entity_id=code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,14 +150,14 @@ def create_item(session: Session, *, data: ItemCreate, actor: str) -> Item:
     """Add a catalogue item."""
     if session.execute(select(Item.id).where(Item.code == data.code)).first():
         raise Conflict(f"item {data.code} exists", details={"code": data.code})
-    return _created(session, Item.model_validate(data), actor=actor, entity="item",
+    return created(session, Item.model_validate(data), actor=actor, entity="item",
                     entity_id=data.code)
 
 
 def update_item(session: Session, *, code: str, data: ItemUpdate, actor: str) -> Item:
     """Change an item's names, unit, size or shelf life (its code never changes)."""
     item = get_item(session, code, field="code")
-    return _apply(session, item, data, actor=actor, entity="item", entity_id=code)
+    return apply(session, item, data, actor=actor, entity="item", entity_id=code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +181,7 @@ def create_agreement(
     item = get_item(session, data.item)
     row = AgreementReserve(**data.model_dump(exclude={"depot", "item"}), depot_id=depot.id or 0,
                            item_id=item.id or 0)
-    return _created(session, row, actor=actor, entity="agreement",
+    return created(session, row, actor=actor, entity="agreement",
                     entity_id=f"{depot.code}/{item.code}/{data.contract_ref}")
 
 
@@ -201,7 +202,7 @@ def update_agreement(
     valid_to = data.valid_to or row.valid_to
     if valid_to < valid_from:
         raise InvalidInput("valid_to", "is before valid_from")
-    return _apply(session, row, data, actor=actor, entity="agreement",
+    return apply(session, row, data, actor=actor, entity="agreement",
                   entity_id=str(agreement_id))
 
 
@@ -228,7 +229,7 @@ def create_capacity(session: Session, *, data: CapacityReserveCreate, actor: str
         raise Conflict(f"capacity reserve {depot.code}/{item.code} exists")
     row = CapacityReserve(**data.model_dump(exclude={"depot", "item"}), depot_id=depot.id or 0,
                           item_id=item.id or 0)
-    return _created(session, row, actor=actor, entity="capacity",
+    return created(session, row, actor=actor, entity="capacity",
                     entity_id=f"{depot.code}/{item.code}")
 
 
@@ -245,7 +246,7 @@ def update_capacity(
 ) -> CapacityReserve:
     """Change a capacity reserve's rate, lead time or note."""
     row = get_capacity(session, capacity_id)
-    return _apply(session, row, data, actor=actor, entity="capacity", entity_id=str(capacity_id))
+    return apply(session, row, data, actor=actor, entity="capacity", entity_id=str(capacity_id))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +278,7 @@ def create_target(session: Session, *, data: ReserveTargetCreate, actor: str) ->
     row = ReserveTarget(tier=data.tier, depot_id=depot.id if depot else None,
                         item_id=item.id or 0, quantity=data.quantity)
     scope = depot.code if depot else f"tier:{data.tier}"
-    return _created(session, row, actor=actor, entity="target", entity_id=f"{scope}/{item.code}")
+    return created(session, row, actor=actor, entity="target", entity_id=f"{scope}/{item.code}")
 
 
 def update_target(session: Session, *, target_id: int, data: ReserveTargetUpdate, actor: str
@@ -286,7 +287,7 @@ def update_target(session: Session, *, target_id: int, data: ReserveTargetUpdate
     row = session.get(ReserveTarget, target_id)
     if row is None:
         raise NotFound(f"target {target_id} not found")
-    return _apply(session, row, data, actor=actor, entity="target", entity_id=str(target_id))
+    return apply(session, row, data, actor=actor, entity="target", entity_id=str(target_id))
 
 
 def depots_by_codes(session: Session, codes: Sequence[str]) -> list[Depot]:

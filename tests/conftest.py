@@ -24,6 +24,8 @@ from relief.settings import Settings
 from relief.tables import metadata
 from supplies import ledger
 
+pytest_plugins = ["tests.world"]
+
 PG_SERVER_URL = os.environ.get("RELIEF_TEST_DATABASE_URL", "none")
 BACKENDS = ["sqlite"] + ([] if PG_SERVER_URL.lower() in {"", "none"} else ["postgresql"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from dispatch.models import Vehicle
 from relief.db import Database
 from relief.settings import Settings
 from seed.loader import database_is_empty, load, rows
@@ -38,3 +39,5 @@ def test_seed_is_complete_and_idempotent(db: Database) -> None:
         assert any(r.status == "expired" for r in expiring)
         assert any(r.status == "expiring" for r in expiring)
         assert reports.shortfall(s, today=today)
+        assert s.execute(select(func.count()).select_from(Vehicle)).scalar_one() == (
+            first["vehicles"]) > 0

@@ -6,7 +6,7 @@ from sqlalchemy import update
 
 from relief.dbtypes import utcnow
 from relief.models import ApiToken
-from tests.supplies.conftest import TENT, Api, World
+from tests.world import TENT, Api, World
 
 RECEIPT = {"depot": "CTY", "item": TENT, "quantity": 1}
 

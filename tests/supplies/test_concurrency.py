@@ -21,7 +21,7 @@ from supplies import ledger, service
 from supplies.ledger import MoveContext
 from supplies.models import StockMove
 from supplies.models.operations import IssueIn, ReceiptIn, ReservationIn, TransferIn
-from tests.supplies.conftest import TENT, TODAY, World
+from tests.world import TENT, TODAY, World
 
 THREADS = 24
 OPS_PER_THREAD = 15

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.supplies.conftest import TENT, TODAY, WATER, World
+from tests.world import TENT, TODAY, WATER, World
 
 
 def _envelope(response: object) -> dict:

@@ -31,7 +31,7 @@ from supplies.models.operations import (
     TransferIn,
     TransferReceiveIn,
 )
-from tests.supplies.conftest import QUILT, TENT, TODAY, WATER, World
+from tests.world import QUILT, TENT, TODAY, WATER, World
 
 ADMIN = Principal(token_id=0, name="fuzz", role=Role.admin)
 DEPOTS = ["CITY", "CTY", "TWN", "CTY2"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.supplies.conftest import QUILT, TENT, TODAY, WATER, World
+from tests.world import QUILT, TENT, TODAY, WATER, World
 
 
 def test_summary_rolls_up_the_division_tree(world: World) -> None:
