@@ -13,7 +13,7 @@ from relief.db import Database
 from relief.main import create_app
 from relief.settings import Settings, get_settings
 from supplies.models import Quant
-from tests.supplies.conftest import TENT, Api, build_network
+from tests.world import TENT, Api, build_network
 
 
 @pytest.fixture
