@@ -1,0 +1,1 @@
+"""dispatch: incidents, fleet, plan jobs, shipments; ``dispatch.planning`` is the pure planner."""

@@ -1,0 +1,490 @@
+"""What a dispatcher does by hand (the greedy baseline) and how far any plan could go (the bound).
+
+``greedy_baseline`` serves the biggest sites first, each from its nearest source that still has
+stock and a vehicle that can arrive by the deadline, one site per trip. Every solver plan is
+reported beside it.
+
+``coverage_upper_bound`` solves a relaxation that ignores routing but keeps stock, ready and
+travel times and fleet capacity; no feasible plan covers more people. docs/planning.md ("The
+bound") gives the model and the proof that it is a valid upper bound.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.linear_solver import pywraplp
+from ortools.sat.python import cp_model
+
+from dispatch.planning.needs import scenario_demand
+from dispatch.planning.network import (
+    UNREACHABLE,
+    TravelNetwork,
+    build_network,
+    earliest_arrival,
+)
+from dispatch.planning.plan import Plan, Route, Stop, Trip, TripTimes, build_plan, time_trip
+from dispatch.planning.problem import Scenario, VehicleUnit
+
+_FIT_SLACK = 1e-9
+
+# -- greedy baseline ---------------------------------------------------------------------
+
+
+def _fit(capacity: float, used: float, unit: float) -> int:
+    """How many more units of size ``unit`` fit in ``capacity - used``."""
+    return max(0, math.floor((capacity - used) / unit + _FIT_SLACK))
+
+
+def _can_carry_one(v: VehicleUnit, scenario: Scenario, code: str) -> bool:
+    item = scenario.item(code)
+    return item.unit_kg <= v.capacity_kg * (1 + _FIT_SLACK) and item.unit_m3 <= v.capacity_m3 * (
+        1 + _FIT_SLACK
+    )
+
+
+def greedy_baseline(scenario: Scenario, network: TravelNetwork | None = None) -> Plan:
+    """A dispatcher's plan: biggest sites first, nearest stocked source, one site per trip.
+
+    For each site (most people first) and each outstanding item (catalogue order), take the
+    nearest source by travel time that has the item and a vehicle able to arrive by the
+    deadline; send that source's earliest-arriving such vehicle loaded with as much of the
+    site's outstanding items as fits (catalogue order); repeat until the site is served or
+    nothing more can reach it in time. The plan passes ``check``.
+    """
+    t0 = time.perf_counter()
+    net = network or build_network(scenario)
+    demand = scenario_demand(scenario)
+    item_order = [i.code for i in scenario.items]
+    stock = {s.id: dict(s.stock) for s in scenario.sources}
+    fleet: dict[str, list[VehicleUnit]] = defaultdict(list)
+    for v in scenario.vehicle_units:
+        fleet[v.source].append(v)
+    free = {v.id: 0 for v in scenario.vehicle_units}
+    trips: dict[str, list[Trip]] = defaultdict(list)
+    reach = earliest_arrival(scenario, net) <= scenario.deadline_min
+    base = net.minutes(1.0)
+    ranks = [scenario.tier_rank(s.tier) for s in scenario.sources]
+
+    sites = sorted(enumerate(scenario.sites), key=lambda js: (-js[1].people, js[0]))
+    for j, site in sites:
+        outstanding = dict(demand[site.id])
+        loc = net.site_loc(site.id)
+        nearby = sorted(
+            (int(s) for s in np.flatnonzero(reach[:, j])),
+            key=lambda s: (int(base[s, loc]), ranks[s], s),
+        )
+        while True:
+            pick = _pick(
+                scenario, net, site.id, outstanding, nearby, stock, fleet, free, item_order
+            )
+            if pick is None:
+                break
+            source_id, vehicle, times = pick
+            load = _load(scenario, vehicle, outstanding, stock[source_id], item_order)
+            for code, q in load.items():
+                outstanding[code] -= q
+                stock[source_id][code] -= q
+            free[vehicle.id] = times.return_min
+            stop = Stop(site=site.id, arrive_min=times.arrive_min[0], unload=load)
+            trips[vehicle.id].append(
+                Trip(
+                    source=source_id,
+                    depart_min=times.depart_min,
+                    load=dict(load),
+                    stops=[stop],
+                    return_min=times.return_min,
+                )
+            )
+    routes = [Route(vehicle=v.id, trips=trips[v.id]) for v in scenario.vehicle_units]
+    plan = build_plan(scenario, routes, network=net, status="baseline")
+    summary = plan.summary.model_copy(
+        update={
+            "solve_s": round(time.perf_counter() - t0, 3),
+            "baseline_coverage": plan.summary.coverage,
+        }
+    )
+    return plan.model_copy(update={"summary": summary})
+
+
+def _pick(
+    scenario: Scenario,
+    net: TravelNetwork,
+    site_id: str,
+    outstanding: dict[str, int],
+    nearby: Sequence[int],
+    stock: dict[str, dict[str, int]],
+    fleet: dict[str, list[VehicleUnit]],
+    free: dict[str, int],
+    item_order: Sequence[str],
+) -> tuple[str, VehicleUnit, TripTimes] | None:
+    """Nearest source with stock of the first servable item, and its earliest vehicle."""
+    for code in item_order:
+        if outstanding.get(code, 0) <= 0:
+            continue
+        for s in nearby:
+            source_id = scenario.sources[s].id
+            if stock[source_id].get(code, 0) <= 0:
+                continue
+            best: tuple[VehicleUnit, TripTimes] | None = None
+            for v in fleet[source_id]:
+                if not _can_carry_one(v, scenario, code):
+                    continue
+                times = time_trip(scenario, net, v, free[v.id], [site_id])
+                if times is None or times.arrive_min[0] > scenario.deadline_min:
+                    continue
+                if best is None or times.arrive_min[0] < best[1].arrive_min[0]:
+                    best = (v, times)
+            if best is not None:
+                return source_id, best[0], best[1]
+    return None
+
+
+def _load(
+    scenario: Scenario,
+    v: VehicleUnit,
+    outstanding: dict[str, int],
+    stock: dict[str, int],
+    item_order: Sequence[str],
+) -> dict[str, int]:
+    """As much of the outstanding items as the source has and the vehicle fits."""
+    kg = m3 = 0.0
+    load: dict[str, int] = {}
+    for code in item_order:
+        want = min(outstanding.get(code, 0), stock.get(code, 0))
+        if want <= 0:
+            continue
+        item = scenario.item(code)
+        q = min(want, _fit(v.capacity_kg, kg, item.unit_kg), _fit(v.capacity_m3, m3, item.unit_m3))
+        if q > 0:
+            load[code] = q
+            kg += q * item.unit_kg
+            m3 += q * item.unit_m3
+    return load
+
+
+# -- upper bound ---------------------------------------------------------------------------
+
+BoundSolver = Literal["cp-sat", "scip", "lp"]
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An upper bound on people covered (and coverage) over all feasible plans.
+
+    ``status``: ``optimal`` (the relaxation was solved to optimality), ``time_limit`` (the
+    solver's proven bound when the limit cut it off) or ``lp_relaxation`` (the LP bound was
+    the best available). ``relaxed_people`` is the relaxation's best solution (not a plan).
+    """
+
+    people_bound: int
+    people_total: int
+    coverage: float
+    status: str
+    solver: str
+    relaxed_people: int | None
+    lp_bound: float
+    solve_s: float
+    trips: dict[str, int]
+
+
+@dataclass
+class _Relaxation:
+    """Data of the relaxation after aggregating sites with the same reachable sources."""
+
+    people: list[int]  # per candidate site
+    site_class: list[int]  # class of each candidate site
+    class_sources: list[list[int]]  # reachable sources per class
+    demand: list[dict[str, int]]  # per candidate site
+    stock: list[dict[str, int]]  # per source
+    cap_kg: list[float]  # per source: fleet kg deliverable by the deadline (inf: unbounded)
+    cap_m3: list[float]
+    kg: dict[str, float]
+    m3: dict[str, float]
+    free_people: int  # people of sites with no demand (always covered)
+
+
+def trips_by_deadline(
+    scenario: Scenario, network: TravelNetwork, reach: NDArray[np.bool_]
+) -> dict[str, float]:
+    """Most trips each vehicle can make that deliver anything by the deadline.
+
+    A trip of v lasts at least c = load_min + min_j (t(s,j) + service_j + t(j,s)) (triangle
+    inequality), and the k-th trip's first arrival is at least
+    T0 + (k-1) c + load_min + min_{j in reach} t(s,j), T0 = max(ready_min, available_min).
+    ``inf`` when c == 0.
+    """
+    n_src = network.n_sources
+    out: dict[str, float] = {}
+    for v in scenario.vehicle_units:
+        s = network.source_loc(v.source)
+        source = scenario.source_map[v.source]
+        m = network.minutes(v.speed_factor)
+        out_t = m[s, n_src:].astype(float)
+        back_t = m[n_src:, s].astype(float)
+        service = np.array([x.service_min for x in scenario.sites], dtype=float)
+        has_path = (out_t < UNREACHABLE) & (back_t < UNREACHABLE)
+        in_time = has_path & reach[s]
+        if not in_time.any():
+            out[v.id] = 0
+            continue
+        cycle = source.load_min + float(np.min((out_t + service + back_t)[has_path]))
+        first = max(source.ready_min, v.available_min) + source.load_min
+        slack = scenario.deadline_min - first - float(np.min(out_t[in_time]))
+        if slack < 0:
+            out[v.id] = 0
+        elif cycle <= 0:
+            out[v.id] = math.inf
+        else:
+            out[v.id] = math.floor(slack / cycle) + 1
+    return out
+
+
+FLOW_BUDGET = 10_000  # (class, source, item) flow variables before classes are merged
+
+
+def _relaxation(
+    scenario: Scenario, network: TravelNetwork, flow_budget: int = FLOW_BUDGET
+) -> tuple[_Relaxation, dict[str, float]]:
+    demand = scenario_demand(scenario)
+    reach = earliest_arrival(scenario, network) <= scenario.deadline_min  # (S, N)
+    trips = trips_by_deadline(scenario, network, reach)
+    cap_kg = [0.0] * len(scenario.sources)
+    cap_m3 = [0.0] * len(scenario.sources)
+    for v in scenario.vehicle_units:
+        s = network.source_loc(v.source)
+        cap_kg[s] += v.capacity_kg * trips[v.id] if trips[v.id] else 0.0
+        cap_m3[s] += v.capacity_m3 * trips[v.id] if trips[v.id] else 0.0
+    classes: dict[bytes, int] = {}
+    class_reach: list[NDArray[np.bool_]] = []
+    rel = _Relaxation(
+        people=[],
+        site_class=[],
+        class_sources=[],
+        demand=[],
+        stock=[dict(s.stock) for s in scenario.sources],
+        cap_kg=cap_kg,
+        cap_m3=cap_m3,
+        kg={i.code: i.unit_kg for i in scenario.items},
+        m3={i.code: i.unit_m3 for i in scenario.items},
+        free_people=0,
+    )
+    for j, site in enumerate(scenario.sites):
+        if site.people == 0:
+            continue
+        need = demand[site.id]
+        if not need:
+            rel.free_people += site.people
+            continue
+        sources = np.flatnonzero(reach[:, j])
+        if any(all(rel.stock[s].get(c, 0) == 0 for s in sources) for c in need):
+            continue  # some item cannot come from anywhere in time: never covered
+        key = np.packbits(reach[:, j]).tobytes()
+        if key not in classes:
+            classes[key] = len(class_reach)
+            class_reach.append(reach[:, j])
+        rel.people.append(site.people)
+        rel.site_class.append(classes[key])
+        rel.demand.append(need)
+    n_items = max(1, len({c for need in rel.demand for c in need}))
+    label = _merge_classes(np.array(class_reach, dtype=bool), flow_budget // n_items)
+    merged: dict[int, int] = {}
+    for old in label:
+        merged.setdefault(int(old), len(merged))
+    for k, c in enumerate(rel.site_class):
+        rel.site_class[k] = merged[int(label[c])]
+    union: dict[int, NDArray[np.bool_]] = {}
+    for c, row in enumerate(class_reach):
+        m = merged[int(label[c])]
+        union[m] = row if m not in union else union[m] | row
+    rel.class_sources = [[int(s) for s in np.flatnonzero(union[m])] for m in range(len(union))]
+    return rel, trips
+
+
+def _merge_classes(reach: NDArray[np.bool_], pair_budget: int) -> NDArray[np.int64]:
+    """Merge site classes (rows: reachable sources) until the reachable (class, source) pairs
+    fit ``pair_budget``; a merged class may draw from the union of its members' sources.
+
+    This only adds flow options, so the relaxation stays an upper bound, just a looser one.
+    Greedy: merge the two classes whose source sets differ least (Hamming distance).
+    Returns, per input class, the index of the class it was merged into.
+    """
+    n = len(reach)
+    label = np.arange(n)
+    if n == 0 or int(reach.sum()) <= pair_budget:
+        return label
+    r = reach.astype(np.float64)
+    size = r.sum(axis=1)
+    dist = size[:, None] + size[None, :] - 2 * (r @ r.T)
+    np.fill_diagonal(dist, np.inf)
+    alive = np.ones(n, dtype=bool)
+    total = float(size.sum())
+    while total > pair_budget and alive.sum() > 1:
+        a, b = np.unravel_index(int(np.argmin(dist)), dist.shape)
+        total -= size[a] + size[b]
+        r[a] = np.maximum(r[a], r[b])
+        size[a] = r[a].sum()
+        total += size[a]
+        alive[b] = False
+        label[label == b] = a
+        dist[b, :] = dist[:, b] = np.inf
+        row = size + size[a] - 2 * (r @ r[a])
+        row[~alive] = np.inf
+        row[a] = np.inf
+        dist[a, :] = dist[:, a] = row
+    return label
+
+
+def _class_items(rel: _Relaxation) -> list[dict[str, list[int]]]:
+    """Per class: item -> indices of the member sites that demand it."""
+    out: list[dict[str, list[int]]] = [defaultdict(list) for _ in rel.class_sources]
+    for k, need in enumerate(rel.demand):
+        for code in need:
+            out[rel.site_class[k]][code].append(k)
+    return out
+
+
+def _solve_linear(
+    rel: _Relaxation, backend: str, integral: bool, limit_s: float
+) -> tuple[float | None, float | None, str]:
+    """SCIP (MIP) or GLOP (LP relaxation): returns (bound, incumbent, status)."""
+    solver = pywraplp.Solver.CreateSolver(backend)
+    if solver is None:
+        raise RuntimeError(f"OR-Tools has no {backend} solver")
+    solver.SetTimeLimit(int(limit_s * 1000))
+    inf = solver.infinity()
+    y = [
+        solver.IntVar(0, 1, f"y{k}") if integral else solver.NumVar(0, 1, f"y{k}")
+        for k in range(len(rel.people))
+    ]
+    by_source: dict[int, list[tuple[str, object]]] = defaultdict(list)
+    for c, items in enumerate(_class_items(rel)):
+        for code, members in items.items():
+            flow = []
+            for s in rel.class_sources[c]:
+                if rel.stock[s].get(code, 0) > 0:
+                    x = solver.NumVar(0, inf, f"x{c}_{s}_{code}")
+                    flow.append(x)
+                    by_source[s].append((code, x))
+            solver.Add(
+                solver.Sum(flow) >= solver.Sum([rel.demand[k][code] * y[k] for k in members])
+            )
+    for s, flows in by_source.items():
+        for code in {c for c, _ in flows}:
+            solver.Add(solver.Sum([x for c, x in flows if c == code]) <= rel.stock[s][code])
+        if math.isfinite(rel.cap_kg[s]):
+            solver.Add(solver.Sum([rel.kg[c] * x for c, x in flows]) <= rel.cap_kg[s])
+        if math.isfinite(rel.cap_m3[s]):
+            solver.Add(solver.Sum([rel.m3[c] * x for c, x in flows]) <= rel.cap_m3[s])
+    solver.Maximize(solver.Sum([p * yk for p, yk in zip(rel.people, y, strict=True)]))
+    status = solver.Solve()
+    if status == pywraplp.Solver.OPTIMAL:
+        value = solver.Objective().Value()
+        return (value if not integral else solver.Objective().BestBound()), value, "optimal"
+    if status == pywraplp.Solver.FEASIBLE and integral:
+        return solver.Objective().BestBound(), solver.Objective().Value(), "time_limit"
+    return None, None, "unsolved"
+
+
+_KG_SCALE = 1000  # grams
+_M3_SCALE = 1_000_000  # cm3
+
+
+def _solve_cpsat(rel: _Relaxation, limit_s: float) -> tuple[float | None, float | None, str]:
+    """CP-SAT on the integer relaxation, with coefficients rounded in the relaxing direction."""
+    model = cp_model.CpModel()
+    y = [model.NewBoolVar(f"y{k}") for k in range(len(rel.people))]
+    by_source: dict[int, list[tuple[str, cp_model.IntVar]]] = defaultdict(list)
+    for c, items in enumerate(_class_items(rel)):
+        for code, members in items.items():
+            total = sum(rel.demand[k][code] for k in members)
+            flow = []
+            for s in rel.class_sources[c]:
+                have = rel.stock[s].get(code, 0)
+                if have > 0:
+                    x = model.NewIntVar(0, min(have, total), f"x{c}_{s}_{code}")
+                    flow.append(x)
+                    by_source[s].append((code, x))
+            model.Add(sum(flow) >= sum(rel.demand[k][code] * y[k] for k in members))
+    for s, flows in by_source.items():
+        for code in {c for c, _ in flows}:
+            model.Add(sum(x for c, x in flows if c == code) <= rel.stock[s][code])
+        for cap, unit, scale in (
+            (rel.cap_kg[s], rel.kg, _KG_SCALE),
+            (rel.cap_m3[s], rel.m3, _M3_SCALE),
+        ):
+            if math.isfinite(cap):
+                # floor the weights, ceil the capacity: a looser, still valid constraint
+                model.Add(
+                    sum(math.floor(unit[c] * scale) * x for c, x in flows) <= math.ceil(cap * scale)
+                )
+    model.Maximize(sum(p * yk for p, yk in zip(rel.people, y, strict=True)))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = limit_s
+    solver.parameters.num_workers = max(1, min(8, os.cpu_count() or 1))
+    status = solver.Solve(model)
+    if status == cp_model.OPTIMAL:
+        return solver.ObjectiveValue(), solver.ObjectiveValue(), "optimal"
+    if status == cp_model.FEASIBLE:
+        return solver.BestObjectiveBound(), solver.ObjectiveValue(), "time_limit"
+    return None, None, "unsolved"
+
+
+def coverage_upper_bound(
+    scenario: Scenario,
+    time_limit_s: float = 10.0,
+    *,
+    network: TravelNetwork | None = None,
+    solver: BoundSolver = "scip",
+) -> Bound:
+    """Upper bound on the people any feasible plan can cover by the deadline.
+
+    Solves the routing-free relaxation (docs/planning.md) as an LP (GLOP, always) and as a
+    MIP with ``solver`` ("scip" default, "cp-sat", or "lp" for the LP only) within
+    ``time_limit_s``; reports the smaller of the proven bounds, so a time limit never yields
+    an invalid bound.
+    """
+    t0 = time.perf_counter()
+    net = network or build_network(scenario)
+    rel, trips = _relaxation(scenario, net)
+    total = sum(s.people for s in scenario.sites)
+    lp, _, _ = _solve_linear(rel, "GLOP", integral=False, limit_s=max(1.0, time_limit_s))
+    candidates: list[tuple[float, str, str]] = []
+    if lp is not None:
+        # GLOP works to ~1e-7 relative; never let tolerance push the bound below the truth
+        candidates.append((lp * (1 + 1e-7) + 1e-6, "lp_relaxation", "GLOP"))
+    relaxed: float | None = None
+    if solver != "lp":
+        if solver == "cp-sat":
+            bound, relaxed, status = _solve_cpsat(rel, time_limit_s)
+            name = "CP-SAT"
+        else:
+            bound, relaxed, status = _solve_linear(rel, "SCIP", integral=True, limit_s=time_limit_s)
+            bound = None if bound is None else bound * (1 + 1e-7) + 1e-6
+            name = "SCIP"
+        if bound is not None:
+            candidates.append((bound, status, name))
+    if not candidates:
+        candidates.append((float(sum(rel.people)), "trivial", "none"))
+    # the smallest proven bound; on a tie, report the MIP's status
+    value, status, name = min(candidates, key=lambda c: (c[0], c[1] == "lp_relaxation"))
+    people_bound = min(sum(rel.people), math.floor(value)) + rel.free_people
+    return Bound(
+        people_bound=people_bound,
+        people_total=total,
+        coverage=people_bound / total if total else 1.0,
+        status=status,
+        solver=name,
+        relaxed_people=None if relaxed is None else round(relaxed) + rel.free_people,
+        lp_bound=(lp if lp is not None else math.inf) + rel.free_people,
+        solve_s=round(time.perf_counter() - t0, 3),
+        trips={k: (v if math.isfinite(v) else -1) for k, v in trips.items()},
+    )
