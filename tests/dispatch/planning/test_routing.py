@@ -12,6 +12,8 @@ from dispatch.planning.routing import (
     RoutingParams,
     RoutingProblem,
     RoutingResult,
+    Stop,
+    Trip,
     Vehicle,
     Visit,
     _build_nodes,
@@ -131,19 +133,23 @@ def test_group_penalty_drops_one_whole_group():
     assert r.objective == 2 + 20 + 900  # the group penalty is charged once
 
 
+@pytest.mark.parametrize("ils", [False, True])
 @pytest.mark.parametrize("first_solution", ["SAVINGS", "PARALLEL_CHEAPEST_INSERTION"])
 @pytest.mark.parametrize("keep", [7, 8])
-def test_group_warm_start_keeps_the_valuable_site_whole(first_solution, keep):
-    """Whatever the construction heuristic and whichever site is worth more, the group
-    warm start keeps the more valuable site whole; without it OR-Tools keeps whichever
-    site its construction heuristic happened to pick (documented limitation)."""
+def test_group_warm_start_keeps_the_valuable_site_whole(first_solution, keep, ils):
+    """Whatever the construction heuristic, the search (GLS or ILS) and whichever site is
+    worth more, the group warm start keeps the more valuable site whole; without it
+    OR-Tools keeps whichever site its construction heuristic happened to pick."""
     visits = [
         v(1, (2,), penalty=10, group=7), v(1, (2,), penalty=10, group=7),
         v(2, (2,), penalty=10, group=8), v(2, (2,), penalty=10, group=8),
     ]  # fmt: skip
     penalties = {7: 1000, 8: 900} if keep == 7 else {7: 900, 8: 1000}
     p = problem((0, 1, 2), visits, [Vehicle(start=0, capacity=(4,))], group_penalties=penalties)
-    r = solve(p, RoutingParams(time_limit_s=0.3, first_solution=first_solution))
+    mh = "GREEDY_DESCENT" if ils else "GUIDED_LOCAL_SEARCH"
+    params = RoutingParams(time_limit_s=0.2, first_solution=first_solution, metaheuristic=mh,
+                           iterated_local_search=ils)  # fmt: skip
+    r = solve(p, params)
     assert sorted(r.served) == ([0, 1] if keep == 7 else [2, 3])
 
 
@@ -293,6 +299,21 @@ def test_warm_start_never_worsens_the_objective(mode):
     assert second.objective <= first.objective
 
 
+def test_an_invalid_initial_plan_is_never_returned():
+    """A starting plan that breaks a window (or names unknown visits) only seeds the
+    search: the result is a valid plan all the same."""
+    visits = [v(1, window=(0, 2)), v(5, window=(0, 100))]
+    p = problem(tuple(range(6)), visits, [Vehicle(start=0, capacity=(10,))])
+    bad = RoutingResult(
+        status="feasible",
+        trips=((Trip(depart=0, stops=(Stop(1, 5), Stop(0, 9), Stop(7, 9)), return_time=10,
+                     distance=10, load=(2,)),),),
+        dropped=(), objective=10, distance=10, solver_objective=None, wall_time_s=0.0,
+    )  # fmt: skip
+    r = solve(p, SEARCH, initial=bad)
+    assert r.dropped == () and r.trips[0][0].stops[0].visit == 0
+
+
 def test_same_parameters_same_result():
     """With a solution limit instead of a time limit the search is reproducible."""
     visits = [v(i % 7 + 1, (2,), window=(0, 60), penalty=50) for i in range(12)]
@@ -300,6 +321,28 @@ def test_same_parameters_same_result():
     params = RoutingParams(time_limit_s=5, solution_limit=30)
     a, b = solve_routing(p, params), solve_routing(p, params)
     assert a.trips == b.trips and a.objective == b.objective
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_seed_renumbers_nodes_reproducibly(seed):
+    """A non-zero seed renumbers the visits inside the model: the plan stays valid, uses the
+    caller's visit indices, and is reproducible for that seed."""
+    visits = [v(i % 7 + 1, (2,), window=(0, 60), penalty=50) for i in range(12)]
+    p = problem(tuple(range(8)), visits, [Vehicle(start=0, capacity=(8,)) for _ in range(2)])
+    params = RoutingParams(time_limit_s=5, solution_limit=30, seed=seed)
+    a, b = solve(p, params), solve(p, params)
+    assert a.trips == b.trips
+    assert sorted(a.served + a.dropped) == list(range(12))
+
+
+def test_restarts_and_polish_return_the_best_valid_plan():
+    """Several restarts (different seeds) and a GLS polish phase still return one valid
+    plan, no worse than a single short search."""
+    visits = [v(i, (2,), window=(0, 40)) for i in range(1, 9)]
+    p = problem(tuple(range(9)), visits, [Vehicle(start=0, capacity=(6,)) for _ in range(3)])
+    single = solve(p, RoutingParams(time_limit_s=0.1, metaheuristic="GREEDY_DESCENT"))
+    multi = solve(p, RoutingParams(time_limit_s=0.4, restarts=2, polish_share=0.5))
+    assert multi.dropped == () and multi.objective <= single.objective
 
 
 def test_iterated_local_search_runs():
@@ -320,7 +363,8 @@ def test_iterated_local_search_runs():
         {"first_solution": "NOPE"},
         {"metaheuristic": "NOPE"},
         {"operators": (("no_such_operator", True),)},
-        {"extra": "not_a_field: 3"},
+        {"round_robin": ("GUIDED_LOCAL_SEARCH", "NOPE"), "metaheuristic": "AUTOMATIC"},
+        {"round_robin": ("GUIDED_LOCAL_SEARCH",)},
         {"ls_neighbors_ratio": 0},
     ],
 )
