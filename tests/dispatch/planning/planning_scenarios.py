@@ -93,3 +93,142 @@ def two_depots() -> dict[str, Any]:
 def build(data: dict[str, Any]) -> Scenario:
     """Validate a scenario dict."""
     return Scenario.model_validate(data)
+
+
+# -- scenarios for the engine (allocation and solve tests) -------------------------------
+
+
+def truck(vid: str, source_id: str, kg: float = 100, **extra: Any) -> dict[str, Any]:
+    """A vehicle of the given weight capacity (volume is never binding: 10 m3)."""
+    return {"id": vid, "source": source_id, "capacity_kg": kg, "capacity_m3": 10.0, **extra}
+
+
+def tiers() -> dict[str, Any]:
+    """One site S (km 10, 100 people, 10 water) and three sources that can each serve it
+    alone, by the deadline: city Y at km 10 (nearest), county C at km 6, township T at
+    km 0 (farthest); a truck each. Tiered draw must take everything from T."""
+    return {
+        "name": "tiers",
+        "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 100,
+        "items": copy.deepcopy(ITEMS),
+        "sites": [site("S", 10, 100, demand={"water": 10}, service_min=5)],
+        "sources": [
+            source("T", 0, {"water": 100}, load_min=10),
+            source("C", 6, {"water": 100}, load_min=10, tier="county"),
+            source("Y", 10.5, {"water": 100}, load_min=10, tier="city"),
+        ],
+        "vehicles": [truck("t", "T"), truck("c", "C"), truck("y", "Y")],
+        "network": dict(FLAT),
+    }
+
+
+def lead_time() -> dict[str, Any]:
+    """Site S (km 10) needs 30 water; township T (km 0) has 10; agreement A (km 5) has 100
+    but is ready only at minute 40. Deadline 120: A's water must leave after minute 40."""
+    return {
+        "name": "lead-time",
+        "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 120,
+        "items": copy.deepcopy(ITEMS),
+        "sites": [site("S", 10, 60, demand={"water": 30}, service_min=5)],
+        "sources": [
+            source("T", 0, {"water": 10}, load_min=10),
+            source("A", 5, {"water": 100}, load_min=10, tier="agreement", ready_min=40),
+        ],
+        "vehicles": [truck("t", "T"), truck("a", "A")],
+        "network": dict(FLAT),
+    }
+
+
+def big_site() -> dict[str, Any]:
+    """One site B (km 10, 500 people) needing 35 water; depot D (km 0) with one 10-kg
+    truck. Deadline 200: only four trips (three full, one of 5) deliver it all."""
+    return {
+        "name": "big-site",
+        "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 200,
+        "items": copy.deepcopy(ITEMS),
+        "sites": [site("B", 10, 500, demand={"water": 35}, service_min=5)],
+        "sources": [source("D", 0, {"water": 100}, load_min=10)],
+        "vehicles": [truck("t", "D", 10)],
+        "network": dict(FLAT),
+    }
+
+
+def three_loads() -> dict[str, Any]:
+    """Depot D (km 0), one 10-kg truck, sites P, Q, R (km 5, 10, 15) each needing exactly a
+    truckload of water: three trips of one vehicle cover all."""
+    return {
+        "name": "three-loads",
+        "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 200,
+        "items": copy.deepcopy(ITEMS),
+        "sites": [
+            site("P", 5, 30, demand={"water": 10}, service_min=5),
+            site("Q", 10, 40, demand={"water": 10}, service_min=5),
+            site("R", 15, 50, demand={"water": 10}, service_min=5),
+        ],
+        "sources": [source("D", 0, {"water": 100}, load_min=10)],
+        "vehicles": [truck("t", "D", 10)],
+        "network": dict(FLAT),
+    }
+
+
+def bridge(alternative: bool) -> dict[str, Any]:
+    """Road mode. Depot D (node d, km 0) and site X (node x, km 20) across a river whose
+    bridge a-b is closed; site Y (node y, km 2) on the depot's bank. With ``alternative``
+    a slow detour d-c-x exists; without it X is cut off (unreachable)."""
+    nodes = [
+        {"id": "d", "lat": km_north(0), "lon": LON0},
+        {"id": "a", "lat": km_north(8), "lon": LON0},
+        {"id": "b", "lat": km_north(12), "lon": LON0},
+        {"id": "x", "lat": km_north(20), "lon": LON0},
+        {"id": "y", "lat": km_north(2), "lon": LON0},
+        {"id": "c", "lat": km_north(10), "lon": LON0 + 0.3},
+    ]
+    edges = [
+        {"a": "d", "b": "a", "km": 8, "speed_kmh": 60},
+        {"a": "a", "b": "b", "km": 4, "speed_kmh": 60},
+        {"a": "b", "b": "x", "km": 8, "speed_kmh": 60},
+        {"a": "d", "b": "y", "km": 2, "speed_kmh": 60},
+    ]
+    if alternative:
+        edges += [
+            {"a": "d", "b": "c", "km": 40, "speed_kmh": 40},
+            {"a": "c", "b": "x", "km": 40, "speed_kmh": 40},
+        ]
+    return {
+        "name": f"bridge-{'detour' if alternative else 'cut'}",
+        "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 300,
+        "items": copy.deepcopy(ITEMS),
+        "sites": [
+            site("X", 20, 80, demand={"water": 5}, service_min=5),
+            site("Y", 2, 20, demand={"water": 5}, service_min=5),
+        ],
+        "sources": [source("D", 0, {"water": 100}, load_min=10)],
+        "vehicles": [truck("t", "D", 10)],
+        "network": {"mode": "road", "nodes": nodes, "edges": edges, "closed": [["a", "b"]]},
+    }
+
+
+def short(what: str) -> dict[str, Any]:
+    """Sites P (km 10, 60 people) and Q (km 12, 40 people), 10 water each. ``fleet``: plenty
+    of stock but one 10-kg truck and a deadline (45) that allows one trip; ``stock``: a big
+    fleet but only 12 water."""
+    data = {
+        "name": f"short-{what}",
+        "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 45 if what == "fleet" else 200,
+        "items": copy.deepcopy(ITEMS),
+        "sites": [
+            site("P", 10, 60, demand={"water": 10}, service_min=5),
+            site("Q", 12, 40, demand={"water": 10}, service_min=5),
+        ],
+        "sources": [source("D", 0, {"water": 100 if what == "fleet" else 12}, load_min=10)],
+        "vehicles": [truck("t", "D", 10 if what == "fleet" else 100, count=1 if what == "fleet"
+                           else 3)],
+        "network": dict(FLAT),
+    }
+    return data
