@@ -1,14 +1,25 @@
-"""Dispatch use cases: the fleet (and, with the plan lifecycle, incidents and plans).
+"""Dispatch use cases: the fleet, incidents, affected sites, head counts and road closures.
 
 Functions run inside the caller's transaction and never commit.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dispatch.models import TransportEnterprise, Vehicle
+from dispatch.models import (
+    AffectedSite,
+    HeadCount,
+    Incident,
+    IncidentStatus,
+    RoadClosure,
+    SiteKind,
+    TransportEnterprise,
+    Vehicle,
+)
 from dispatch.models.fleet import (
     TransportEnterpriseCreate,
     TransportEnterprisePublic,
@@ -17,9 +28,21 @@ from dispatch.models.fleet import (
     VehiclePublic,
     VehicleUpdate,
 )
-from relief.errors import Conflict, NotFound
+from dispatch.models.incidents import (
+    ClosureIn,
+    ClosurePublic,
+    HeadCountIn,
+    IncidentIn,
+    IncidentPublic,
+    SiteIn,
+    SitePublic,
+)
+from dispatch.roads import load_graph
+from relief.audit import record
+from relief.dbtypes import utcnow
+from relief.errors import Conflict, InvalidInput, NotFound
 from supplies import masterdata
-from supplies.models import Depot
+from supplies.models import Depot, DepotKind, DivisionLevel
 from supplies.service import get_depot
 
 
@@ -93,3 +116,187 @@ def update_enterprise(session: Session, *, code: str, data: TransportEnterpriseU
     """Change a transport enterprise's details."""
     return masterdata.apply(session, get_enterprise(session, code, field="code"), data,
                             actor=actor, entity="transport_enterprise", entity_id=code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Incidents, affected sites, head counts and road closures
+
+
+def get_incident(session: Session, incident_id: int, *, lock: bool = False) -> Incident:
+    """The incident or a 404; ``lock`` takes its row lock (serialises approvals)."""
+    stmt = select(Incident).where(Incident.id == incident_id)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    incident = session.execute(stmt).scalar_one_or_none()
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found")
+    return incident
+
+
+def open_incident(session: Session, incident_id: int, *, lock: bool = False) -> Incident:
+    """An incident that is still open (409 when closed)."""
+    incident = get_incident(session, incident_id, lock=lock)
+    if incident.status != IncidentStatus.open:
+        raise Conflict(f"incident {incident_id} is closed")
+    return incident
+
+
+def create_incident(session: Session, *, data: IncidentIn, actor: str) -> Incident:
+    """Open an incident."""
+    incident = Incident(kind=data.kind, name=data.name, onset=data.onset,
+                        deadline_hours=data.deadline_hours,
+                        needs=data.needs.model_dump() if data.needs else None,
+                        note=data.note, created_by=actor)
+    return masterdata.created(session, incident, actor=actor, entity="incident",
+                              entity_id=data.name)
+
+
+def close_incident(session: Session, *, incident_id: int, actor: str) -> Incident:
+    """Close an incident; nothing more can be planned for it."""
+    incident = open_incident(session, incident_id, lock=True)
+    incident.status = IncidentStatus.closed
+    incident.closed_at = incident.updated_at = utcnow()
+    session.add(incident)
+    record(session, actor=actor, action="incident.close", entity="incident",
+           entity_id=str(incident_id))
+    return incident
+
+
+def _site_place(session: Session, data: SiteIn) -> tuple[str, str, SiteKind, float, float]:
+    """Code, name, kind and coordinates of a site from its reference."""
+    if data.shelter:
+        depot = get_depot(session, data.shelter, field="shelter")
+        if depot.kind != DepotKind.shelter:
+            raise InvalidInput("shelter", f"depot {depot.code} is a {depot.kind}, not a shelter")
+        return depot.code, data.name or depot.name, SiteKind.shelter, depot.lat, depot.lon
+    if data.township:
+        division = masterdata.get_division(session, data.township, field="township")
+        if division.level not in (DivisionLevel.township, DivisionLevel.township_other):
+            raise InvalidInput("township", f"division {division.code} is a {division.level}")
+        if division.lat is None or division.lon is None:
+            raise InvalidInput("township", f"division {division.code} has no coordinates")
+        return (division.code, data.name or division.name, SiteKind.township, division.lat,
+                division.lon)
+    assert data.code and data.name and data.lat is not None and data.lon is not None
+    return data.code, data.name, SiteKind.point, data.lat, data.lon
+
+
+def add_site(session: Session, *, incident_id: int, data: SiteIn, actor: str) -> AffectedSite:
+    """Add an affected site with its first head count."""
+    incident = open_incident(session, incident_id)
+    code, name, kind, lat, lon = _site_place(session, data)
+    exists = select(AffectedSite.id).where(AffectedSite.incident_id == incident.id,
+                                           AffectedSite.code == code)
+    if session.execute(exists).first():
+        raise Conflict(f"site {code} is already part of incident {incident_id}; "
+                       "report a new head count instead", details={"site": code})
+    site = AffectedSite(incident_id=incident.id or 0, code=code, name=name, kind=kind, lat=lat,
+                        lon=lon, people=data.people, households=data.households,
+                        service_min=data.service_min)
+    session.add(site)
+    session.flush()
+    session.add(HeadCount(site_id=site.id or 0, people=data.people, households=data.households,
+                          reported_at=data.reported_at or utcnow(), reported_by=data.reported_by,
+                          recorded_by=actor))
+    _touch(incident)
+    session.add(incident)
+    return site
+
+
+def get_site(session: Session, incident_id: int, code: str) -> AffectedSite:
+    """A site of an incident by its code, or a 404."""
+    site = session.execute(select(AffectedSite).where(
+        AffectedSite.incident_id == incident_id, AffectedSite.code == code)).scalar_one_or_none()
+    if site is None:
+        raise NotFound(f"site {code} is not part of incident {incident_id}")
+    return site
+
+
+def report_head_count(session: Session, *, incident_id: int, code: str, data: HeadCountIn,
+                      actor: str) -> AffectedSite:
+    """Record a new head count; the site's people become the latest report's."""
+    open_incident(session, incident_id)
+    site = get_site(session, incident_id, code)
+    reported_at = data.reported_at or utcnow()
+    session.add(HeadCount(site_id=site.id or 0, people=data.people, households=data.households,
+                          reported_at=reported_at, reported_by=data.reported_by,
+                          recorded_by=actor, note=data.note))
+    latest = session.execute(select(func.max(HeadCount.reported_at)).where(
+        HeadCount.site_id == site.id)).scalar_one()
+    if latest is None or reported_at >= latest:
+        site.people, site.households = data.people, data.households
+        site.updated_at = utcnow()
+        session.add(site)
+    session.flush()
+    return site
+
+
+def head_counts(session: Session, site: AffectedSite) -> list[HeadCount]:
+    """A site's head-count history, oldest first."""
+    return list(session.execute(select(HeadCount).where(HeadCount.site_id == site.id)
+                                .order_by(HeadCount.reported_at, HeadCount.id)).scalars())
+
+
+def add_closure(session: Session, *, incident_id: int, data: ClosureIn, actor: str
+                ) -> RoadClosure:
+    """Close a road edge, or every edge crossing a polygon."""
+    open_incident(session, incident_id)
+    graph = load_graph()
+    if data.a is not None and data.b is not None:
+        if graph.edge(data.a, data.b) is None:
+            raise InvalidInput("a", f"no road edge between {data.a} and {data.b}")
+        edges = [[data.a, data.b]]
+    else:
+        assert data.polygon is not None
+        edges = [[a, b] for a, b in graph.crossing(list(data.polygon))]
+        if not edges:
+            raise InvalidInput("polygon", "no road edge crosses this polygon")
+    closure = RoadClosure(incident_id=incident_id, edges=edges,
+                          polygon=[list(p) for p in data.polygon] if data.polygon else None,
+                          reason=data.reason, created_by=actor)
+    return masterdata.created(session, closure, actor=actor, entity="road_closure",
+                              entity_id=f"incident {incident_id}")
+
+
+def lift_closure(session: Session, *, incident_id: int, closure_id: int, actor: str
+                 ) -> RoadClosure:
+    """Reopen the roads of a closure."""
+    closure = session.get(RoadClosure, closure_id)
+    if closure is None or closure.incident_id != incident_id:
+        raise NotFound(f"closure {closure_id} not found in incident {incident_id}")
+    if closure.lifted_at is None:
+        closure.lifted_at = utcnow()
+        session.add(closure)
+        record(session, actor=actor, action="road_closure.lift", entity="road_closure",
+               entity_id=str(closure_id))
+    return closure
+
+
+def active_closures(session: Session, incident_id: int) -> list[RoadClosure]:
+    """Closures of an incident that are not lifted."""
+    return list(session.execute(select(RoadClosure).where(
+        RoadClosure.incident_id == incident_id, RoadClosure.lifted_at.is_(None))
+        .order_by(RoadClosure.id)).scalars())
+
+
+def incident_public(session: Session, incident: Incident) -> IncidentPublic:
+    """An incident with its sites and closures."""
+    sites = list(session.execute(select(AffectedSite).where(
+        AffectedSite.incident_id == incident.id).order_by(AffectedSite.id)).scalars())
+    closures = list(session.execute(select(RoadClosure).where(
+        RoadClosure.incident_id == incident.id).order_by(RoadClosure.id)).scalars())
+    assert incident.id is not None
+    return IncidentPublic(
+        id=incident.id, kind=incident.kind, name=incident.name, onset=incident.onset,
+        deadline_hours=incident.deadline_hours,
+        deadline=incident.onset + timedelta(hours=incident.deadline_hours),
+        needs=incident.needs, status=incident.status, note=incident.note,
+        created_by=incident.created_by, created_at=incident.created_at,
+        people=sum(s.people for s in sites if s.active),
+        sites=[SitePublic.model_validate(s, from_attributes=True) for s in sites],
+        closures=[ClosurePublic.model_validate(c, from_attributes=True) for c in closures],
+    )
+
+
+def _touch(incident: Incident) -> None:
+    incident.updated_at = utcnow()

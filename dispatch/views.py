@@ -1,14 +1,28 @@
-"""HTTP routes of the dispatch domain under /api/v1: the fleet (and the plan lifecycle)."""
+"""HTTP routes of the dispatch domain under /api/v1: fleet, incidents, plans, shipments."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from dispatch import service
-from dispatch.models import TransportEnterprise, Vehicle, VehicleStatus
+from dispatch import execution, flows, manifest, reports, service
+from dispatch.models import (
+    DispatchPlan,
+    Incident,
+    IncidentStatus,
+    JobStatus,
+    Shipment,
+    ShipmentStatus,
+    TransportEnterprise,
+    Vehicle,
+    VehicleStatus,
+)
 from dispatch.models.fleet import (
     TransportEnterpriseCreate,
     TransportEnterprisePublic,
@@ -17,9 +31,30 @@ from dispatch.models.fleet import (
     VehiclePublic,
     VehicleUpdate,
 )
-from relief.api import IdempotencyKey, Limit, Offset, Page, idempotent_post
-from relief.auth import Admin, DatabaseDep, Reader
+from dispatch.models.incidents import (
+    ClosureIn,
+    ClosurePublic,
+    HeadCountIn,
+    IncidentIn,
+    IncidentPublic,
+    SiteIn,
+    SitePublic,
+)
+from dispatch.models.plans import (
+    CancelIn,
+    PlanJobPublic,
+    PlanRequestIn,
+    ShipmentPublic,
+    StopConfirmIn,
+)
+from dispatch.roads import load_graph
+from relief.api import IdempotencyKey, Limit, Offset, Page, idempotent_post, settings_of
+from relief.auth import Admin, DatabaseDep, Reader, require
+from relief.dbtypes import utcnow
+from relief.models import Role
+from relief.principal import Principal
 from supplies import masterdata
+from supplies.ledger import MoveContext
 from supplies.service import get_depot
 
 router = APIRouter(prefix="/api/v1")
@@ -104,3 +139,314 @@ def patch_enterprise(code: str, body: TransportEnterpriseUpdate, db: DatabaseDep
     """Change a transport enterprise (admin)."""
     return db.write(lambda s: service.enterprise_public(service.update_enterprise(
         s, code=code, data=body, actor=user.actor)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Incidents
+
+
+Dispatcher = Annotated[Principal, Depends(require(Role.dispatcher))]
+TripActor = Annotated[Principal, Depends(require(Role.dispatcher, Role.depot_manager))]
+
+
+def _ctx(request: Request, user: Principal, key: str | None) -> MoveContext:
+    return MoveContext(actor=user.actor, today=settings_of(request).today(),
+                       idempotency_key=key)
+
+
+@router.post("/incidents", status_code=201, response_model=IncidentPublic, tags=["incidents"])
+def post_incident(body: IncidentIn, request: Request, user: Dispatcher,
+                  key: IdempotencyKey = None) -> JSONResponse:
+    """Open an incident (kind, name, onset, deadline hours, optional needs standard)."""
+    return idempotent_post(request, principal=user, key=key, body=body, use_case=lambda s:
+                           service.incident_public(s, service.create_incident(
+                               s, data=body, actor=user.actor)))
+
+
+@router.get("/incidents", response_model=Page[IncidentPublic], tags=["incidents"])
+def list_incidents(db: DatabaseDep, _user: Reader, status: IncidentStatus | None = None,
+                   limit: Limit = 50, offset: Offset = 0) -> Page[IncidentPublic]:
+    """Incidents, newest first."""
+    with db.read_session() as session:
+        stmt = select(Incident).order_by(Incident.id.desc())
+        if status:
+            stmt = stmt.where(Incident.status == status)
+        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        return Page(items=[service.incident_public(session, i) for i in rows], total=total,
+                    limit=limit, offset=offset)
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentPublic, tags=["incidents"])
+def get_incident(incident_id: int, db: DatabaseDep, _user: Reader) -> IncidentPublic:
+    """An incident with its sites (latest head counts) and road closures."""
+    with db.read_session() as session:
+        return service.incident_public(session, service.get_incident(session, incident_id))
+
+
+@router.post("/incidents/{incident_id}/close", response_model=IncidentPublic,
+             tags=["incidents"])
+def post_close(incident_id: int, request: Request, user: Dispatcher,
+               key: IdempotencyKey = None) -> JSONResponse:
+    """Close an incident."""
+    return idempotent_post(request, principal=user, key=key, body=None, status_code=200,
+                           use_case=lambda s: service.incident_public(s, service.close_incident(
+                               s, incident_id=incident_id, actor=user.actor)))
+
+
+@router.post("/incidents/{incident_id}/sites", status_code=201, response_model=SitePublic,
+             tags=["incidents"])
+def post_site(incident_id: int, body: SiteIn, request: Request, user: Dispatcher,
+              key: IdempotencyKey = None) -> JSONResponse:
+    """Add an affected site: a shelter (depot code), a township (division code) or a point."""
+    return idempotent_post(request, principal=user, key=key, body=body, use_case=lambda s:
+                           SitePublic.model_validate(service.add_site(
+                               s, incident_id=incident_id, data=body, actor=user.actor),
+                               from_attributes=True))
+
+
+class SiteHistory(BaseModel):
+    """A site and its head-count reports."""
+
+    site: SitePublic
+    head_counts: list[dict[str, Any]]
+
+
+@router.get("/incidents/{incident_id}/sites/{code}", response_model=SiteHistory,
+            tags=["incidents"])
+def get_site(incident_id: int, code: str, db: DatabaseDep, _user: Reader) -> SiteHistory:
+    """A site with its head-count history (who reported what, when)."""
+    with db.read_session() as session:
+        site = service.get_site(session, incident_id, code)
+        return SiteHistory(
+            site=SitePublic.model_validate(site, from_attributes=True),
+            head_counts=[h.model_dump(mode="json", exclude={"site_id"})
+                         for h in service.head_counts(session, site)])
+
+
+@router.post("/incidents/{incident_id}/sites/{code}/head-counts", status_code=201,
+             response_model=SitePublic, tags=["incidents"])
+def post_head_count(incident_id: int, code: str, body: HeadCountIn, request: Request,
+                    user: Dispatcher, key: IdempotencyKey = None) -> JSONResponse:
+    """Record a new head count for a site (the latest report wins)."""
+    return idempotent_post(request, principal=user, key=key, body=body, use_case=lambda s:
+                           SitePublic.model_validate(service.report_head_count(
+                               s, incident_id=incident_id, code=code, data=body,
+                               actor=user.actor), from_attributes=True))
+
+
+@router.post("/incidents/{incident_id}/closures", status_code=201, response_model=ClosurePublic,
+             tags=["incidents"])
+def post_closure(incident_id: int, body: ClosureIn, request: Request, user: Dispatcher,
+                 key: IdempotencyKey = None) -> JSONResponse:
+    """Close a road edge (a, b) or every edge crossing a polygon."""
+    return idempotent_post(request, principal=user, key=key, body=body, use_case=lambda s:
+                           ClosurePublic.model_validate(service.add_closure(
+                               s, incident_id=incident_id, data=body, actor=user.actor),
+                               from_attributes=True))
+
+
+@router.post("/incidents/{incident_id}/closures/{closure_id}/lift",
+             response_model=ClosurePublic, tags=["incidents"])
+def post_lift(incident_id: int, closure_id: int, request: Request, user: Dispatcher,
+              key: IdempotencyKey = None) -> JSONResponse:
+    """Reopen the roads of a closure."""
+    return idempotent_post(request, principal=user, key=key, body=None, status_code=200,
+                           use_case=lambda s: ClosurePublic.model_validate(service.lift_closure(
+                               s, incident_id=incident_id, closure_id=closure_id,
+                               actor=user.actor), from_attributes=True))
+
+
+@router.get("/roads", tags=["incidents"])
+def get_roads(_user: Reader) -> dict[str, Any]:
+    """The road graph closures refer to: node ids with names and coordinates, and edges."""
+    graph = load_graph()
+    return {"nodes": [vars(n) for n in graph.nodes.values()],
+            "edges": [vars(e) for e in graph.edges]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans
+
+
+def _job_public(plan: DispatchPlan, *, full: bool = False) -> PlanJobPublic:
+    summary = (plan.result or {}).get("summary")
+    return PlanJobPublic(
+        id=plan.id or 0, incident_id=plan.incident_id, status=plan.status, state=plan.state,
+        phase=plan.phase, progress=plan.progress, time_limit_s=plan.time_limit_s,
+        as_of_min=plan.as_of_min, requested_by=plan.requested_by,
+        requested_at=plan.requested_at, started_at=plan.started_at,
+        finished_at=plan.finished_at, error=plan.error, summary=summary,
+        verdict=plan.verdict, approved_by=plan.approved_by, approved_at=plan.approved_at,
+        plan=plan.result if full else None, scenario=plan.scenario if full else None)
+
+
+@router.post("/incidents/{incident_id}/plans", status_code=202, response_model=PlanJobPublic,
+             tags=["plans"])
+def post_plan(incident_id: int, body: PlanRequestIn, request: Request, user: Dispatcher,
+              key: IdempotencyKey = None) -> JSONResponse:
+    """Start planning what the incident still misses from live stock; 202 with the job.
+
+    Poll ``GET /incidents/{id}/plans/{plan_id}`` for status, progress and the result.
+    """
+    response = idempotent_post(
+        request, principal=user, key=key, body=body, status_code=202,
+        use_case=lambda s: _job_public(flows.request_plan(
+            s, incident_id=incident_id, time_limit_s=body.time_limit_s, actor=user.actor)))
+    runner: flows.PlanRunner = request.app.state.runner
+    job = json.loads(response.body)
+    if job["status"] == JobStatus.queued:
+        runner.submit(job["id"])
+    return response
+
+
+@router.get("/incidents/{incident_id}/plans", response_model=list[PlanJobPublic],
+            tags=["plans"])
+def list_plans(incident_id: int, db: DatabaseDep, _user: Reader) -> list[PlanJobPublic]:
+    """The incident's planning jobs, newest first (without the plan bodies)."""
+    with db.read_session() as session:
+        service.get_incident(session, incident_id)
+        rows = session.execute(select(DispatchPlan).where(
+            DispatchPlan.incident_id == incident_id).order_by(DispatchPlan.id.desc())).scalars()
+        return [_job_public(p) for p in rows]
+
+
+@router.get("/incidents/{incident_id}/plans/{plan_id}", response_model=PlanJobPublic,
+            tags=["plans"])
+def get_plan(incident_id: int, plan_id: int, db: DatabaseDep, _user: Reader,
+             full: Annotated[bool, Query(description="Include the plan and scenario JSON")]
+             = True) -> PlanJobPublic:
+    """A planning job: status, progress, and when done the plan and the checker's verdict."""
+    with db.read_session() as session:
+        return _job_public(execution.get_plan(session, plan_id, incident_id=incident_id),
+                           full=full)
+
+
+@router.post("/incidents/{incident_id}/plans/{plan_id}/approve", response_model=PlanJobPublic,
+             tags=["plans"])
+def post_approve(incident_id: int, plan_id: int, request: Request, user: Dispatcher,
+                 key: IdempotencyKey = None) -> JSONResponse:
+    """Approve a plan: reserve its stock and create its shipments, in one transaction.
+
+    409 with ``details.changes`` when stock moved since planning (re-plan), when another plan
+    was approved meanwhile, or when the plan failed the checker. Drawing on city-tier stock
+    needs scope ``draw:city``; agreement or capacity reserves ``draw:agreement``.
+    """
+    ctx = _ctx(request, user, key)
+    return idempotent_post(request, principal=user, key=key, body=None, status_code=200,
+                           use_case=lambda s: _job_public(execution.approve(
+                               s, incident_id=incident_id, plan_id=plan_id, principal=user,
+                               ctx=ctx)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Shipments
+
+
+def _shipment(session: Session, shipment: Shipment) -> ShipmentPublic:
+    incident = service.get_incident(session, shipment.incident_id)
+    return execution.shipment_public(session, shipment, incident)
+
+
+@router.get("/incidents/{incident_id}/shipments", response_model=list[ShipmentPublic],
+            tags=["shipments"])
+def list_shipments(incident_id: int, db: DatabaseDep, _user: Reader,
+                   status: ShipmentStatus | None = None) -> list[ShipmentPublic]:
+    """The incident's trips with loads and stops."""
+    with db.read_session() as session:
+        incident = service.get_incident(session, incident_id)
+        stmt = select(Shipment).where(Shipment.incident_id == incident_id).order_by(Shipment.id)
+        if status:
+            stmt = stmt.where(Shipment.status == status)
+        return [execution.shipment_public(session, s, incident)
+                for s in session.execute(stmt).scalars()]
+
+
+@router.get("/shipments/{shipment_id}", response_model=ShipmentPublic, tags=["shipments"])
+def get_shipment(shipment_id: int, db: DatabaseDep, _user: Reader) -> ShipmentPublic:
+    """One trip."""
+    with db.read_session() as session:
+        return _shipment(session, execution.get_shipment(session, shipment_id))
+
+
+@router.get("/shipments/{shipment_id}/manifest.html", response_class=HTMLResponse,
+            tags=["shipments"])
+def get_manifest_html(shipment_id: int, request: Request, db: DatabaseDep, _user: Reader
+                      ) -> HTMLResponse:
+    """The printable manifest: vehicle, driver, load by item and lot, stops and times."""
+    with db.read_session() as session:
+        shipment = execution.get_shipment(session, shipment_id)
+        incident = service.get_incident(session, shipment.incident_id)
+        public = execution.shipment_public(session, shipment, incident)
+    return HTMLResponse(manifest.manifest_html(public, incident_name=incident.name,
+                                               tz=settings_of(request).tz))
+
+
+@router.get("/shipments/{shipment_id}/manifest.csv", response_class=PlainTextResponse,
+            tags=["shipments"])
+def get_manifest_csv(shipment_id: int, request: Request, db: DatabaseDep, _user: Reader
+                     ) -> Response:
+    """The manifest as CSV."""
+    with db.read_session() as session:
+        public = _shipment(session, execution.get_shipment(session, shipment_id))
+    filename = f"manifest-{shipment_id}.csv"
+    return Response(manifest.manifest_csv(public, tz=settings_of(request).tz),
+                    media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.post("/shipments/{shipment_id}/depart", response_model=ShipmentPublic,
+             tags=["shipments"])
+def post_depart(shipment_id: int, request: Request, user: TripActor,
+                key: IdempotencyKey = None) -> JSONResponse:
+    """The truck leaves: its load moves from the depot into transit."""
+    ctx = _ctx(request, user, key)
+    return idempotent_post(request, principal=user, key=key, body=None, status_code=200,
+                           use_case=lambda s: _shipment(s, execution.depart(
+                               s, shipment_id=shipment_id, principal=user, ctx=ctx)))
+
+
+@router.post("/shipments/{shipment_id}/stops/{seq}/confirm", response_model=ShipmentPublic,
+             tags=["shipments"])
+def post_confirm(shipment_id: int, seq: int, body: StopConfirmIn, request: Request,
+                 user: TripActor, key: IdempotencyKey = None) -> JSONResponse:
+    """Confirm a stop: delivered goods go to the affected people; less than planned is a
+    recorded shortfall. The last stop completes the trip and returns what is left."""
+    ctx = _ctx(request, user, key)
+    return idempotent_post(request, principal=user, key=key, body=body, status_code=200,
+                           use_case=lambda s: _shipment(s, execution.confirm_stop(
+                               s, shipment_id=shipment_id, seq=seq, data=body,
+                               principal=user, ctx=ctx)))
+
+
+@router.post("/shipments/{shipment_id}/cancel", response_model=ShipmentPublic,
+             tags=["shipments"])
+def post_cancel(shipment_id: int, body: CancelIn, request: Request, user: TripActor,
+                key: IdempotencyKey = None) -> JSONResponse:
+    """Cancel a trip: release its stock, or bring back what is still on the truck."""
+    ctx = _ctx(request, user, key)
+    return idempotent_post(request, principal=user, key=key, body=body, status_code=200,
+                           use_case=lambda s: _shipment(s, execution.cancel(
+                               s, shipment_id=shipment_id, reason=body.reason, principal=user,
+                               ctx=ctx)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Incident reports
+
+
+@router.get("/incidents/{incident_id}/coverage", response_model=reports.CoverageReport,
+            tags=["incidents"])
+def get_coverage(incident_id: int, db: DatabaseDep, _user: Reader) -> reports.CoverageReport:
+    """People covered by the deadline over time, as planned and as delivered."""
+    with db.read_session() as session:
+        incident = service.get_incident(session, incident_id)
+        return reports.coverage(session, incident, now=utcnow())
+
+
+@router.get("/incidents/{incident_id}/replenishment",
+            response_model=list[reports.ReplenishDepot], tags=["incidents"])
+def get_replenishment(incident_id: int, db: DatabaseDep, _user: Reader
+                      ) -> list[reports.ReplenishDepot]:
+    """What each source sent out and what it needs back (回补)."""
+    with db.read_session() as session:
+        return reports.replenishment(session, service.get_incident(session, incident_id))

@@ -9,6 +9,8 @@ import typer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dispatch.cli import plan_command, scenario_app
+from exchange.cli import app as sync_app
 from relief.db import Database
 from relief.dbtypes import utcnow
 from relief.models import ApiToken, Role
@@ -20,6 +22,9 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.command("plan")(plan_command)
+app.add_typer(scenario_app, name="scenario")
+app.add_typer(sync_app, name="sync")
 
 
 def _database() -> Database:
@@ -143,7 +148,7 @@ def demo_tokens() -> None:
         grants: list[tuple[Role, list[str], list[str]]] = [
             (Role.admin, [], []),
             (Role.depot_manager, depots, []),
-            (Role.dispatcher, [], ["draw:city", "draw:agreement"]),
+            (Role.dispatcher, [], ["draw:city", "draw:agreement", "draw:province"]),
             (Role.viewer, [], []),
         ]
         out = []
@@ -179,6 +184,19 @@ def check() -> None:
     if not result.ok:
         raise typer.Exit(1)
     typer.echo("ledger OK")
+
+
+def _register_domain_commands() -> None:
+    from dispatch import incident_cli
+    from dispatch.flows import inline_planner
+    from relief.wiring import plan_runner
+
+    incident_cli.runner_factory = lambda db, settings: plan_runner(db, settings,
+                                                                   planner=inline_planner)
+    app.add_typer(incident_cli.app, name="incident")
+
+
+_register_domain_commands()
 
 
 def main() -> None:

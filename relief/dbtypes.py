@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import DateTime
+from sqlalchemy import BigInteger, Column, DateTime, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -56,6 +56,16 @@ def str_enum(enum_cls: type[StrEnum]) -> sa.Enum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
+
+
+def change_stamp_column() -> Column[int]:
+    """A row's change stamp, written by database triggers on every INSERT and UPDATE.
+
+    PostgreSQL stores the id of the writing transaction (``pg_current_xact_id()``); SQLite, whose
+    writers are serialised, a global counter. The exchange feeds page on (change_stamp, id); see
+    docs/integration.md. The application never sets it (the ORM's 0 is overwritten).
+    """
+    return Column(BigInteger, nullable=False, server_default=text("0"), index=True)
 
 
 # Deterministic constraint names, so migrations can drop what they create on both databases.

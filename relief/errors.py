@@ -11,6 +11,7 @@ turns them into HTTP responses using ``status``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -19,6 +20,7 @@ class ReliefError(Exception):
 
     status: int = 400
     code: str = "bad_request"
+    headers: dict[str, str] | None = None  # extra response headers, e.g. Retry-After
 
     def __init__(
         self,
@@ -91,10 +93,15 @@ class InvalidInput(ReliefError):
 
 
 class RateLimited(ReliefError):
-    """Too many requests from one client (429)."""
+    """Too many requests from one client (429); ``Retry-After`` says when to try again."""
 
     status = 429
     code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        seconds = max(1, math.ceil(retry_after_s))
+        super().__init__(message, details={"retry_after_s": seconds})
+        self.headers = {"Retry-After": str(seconds)}
 
 
 def error_envelope(

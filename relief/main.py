@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relief.db import Database
 from relief.errors import ReliefError, error_envelope
 from relief.settings import Settings, get_settings
+from relief.wiring import plan_runner
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +35,36 @@ Authenticate with `Authorization: Bearer <token>` (`relief token create`, or the
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the application; nothing is connected until the first request."""
     from dispatch.views import router as dispatch_router
+    from exchange.views import router as exchange_router
     from supplies.views import router as supplies_router
+    from web.views import STATIC_DIR
+    from web.views import router as console_router
 
     settings = settings or get_settings()
-    app = FastAPI(title="relief", version="0.1.0", description=DESCRIPTION)
+    db = database or Database.from_settings(settings)
+    runner = plan_runner(db, settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runner.start()
+        yield
+        runner.shutdown()
+
+    app = FastAPI(title="relief", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    app.state.db = database or Database.from_settings(settings)
+    app.state.db = db
+    app.state.runner = runner
     app.include_router(supplies_router)
     app.include_router(dispatch_router)
+    app.include_router(exchange_router)
+    app.include_router(console_router)  # the web console under /console
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        """The web console."""
+        return RedirectResponse("/console/", status_code=307)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
@@ -61,7 +86,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ReliefError)
     def _relief(_: Request, exc: ReliefError) -> JSONResponse:
-        return JSONResponse(jsonable_encoder(exc.envelope()), status_code=exc.status)
+        return JSONResponse(jsonable_encoder(exc.envelope()), status_code=exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     write_retries: int = Field(default=5, ge=0, le=50)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     page_size_max: int = Field(default=1000, ge=1)
+    # Provincial exchange: a token bucket per integration token, per API process.
+    exchange_rate_per_s: float = Field(default=10.0, gt=0, description="Sustained requests/s")
+    exchange_rate_burst: int = Field(default=60, ge=1, description="Requests allowed at once")
+    # Planning jobs: how many run at once, and whether the engine runs in a worker process
+    # ("subprocess", keeps the API responsive) or in the API process ("inline").
+    plan_workers: int = Field(default=1, ge=1, le=8)
+    planner: str = Field(default="subprocess", pattern="^(subprocess|inline)$")
 
     @property
     def tz(self) -> ZoneInfo:

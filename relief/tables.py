@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 import dispatch.models  # noqa: F401  (registers the dispatch tables)
+import exchange.models  # noqa: F401  (registers the provincial exchange tables)
 import relief.models  # noqa: F401  (registers the platform tables)
 import supplies.models  # noqa: F401  (registers the inventory tables)
 

@@ -90,6 +90,12 @@ def _location_cache(session: Session) -> dict[Any, Location]:
     return session.info.setdefault("relief_locations", {})  # type: ignore[no-any-return]
 
 
+def forget_locations(session: Session) -> None:
+    """Drop the transaction's remembered locations; call after rolling back to a savepoint,
+    since a location created inside it no longer exists."""
+    session.info.pop("relief_locations", None)
+
+
 def virtual_location(session: Session, kind: LocationKind) -> Location:
     """The singleton virtual location of ``kind`` (created by the first migration)."""
     cache = _location_cache(session)

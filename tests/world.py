@@ -161,6 +161,7 @@ def world(db: Database, settings: Settings) -> Iterator[World]:
             admin=Api(client, make_token(db, Role.admin)),
             manager=Api(client, make_token(db, Role.depot_manager, ["CTY", "TWN"])),
             manager2=Api(client, make_token(db, Role.depot_manager, ["CTY2"], name="m2")),
-            dispatcher=Api(client, make_token(db, Role.dispatcher)),
+            dispatcher=Api(client, make_token(db, Role.dispatcher,
+                                              scopes=["draw:city", "draw:agreement"])),
             viewer=Api(client, make_token(db, Role.viewer)),
         )

@@ -1,5 +1,49 @@
-"""Tables of the dispatch domain: fleet (and, with the plan lifecycle, incidents and plans)."""
+"""Tables of the dispatch domain: fleet, incidents, plans and shipments."""
 
 from dispatch.models.fleet import TransportEnterprise, Vehicle, VehicleStatus
+from dispatch.models.incidents import (
+    AffectedSite,
+    HeadCount,
+    Incident,
+    IncidentKind,
+    IncidentStatus,
+    RoadClosure,
+    SiteKind,
+)
+from dispatch.models.plans import (
+    DispatchPlan,
+    JobStatus,
+    PlanState,
+    ReserveDraw,
+    Shipment,
+    ShipmentLine,
+    ShipmentLot,
+    ShipmentStatus,
+    ShipmentStop,
+    StopLine,
+    StopStatus,
+)
 
-__all__ = ["TransportEnterprise", "Vehicle", "VehicleStatus"]
+__all__ = [
+    "AffectedSite",
+    "DispatchPlan",
+    "HeadCount",
+    "Incident",
+    "IncidentKind",
+    "IncidentStatus",
+    "JobStatus",
+    "PlanState",
+    "ReserveDraw",
+    "RoadClosure",
+    "Shipment",
+    "ShipmentLine",
+    "ShipmentLot",
+    "ShipmentStatus",
+    "ShipmentStop",
+    "SiteKind",
+    "StopLine",
+    "StopStatus",
+    "TransportEnterprise",
+    "Vehicle",
+    "VehicleStatus",
+]

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from relief.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
 
 ITEM_CODE_PATTERN = r"^[123]\d{6}$"
 
@@ -46,6 +46,8 @@ class Item(ItemBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=7, unique=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    change_stamp: int = Field(default=0, sa_column=change_stamp_column(), exclude=True,
+                              repr=False)
 
     @property
     def perishable(self) -> bool:
@@ -95,6 +97,8 @@ class Lot(SQLModel, table=True):
     quality: Quality = Field(default=Quality.good, sa_type=str_enum(Quality))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    change_stamp: int = Field(default=0, sa_column=change_stamp_column(), exclude=True,
+                              repr=False)
 
     def usable_on(self, today: date) -> bool:
         """Good quality and not past its expiry date on ``today``."""

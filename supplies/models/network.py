@@ -9,12 +9,17 @@ from pydantic import field_validator
 from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
-from relief.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
 
 
 class DivisionLevel(StrEnum):
-    """Administrative level; township_other marks NBS units that are not towns or streets."""
+    """Administrative level; township_other marks NBS units that are not towns or streets.
 
+    ``province`` is Jiangsu (320000), added when the provincial exchange first imports a
+    warehouse outside Nantong (see docs/integration.md).
+    """
+
+    province = "province"
     city = "city"
     county = "county"
     township = "township"
@@ -22,11 +27,13 @@ class DivisionLevel(StrEnum):
 
 
 class Tier(StrEnum):
-    """Reserve tier of a depot (三级储备)."""
+    """Reserve tier of a depot (三级储备), plus ``province`` for provincial depots and producers
+    imported through the provincial exchange (drawn when the city's own tiers cannot cover)."""
 
     city = "city"
     county = "county"
     township = "township"
+    province = "province"
 
 
 class DepotKind(StrEnum):
@@ -114,6 +121,8 @@ class Depot(DepotBase, table=True):
     code: str = Field(max_length=32, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    change_stamp: int = Field(default=0, sa_column=change_stamp_column(), exclude=True,
+                              repr=False)
 
 
 _DEPOT_CODE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$"

@@ -8,7 +8,7 @@ from pydantic import model_validator
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from relief.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
 from supplies.models.network import Tier
 
 
@@ -42,6 +42,8 @@ class AgreementReserve(AgreementReserveBase, table=True):
     depot_id: int = Field(foreign_key="depot.id", index=True)
     item_id: int = Field(foreign_key="item.id", index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    change_stamp: int = Field(default=0, sa_column=change_stamp_column(), exclude=True,
+                              repr=False)
 
 
 class AgreementReserveCreate(AgreementReserveBase):
@@ -92,6 +94,8 @@ class CapacityReserve(CapacityReserveBase, table=True):
     depot_id: int = Field(foreign_key="depot.id", index=True)
     item_id: int = Field(foreign_key="item.id", index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    change_stamp: int = Field(default=0, sa_column=change_stamp_column(), exclude=True,
+                              repr=False)
 
 
 class CapacityReserveCreate(CapacityReserveBase):

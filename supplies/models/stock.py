@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from relief.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
 
 
 class LocationKind(StrEnum):
@@ -45,6 +45,9 @@ class MoveKind(StrEnum):
     adjustment_gain = "adjustment_gain"
     adjustment_loss = "adjustment_loss"
     scrap = "scrap"
+    dispatch = "dispatch"
+    delivery = "delivery"
+    dispatch_return = "dispatch_return"
 
 
 class Location(SQLModel, table=True):
@@ -79,6 +82,8 @@ class Quant(SQLModel, table=True):
     on_hand: int = 0
     reserved: int = 0
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    change_stamp: int = Field(default=0, sa_column=change_stamp_column(), exclude=True,
+                              repr=False)
 
 
 class StockMove(SQLModel, table=True):
@@ -115,6 +120,8 @@ class StockMove(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200, index=True)
     transfer_id: int | None = Field(default=None, foreign_key="transfer.id", index=True)
     reservation_id: int | None = Field(default=None, foreign_key="reservation.id")
+    change_stamp: int = Field(default=0, sa_column=change_stamp_column(), exclude=True,
+                              repr=False)
 
 
 class ReservationState(StrEnum):

@@ -1,0 +1,350 @@
+"""Build a planning scenario from live data: what is still missing, what is in stock now, which
+vehicles are free, which roads are closed.
+
+Rules (see docs/dispatch.md):
+
+* Times are minutes since the incident's onset; the plan starts ``as_of_min`` (now), so no
+  source is ready and no vehicle available before it.
+* Sites: every active site with people; its demand is the needs standard applied to its latest
+  head count, minus what is already committed: delivered at confirmed stops, and planned on
+  trips of approved plans that are not cancelled (in transit or still to leave). Sites with
+  nothing missing are left out.
+* Physical sources: every active depot of kind government, social or shelter with usable
+  available stock (good, unexpired, not reserved), tier = the depot's tier (``province`` for
+  depots imported from the provincial databases, ready after the lead time the province
+  reports).
+* Agreement reserves: one source per enterprise depot and lead time; stock = committed quantity
+  of contracts valid today minus what approved plans already draw; ready = now + lead time.
+* Capacity reserves: one source per producer and lead time; stock = what it produces between
+  now + lead time and the deadline, minus draws; ready = now + lead time.
+* Vehicles: available vehicles at a source's depot, free from the end of any trip they are
+  already on; a transport enterprise's vehicles work from the physical source nearest to the
+  enterprise, available after its lead time plus the drive there.
+* Network: the Nantong road graph with the incident's active closures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dispatch.models import (
+    AffectedSite,
+    DispatchPlan,
+    Incident,
+    PlanState,
+    ReserveDraw,
+    Shipment,
+    ShipmentStatus,
+    ShipmentStop,
+    StopLine,
+    StopStatus,
+    TransportEnterprise,
+    Vehicle,
+    VehicleStatus,
+)
+from dispatch.planning.needs import DEFAULT_STANDARD, SHELTERED_STANDARD, NeedsStandard, demand_for
+from dispatch.planning.network import haversine_km, straight_minutes
+from dispatch.planning.problem import Site
+from dispatch.roads import load_graph
+from dispatch.service import active_closures
+from relief.errors import Conflict
+from supplies import ledger
+from supplies.models import (
+    AgreementReserve,
+    CapacityReserve,
+    Depot,
+    DepotKind,
+    Item,
+    Location,
+    Lot,
+    Quant,
+)
+
+PHYSICAL_KINDS = (DepotKind.government, DepotKind.social, DepotKind.shelter)
+LOAD_MIN = 20
+# Enterprise vehicles drive to their working source at this straight-line pace.
+APPROACH_DETOUR, APPROACH_KMH = 1.3, 50.0
+
+
+@dataclass
+class SourceInfo:
+    """Where a scenario source comes from, for approval and execution."""
+
+    depot: str
+    depot_id: int
+    tier: str
+    kind: str  # stock | agreement | capacity
+    lead_min: int
+    stock: dict[str, int]
+
+
+@dataclass
+class LiveScenario:
+    """A scenario (contract JSON) and the mapping back to live records."""
+
+    scenario: dict[str, Any]
+    sources: dict[str, SourceInfo]
+    sites: dict[str, int]
+    as_of_min: int
+    vehicles: dict[str, int] = field(default_factory=dict)
+
+
+def minutes_since(onset: datetime, now: datetime) -> int:
+    """Whole minutes from ``onset`` to ``now`` (0 before onset)."""
+    return max(0, int((now - onset).total_seconds() // 60))
+
+
+def deadline_min(incident: Incident) -> int:
+    """The delivery deadline in minutes after onset."""
+    return round(incident.deadline_hours * 60)
+
+
+def standard_for(incident: Incident, site: AffectedSite) -> NeedsStandard:
+    """The incident's needs standard, or the default: people in a shelter need no tent."""
+    if incident.needs:
+        return NeedsStandard.model_validate(incident.needs)
+    return SHELTERED_STANDARD if site.kind == "shelter" else DEFAULT_STANDARD
+
+
+def full_demand(incident: Incident, site: AffectedSite, item_codes: list[str]
+                ) -> dict[str, int]:
+    """A site's demand per item from its latest head count."""
+    planning_site = Site(id=site.code, name=site.name, lat=site.lat, lon=site.lon,
+                         people=site.people, households=site.households)
+    return demand_for(planning_site, standard_for(incident, site), item_codes)
+
+
+def committed(session: Session, incident_id: int) -> dict[tuple[int, int], int]:
+    """Per (site id, item id): delivered at confirmed stops plus planned on live trips."""
+    rows = session.execute(
+        select(ShipmentStop.site_id, StopLine.item_id, StopLine.planned, StopLine.delivered,
+               ShipmentStop.status, Shipment.status)
+        .join(ShipmentStop, ShipmentStop.id == StopLine.stop_id)
+        .join(Shipment, Shipment.id == ShipmentStop.shipment_id)
+        .where(Shipment.incident_id == incident_id)
+    ).all()
+    out: dict[tuple[int, int], int] = defaultdict(int)
+    for site_id, item_id, planned, delivered, stop_status, ship_status in rows:
+        if stop_status == StopStatus.delivered:
+            out[(site_id, item_id)] += delivered or 0
+        elif ship_status in (ShipmentStatus.planned, ShipmentStatus.departed):
+            out[(site_id, item_id)] += planned
+    return out
+
+
+def drawn(session: Session) -> dict[tuple[int, int], int]:
+    """Per (depot id, item id): what approved plans draw on agreement and capacity reserves."""
+    rows = session.execute(
+        select(ReserveDraw.depot_id, ReserveDraw.item_id,
+               func.sum(ReserveDraw.quantity - ReserveDraw.released))
+        .join(DispatchPlan, DispatchPlan.id == ReserveDraw.plan_id)
+        .where(DispatchPlan.state == PlanState.approved)
+        .group_by(ReserveDraw.depot_id, ReserveDraw.item_id)
+    ).all()
+    return {(d, i): int(q or 0) for d, i, q in rows}
+
+
+def usable_stock(session: Session, today: date) -> dict[tuple[int, int], int]:
+    """Available (good, unexpired, unreserved) stock per (depot id, item id)."""
+    rows = session.execute(
+        select(Location.depot_id, Quant.item_id, func.sum(ledger.available_sql(today)))
+        .join(Lot, Lot.id == Quant.lot_id)
+        .join(Location, Location.id == Quant.location_id)
+        .where(Location.depot_id.is_not(None))
+        .group_by(Location.depot_id, Quant.item_id)
+    ).all()
+    return {(d, i): int(q) for d, i, q in rows if q and q > 0}
+
+
+def agreement_available(session: Session, depot_id: int, item_id: int, today: date) -> int:
+    """Committed quantity of valid contracts of a depot and item, minus approved draws."""
+    committed_qty = session.execute(
+        select(func.sum(AgreementReserve.committed_quantity)).where(
+            AgreementReserve.depot_id == depot_id, AgreementReserve.item_id == item_id,
+            AgreementReserve.valid_from <= today, AgreementReserve.valid_to >= today)
+    ).scalar_one() or 0
+    return int(committed_qty) - drawn(session).get((depot_id, item_id), 0)
+
+
+def capacity_available(session: Session, depot_id: int, item_id: int, *, as_of_min: int,
+                       deadline: int) -> int:
+    """What a producer makes of an item between now + lead time and the deadline, minus draws."""
+    cap = session.execute(select(CapacityReserve).where(
+        CapacityReserve.depot_id == depot_id, CapacityReserve.item_id == item_id)
+    ).scalar_one_or_none()
+    if cap is None:
+        return 0
+    hours = max(0.0, (deadline - as_of_min) / 60 - cap.lead_time_hours)
+    return math.floor(cap.units_per_day * hours / 24) - drawn(session).get((depot_id, item_id), 0)
+
+
+def busy_until(session: Session) -> dict[int, int]:
+    """Per vehicle id: when (minutes after its incident's onset) its live trips end."""
+    rows = session.execute(
+        select(Shipment.vehicle_id, func.max(Shipment.planned_return_min))
+        .where(Shipment.vehicle_id.is_not(None),
+               Shipment.status.in_([ShipmentStatus.planned, ShipmentStatus.departed]))
+        .group_by(Shipment.vehicle_id)
+    ).all()
+    return {v: int(t) for v, t in rows}
+
+
+def build(session: Session, incident: Incident, *, now: datetime, today: date,
+          time_limit_s: float, lead_minutes: Mapping[int, int] | None = None) -> LiveScenario:
+    """The scenario for planning what ``incident`` still misses, from the state at ``now``.
+
+    ``lead_minutes`` gives depots whose stock is ready only some time after a call (depot id
+    -> minutes): the provincial depots imported by the exchange, whose lead time the province
+    reports. The composition root supplies it, so dispatch never depends on the exchange.
+    """
+    assert incident.id is not None
+    as_of = minutes_since(incident.onset, now)
+    deadline = deadline_min(incident)
+    if as_of >= deadline:
+        raise Conflict(f"the deadline of incident {incident.id} has passed",
+                       details={"as_of_min": as_of, "deadline_min": deadline})
+    items = list(session.execute(select(Item).order_by(Item.code)).scalars())
+    codes = [i.code for i in items]
+    by_id = {i.id: i for i in items}
+    done = committed(session, incident.id)
+
+    sites, site_ids = [], {}
+    for site in session.execute(select(AffectedSite).where(
+            AffectedSite.incident_id == incident.id, AffectedSite.active.is_(True),
+            AffectedSite.people > 0).order_by(AffectedSite.id)).scalars():
+        missing = {}
+        for code, qty in full_demand(incident, site, codes).items():
+            item_id = next(i.id for i in items if i.code == code)
+            left = qty - done.get((site.id or 0, item_id or 0), 0)
+            if left > 0:
+                missing[code] = left
+        if not missing:
+            continue
+        sites.append({"id": site.code, "name": site.name, "lat": site.lat, "lon": site.lon,
+                      "people": site.people, "demand": missing,
+                      "service_min": site.service_min})
+        site_ids[site.code] = site.id or 0
+
+    depots = {d.id: d for d in session.execute(select(Depot).where(
+        Depot.active.is_(True))).scalars()}
+    sources: dict[str, SourceInfo] = {}
+    for (depot_id, item_id), qty in usable_stock(session, today).items():
+        depot = depots.get(depot_id)
+        if depot is None or depot.kind not in PHYSICAL_KINDS:
+            continue
+        info = sources.setdefault(depot.code, SourceInfo(
+            depot=depot.code, depot_id=depot_id, tier=depot.tier, kind="stock",
+            lead_min=(lead_minutes or {}).get(depot_id, 0),
+            stock={}))
+        info.stock[by_id[item_id].code] = qty
+    _contract_sources(session, sources, depots, by_id, today=today, as_of=as_of,
+                      deadline=deadline)
+
+    vehicles, vehicle_ids = _vehicles(session, sources, depots, as_of)
+    scenario = {
+        "name": f"incident {incident.id}: {incident.name} (as of +{as_of} min)",
+        "onset": incident.onset.isoformat(),
+        "deadline_min": deadline,
+        "items": [{"code": i.code, "name": i.name_zh, "unit_kg": i.unit_weight_kg,
+                   "unit_m3": i.unit_volume_m3} for i in items],
+        "sites": sites,
+        "sources": [
+            {"id": sid, "name": depots[s.depot_id].name, "tier": s.tier,
+             "lat": depots[s.depot_id].lat, "lon": depots[s.depot_id].lon,
+             "ready_min": as_of + s.lead_min, "load_min": LOAD_MIN, "stock": s.stock}
+            for sid, s in sources.items()
+        ],
+        "vehicles": vehicles,
+        "network": load_graph().scenario_network(_closed_edges(session, incident.id)),
+        "policy": {"time_limit_s": time_limit_s},
+    }
+    return LiveScenario(scenario=scenario, sources=sources, sites=site_ids, as_of_min=as_of,
+                        vehicles=vehicle_ids)
+
+
+def _contract_sources(session: Session, sources: dict[str, SourceInfo],
+                      depots: dict[int | None, Depot], items: dict[int | None, Item], *,
+                      today: date, as_of: int, deadline: int) -> None:
+    """Agreement and capacity reserves as sources, one per depot and lead time."""
+    agreements = session.execute(select(AgreementReserve).where(
+        AgreementReserve.valid_from <= today, AgreementReserve.valid_to >= today)).scalars()
+    capacities = session.execute(select(CapacityReserve)).scalars()
+    offers: dict[tuple[int, str, int], dict[str, int]] = defaultdict(dict)
+    for a in agreements:
+        if a.depot_id in depots:
+            key = (a.depot_id, "agreement", round(a.lead_time_hours * 60))
+            code = items[a.item_id].code
+            offers[key][code] = offers[key].get(code, 0) + a.committed_quantity
+    for c in capacities:
+        if c.depot_id in depots:
+            lead = round(c.lead_time_hours * 60)
+            made = math.floor(c.units_per_day * max(0, deadline - as_of - lead) / 1440)
+            if made > 0:
+                offers[(c.depot_id, "capacity", lead)][items[c.item_id].code] = made
+    taken = drawn(session)
+    item_ids = {i.code: i.id for i in items.values()}
+    for (depot_id, kind, lead), stock in sorted(offers.items()):
+        depot = depots[depot_id]
+        left = {code: qty - taken.get((depot_id, item_ids[code] or 0), 0)
+                for code, qty in stock.items()}
+        left = {code: qty for code, qty in left.items() if qty > 0}
+        if not left:
+            continue
+        prefix = "AGR" if kind == "agreement" else "CAP"
+        sid = f"{prefix}:{depot.code}"
+        if sid in sources:
+            sid = f"{sid}@{lead}min"
+        sources[sid] = SourceInfo(depot=depot.code, depot_id=depot_id, tier=kind, kind=kind,
+                                  lead_min=lead, stock=left)
+
+
+def _vehicles(session: Session, sources: dict[str, SourceInfo], depots: dict[int | None, Depot],
+              as_of: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Scenario vehicles (one per real vehicle, named by plate) and plate -> vehicle id."""
+    home_of: dict[int, str] = {}
+    for sid, info in sources.items():
+        home_of.setdefault(info.depot_id, sid)
+    physical = [(sid, depots[s.depot_id]) for sid, s in sources.items() if s.kind == "stock"]
+    busy = busy_until(session)
+    out, ids = [], {}
+    rows = session.execute(select(Vehicle).where(Vehicle.status == VehicleStatus.available)
+                           .order_by(Vehicle.plate)).scalars()
+    enterprises = {e.id: e for e in session.execute(select(TransportEnterprise).where(
+        TransportEnterprise.active.is_(True))).scalars()}
+    for v in rows:
+        free = max(as_of, busy.get(v.id or 0, 0))
+        if v.depot_id is not None:
+            home = home_of.get(v.depot_id)
+            if home is None:
+                continue
+        else:
+            enterprise = enterprises.get(v.enterprise_id)
+            if enterprise is None or not physical:
+                continue
+            home, depot = min(physical, key=lambda p: haversine_km(
+                enterprise.lat, enterprise.lon, p[1].lat, p[1].lon))
+            approach = straight_minutes(
+                haversine_km(enterprise.lat, enterprise.lon, depot.lat, depot.lon),
+                APPROACH_DETOUR, APPROACH_KMH)
+            free = max(free, as_of + round(enterprise.lead_time_hours * 60) + approach)
+        out.append({"id": v.plate, "source": home, "capacity_kg": v.capacity_kg,
+                    "capacity_m3": v.capacity_m3, "available_min": free,
+                    "speed_factor": v.speed_factor})
+        ids[v.plate] = v.id or 0
+    return out, ids
+
+
+def _closed_edges(session: Session, incident_id: int) -> list[tuple[str, str]]:
+    seen: dict[frozenset[str], tuple[str, str]] = {}
+    for closure in active_closures(session, incident_id):
+        for a, b in closure.edges:
+            seen.setdefault(frozenset((a, b)), (a, b))
+    return list(seen.values())

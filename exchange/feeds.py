@@ -1,0 +1,319 @@
+"""The export feeds: depots, items, stock by lot, agreement and capacity reserves, moves.
+
+Each feed pages on a key (change_stamp, id). Database triggers stamp every insert and update of
+the underlying rows (migration 0005): on PostgreSQL with the id of the writing transaction, on
+SQLite, whose writers are serialised, with a global counter. The stock feed's key takes the
+larger of the quant's and its lot's stamps, so a quality change re-sends the lot's rows.
+
+Why a page never skips or repeats a row, while writes go on:
+
+* Only committed rows are ever read, and a page ends at the last row it returns.
+* PostgreSQL: transaction ids are handed out at a transaction's first write, not at commit, so
+  a transaction with a lower id can commit after a reader has passed its id. A page therefore
+  only serves rows whose stamp is below the snapshot's xmin, the oldest transaction still in
+  progress (``pg_snapshot_xmin(pg_current_snapshot())``): every transaction below it has
+  finished, and every later write gets a higher stamp. So nothing can still appear behind a
+  cursor. Rows held back this way are counted in ``pending`` and come on a later page.
+* SQLite: one writer at a time, stamps drawn inside the write transaction, so stamp order is
+  commit order and everything committed is served.
+* A row that changes after it was served comes again, with a higher stamp, in its new state. No
+  row version is served twice; every row's latest version is served once the reader catches up.
+
+Each page is read in one snapshot (REPEATABLE READ, read only, on PostgreSQL; one read
+transaction on SQLite) together with the feed's totals, so ``snapshot.complete`` means a mirror
+built from all pages equals ``snapshot.totals`` exactly. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Select, and_, case, func, or_, select, text
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from exchange.models import (
+    AgreementRow,
+    CapacityRow,
+    DepotRow,
+    ExchangeDepot,
+    Feed,
+    FeedPage,
+    FeedSnapshot,
+    FeedTotals,
+    ItemRow,
+    MoveRow,
+    StockRow,
+)
+from relief.db import Database
+from relief.dbtypes import utcnow
+from relief.errors import InvalidInput
+from supplies import ledger
+from supplies.models import (
+    AgreementReserve,
+    CapacityReserve,
+    Depot,
+    Item,
+    Location,
+    Lot,
+    Quant,
+    StockMove,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Cursors
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a feed: after the row with key (stamp, id)."""
+
+    stamp: int
+    id: int
+
+    def encode(self, feed: Feed, local_only: bool) -> str:
+        """The opaque token handed to readers."""
+        body = {"f": feed.value, "s": self.stamp, "i": self.id, "l": int(local_only)}
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str, feed: Feed, local_only: bool) -> Cursor:
+        """Parse a token; it must come from the same feed with the same filter."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            body = json.loads(raw)
+            cursor = cls(stamp=int(body["s"]), id=int(body["i"]))
+            same = body["f"] == feed.value and bool(body.get("l", 0)) == local_only
+        except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+            raise InvalidInput("after", "not a cursor issued by this feed") from None
+        if not same:
+            raise InvalidInput("after", f"a cursor of another feed or filter, not {feed.value}")
+        return cursor
+
+
+START = Cursor(stamp=-1, id=0)
+
+# ---------------------------------------------------------------------------------------------
+# Snapshots
+
+
+@contextmanager
+def snapshot_session(db: Database) -> Iterator[Session]:
+    """A read-only session whose statements all see one snapshot."""
+    with db.read_session() as session:
+        if not db.is_sqlite:
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ",
+                                                  "postgresql_readonly": True})
+        yield session
+
+
+def horizon(session: Session) -> int | None:
+    """Stamps below this are final (PostgreSQL: the snapshot's xmin); None on SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return int(session.execute(
+        text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")).scalar_one())
+
+
+def _greatest(session: Session, *exprs: Any) -> ColumnElement[int]:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.greatest(*exprs)
+    return func.max(*exprs)  # SQLite's scalar max() of several arguments
+
+
+# ---------------------------------------------------------------------------------------------
+# Feed definitions
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one feed is read: its rows, key, row shape and totals."""
+
+    base: Callable[[date, bool], Select[Any]]
+    stamp: Callable[[Session], ColumnElement[int]]
+    ident: Any
+    row: Callable[[Any, date], BaseModel]
+    sums: dict[str, Any]
+    append_only: bool = False
+
+
+def _provincial_ids() -> Select[Any]:
+    return select(ExchangeDepot.depot_id)
+
+
+def _depots(_today: date, local_only: bool) -> Select[Any]:
+    stmt = select(Depot, ExchangeDepot.depot_id.is_not(None).label("provincial")).outerjoin(
+        ExchangeDepot, ExchangeDepot.depot_id == Depot.id)
+    return stmt.where(ExchangeDepot.depot_id.is_(None)) if local_only else stmt
+
+
+def _depot_row(row: Any, _today: date) -> DepotRow:
+    depot: Depot = row[0]
+    return DepotRow(**depot.model_dump(include=set(DepotRow.model_fields) - {"provincial"}),
+                    provincial=bool(row.provincial))
+
+
+def _items(_today: date, _local_only: bool) -> Select[Any]:
+    return select(Item)
+
+
+def _item_row(row: Any, _today: date) -> ItemRow:
+    return ItemRow.model_validate(row[0], from_attributes=True)
+
+
+def _stock(today: date, local_only: bool) -> Select[Any]:
+    stmt = (
+        select(Quant, Lot, Item.code.label("item_code"), Depot.code.label("depot_code"),
+               ledger.available_sql(today).label("available"))
+        .join(Lot, Lot.id == Quant.lot_id)
+        .join(Item, Item.id == Quant.item_id)
+        .join(Location, Location.id == Quant.location_id)
+        .join(Depot, Depot.id == Location.depot_id)
+    )
+    return stmt.where(Depot.id.not_in(_provincial_ids())) if local_only else stmt
+
+
+def _stock_row(row: Any, _today: date) -> StockRow:
+    quant, lot = row[0], row[1]
+    return StockRow(depot=row.depot_code, item=row.item_code, lot=lot.lot_number,
+                    expiry=lot.expiry, quality=lot.quality, on_hand=quant.on_hand,
+                    reserved=quant.reserved, available=int(row.available),
+                    updated_at=max(quant.updated_at, lot.updated_at))
+
+
+def _agreements(_today: date, local_only: bool) -> Select[Any]:
+    stmt = (select(AgreementReserve, Depot.code.label("depot_code"),
+                   Item.code.label("item_code"))
+            .join(Depot, Depot.id == AgreementReserve.depot_id)
+            .join(Item, Item.id == AgreementReserve.item_id))
+    return stmt.where(Depot.id.not_in(_provincial_ids())) if local_only else stmt
+
+
+def _agreement_row(row: Any, _today: date) -> AgreementRow:
+    reserve: AgreementReserve = row[0]
+    return AgreementRow(**reserve.model_dump(include=set(AgreementRow.model_fields)
+                                             - {"depot", "item"}),
+                        depot=row.depot_code, item=row.item_code)
+
+
+def _capacity(_today: date, local_only: bool) -> Select[Any]:
+    stmt = (select(CapacityReserve, Depot.code.label("depot_code"),
+                   Item.code.label("item_code"))
+            .join(Depot, Depot.id == CapacityReserve.depot_id)
+            .join(Item, Item.id == CapacityReserve.item_id))
+    return stmt.where(Depot.id.not_in(_provincial_ids())) if local_only else stmt
+
+
+def _capacity_row(row: Any, _today: date) -> CapacityRow:
+    reserve: CapacityReserve = row[0]
+    return CapacityRow(**reserve.model_dump(include=set(CapacityRow.model_fields)
+                                            - {"depot", "item"}),
+                       depot=row.depot_code, item=row.item_code)
+
+
+_FROM = aliased(Location, name="from_location")
+_TO = aliased(Location, name="to_location")
+
+
+def _moves(_today: date, local_only: bool) -> Select[Any]:
+    stmt = (select(StockMove, Item.code.label("item_code"), Lot.lot_number,
+                   _FROM.code.label("from_code"), _TO.code.label("to_code"))
+            .join(Item, Item.id == StockMove.item_id)
+            .join(Lot, Lot.id == StockMove.lot_id)
+            .join(_FROM, _FROM.id == StockMove.from_location_id)
+            .join(_TO, _TO.id == StockMove.to_location_id))
+    if local_only:
+        provincial = select(Location.id).where(Location.depot_id.in_(_provincial_ids()))
+        stmt = stmt.where(StockMove.from_location_id.not_in(provincial),
+                          StockMove.to_location_id.not_in(provincial))
+    return stmt
+
+
+def _move_row(row: Any, _today: date) -> MoveRow:
+    move: StockMove = row[0]
+    assert move.id is not None
+    return MoveRow(id=move.id, at=move.at, kind=move.kind, item=row.item_code,
+                   lot=row.lot_number, quantity=move.quantity, from_location=row.from_code,
+                   to_location=row.to_code, reference=move.reference, operation=move.operation)
+
+
+SPECS: dict[Feed, Spec] = {
+    Feed.depots: Spec(_depots, lambda _s: Depot.change_stamp, Depot.id, _depot_row,
+                      {"active": case((Depot.active.is_(True), 1), else_=0)}),
+    Feed.items: Spec(_items, lambda _s: Item.change_stamp, Item.id, _item_row, {}),
+    Feed.stock: Spec(_stock, lambda s: _greatest(s, Quant.change_stamp, Lot.change_stamp),
+                     Quant.id, _stock_row,
+                     {"on_hand": Quant.on_hand, "reserved": Quant.reserved}),
+    Feed.agreements: Spec(_agreements, lambda _s: AgreementReserve.change_stamp,
+                          AgreementReserve.id, _agreement_row,
+                          {"committed_quantity": AgreementReserve.committed_quantity}),
+    Feed.capacity_reserves: Spec(_capacity, lambda _s: CapacityReserve.change_stamp,
+                                 CapacityReserve.id, _capacity_row,
+                                 {"units_per_day": CapacityReserve.units_per_day}),
+    Feed.moves: Spec(_moves, lambda _s: StockMove.change_stamp, StockMove.id, _move_row,
+                     {"quantity": StockMove.quantity}, append_only=True),
+}
+
+# ---------------------------------------------------------------------------------------------
+# Reading a page
+
+
+def _totals(session: Session, stmt: Select[Any], spec: Spec) -> FeedTotals:
+    # The key column keeps the feed's FROM clause (a bare literal would drop it).
+    sub = stmt.with_only_columns(
+        spec.ident.label("k_id"),
+        *[expr.label(name) for name, expr in spec.sums.items()],
+    ).subquery()
+    values = session.execute(select(func.count(), *[
+        func.coalesce(func.sum(sub.c[name]), 0) for name in spec.sums
+    ]).select_from(sub)).one()
+    return FeedTotals(count=int(values[0]),
+                      sums={name: int(v) for name, v in zip(spec.sums, values[1:], strict=True)})
+
+
+def read_page(session: Session, *, feed: Feed, after: str | None, limit: int, today: date,
+              local_only: bool = False) -> FeedPage[Any]:
+    """One page of ``feed`` after the cursor ``after`` (None: from the start), with totals."""
+    spec = SPECS[feed]
+    cursor = Cursor.decode(after, feed, local_only) if after else START
+    stamp, ident = spec.stamp(session), spec.ident
+    limit_stamp = horizon(session)
+    base = spec.base(today, local_only)
+    beyond = or_(stamp > cursor.stamp, and_(stamp == cursor.stamp, ident > cursor.id))
+    unread = base.where(beyond)
+    stable = unread if limit_stamp is None else unread.where(stamp < limit_stamp)
+    rows = session.execute(
+        stable.add_columns(stamp.label("k_stamp"), ident.label("k_id"))
+        .order_by(stamp, ident).limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = Cursor(stamp=int(rows[-1].k_stamp), id=int(rows[-1].k_id)) if rows else cursor
+    pending = 0
+    if limit_stamp is not None:
+        pending = session.execute(select(func.count()).select_from(
+            unread.where(stamp >= limit_stamp).subquery())).scalar_one()
+    has_more = more or pending > 0
+    through = None
+    if spec.append_only:
+        upto = or_(stamp < last.stamp, and_(stamp == last.stamp, ident <= last.id))
+        through = _totals(session, base.where(upto), spec)
+    return FeedPage[Any](
+        feed=feed,
+        items=[spec.row(r, today) for r in rows],
+        next_cursor=last.encode(feed, local_only),
+        has_more=has_more,
+        pending=pending,
+        snapshot=FeedSnapshot(as_of=utcnow(), totals=_totals(session, base, spec),
+                              complete=not has_more),
+        through_cursor=through,
+    )

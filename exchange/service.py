@@ -1,0 +1,853 @@
+"""Use cases of the provincial exchange: sources, imports, the sync log, provincial sources.
+
+Every function runs inside the caller's transaction and never commits. An import batch is one
+transaction; each record in it is all-or-nothing (a savepoint), so one bad record is rejected
+with its reason while the good ones are applied. Records are keyed by (source, entity, external
+id) in ``exchange_record`` with the last applied version and a content hash:
+
+* a version older than the applied one is ``stale`` (ignored, nothing written);
+* the applied version again with the same content is ``unchanged`` (a replay writes nothing);
+* the applied version with different content is ``rejected`` (a version must change with it);
+* a newer version is applied; it is ``updated`` if that changed our data, else ``unchanged``.
+
+Provincial warehouses and producers become depots of tier ``province``; logistics enterprises
+transport enterprises with their vehicles; provincial stock is absolute and is reconciled
+through the stock ledger (a receipt for a lot new at the depot, else a count adjustment), never
+by writing quants.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dispatch.models import TransportEnterprise, Vehicle, VehicleStatus
+from dispatch.models.fleet import TransportEnterpriseCreate, VehicleCreate
+from exchange import mapping
+from exchange.mapping import (
+    ItemTable,
+    MappedLogistics,
+    MappedProducer,
+    MappedStock,
+    MappedWarehouse,
+    MappingError,
+)
+from exchange.models import (
+    CapacityLine,
+    Entity,
+    ExchangeCursor,
+    ExchangeDepot,
+    ExchangeRecord,
+    ExchangeRejection,
+    ExchangeSource,
+    ExchangeSourceCreate,
+    ExchangeSourcePublic,
+    ExchangeSourceUpdate,
+    ImportBatchIn,
+    ImportReport,
+    ProvincialDepotPublic,
+    RecordResult,
+    RecordStatus,
+    RejectionPublic,
+    RunKind,
+    RunStatus,
+    SourceOptions,
+    SyncRun,
+    SyncRunPublic,
+)
+from relief.audit import record as audit
+from relief.dbtypes import utcnow
+from relief.errors import Conflict, Forbidden, InvalidInput, NotFound, ReliefError
+from relief.principal import Principal
+from supplies import ledger, masterdata
+from supplies.ledger import MoveContext
+from supplies.models import (
+    CapacityReserve,
+    Depot,
+    DepotKind,
+    Division,
+    DivisionLevel,
+    Item,
+    Location,
+    Lot,
+    Quant,
+    Tier,
+)
+from supplies.models.network import DepotCreate, DivisionCreate
+from supplies.models.reserves import CapacityReserveCreate
+from supplies.service import get_item
+
+SOURCE_SCOPE_PREFIX = "exchange:source:"
+MAX_RUN_ERRORS = 200
+
+# Our field names in ledger errors, as the province calls them.
+_PROVINCIAL_FIELD = {"expiry": "YXQZ", "quantity": "KCSL", "lot": "PCH", "item": "WZBM"}
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+def get_source(session: Session, name: str, *, lock: bool = False) -> ExchangeSource:
+    """The source ``name`` (404 naming ``source``); ``lock`` serialises imports of one source."""
+    stmt = select(ExchangeSource).where(ExchangeSource.name == name)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    source = session.execute(stmt).scalar_one_or_none()
+    if source is None:
+        raise NotFound(f"exchange source {name} not found",
+                       fields=[{"field": "source", "message": "unknown"}])
+    return source
+
+
+def source_public(session: Session, source: ExchangeSource) -> ExchangeSourcePublic:
+    """A source with its committed cursors."""
+    cursors = {
+        str(feed): cursor
+        for feed, cursor in session.execute(
+            select(ExchangeCursor.feed, ExchangeCursor.cursor)
+            .where(ExchangeCursor.source_id == source.id)
+        )
+    }
+    assert source.id is not None
+    return ExchangeSourcePublic(id=source.id, name=source.name, base_url=source.base_url,
+                                options=source.options, active=source.active, cursors=cursors,
+                                updated_at=source.updated_at)
+
+
+def list_sources(session: Session) -> list[ExchangeSourcePublic]:
+    """Every configured source, by name."""
+    rows = session.execute(select(ExchangeSource).order_by(ExchangeSource.name)).scalars()
+    return [source_public(session, s) for s in rows]
+
+
+def create_source(session: Session, *, data: ExchangeSourceCreate, actor: str) -> ExchangeSource:
+    """Configure a new provincial source."""
+    if session.execute(select(ExchangeSource.id).where(ExchangeSource.name == data.name)).first():
+        raise Conflict(f"exchange source {data.name} exists", details={"name": data.name})
+    return masterdata.created(session, ExchangeSource.model_validate(data), actor=actor,
+                              entity="exchange_source", entity_id=data.name)
+
+
+def update_source(session: Session, *, name: str, data: ExchangeSourceUpdate, actor: str
+                  ) -> ExchangeSource:
+    """Change a source's URL or active flag; ``options`` are merged into the stored ones."""
+    source = get_source(session, name, lock=True)
+    desired: dict[str, Any] = data.model_dump(exclude_unset=True, exclude={"options"})
+    if data.options is not None:
+        merged = {**(source.options or {}), **data.options}
+        try:
+            SourceOptions.model_validate(merged)
+        except ValidationError as exc:
+            raise InvalidInput("options", _validation_message(exc)) from exc
+        desired["options"] = merged
+    sync_fields(session, source, desired, actor=actor, entity="exchange_source", entity_id=name)
+    return source
+
+
+# ---------------------------------------------------------------------------------------------
+# Generic helpers
+
+
+def sync_fields(session: Session, row: Any, desired: dict[str, Any], *, actor: str, entity: str,
+                entity_id: str) -> bool:
+    """Set the fields of ``row`` that differ from ``desired``; audit them; True if any did."""
+    changes = {name: {"from": getattr(row, name), "to": value}
+               for name, value in desired.items() if getattr(row, name) != value}
+    if not changes:
+        return False
+    for name, change in changes.items():
+        setattr(row, name, change["to"])
+    if hasattr(row, "updated_at"):
+        row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    audit(session, actor=actor, action=f"{entity}.update", entity=entity, entity_id=entity_id,
+          details=changes)
+    return True
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())) or 'record'}: {e.get('msg', 'invalid')}"
+        for e in exc.errors()
+    )
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return _validation_message(exc)[:500]
+    if isinstance(exc, IntegrityError):
+        return f"conflicts with a database constraint: {str(exc.orig).splitlines()[0]}"[:500]
+    if isinstance(exc, InvalidInput):
+        return f"{_PROVINCIAL_FIELD.get(exc.field, exc.field)}: {exc.fields[0]['message']}"[:500]
+    return str(exc)[:500]
+
+
+# ---------------------------------------------------------------------------------------------
+# Importing records
+
+
+@dataclass
+class ImportContext:
+    """What every record of one batch shares."""
+
+    session: Session
+    source: ExchangeSource
+    options: SourceOptions
+    items: ItemTable
+    actor: str
+    today: date
+    batch_id: str
+
+    @property
+    def code_prefix(self) -> str:
+        """Prefix of the local codes given to this source's depots and enterprises."""
+        if self.options.code_prefix:
+            return re.sub(r"[^A-Za-z0-9]", "", self.options.code_prefix) or "PROV"
+        return re.sub(r"[^A-Z0-9]", "", self.source.name.upper())[:8] or "PROV"
+
+    @property
+    def lot_prefix(self) -> str:
+        """Prefix of this source's lot numbers, so provincial lots never merge with ours."""
+        return self.options.lot_prefix if self.options.lot_prefix is not None \
+            else f"{self.source.name}:"
+
+    @property
+    def reference(self) -> str:
+        """The ledger reference of this batch's moves."""
+        return f"SYNC:{self.source.name}:{self.batch_id}"[:120]
+
+
+def import_context(session: Session, *, source: ExchangeSource, actor: str, today: date,
+                   batch_id: str) -> ImportContext:
+    """The shared context of one batch of ``source``."""
+    options = source.parsed_options()
+    try:
+        items = ItemTable.with_overrides(options.item_codes)
+    except MappingError as exc:
+        raise InvalidInput("options.item_codes", exc.message) from exc
+    return ImportContext(session=session, source=source, options=options, items=items,
+                         actor=actor, today=today, batch_id=batch_id)
+
+
+def apply_records(ctx: ImportContext, *, entity: Entity, records: list[Any]
+                  ) -> list[RecordResult]:
+    """Apply a batch's records, each all-or-nothing; results in the records' order.
+
+    Stock records are applied in (warehouse, material, lot) order so concurrent transactions
+    lock quants in one order; the others in the order given.
+    """
+    order = list(range(len(records)))
+    if entity == Entity.stock:
+        order.sort(key=lambda i: _stock_sort_key(records[i]))
+    results: dict[int, RecordResult] = {}
+    for index in order:
+        results[index] = _apply_one(ctx, entity, index, records[index])
+    return [results[i] for i in range(len(records))]
+
+
+def _stock_sort_key(raw: Any) -> tuple[str, str, str]:
+    if not isinstance(raw, dict):
+        return ("", "", "")
+    return (str(raw.get("CKBM", "")), str(raw.get("WZBM", "")), str(raw.get("PCH", "")))
+
+
+def _apply_one(ctx: ImportContext, entity: Entity, index: int, raw: Any) -> RecordResult:
+    session = ctx.session
+    try:
+        obj = mapping.ensure_object(raw)
+        key = mapping.external_id(entity, obj)
+        ver = mapping.version(obj)
+    except MappingError as exc:
+        return RecordResult(index=index, external_id=_guess_id(entity, raw),
+                            status=RecordStatus.rejected, reason=str(exc))
+    digest = mapping.content_hash(obj)
+    existing = session.execute(
+        select(ExchangeRecord).where(ExchangeRecord.source_id == ctx.source.id,
+                                     ExchangeRecord.entity == entity,
+                                     ExchangeRecord.external_id == key)
+    ).scalar_one_or_none()
+    result = RecordResult(index=index, external_id=key, status=RecordStatus.rejected,
+                          version=ver, local_id=existing.local_id if existing else None)
+    if existing is not None and ver < existing.version:
+        result.status = RecordStatus.stale
+        result.reason = f"version {ver} is older than the applied version {existing.version}"
+        return result
+    if existing is not None and ver == existing.version:
+        if digest == existing.content_hash:
+            result.status = RecordStatus.unchanged
+            result.reason = "version already applied"
+            return result
+        result.reason = (f"version {ver} was already applied with different content: a changed "
+                         "record needs a new version")
+        return result
+    try:
+        mapped = mapping.map_record(entity, obj, ctx.items)
+    except MappingError as exc:
+        result.reason = str(exc)
+        return result
+    savepoint = session.begin_nested()
+    try:
+        changed, local_id = APPLY[entity](ctx, mapped, existing.local_id if existing else None,
+                                          ver)
+        if existing is None:
+            session.add(ExchangeRecord(source_id=ctx.source.id or 0, entity=entity,
+                                       external_id=key, local_id=local_id, version=ver,
+                                       content_hash=digest, batch_id=ctx.batch_id))
+        else:
+            existing.local_id = local_id
+            existing.version = ver
+            existing.content_hash = digest
+            existing.batch_id = ctx.batch_id
+            existing.updated_at = utcnow()
+            session.add(existing)
+        session.flush()
+        savepoint.commit()
+    except (ReliefError, MappingError, ValidationError, IntegrityError) as exc:
+        savepoint.rollback()
+        ledger.forget_locations(session)
+        result.reason = _reason(exc)
+        return result
+    result.local_id = local_id
+    if existing is None:
+        result.status = RecordStatus.created
+    else:
+        result.status = RecordStatus.updated if changed else RecordStatus.unchanged
+        if not changed:
+            result.reason = "newer version, nothing to change"
+    return result
+
+
+def _guess_id(entity: Entity, raw: Any) -> str | None:
+    try:
+        return mapping.external_id(entity, mapping.ensure_object(raw))
+    except MappingError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying one mapped record (inside its savepoint)
+
+
+def resolve_division(ctx: ImportContext, code: str) -> str:
+    """The nearest division we know for a Jiangsu code: itself, its county, its city, else the
+    province (320000), which is created on first need."""
+    candidates = [code, code[:6], code[:4] + "00"]
+    for candidate in candidates:
+        if ctx.session.get(Division, candidate) is not None:
+            return candidate
+    if ctx.session.get(Division, mapping.JIANGSU) is None:
+        masterdata.create_division(
+            ctx.session,
+            data=DivisionCreate(code=mapping.JIANGSU, name="江苏省", level=DivisionLevel.province),
+            actor=ctx.actor,
+        )
+    return mapping.JIANGSU
+
+
+def _local_code(ctx: ImportContext, model: Any, letter: str, external_id: str) -> str:
+    """A free local code for a new depot or enterprise: PREFIX-letter-external id, or a hash of
+    the external id when that is too long, has other characters, or is taken."""
+    def taken(code: str) -> bool:
+        return ctx.session.execute(select(model.id).where(model.code == code)).first() is not None
+
+    code = f"{ctx.code_prefix}-{letter}-{external_id}"
+    if len(code) <= 32 and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", code) and not taken(code):
+        return code
+    digest = hashlib.sha256(f"{ctx.source.name}:{letter}:{external_id}".encode()).hexdigest()
+    code = f"{ctx.code_prefix}-{letter}-{digest[:12]}"
+    if taken(code):
+        raise Conflict(f"local code {code} is already taken")
+    return code
+
+
+def _depot_by_code(session: Session, code: str | None) -> Depot | None:
+    if code is None:
+        return None
+    return session.execute(select(Depot).where(Depot.code == code)).scalar_one_or_none()
+
+
+def _upsert_depot(ctx: ImportContext, *, local_id: str | None, letter: str, external_id: str,
+                  fields: dict[str, Any]) -> tuple[Depot, bool]:
+    depot = _depot_by_code(ctx.session, local_id)
+    if depot is None:
+        code = _local_code(ctx, Depot, letter, external_id)
+        depot = masterdata.create_depot(ctx.session, data=DepotCreate(code=code, **fields),
+                                        actor=ctx.actor)
+        return depot, True
+    DepotCreate(code=depot.code, **fields)  # validates the new values
+    changed = sync_fields(ctx.session, depot, fields, actor=ctx.actor, entity="depot",
+                          entity_id=depot.code)
+    return depot, changed
+
+
+def _upsert_provincial_depot(ctx: ImportContext, depot: Depot, *, entity: Entity,
+                             external_id: str, lead_time_hours: float | None,
+                             reported_division: str) -> bool:
+    assert depot.id is not None
+    row = ctx.session.get(ExchangeDepot, depot.id)
+    desired = {"source_id": ctx.source.id, "entity": entity, "external_id": external_id,
+               "lead_time_hours": lead_time_hours, "reported_division_code": reported_division}
+    if row is None:
+        ctx.session.add(ExchangeDepot(depot_id=depot.id, **desired))
+        ctx.session.flush()
+        return True
+    return sync_fields(ctx.session, row, desired, actor=ctx.actor, entity="exchange_depot",
+                       entity_id=depot.code)
+
+
+def _note(ctx: ImportContext, what: str, external_id: str, extra: str | None = None) -> str:
+    text = f"{what} {external_id} (exchange source {ctx.source.name})"
+    return f"{text}; {extra}"[:500] if extra else text[:500]
+
+
+def apply_warehouse(ctx: ImportContext, rec: MappedWarehouse, local_id: str | None,
+                    _version: int) -> tuple[bool, str]:
+    """A provincial warehouse as a depot of tier province, with its lead time."""
+    fields = {
+        "name": rec.name, "tier": Tier.province, "kind": rec.kind,
+        "division_code": resolve_division(ctx, rec.place.division_code),
+        "lat": rec.place.lat, "lon": rec.place.lon, "coords_approximate": False,
+        "floor_area_m2": rec.floor_area_m2, "fire_protected": rec.fire_protected,
+        "flood_protected": rec.flood_protected, "theft_protected": rec.theft_protected,
+        "contact": rec.contact, "active": rec.active,
+        "note": _note(ctx, "provincial warehouse", rec.external_id),
+    }
+    depot, changed = _upsert_depot(ctx, local_id=local_id, letter="W",
+                                   external_id=rec.external_id, fields=fields)
+    changed |= _upsert_provincial_depot(ctx, depot, entity=Entity.warehouses,
+                                        external_id=rec.external_id,
+                                        lead_time_hours=rec.lead_time_hours,
+                                        reported_division=rec.place.division_code)
+    return changed, depot.code
+
+
+def apply_logistics(ctx: ImportContext, rec: MappedLogistics, local_id: str | None,
+                    _version: int) -> tuple[bool, str]:
+    """A logistics enterprise and its complete vehicle list (missing vehicles are retired)."""
+    session = ctx.session
+    fields = {
+        "name": rec.name, "division_code": resolve_division(ctx, rec.place.division_code),
+        "lat": rec.place.lat, "lon": rec.place.lon, "lead_time_hours": rec.lead_time_hours,
+        "contact": rec.contact, "active": rec.active,
+        "note": _note(ctx, "provincial logistics enterprise", rec.external_id, rec.note),
+    }
+    enterprise = None if local_id is None else session.execute(
+        select(TransportEnterprise).where(TransportEnterprise.code == local_id)
+    ).scalar_one_or_none()
+    if enterprise is None:
+        code = _local_code(ctx, TransportEnterprise, "L", rec.external_id)
+        enterprise = masterdata.created(
+            session, TransportEnterprise.model_validate(TransportEnterpriseCreate(code=code,
+                                                                                  **fields)),
+            actor=ctx.actor, entity="transport_enterprise", entity_id=code)
+        changed = True
+    else:
+        TransportEnterpriseCreate(code=enterprise.code, **fields)
+        changed = sync_fields(session, enterprise, fields, actor=ctx.actor,
+                              entity="transport_enterprise", entity_id=enterprise.code)
+    assert enterprise.id is not None
+    current = {v.plate: v for v in session.execute(
+        select(Vehicle).where(Vehicle.enterprise_id == enterprise.id)).scalars()}
+    for mv in rec.vehicles:
+        desired: dict[str, Any] = {"kind": mv.kind, "capacity_kg": mv.capacity_kg,
+                                   "capacity_m3": mv.capacity_m3, "status": mv.status}
+        VehicleCreate(plate=mv.plate, enterprise=enterprise.code, **desired)
+        vehicle = current.pop(mv.plate, None)
+        if vehicle is not None:
+            changed |= sync_fields(session, vehicle, desired, actor=ctx.actor, entity="vehicle",
+                                   entity_id=mv.plate)
+            continue
+        if session.execute(select(Vehicle.id).where(Vehicle.plate == mv.plate)).first():
+            raise Conflict(f"CLLB: vehicle {mv.plate} is registered to another depot or "
+                           "enterprise")
+        masterdata.created(session, Vehicle(plate=mv.plate, enterprise_id=enterprise.id,
+                                            note=_note(ctx, "vehicle of", rec.external_id),
+                                            **desired),
+                           actor=ctx.actor, entity="vehicle", entity_id=mv.plate)
+        changed = True
+    for plate, vehicle in current.items():
+        changed |= sync_fields(session, vehicle, {"status": VehicleStatus.retired},
+                               actor=ctx.actor, entity="vehicle", entity_id=plate)
+    return changed, enterprise.code
+
+
+def apply_producer(ctx: ImportContext, rec: MappedProducer, local_id: str | None,
+                   _version: int) -> tuple[bool, str]:
+    """A producer as a capacity depot of tier province with its complete capacity list
+    (capacity reserves no longer listed are deleted)."""
+    session = ctx.session
+    fields = {
+        "name": rec.name, "tier": Tier.province, "kind": DepotKind.capacity,
+        "division_code": resolve_division(ctx, rec.place.division_code),
+        "lat": rec.place.lat, "lon": rec.place.lon, "coords_approximate": False,
+        "contact": rec.contact, "active": rec.active,
+        "note": _note(ctx, "provincial producer", rec.external_id, rec.note),
+    }
+    depot, changed = _upsert_depot(ctx, local_id=local_id, letter="P",
+                                   external_id=rec.external_id, fields=fields)
+    current = {c.item_id: c for c in session.execute(
+        select(CapacityReserve).where(CapacityReserve.depot_id == depot.id)).scalars()}
+    for line in rec.capacity:
+        item = get_item(session, line.item, field="WZBM")
+        desired = {"units_per_day": line.units_per_day, "lead_time_hours": line.lead_time_hours}
+        reserve = current.pop(item.id or 0, None)
+        if reserve is None:
+            masterdata.create_capacity(session, data=CapacityReserveCreate(
+                depot=depot.code, item=item.code, note=_note(ctx, "capacity of",
+                                                             rec.external_id), **desired),
+                actor=ctx.actor)
+            changed = True
+        else:
+            changed |= sync_fields(session, reserve, desired, actor=ctx.actor,
+                                   entity="capacity", entity_id=f"{depot.code}/{item.code}")
+    for reserve in current.values():
+        audit(session, actor=ctx.actor, action="capacity.delete", entity="capacity",
+              entity_id=str(reserve.id), details={"depot": depot.code,
+                                                  "units_per_day": reserve.units_per_day})
+        session.delete(reserve)
+        changed = True
+    session.flush()
+    lead = min((c.lead_time_hours for c in rec.capacity), default=None)
+    changed |= _upsert_provincial_depot(ctx, depot, entity=Entity.producers,
+                                        external_id=rec.external_id, lead_time_hours=lead,
+                                        reported_division=rec.place.division_code)
+    return changed, depot.code
+
+
+def apply_stock(ctx: ImportContext, rec: MappedStock, _local_id: str | None, version: int
+                ) -> tuple[bool, str]:
+    """Bring the ledger to the province's absolute quantity of one lot at one warehouse.
+
+    A lot with nothing on hand at the depot gets a receipt; otherwise a count adjustment (gain
+    or loss against the inventory location) makes up the difference. Both go through
+    :mod:`supplies.ledger`, referenced ``SYNC:<source>:<batch>``.
+    """
+    session = ctx.session
+    warehouse = session.execute(
+        select(ExchangeRecord.local_id).where(ExchangeRecord.source_id == ctx.source.id,
+                                              ExchangeRecord.entity == Entity.warehouses,
+                                              ExchangeRecord.external_id == rec.warehouse)
+    ).scalar_one_or_none()
+    depot = _depot_by_code(session, warehouse)
+    if depot is None:
+        raise NotFound(f"CKBM: warehouse {rec.warehouse} has not been imported from "
+                       f"{ctx.source.name}")
+    item = get_item(session, rec.item, field="WZBM")
+    base = rec.lot or (f"AUTO-{rec.expiry:%Y%m%d}" if rec.expiry else "AUTO-NOEXP")
+    lot_number = f"{ctx.lot_prefix}{base}"
+    if len(lot_number) > 64:
+        raise InvalidInput("lot", "lot number too long once prefixed")
+    lot = ledger.ensure_lot(session, item=item, lot_number=lot_number, expiry=rec.expiry)
+    changed = False
+    if lot.quality != rec.quality:
+        audit(session, actor=ctx.actor, action="lot.quality", entity="lot",
+              entity_id=str(lot.id), details={"from": lot.quality, "to": rec.quality,
+                                              "reason": f"provincial report {ctx.reference}"})
+        lot.quality = rec.quality
+        lot.updated_at = utcnow()
+        session.add(lot)
+        session.flush()
+        changed = True
+    location = ledger.depot_location(session, depot)
+    rows = ledger.lock_stock(session, location, item.id or 0, [lot.id or 0])
+    on_hand = rows[0][0].on_hand if rows else 0
+    if rec.quantity != on_hand:
+        move_ctx = MoveContext(actor=ctx.actor, today=ctx.today, reference=ctx.reference,
+                               reason=f"provincial stock {rec.external_id} v{version}"[:300])
+        if on_hand == 0:
+            ledger.receive(session, destination=location, item=item, lot=lot,
+                           quantity=rec.quantity, ctx=move_ctx)
+        else:
+            ledger.adjust(session, location=location, item=item, lot=lot, counted=rec.quantity,
+                          ctx=move_ctx)
+        changed = True
+    return changed, f"{depot.code}/{item.code}/{lot.lot_number}"[:160]
+
+
+APPLY: dict[Entity, Callable[[ImportContext, Any, str | None, int], tuple[bool, str]]] = {
+    Entity.warehouses: apply_warehouse,
+    Entity.logistics: apply_logistics,
+    Entity.producers: apply_producer,
+    Entity.stock: apply_stock,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches: push imports and pulled pages, with the sync log and the audit trail
+
+
+def counts_of(results: Iterable[RecordResult]) -> dict[str, int]:
+    """How many records ended in each status."""
+    counts = {status.value: 0 for status in RecordStatus}
+    for result in results:
+        counts[result.status.value] += 1
+    return counts
+
+
+def _log_batch(ctx: ImportContext, *, entity: Entity, run: SyncRun, records: list[Any],
+               results: list[RecordResult]) -> dict[str, int]:
+    """Count the batch into its run, keep its rejected records and audit it."""
+    counts = counts_of(results)
+    per_feed = {feed: dict(values) for feed, values in (run.per_feed or {}).items()}
+    feed_counts = per_feed.setdefault(entity.value, {"pages": 0, **dict.fromkeys(counts, 0)})
+    feed_counts["pages"] += 1
+    for status, count in counts.items():
+        setattr(run, status, getattr(run, status) + count)
+        feed_counts[status] += count
+    run.per_feed = per_feed
+    run.pages += 1
+    run.heartbeat_at = utcnow()
+    ctx.session.add(run)
+    ctx.session.flush()
+    assert run.id is not None
+    for result in results:
+        if result.status == RecordStatus.rejected:
+            ctx.session.add(ExchangeRejection(
+                run_id=run.id, entity=entity, batch_id=ctx.batch_id, position=result.index,
+                external_id=result.external_id, reason=result.reason or "rejected",
+                record=records[result.index]))
+    audit(ctx.session, actor=ctx.actor, action="exchange.import", entity="exchange_batch",
+          entity_id=f"{ctx.source.name}/{entity.value}/{ctx.batch_id}"[:120],
+          details={"run": run.id, "kind": run.kind, "records": len(records), **counts})
+    return counts
+
+
+def require_source_scope(principal: Principal, source: str) -> None:
+    """A token carrying ``exchange:source:NAME`` scopes may import only for those sources."""
+    allowed = {s[len(SOURCE_SCOPE_PREFIX):] for s in principal.scopes
+               if s.startswith(SOURCE_SCOPE_PREFIX)}
+    if allowed and source not in allowed:
+        raise Forbidden(f"{principal.actor} may not import for source {source}",
+                        details={"source": source})
+
+
+def import_batch(session: Session, *, principal: Principal, entity: Entity, data: ImportBatchIn,
+                 today: date) -> ImportReport:
+    """A batch pushed to the import API: one sync-log entry, a per-record report."""
+    require_source_scope(principal, data.source)
+    source = get_source(session, data.source, lock=True)
+    if not source.active:
+        raise Conflict(f"exchange source {source.name} is inactive")
+    ctx = import_context(session, source=source, actor=principal.actor, today=today,
+                         batch_id=data.batch_id)
+    run = SyncRun(source_id=source.id or 0, kind=RunKind.push, actor=principal.actor,
+                  feeds=[entity.value])
+    session.add(run)
+    session.flush()
+    results = apply_records(ctx, entity=entity, records=data.records)
+    counts = _log_batch(ctx, entity=entity, run=run, records=data.records, results=results)
+    run.status = RunStatus.succeeded
+    run.finished_at = utcnow()
+    session.add(run)
+    session.flush()
+    return ImportReport(source=source.name, entity=entity, batch_id=data.batch_id,
+                        run_id=run.id, counts=counts, records=results)
+
+
+def start_run(session: Session, *, source_name: str, actor: str, feeds: list[Entity]
+              ) -> SyncRun:
+    """Open a pull's sync-log entry; earlier pulls of the source still 'running' are marked
+    interrupted (their process died, or is overtaken and stops at its next page)."""
+    source = get_source(session, source_name, lock=True)
+    if not source.active:
+        raise Conflict(f"exchange source {source.name} is inactive")
+    if not source.base_url:
+        raise InvalidInput("base_url", f"source {source.name} has no base_url to pull from")
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.source_id == source.id, SyncRun.kind == RunKind.pull,
+               SyncRun.status == RunStatus.running)
+        .values(status=RunStatus.interrupted, finished_at=utcnow())
+    )
+    run = SyncRun(source_id=source.id or 0, kind=RunKind.pull, actor=actor,
+                  feeds=[f.value for f in feeds])
+    session.add(run)
+    session.flush()
+    return run
+
+
+def committed_cursor(session: Session, *, source_id: int, feed: Entity) -> str | None:
+    """The cursor of the last page committed for ``feed`` (None: from the beginning)."""
+    return session.execute(
+        select(ExchangeCursor.cursor).where(ExchangeCursor.source_id == source_id,
+                                            ExchangeCursor.feed == feed)
+    ).scalar_one_or_none()
+
+
+def apply_page(session: Session, *, run_id: int, entity: Entity, batch_id: str,
+               records: list[Any], cursor_before: str | None, cursor_after: str | None,
+               today: date) -> dict[str, int]:
+    """Apply one pulled page and advance the feed's cursor in the same transaction.
+
+    The cursor only moves from ``cursor_before``: if another pull moved it meanwhile, or this
+    run was taken over, nothing is written (409).
+    """
+    run = session.execute(select(SyncRun).where(SyncRun.id == run_id).with_for_update()
+                          .execution_options(populate_existing=True)).scalar_one()
+    source = session.execute(select(ExchangeSource).where(ExchangeSource.id == run.source_id)
+                             .with_for_update()).scalar_one()
+    if run.status != RunStatus.running:
+        raise Conflict(f"sync run {run_id} is {run.status}: another pull took over")
+    cursor = session.get(ExchangeCursor, (source.id, entity))
+    current = cursor.cursor if cursor is not None else None
+    if current != cursor_before:
+        raise Conflict(f"the {entity.value} cursor moved under this pull (another pull?)")
+    ctx = import_context(session, source=source, actor=run.actor, today=today,
+                         batch_id=batch_id)
+    results = apply_records(ctx, entity=entity, records=records)
+    counts = _log_batch(ctx, entity=entity, run=run, records=records, results=results)
+    if cursor is None:
+        cursor = ExchangeCursor(source_id=source.id or 0, feed=entity)
+    cursor.cursor = cursor_after
+    cursor.pages += 1
+    cursor.updated_at = utcnow()
+    session.add(cursor)
+    session.flush()
+    return counts
+
+
+def note_run_error(session: Session, *, run_id: int, feed: Entity | None, message: str,
+                   retry: bool) -> None:
+    """Append an error to a run's log (a retried request also counts as a retry)."""
+    run = session.execute(select(SyncRun).where(SyncRun.id == run_id).with_for_update()
+                          .execution_options(populate_existing=True)).scalar_one()
+    errors = list(run.errors or [])
+    if len(errors) < MAX_RUN_ERRORS:
+        errors.append({"at": utcnow().isoformat(), "feed": feed.value if feed else None,
+                       "message": message[:500]})
+    run.errors = errors
+    if retry:
+        run.retries += 1
+    run.heartbeat_at = utcnow()
+    session.add(run)
+    session.flush()
+
+
+def finish_run(session: Session, *, run_id: int, status: RunStatus, error: str | None = None
+               ) -> SyncRun:
+    """Close a run (a run already taken over keeps its 'interrupted' status)."""
+    if error:
+        note_run_error(session, run_id=run_id, feed=None, message=error, retry=False)
+    run = session.execute(select(SyncRun).where(SyncRun.id == run_id).with_for_update()
+                          .execution_options(populate_existing=True)).scalar_one()
+    if run.status == RunStatus.running:
+        run.status = status
+    run.finished_at = run.finished_at or utcnow()
+    session.add(run)
+    session.flush()
+    return run
+
+
+def run_public(session: Session, run: SyncRun, *, with_rejections: bool = False
+               ) -> SyncRunPublic:
+    """A sync-log entry as the API shows it."""
+    assert run.id is not None
+    source = session.get_one(ExchangeSource, run.source_id)
+    rejections = None
+    if with_rejections:
+        rejections = [
+            RejectionPublic(entity=r.entity, batch_id=r.batch_id, position=r.position,
+                            external_id=r.external_id, reason=r.reason, record=r.record)
+            for r in session.execute(select(ExchangeRejection)
+                                     .where(ExchangeRejection.run_id == run.id)
+                                     .order_by(ExchangeRejection.id)).scalars()
+        ]
+    return SyncRunPublic(
+        id=run.id, source=source.name, kind=run.kind, status=run.status, actor=run.actor,
+        feeds=list(run.feeds or []), started_at=run.started_at, finished_at=run.finished_at,
+        pages=run.pages, created=run.created, updated=run.updated, unchanged=run.unchanged,
+        stale=run.stale, rejected=run.rejected, retries=run.retries,
+        per_feed=dict(run.per_feed or {}), errors=list(run.errors or []), rejections=rejections,
+    )
+
+
+def list_runs(session: Session, *, source: str | None, status: RunStatus | None, limit: int,
+              offset: int) -> tuple[list[SyncRunPublic], int]:
+    """Sync-log entries, newest first."""
+    stmt = select(SyncRun).order_by(SyncRun.id.desc())
+    if source:
+        stmt = stmt.where(SyncRun.source_id == get_source(session, source).id)
+    if status:
+        stmt = stmt.where(SyncRun.status == status)
+    rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+    return [run_public(session, r) for r in rows], total
+
+
+def get_run(session: Session, run_id: int) -> SyncRunPublic:
+    """One sync-log entry with its rejected records, or 404."""
+    run = session.get(SyncRun, run_id)
+    if run is None:
+        raise NotFound(f"sync run {run_id} not found")
+    return run_public(session, run, with_rejections=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Provincial sources for planning
+
+
+def provincial_depots(session: Session, *, today: date, active_only: bool = True
+                      ) -> list[ProvincialDepotPublic]:
+    """Imported provincial depots and producers: where they are, the lead time the province
+    reports, usable stock per item (in the ledger, at their internal locations) and capacity.
+
+    This is the data a scenario builder needs to add them as sources of tier ``province``.
+    """
+    stmt = (select(Depot, ExchangeDepot, ExchangeSource.name)
+            .join(ExchangeDepot, ExchangeDepot.depot_id == Depot.id)
+            .join(ExchangeSource, ExchangeSource.id == ExchangeDepot.source_id)
+            .order_by(Depot.code))
+    if active_only:
+        stmt = stmt.where(Depot.active.is_(True))
+    rows = session.execute(stmt).all()
+    ids = [depot.id for depot, _, _ in rows]
+    stock: dict[int, dict[str, int]] = {}
+    usable = (
+        select(Location.depot_id, Item.code, func.sum(ledger.available_sql(today)))
+        .select_from(Quant)
+        .join(Lot, Lot.id == Quant.lot_id)
+        .join(Item, Item.id == Quant.item_id)
+        .join(Location, Location.id == Quant.location_id)
+        .where(Location.depot_id.in_(ids))
+        .group_by(Location.depot_id, Item.code)
+    )
+    for depot_id, item_code, qty in session.execute(usable):
+        if qty:
+            stock.setdefault(depot_id, {})[item_code] = int(qty)
+    capacity: dict[int, list[CapacityLine]] = {}
+    for reserve, item_code in session.execute(
+        select(CapacityReserve, Item.code).join(Item, Item.id == CapacityReserve.item_id)
+        .where(CapacityReserve.depot_id.in_(ids)).order_by(Item.code)
+    ):
+        capacity.setdefault(reserve.depot_id, []).append(CapacityLine(
+            item=item_code, units_per_day=reserve.units_per_day,
+            lead_time_hours=reserve.lead_time_hours))
+    return [
+        ProvincialDepotPublic(
+            code=depot.code, name=depot.name, tier=depot.tier, kind=depot.kind,
+            division_code=depot.division_code, lat=depot.lat, lon=depot.lon,
+            active=depot.active, source=source_name, external_id=info.external_id,
+            lead_time_hours=info.lead_time_hours,
+            reported_division_code=info.reported_division_code,
+            stock=stock.get(depot.id or 0, {}), capacity=capacity.get(depot.id or 0, []),
+        )
+        for depot, info, source_name in rows
+    ]
+
+
+def lead_minutes(session: Session, today: date) -> dict[int, int]:
+    """Depot id -> minutes from a call until the stock of an imported provincial depot can
+    leave, as the province reports it (the dispatch scenario builder's ``lead_minutes``)."""
+    del today  # lead times do not depend on the date; the signature is the planner's hook
+    rows = session.execute(select(ExchangeDepot.depot_id, ExchangeDepot.lead_time_hours)
+                           .where(ExchangeDepot.lead_time_hours.is_not(None)))
+    return {depot_id: round(hours * 60) for depot_id, hours in rows}

@@ -1,0 +1,282 @@
+"""HTTP routes of the provincial exchange under /api/v1/exchange. Thin: parse, authorise, call.
+
+Access: the export feeds need scope ``exchange:read``, imports ``exchange:write``; both need
+role ``integration`` (admins hold every role and scope). Integration tokens are rate limited
+(a token bucket per token and API process). ``/provincial-depots`` is a read for every role.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from exchange import feeds, service
+from exchange.models import (
+    AgreementRow,
+    CapacityRow,
+    DepotRow,
+    Entity,
+    ExchangeSourcePublic,
+    Feed,
+    FeedPage,
+    ImportBatchIn,
+    ImportReport,
+    ItemRow,
+    MoveRow,
+    ProvincialDepotPublic,
+    RunStatus,
+    StockRow,
+    SyncRunPublic,
+)
+from exchange.ratelimit import TokenBucket
+from relief.api import IdempotencyKey, Limit, Offset, Page, idempotent_post, settings_of
+from relief.auth import CurrentUser, DatabaseDep, Reader
+from relief.db import Database
+from relief.errors import RateLimited
+from relief.models import Role
+from relief.principal import Principal
+
+READ_SCOPE = "exchange:read"
+WRITE_SCOPE = "exchange:write"
+
+router = APIRouter(
+    prefix="/api/v1/exchange",
+    tags=["exchange"],
+    responses={
+        401: {"description": "Missing, unknown or revoked token",
+              "content": {"application/json": {"example": {"error": {
+                  "code": "unauthorized", "message": "missing bearer token", "fields": [],
+                  "details": {}}}}}},
+        403: {"description": "Not an integration token, or without the scope",
+              "content": {"application/json": {"example": {"error": {
+                  "code": "forbidden", "message": "integration:prov lacks scope exchange:write",
+                  "fields": [], "details": {"scope": "exchange:write"}}}}}},
+        429: {"description": "Rate limit of the integration token exceeded",
+              "headers": {"Retry-After": {"description": "Seconds to wait",
+                                          "schema": {"type": "integer"}}},
+              "content": {"application/json": {"example": {"error": {
+                  "code": "rate_limited", "message": "rate limit exceeded", "fields": [],
+                  "details": {"retry_after_s": 1}}}}}},
+    },
+)
+
+_limiter_lock = threading.Lock()
+
+
+def _limiter(request: Request) -> TokenBucket:
+    """The application's bucket set, made on first use from its settings."""
+    state = request.app.state
+    with _limiter_lock:
+        limiter = getattr(state, "exchange_limiter", None)
+        if limiter is None:
+            settings = settings_of(request)
+            limiter = TokenBucket(rate_per_s=settings.exchange_rate_per_s,
+                                  burst=settings.exchange_rate_burst)
+            state.exchange_limiter = limiter
+        return limiter  # type: ignore[no-any-return]
+
+
+def exchange_access(scope: str) -> Callable[[Request, Principal], Principal]:
+    """A dependency admitting integration tokens holding ``scope`` (and admins), rate limited."""
+
+    def dependency(request: Request, user: CurrentUser) -> Principal:
+        user.require_role(Role.integration)
+        user.require_scope(scope)
+        if user.role == Role.integration:
+            wait = _limiter(request).take(user.token_id)
+            if wait > 0:
+                raise RateLimited(f"rate limit exceeded for {user.actor}", retry_after_s=wait)
+        return user
+
+    return dependency
+
+
+ExchangeReader = Annotated[Principal, Depends(exchange_access(READ_SCOPE))]
+ExchangeWriter = Annotated[Principal, Depends(exchange_access(WRITE_SCOPE))]
+
+After = Annotated[str | None, Query(
+    description="Cursor: the `next_cursor` of the previous page (omit to start from the "
+    "beginning). Opaque; valid for this feed and filter on this database.",
+    examples=["eyJmIjoic3RvY2siLCJzIjo4ODEyLCJpIjozMTAsImwiOjB9"])]
+LocalOnly = Annotated[bool, Query(description="Leave out provincial depots imported from an "
+                                  "exchange source (and their stock, reserves and moves)")]
+FeedLimit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
+
+
+def _page_example(row: type[BaseModel], sums: dict[str, int], *, append_only: bool = False
+                  ) -> dict[str, Any]:
+    example = (row.model_config.get("json_schema_extra") or {}).get("examples", [{}])[0]
+    page: dict[str, Any] = {
+        "feed": "...", "items": [example],
+        "next_cursor": "eyJmIjoic3RvY2siLCJzIjo4ODEyLCJpIjozMTAsImwiOjB9",
+        "has_more": True, "pending": 0,
+        "snapshot": {"as_of": "2026-11-28T02:00:00Z",
+                     "totals": {"count": 1757, "sums": sums}, "complete": False},
+        "through_cursor": {"count": 310, "sums": sums} if append_only else None,
+    }
+    return {200: {"content": {"application/json": {"example": page}}}}
+
+
+def _feed(request: Request, db: Database, feed: Feed, after: str | None, limit: int,
+          local_only: bool) -> FeedPage[Any]:
+    with feeds.snapshot_session(db) as session:
+        return feeds.read_page(session, feed=feed, after=after, limit=limit,
+                               today=settings_of(request).today(), local_only=local_only)
+
+
+# ---------------------------------------------------------------------------------------------
+# Export feeds
+
+
+@router.get("/depots", response_model=FeedPage[DepotRow],
+            responses=_page_example(DepotRow, {"active": 116}))
+def feed_depots(request: Request, db: DatabaseDep, _user: ExchangeReader, after: After = None,
+                limit: FeedLimit = 200, local_only: LocalOnly = False) -> FeedPage[Any]:
+    """Depots that changed after the cursor (key: `code`)."""
+    return _feed(request, db, Feed.depots, after, limit, local_only)
+
+
+@router.get("/items", response_model=FeedPage[ItemRow], responses=_page_example(ItemRow, {}))
+def feed_items(request: Request, db: DatabaseDep, _user: ExchangeReader, after: After = None,
+               limit: FeedLimit = 200) -> FeedPage[Any]:
+    """Catalogue items that changed after the cursor (key: `code`)."""
+    return _feed(request, db, Feed.items, after, limit, False)
+
+
+@router.get("/stock", response_model=FeedPage[StockRow],
+            responses=_page_example(StockRow, {"on_hand": 945252, "reserved": 1200}))
+def feed_stock(request: Request, db: DatabaseDep, _user: ExchangeReader, after: After = None,
+               limit: FeedLimit = 200, local_only: LocalOnly = False) -> FeedPage[Any]:
+    """Stock by depot, item and lot (key: `depot` + `item` + `lot`) that changed after the
+    cursor: on hand, reserved, available, expiry and quality. Empty lots are included (a lot
+    that went to 0 must reach the reader)."""
+    return _feed(request, db, Feed.stock, after, limit, local_only)
+
+
+@router.get("/agreements", response_model=FeedPage[AgreementRow],
+            responses=_page_example(AgreementRow, {"committed_quantity": 93700}))
+def feed_agreements(request: Request, db: DatabaseDep, _user: ExchangeReader,
+                    after: After = None, limit: FeedLimit = 200,
+                    local_only: LocalOnly = False) -> FeedPage[Any]:
+    """Agreement reserves (协议储备) that changed after the cursor."""
+    return _feed(request, db, Feed.agreements, after, limit, local_only)
+
+
+@router.get("/capacity-reserves", response_model=FeedPage[CapacityRow],
+            responses=_page_example(CapacityRow, {"units_per_day": 13780}))
+def feed_capacity(request: Request, db: DatabaseDep, _user: ExchangeReader,
+                  after: After = None, limit: FeedLimit = 200,
+                  local_only: LocalOnly = False) -> FeedPage[Any]:
+    """Capacity reserves (产能储备) that changed after the cursor (key: `depot` + `item`)."""
+    return _feed(request, db, Feed.capacity_reserves, after, limit, local_only)
+
+
+@router.get("/moves", response_model=FeedPage[MoveRow],
+            responses=_page_example(MoveRow, {"quantity": 945252}, append_only=True))
+def feed_moves(request: Request, db: DatabaseDep, _user: ExchangeReader, after: After = None,
+               limit: FeedLimit = 200, local_only: LocalOnly = False) -> FeedPage[Any]:
+    """Ledger moves after the cursor (key: `id`; append-only). `through_cursor` totals every
+    move up to `next_cursor` and never changes, so a mirror can be checked after each page."""
+    return _feed(request, db, Feed.moves, after, limit, local_only)
+
+
+# ---------------------------------------------------------------------------------------------
+# Imports
+
+IMPORT_EXAMPLES: dict[str, Any] = {
+    "warehouses": {"summary": "仓储设施 warehouses (POST .../import/warehouses)", "value": {
+        "source": "jiangsu", "batch_id": "CK-20261128-0001", "records": [{
+            "CKBM": "JS-CK-3201-001", "CKMC": "江苏省救灾物资储备库(南京)", "CKLX": "01",
+            "XZQHDM": "320115", "JD": 118.86, "WD": 31.95, "CKMJ": 12000, "XYSJ": 4,
+            "SFFH": "1", "SFFX": "1", "SFFD": "1", "LXR": "值班室", "LXDH": "025-00000000",
+            "ZT": "1", "BBH": 3}]}},
+    "logistics": {"summary": "物流运输企业 logistics (POST .../import/logistics)", "value": {
+        "source": "jiangsu", "batch_id": "WL-20261128-0001", "records": [{
+            "QYBM": "JS-WL-0007", "QYMC": "江苏某应急物流有限公司", "TYSHXYDM":
+            "91320000000000000X", "XZQHDM": "320105", "JD": 118.77, "WD": 32.0, "XYSJ": 3,
+            "ZT": "1", "GXSJ": "2026-11-28 09:30:00", "CLLB": [
+                {"CPHM": "苏A·D1234", "CLLX": "H11", "HZ": 18, "RJ": 45, "ZT": "1"},
+                {"CPHM": "苏A·D5678", "CLLX": "H32", "HZ": 1.5, "ZT": "1"}]}]}},
+    "producers": {"summary": "生产企业 producers (POST .../import/producers)", "value": {
+        "source": "jiangsu", "batch_id": "SC-20261128-0001", "records": [{
+            "QYBM": "JS-SC-0101", "QYMC": "江苏某被服厂", "XZQHDM": "320281", "JD": 120.28,
+            "WD": 31.57, "ZT": "1", "BBH": 2, "CNLB": [
+                {"WZBM": "B0101", "JLDW": "床", "RCN": 3000, "ZBSJ": 24},
+                {"WZBM": "D0101", "JLDW": "瓶", "RCN": 120000, "ZBSJ": 12}]}]}},
+    "stock": {"summary": "储备物资库存 stock (POST .../import/stock)", "value": {
+        "source": "jiangsu", "batch_id": "KC-20261128-0001", "records": [
+            {"CKBM": "JS-CK-3201-001", "WZBM": "A0101", "WZMC": "单帐篷", "JLDW": "顶",
+             "PCH": "2026-07", "KCSL": 800, "ZLZT": "01", "BBH": 12},
+            {"CKBM": "JS-CK-3201-001", "WZBM": "D0101", "JLDW": "瓶", "PCH": "W2611",
+             "YXQZ": "2028-05-31", "KCSL": 24000, "ZLZT": "01", "BBH": 12}]}},
+}
+
+
+@router.post("/import/{entity}", response_model=ImportReport)
+def post_import(
+    entity: Entity,
+    request: Request,
+    user: ExchangeWriter,
+    body: Annotated[ImportBatchIn, Body(openapi_examples=IMPORT_EXAMPLES)],
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Upsert a batch of provincial records keyed by the source's external ids and versions.
+
+    Replaying a batch changes nothing; an older version is reported `stale` and ignored; each
+    record is all-or-nothing and a rejected one is reported with its reason and never written.
+    Field names and codes are the province's (see docs/integration.md). Stock quantities are
+    absolute and reconciled through the stock ledger (reference `SYNC:<source>:<batch_id>`).
+    """
+    today = settings_of(request).today()
+    return idempotent_post(
+        request, principal=user, key=key, body=body, status_code=200,
+        use_case=lambda s: service.import_batch(s, principal=user, entity=entity, data=body,
+                                                today=today),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sync log, sources, provincial depots
+
+
+@router.get("/sync-runs", response_model=Page[SyncRunPublic], responses={200: {"content": {
+    "application/json": {"example": {
+        "items": SyncRunPublic.model_config["json_schema_extra"]["examples"],  # type: ignore
+        "total": 1, "limit": 50, "offset": 0}}}}})
+def list_sync_runs(db: DatabaseDep, _user: ExchangeReader, source: str | None = None,
+                   status: RunStatus | None = None, limit: Limit = 50, offset: Offset = 0
+                   ) -> Page[SyncRunPublic]:
+    """The sync log, newest first: pulls by the connector and batches pushed to the API."""
+    with db.read_session() as session:
+        rows, total = service.list_runs(session, source=source, status=status, limit=limit,
+                                        offset=offset)
+    return Page(items=rows, total=total, limit=limit, offset=offset)
+
+
+@router.get("/sync-runs/{run_id}", response_model=SyncRunPublic)
+def get_sync_run(run_id: int, db: DatabaseDep, _user: ExchangeReader) -> SyncRunPublic:
+    """One sync-log entry with its rejected records and their reasons."""
+    with db.read_session() as session:
+        return service.get_run(session, run_id)
+
+
+@router.get("/sources", response_model=list[ExchangeSourcePublic])
+def list_sources(db: DatabaseDep, _user: ExchangeReader) -> list[ExchangeSourcePublic]:
+    """Configured provincial sources and where each feed's pull has got to."""
+    with db.read_session() as session:
+        return service.list_sources(session)
+
+
+@router.get("/provincial-depots", response_model=list[ProvincialDepotPublic])
+def list_provincial_depots(request: Request, db: DatabaseDep, _user: Reader,
+                           include_inactive: bool = False) -> list[ProvincialDepotPublic]:
+    """Imported provincial depots and producers as planning sources (tier `province`): place,
+    the lead time the province reports, usable stock per item, capacity. Any role may read."""
+    with db.read_session() as session:
+        return service.provincial_depots(session, today=settings_of(request).today(),
+                                         active_only=not include_inactive)

@@ -1,0 +1,242 @@
+"""End-to-end console tests in a real browser: Debian's Chromium, headless, driven by Playwright
+(no browser download), against uvicorn serving the app on the test database (both backends).
+
+Every page load is checked for script errors and for requests leaving the server (the users'
+networks have no internet, so the console must not need any).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.world import QUILT, TENT, TODAY, WATER, World
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = os.environ.get("RELIEF_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+FOOD = "1050103"
+
+
+@pytest.fixture(scope="session")
+def browser_context() -> Iterator[Any]:
+    """One headless Chromium for the session, with a fresh profile directory."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (.ci/run does)")
+    profile = tempfile.mkdtemp(prefix="relief-chromium-")
+    with playwright_sync.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        try:
+            yield context
+        finally:
+            context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+class Page:
+    """A browser tab on the live server that records script errors and foreign requests."""
+
+    def __init__(self, context: Any, base: str) -> None:
+        context.clear_cookies()
+        self.base = base
+        self.page = context.new_page()
+        self.page.set_default_timeout(30_000)
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("request", self._request)
+        self.page.on("dialog", lambda dialog: dialog.accept())
+
+    def _request(self, request: Any) -> None:
+        if not request.url.startswith((self.base, "data:", "about:")):
+            self.foreign.append(request.url)
+
+    def login(self, token: str) -> Any:
+        """Log in through the login page."""
+        self.page.goto(self.base + "/console/login")
+        self.page.fill("#login-token", token)
+        self.page.click("#login-submit")
+        self.page.wait_for_selector("#whoami")
+        return self.page
+
+    def clean(self) -> None:
+        """No script error happened and nothing was fetched from outside the server."""
+        assert self.errors == [], self.errors
+        assert self.foreign == [], self.foreign
+
+
+@pytest.fixture
+def tab(browser_context: Any, live_server: str) -> Iterator[Page]:
+    """A fresh tab (no cookies) on the live server."""
+    page = Page(browser_context, live_server)
+    yield page
+    page.page.close()
+
+
+def _cell(page: Any, item: str, lot: str, column: str) -> str:
+    row = f'#stock-table tr[data-item="{item}"][data-lot="{lot}"]'
+    return str(page.inner_text(f"{row} td.{column}"))
+
+
+def test_depot_manager_receives_and_issues_and_sees_the_numbers_change(
+        world: World, tab: Page) -> None:
+    """A depot manager logs in, sees the map drawn offline, receives and issues stock on the
+    depot page, and the stock table shows the new numbers after each form."""
+    world.receive("CTY", TENT, 20, lot="T-1")
+    page = tab.login(world.manager.token)
+    page.wait_for_selector("#map[data-ready='1']")
+    assert page.locator("#map .leaflet-interactive").count() > 0  # depots drawn
+    assert page.locator("#county-table tbody tr").count() >= 3
+
+    page.goto(tab.base + "/console/depots/CTY")
+    assert _cell(page, TENT, "T-1", "on-hand") == "20"
+    page.click("#op-receive summary")
+    page.select_option("#receive-item", QUILT)
+    page.fill("#receive-quantity", "150")
+    page.fill("#receive-lot", "Q-2026")
+    page.fill("#receive-reference", "PO-77")
+    page.click("#receive-submit")
+    page.wait_for_selector("#done")
+    assert _cell(page, QUILT, "Q-2026", "on-hand") == "150"
+    assert _cell(page, QUILT, "Q-2026", "available") == "150"
+
+    page.click("#op-issue summary")
+    page.select_option("#issue-item", QUILT)
+    page.fill("#issue-quantity", "40")
+    page.fill("#issue-reference", "INC-3 发放")
+    page.click("#issue-submit")
+    page.wait_for_selector("#done")
+    assert _cell(page, QUILT, "Q-2026", "on-hand") == "110"
+    assert page.locator("#moves tbody tr").count() >= 3  # the receipts and the issue
+    assert world.ledger_ok()
+    tab.clean()
+
+
+def test_bad_form_input_shows_its_error_at_the_field(world: World, tab: Page) -> None:
+    """Issuing more than is available keeps the form open with the API's message beside the
+    quantity field (marked invalid), keeps what was typed, and changes nothing."""
+    world.receive("CTY", TENT, 5, lot="T-1")
+    page = tab.login(world.manager.token)
+    page.goto(tab.base + "/console/depots/CTY")
+    page.click("#op-issue summary")
+    page.select_option("#issue-item", TENT)
+    page.fill("#issue-quantity", "9")
+    page.fill("#issue-reference", "INC-1")
+    page.click("#issue-submit")
+    error = page.wait_for_selector("#issue-quantity-error")
+    assert "only 5 available" in error.inner_text()
+    assert page.get_attribute("#issue-quantity", "aria-invalid") == "true"
+    assert page.input_value("#issue-quantity") == "9"
+    assert page.is_visible("#issue-quantity-error")  # the form is open, the error in view
+    page.fill("#issue-quantity", "0")
+    page.click("#issue-submit")
+    assert "必须大于 0" in page.inner_text("#issue-quantity-error")
+    assert _cell(page, TENT, "T-1", "on-hand") == "5"
+    tab.clean()
+
+
+def test_dispatcher_plans_approves_and_confirms_a_delivery(world: World, tab: Page) -> None:
+    """A dispatcher opens an incident, adds one site by clicking the map and one by typing,
+    plans (the progress box polls until the plan is ready), sees the coverage table and the
+    routes on the map, approves, sends a truck and confirms its first stop."""
+    world.receive("CTY", QUILT, 200, lot="Q-A")
+    world.receive("CTY", TENT, 60, lot="T-A")
+    world.receive("CTY", WATER, 80, lot="W-A", expiry=TODAY + timedelta(days=90))
+    assert world.admin.post("/items", {"code": FOOD, "name_zh": "自热米饭",
+                                       "name_en": "ready meals", "category": "food",
+                                       "unit": "箱", "unit_weight_kg": 5.5,
+                                       "unit_volume_m3": 0.04, "shelf_life_days": 365}
+                            ).status_code == 201
+    world.receive("CTY", FOOD, 40, lot="F-A", expiry=TODAY + timedelta(days=200))
+    for plate in ("苏F-A1", "苏F-A2"):
+        assert world.admin.post("/vehicles", {"plate": plate, "depot": "CTY",
+                                              "capacity_kg": 5000, "capacity_m3": 30}
+                                ).status_code == 201
+    page = tab.login(world.dispatcher.token)
+    page.goto(tab.base + "/console/incidents")
+    page.fill("#incident-name", "台风登陆(演练)")
+    page.select_option("#incident-kind", "typhoon")
+    page.click("#incident-submit")
+    page.wait_for_selector("#map[data-ready='1']")
+
+    # A site picked on the map: the click fills in its coordinates.
+    page.click("#tool-point")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    assert page.input_value("#site-lat") and page.input_value("#site-lon")
+    page.fill("#site-code", "P-1")
+    page.fill("#site-name", "地图选点安置点")
+    page.fill("#site-people", "30")
+    page.fill("#site-reported_by", "灾害信息员 王")
+    page.click("#site-submit")
+    page.wait_for_selector("#done")
+    lat = float(world.viewer.get("/incidents/1").json()["sites"][0]["lat"])
+    assert 31.0 < lat < 33.5
+    # A site typed in, near the Tongzhou depot.
+    page.select_option("#site-mode", "point")
+    page.fill("#site-code", "P-2")
+    page.fill("#site-name", "金沙安置点")
+    page.fill("#site-lat", "32.07")
+    page.fill("#site-lon", "121.08")
+    page.fill("#site-people", "25")
+    page.fill("#site-reported_by", "灾害信息员 李")
+    page.click("#site-submit")
+    page.wait_for_selector("#site-table tr[data-site='P-2']")
+
+    # A closed road picked on the map: the click fills in the edge's two nodes.
+    page.click("#tool-edge")
+    x, y = page.evaluate("""() => {
+        const box = document.getElementById("map").getBoundingClientRect();
+        for (const path of document.querySelectorAll("#map path.road-hit")) {
+            const r = path.getBoundingClientRect();  // an edge is one straight segment:
+            const x = r.left + r.width / 2, y = r.top + r.height / 2;  // its middle is on it
+            if (x > box.left + 60 && x < box.right - 60 && y > box.top + 60
+                && y < box.bottom - 60 && r.width + r.height > 40) { return [x, y]; }
+        }
+        return null;
+    }""")
+    page.mouse.click(x, y)
+    assert page.input_value("#closure-a") and page.input_value("#closure-b")
+    page.fill("#closure-reason", "桥梁受损")
+    page.click("#closure-submit")
+    page.wait_for_selector("#closure-list li")
+    assert page.locator("#map path.closed-road").count() == 1
+
+    page.fill("#plan-time_limit_s", "2")
+    page.click("#plan-submit")
+    page.wait_for_selector("#plan-result", timeout=180_000)  # polled, then reloaded
+    assert page.locator("#coverage-table tbody tr").count() == 2
+    assert page.locator("#coverage-table tr.ok, #coverage-table tr.bad").count() == 2
+    assert page.inner_text("#fig-coverage").endswith("%")
+    assert page.inner_text("#fig-bound").endswith("%")
+    page.wait_for_selector("#map[data-ready='1']")
+    assert page.locator("#map path.route-line").count() >= 1  # routes drawn
+
+    page.click("#approve-submit")
+    page.wait_for_selector("#trips")
+    first = page.locator(".trip").first
+    trip_id = first.get_attribute("id")
+    with page.expect_popup() as popup:
+        first.locator(".manifest-link").click()
+    assert "运输清单" in popup.value.title()
+    popup.value.close()
+    first.locator(".depart-button").click()
+    page.wait_for_selector(f"#{trip_id}[data-status='departed']")
+    page.locator(f"#{trip_id} form.confirm-form button").first.click()
+    page.wait_for_selector("#done")
+    assert page.locator(f"#{trip_id} tr[data-stop='1'].ok").count() == 1
+    shipment = world.viewer.get(f"/shipments/{trip_id.removeprefix('trip-')}").json()
+    assert shipment["stops"][0]["status"] == "delivered"
+    assert world.ledger_ok()
+    tab.clean()

@@ -1,0 +1,504 @@
+"""The dispatch desk: incidents, affected sites and head counts, road closures, planning jobs
+with progress, the plan on the map with its coverage table, approval, manifests, and
+stop-by-stop delivery confirmation.
+
+Each post calls the dispatch use case the API route calls (``dispatch.service``,
+``dispatch.flows.request_plan``, ``dispatch.execution``) with the API's input model, after the
+same role check the API route declares.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from dispatch import execution, flows, manifest, reports, service
+from dispatch.models import (
+    DispatchPlan,
+    Incident,
+    IncidentKind,
+    IncidentStatus,
+    JobStatus,
+    Shipment,
+)
+from dispatch.models.incidents import ClosureIn, HeadCountIn, IncidentIn, SiteIn
+from dispatch.models.plans import CancelIn, PlanRequestIn, StopConfirmIn
+from relief.api import settings_of
+from relief.auth import get_database
+from relief.dbtypes import utcnow
+from relief.models import Role
+from relief.principal import Principal
+from supplies.models import Depot, DepotKind, Division, DivisionLevel, Item
+from web import geo
+from web.forms import FormState, attempt, build
+from web.render import SECURITY_HEADERS, page, translator
+from web.routing import ConsoleRoute, is_htmx, move_context, redirect, write
+from web.session import ConsoleUser, Form
+
+router = APIRouter(route_class=ConsoleRoute)
+
+SITE_FIELDS = {
+    "township": ("township", "people", "households", "reported_by", "name"),
+    "shelter": ("shelter", "people", "households", "reported_by"),
+    "point": ("code", "name", "lat", "lon", "people", "households", "reported_by"),
+}
+DEFAULT_TIME_LIMIT_S = 30
+
+
+class _Done(BaseModel):
+    """What a console write returns (the id of what it created or changed)."""
+
+    id: int
+    status: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Incident list and creation
+
+
+def _incidents(session: Session) -> list[Any]:
+    rows = session.execute(select(Incident).order_by(Incident.status, Incident.id.desc())
+                           ).scalars()
+    return [service.incident_public(session, i) for i in rows]
+
+
+def render_incidents(request: Request, user: Principal, form: FormState | None = None,
+                     status: int = 200) -> Response:
+    """The incident list with the form to open one."""
+    tz = settings_of(request).tz
+    with get_database(request).read_session() as session:
+        incidents = _incidents(session)
+    default_onset = datetime.now(tz).strftime("%Y-%m-%dT%H:%M")
+    state = form or FormState(values={"onset": default_onset, "deadline_hours": "10",
+                                      "kind": "typhoon"})
+    return page(request, user, "incidents.html", status=status, incidents=incidents,
+                form=state, kinds=list(IncidentKind))
+
+
+@router.get("/incidents", response_class=HTMLResponse)
+def incident_list(request: Request, user: ConsoleUser) -> Response:
+    """Open and closed incidents."""
+    return render_incidents(request, user)
+
+
+def _aware(value: str, request: Request) -> Any:
+    """A datetime-local value in the configured time zone (the raw text when unparsable)."""
+    if not value:
+        return datetime.now(settings_of(request).tz)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=settings_of(request).tz)
+
+
+@router.post("/incidents", response_class=HTMLResponse)
+def post_incident(request: Request, user: ConsoleUser, form: Form) -> Response:
+    """Open an incident (dispatch.service.create_incident)."""
+    user.require_role(Role.dispatcher)
+    tr = translator(request)
+    state = FormState.of(form)
+    data = build(IncidentIn, state, tr, onset=_aware(state.value("onset"), request))
+    if data is not None:
+        key = str(form.get("idem") or "") or None
+        ok, done = attempt(state, tr, lambda: write(
+            request, user, key=key, payload=data.model_dump(mode="json"),
+            use_case=lambda s: _Done(id=service.create_incident(
+                s, data=data, actor=user.actor).id or 0)))
+        if ok and done is not None:
+            return redirect(f"/console/incidents/{done['id']}")
+    return render_incidents(request, user, state, status=state.status)
+
+
+# ---------------------------------------------------------------------------------------------
+# The desk
+
+
+def _clock_min(incident: Incident, minutes: int | None) -> datetime | None:
+    return None if minutes is None else incident.onset + timedelta(minutes=minutes)
+
+
+def plan_view(plan: DispatchPlan, incident: Incident) -> dict[str, Any]:
+    """A finished plan as the desk shows it: summary, coverage rows, unmet needs, routes."""
+    result = plan.result or {}
+    scenario = plan.scenario or {}
+    sites = {s["id"]: s for s in scenario.get("sites", [])}
+    sources = {s["id"]: s for s in scenario.get("sources", [])}
+    unmet: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for u in result.get("unmet", []):
+        unmet[u["site"]].append(u)
+    coverage = []
+    for s in result.get("sites", []):
+        info = sites.get(s["site"], {})
+        coverage.append({**s, "name": info.get("name", s["site"]),
+                         "last_arrival": _clock_min(incident, s.get("last_arrival_min")),
+                         "unmet": unmet.get(s["site"], [])})
+    routes = []
+    for index, route in enumerate(result.get("routes", [])):
+        trips = []
+        for trip in route["trips"]:
+            source = sources.get(trip["source"], {})
+            points = [[source.get("lat"), source.get("lon")]]
+            stops = []
+            for stop in trip["stops"]:
+                site = sites.get(stop["site"], {})
+                points.append([site.get("lat"), site.get("lon")])
+                stops.append({"site": stop["site"], "name": site.get("name", stop["site"]),
+                              "arrive_min": stop["arrive_min"],
+                              "arrive": _clock_min(incident, stop["arrive_min"]),
+                              "unload": stop["unload"]})
+            trips.append({"source": trip["source"], "source_name": source.get("name", ""),
+                          "depart": _clock_min(incident, trip["depart_min"]),
+                          "back": _clock_min(incident, trip["return_min"]),
+                          "load": trip["load"], "stops": stops, "points": points})
+        routes.append({"vehicle": route["vehicle"], "color": index, "trips": trips})
+    used = {t["source"] for r in result.get("routes", []) for t in r["trips"]}
+    return {
+        "summary": result.get("summary", {}),
+        "coverage": coverage,
+        "unmet": result.get("unmet", []),
+        "routes": routes,
+        "sources": [{"id": sid, "name": s.get("name", sid), "tier": s.get("tier"),
+                     "lat": s.get("lat"), "lon": s.get("lon")}
+                    for sid, s in sources.items() if sid in used],
+        "deadline": _clock_min(incident, scenario.get("deadline_min")),
+        "latest_arrival": _clock_min(incident, result.get("summary", {}).get("latest_arrival_min")),
+        "as_of": _clock_min(incident, plan.as_of_min),
+        "verdict": plan.verdict or {},
+    }
+
+
+def desk_context(session: Session, incident_id: int, plan_id: int | None, *, now: datetime
+                 ) -> dict[str, Any]:
+    """Everything the desk page shows for one incident."""
+    incident = service.get_incident(session, incident_id)
+    public = service.incident_public(session, incident)
+    plans = list(session.execute(select(DispatchPlan).where(
+        DispatchPlan.incident_id == incident_id).order_by(DispatchPlan.id.desc())).scalars())
+    selected = None
+    if plan_id is not None:
+        selected = execution.get_plan(session, plan_id, incident_id=incident_id)
+    elif plans:
+        selected = plans[0]
+    view = plan_view(selected, incident) if selected and selected.result else None
+    shipments = [execution.shipment_public(session, s, incident) for s in session.execute(
+        select(Shipment).where(Shipment.incident_id == incident_id).order_by(Shipment.id)
+    ).scalars()]
+    items = {i.code: i for i in session.execute(select(Item).order_by(Item.code)).scalars()}
+    divisions = {d.code: d for d in session.execute(select(Division)).scalars()}
+    townships = sorted(
+        (d for d in divisions.values()
+         if d.level in (DivisionLevel.township, DivisionLevel.township_other)
+         and d.lat is not None and d.lon is not None),
+        key=lambda d: (d.parent_code or "", d.code))
+    shelters = list(session.execute(select(Depot).where(
+        Depot.kind == DepotKind.shelter, Depot.active.is_(True)).order_by(Depot.code)).scalars())
+    try:
+        coverage_now: reports.CoverageReport | None = reports.coverage(session, incident, now=now)
+    except ValueError:  # a needs standard naming items the catalogue lacks: show no figure
+        coverage_now = None
+    covered = {row["site"]: row["covered"] for row in (view["coverage"] if view else [])}
+    map_json = {
+        "page": "desk",
+        "base": geo.base_layer(),
+        "sites": [{"code": s.code, "name": s.name, "lat": s.lat, "lon": s.lon,
+                   "people": s.people, "kind": s.kind, "covered": covered.get(s.code)}
+                  for s in public.sites if s.active],
+        "closures": [{"id": c.id, "edges": c.edges, "polygon": c.polygon,
+                      "reason": c.reason or ""}
+                     for c in public.closures if c.lifted_at is None],
+        "routes": [{"vehicle": r["vehicle"], "color": r["color"],
+                    "trips": [{"points": t["points"], "source": t["source"],
+                               "stops": [s["name"] for s in t["stops"]]} for t in r["trips"]]}
+                   for r in (view["routes"] if view else [])],
+        "sources": view["sources"] if view else [],
+    }
+    return {
+        "incident": public,
+        "incident_open": incident.status == IncidentStatus.open,
+        "plans": plans,
+        "selected": selected,
+        "view": view,
+        "shipments": shipments,
+        "items": items,
+        "townships": townships,
+        "division_names": {c: d.name for c, d in divisions.items()},
+        "shelters": shelters,
+        "coverage_now": coverage_now,
+        "map_json": map_json,
+        "time_limit_default": DEFAULT_TIME_LIMIT_S,
+    }
+
+
+def render_desk(request: Request, user: Principal, incident_id: int, *,
+                plan_id: int | None = None, forms: dict[str, FormState] | None = None,
+                status: int = 200, done: str | None = None) -> Response:
+    """The desk page with the given form states in place."""
+    with get_database(request).read_session() as session:
+        ctx = desk_context(session, incident_id, plan_id, now=utcnow())
+        ctx["map_json"]["labels"] = {**translator(request).map_labels(),
+                                     "counties": geo.county_labels(session)}
+    states: dict[str, FormState] = defaultdict(FormState)
+    states["site"] = FormState(values={"mode": "township"})
+    states["plan"] = FormState(values={"time_limit_s": str(DEFAULT_TIME_LIMIT_S)})
+    states["closure"] = FormState(values={"mode": "edge"})
+    states.update(forms or {})
+    return page(request, user, "incident.html", status=status, forms=states, done=done or "",
+                **ctx)
+
+
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+def desk(request: Request, incident_id: int, user: ConsoleUser,
+         plan: Annotated[int | None, Query(ge=1)] = None,
+         done: Annotated[str | None, Query(max_length=40)] = None) -> Response:
+    """The dispatch desk of one incident."""
+    return render_desk(request, user, incident_id, plan_id=plan, done=done)
+
+
+def _desk_post(request: Request, user: Principal, form: Any, incident_id: int, name: str,
+               model: type[BaseModel] | None, run: Any, *, data: BaseModel | None = None,
+               state: FormState | None = None, plan_id: int | None = None,
+               after: str = "", **fixed: Any) -> Response:
+    """Validate a desk form, run its use case, then redirect or re-render with the errors."""
+    tr = translator(request)
+    state = state or FormState.of(form)
+    if data is None and model is not None and not state.failed:
+        data = build(model, state, tr, **fixed)
+    if not state.failed:
+        key = str(form.get("idem") or "") or None
+        payload = data.model_dump(mode="json") if data is not None else None
+        ok, done = attempt(state, tr, lambda: write(
+            request, user, key=key, payload=payload,
+            use_case=lambda s: run(s, data, move_context(request, user, key))))
+        if ok and done is not None:
+            return redirect(after or f"/console/incidents/{incident_id}")
+    return render_desk(request, user, incident_id, plan_id=plan_id, forms={name: state},
+                       status=state.status)
+
+
+@router.post("/incidents/{incident_id}/sites", response_class=HTMLResponse)
+def post_site(request: Request, incident_id: int, user: ConsoleUser, form: Form) -> Response:
+    """Add an affected site: a township, a shelter or a point picked on the map."""
+    user.require_role(Role.dispatcher)
+    tr = translator(request)
+    state = FormState.of(form)
+    mode = state.value("mode", "township")
+    names = SITE_FIELDS.get(mode, SITE_FIELDS["township"])
+    only = FormState(values={k: v for k, v in state.values.items() if k in names})
+    data = build(SiteIn, only, tr)
+    state.errors, state.message, state.status = only.errors, only.message, only.status
+    return _desk_post(
+        request, user, form, incident_id, "site", None, data=data, state=state,
+        run=lambda s, d, _c: _Done(id=service.add_site(s, incident_id=incident_id, data=d,
+                                                       actor=user.actor).id or 0),
+        after=f"/console/incidents/{incident_id}?done=site#sites")
+
+
+@router.post("/incidents/{incident_id}/sites/{code}/head-counts", response_class=HTMLResponse)
+def post_head_count(request: Request, incident_id: int, code: str, user: ConsoleUser,
+                    form: Form) -> Response:
+    """Record a new head count for a site."""
+    user.require_role(Role.dispatcher)
+    return _desk_post(
+        request, user, form, incident_id, f"headcount-{code}", HeadCountIn,
+        lambda s, d, _c: _Done(id=service.report_head_count(
+            s, incident_id=incident_id, code=code, data=d, actor=user.actor).id or 0),
+        after=f"/console/incidents/{incident_id}?done=headcount#sites")
+
+
+@router.post("/incidents/{incident_id}/closures", response_class=HTMLResponse)
+def post_closure(request: Request, incident_id: int, user: ConsoleUser, form: Form) -> Response:
+    """Close a road edge picked on the map, or every edge crossing a drawn polygon."""
+    user.require_role(Role.dispatcher)
+    tr = translator(request)
+    state = FormState.of(form)
+    fixed: dict[str, Any] = {}
+    if state.value("mode") == "polygon":
+        try:
+            fixed["polygon"] = json.loads(state.value("polygon") or "null")
+        except ValueError:
+            state.add("polygon", tr("closure.error.polygon"))
+            state.status = 422
+        only = FormState(values={"reason": state.value("reason")})
+    else:
+        only = FormState(values={k: state.value(k) for k in ("a", "b", "reason")})
+        if not state.value("a") or not state.value("b"):
+            state.add("a", tr("closure.error.edge"))
+            state.status = 422
+    data = None
+    if not state.failed:
+        data = build(ClosureIn, only, tr, **fixed)
+        state.errors.update(only.errors)
+        state.message, state.status = only.message, only.status
+    return _desk_post(
+        request, user, form, incident_id, "closure", None, data=data, state=state,
+        run=lambda s, d, _c: _Done(id=service.add_closure(s, incident_id=incident_id, data=d,
+                                                          actor=user.actor).id or 0),
+        after=f"/console/incidents/{incident_id}?done=closure#closures")
+
+
+@router.post("/incidents/{incident_id}/closures/{closure_id}/lift", response_class=HTMLResponse)
+def post_lift(request: Request, incident_id: int, closure_id: int, user: ConsoleUser,
+              form: Form) -> Response:
+    """Reopen the roads of a closure."""
+    user.require_role(Role.dispatcher)
+    return _desk_post(
+        request, user, form, incident_id, "closure", None,
+        lambda s, _d, _c: _Done(id=service.lift_closure(
+            s, incident_id=incident_id, closure_id=closure_id, actor=user.actor).id or 0),
+        after=f"/console/incidents/{incident_id}?done=lift#closures")
+
+
+@router.post("/incidents/{incident_id}/close", response_class=HTMLResponse)
+def post_close(request: Request, incident_id: int, user: ConsoleUser, form: Form) -> Response:
+    """Close the incident."""
+    user.require_role(Role.dispatcher)
+    return _desk_post(
+        request, user, form, incident_id, "incident", None,
+        lambda s, _d, _c: _Done(id=service.close_incident(
+            s, incident_id=incident_id, actor=user.actor).id or 0),
+        after=f"/console/incidents/{incident_id}?done=closed")
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+
+
+@router.post("/incidents/{incident_id}/plans", response_class=HTMLResponse)
+def post_plan(request: Request, incident_id: int, user: ConsoleUser, form: Form) -> Response:
+    """Queue a planning job (dispatch.flows.request_plan) and show its progress."""
+    user.require_role(Role.dispatcher)
+    tr = translator(request)
+    state = FormState.of(form)
+    data = build(PlanRequestIn, state, tr)
+    if data is not None:
+        key = str(form.get("idem") or "") or None
+        ok, job = attempt(state, tr, lambda: write(
+            request, user, key=key, payload=data.model_dump(mode="json"),
+            use_case=lambda s: _Done(**_job(flows.request_plan(
+                s, incident_id=incident_id, time_limit_s=data.time_limit_s,
+                actor=user.actor)))))
+        if ok and job is not None:
+            if job["status"] == JobStatus.queued:
+                runner: flows.PlanRunner = request.app.state.runner
+                runner.submit(job["id"])
+            return redirect(f"/console/incidents/{incident_id}?plan={job['id']}#plan")
+    return render_desk(request, user, incident_id, forms={"plan": state}, status=state.status)
+
+
+def _job(plan: DispatchPlan) -> dict[str, Any]:
+    return {"id": plan.id or 0, "status": plan.status}
+
+
+@router.get("/incidents/{incident_id}/plans/{plan_id}/progress", response_class=HTMLResponse)
+def plan_progress(request: Request, incident_id: int, plan_id: int, user: ConsoleUser
+                  ) -> Response:
+    """The job's phase and progress (htmx polls this); a finished job reloads the desk."""
+    with get_database(request).read_session() as session:
+        job = execution.get_plan(session, plan_id, incident_id=incident_id)
+    headers = {}
+    if job.status in (JobStatus.succeeded, JobStatus.failed) and is_htmx(request):
+        # A URL that differs from the page's (not only by its hash), so the browser reloads.
+        done = "planned" if job.status == JobStatus.succeeded else "plan_failed"
+        headers["HX-Redirect"] = (f"/console/incidents/{incident_id}?plan={plan_id}"
+                                  f"&done={done}#plan-result")
+    return page(request, user, "_plan_progress.html", job=job, incident_id=incident_id,
+                headers=headers)
+
+
+@router.post("/incidents/{incident_id}/plans/{plan_id}/approve", response_class=HTMLResponse)
+def post_approve(request: Request, incident_id: int, plan_id: int, user: ConsoleUser,
+                 form: Form) -> Response:
+    """Approve a plan (dispatch.execution.approve); a 409 lists what stock moved."""
+    user.require_role(Role.dispatcher)
+    return _desk_post(
+        request, user, form, incident_id, "approve", None,
+        lambda s, _d, c: _Done(id=execution.approve(
+            s, incident_id=incident_id, plan_id=plan_id, principal=user, ctx=c).id or 0),
+        plan_id=plan_id,
+        after=f"/console/incidents/{incident_id}?plan={plan_id}&done=approved#trips")
+
+
+# ---------------------------------------------------------------------------------------------
+# Trips
+
+
+def _shipment_home(request: Request, shipment_id: int) -> tuple[int, int]:
+    with get_database(request).read_session() as session:
+        shipment = execution.get_shipment(session, shipment_id)
+        return shipment.incident_id, shipment.plan_id
+
+
+@router.post("/shipments/{shipment_id}/depart", response_class=HTMLResponse)
+def post_depart(request: Request, shipment_id: int, user: ConsoleUser, form: Form) -> Response:
+    """The truck leaves (dispatch.execution.depart)."""
+    user.require_role(Role.dispatcher, Role.depot_manager)
+    incident_id, plan_id = _shipment_home(request, shipment_id)
+    return _desk_post(
+        request, user, form, incident_id, f"trip-{shipment_id}", None,
+        lambda s, _d, c: _Done(id=execution.depart(
+            s, shipment_id=shipment_id, principal=user, ctx=c).id or 0),
+        plan_id=plan_id,
+        after=f"/console/incidents/{incident_id}?plan={plan_id}&done=departed"
+              f"#trip-{shipment_id}")
+
+
+@router.post("/shipments/{shipment_id}/stops/{seq}/confirm", response_class=HTMLResponse)
+def post_confirm(request: Request, shipment_id: int, seq: int, user: ConsoleUser, form: Form
+                 ) -> Response:
+    """Confirm a stop with the quantities delivered (dispatch.execution.confirm_stop)."""
+    user.require_role(Role.dispatcher, Role.depot_manager)
+    incident_id, plan_id = _shipment_home(request, shipment_id)
+    tr = translator(request)
+    state = FormState.of(form)
+    delivered = {k.removeprefix("delivered."): v for k, v in state.values.items()
+                 if k.startswith("delivered.")}
+    data = None
+    try:
+        data = StopConfirmIn.model_validate({"delivered": delivered,
+                                             "note": state.value("note") or None})
+    except ValidationError as exc:
+        state.absorb_validation(exc, tr)
+    return _desk_post(
+        request, user, form, incident_id, f"confirm-{shipment_id}-{seq}", None, data=data,
+        state=state,
+        run=lambda s, d, c: _Done(id=execution.confirm_stop(
+            s, shipment_id=shipment_id, seq=seq, data=d, principal=user, ctx=c).id or 0),
+        plan_id=plan_id,
+        after=f"/console/incidents/{incident_id}?plan={plan_id}&done=confirmed"
+              f"#trip-{shipment_id}")
+
+
+@router.post("/shipments/{shipment_id}/cancel", response_class=HTMLResponse)
+def post_cancel(request: Request, shipment_id: int, user: ConsoleUser, form: Form) -> Response:
+    """Cancel a trip (dispatch.execution.cancel)."""
+    user.require_role(Role.dispatcher, Role.depot_manager)
+    incident_id, plan_id = _shipment_home(request, shipment_id)
+    return _desk_post(
+        request, user, form, incident_id, f"cancel-{shipment_id}", CancelIn,
+        lambda s, d, c: _Done(id=execution.cancel(
+            s, shipment_id=shipment_id, reason=d.reason, principal=user, ctx=c).id or 0),
+        plan_id=plan_id,
+        after=f"/console/incidents/{incident_id}?plan={plan_id}&done=cancelled"
+              f"#trip-{shipment_id}")
+
+
+@router.get("/shipments/{shipment_id}/manifest", response_class=HTMLResponse)
+def manifest_page(request: Request, shipment_id: int, user: ConsoleUser) -> Response:
+    """The printable manifest of a trip (the API's manifest, with the console session)."""
+    with get_database(request).read_session() as session:
+        shipment = execution.get_shipment(session, shipment_id)
+        incident = service.get_incident(session, shipment.incident_id)
+        public = execution.shipment_public(session, shipment, incident)
+    html = manifest.manifest_html(public, incident_name=incident.name,
+                                  tz=settings_of(request).tz)
+    return HTMLResponse(html, headers=SECURITY_HEADERS)
