@@ -14,9 +14,9 @@ Usage: python -m bench.inventory [--seconds 10] [--runs 3] [--clients 1,8,32]
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
-import platform
 import re
 import socket
 import statistics
@@ -30,6 +30,9 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from bench.machine import describe
+from bench.pages import write_keeping_notes
 
 SERVER = os.environ.get("RELIEF_BENCH_DATABASE_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -276,17 +279,9 @@ def read_latency(url: str, requests: int) -> dict[str, float]:
 
 
 def machine() -> str:
-    """One line describing this machine."""
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """One line describing this machine and its PostgreSQL."""
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {pg}"
+    return describe(pg)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -357,9 +352,17 @@ def main(argv: list[str] | None = None) -> None:
         "",
     ]
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-    print(f"wrote {out}")
+    write_keeping_notes(out, "\n".join(lines))
+    figures = {
+        "date": f"{now:%Y-%m-%d %H:%M} UTC",
+        "runs": args.runs,
+        "writes": [{"clients": n, "same_stock": same_m, "different_stock": diff_m,
+                    "pgbench_tps": pgb_m} for n, same_m, diff_m, pgb_m, *_ in rows],
+        "ledger_rows": grown["moves"],
+        "reads_ms": read,
+    }
+    out.with_suffix(".json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"wrote {out} and its .json summary")
 
 
 if __name__ == "__main__":

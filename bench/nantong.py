@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -26,6 +24,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.machine import describe
+from bench.pages import write_keeping_notes
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {
@@ -89,19 +90,27 @@ def run_measured(path: Path, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import ortools
 
-    return (f"{os.cpu_count()} cores (nproc), {cpu}, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, "
-            f"OR-Tools {ortools.__version__}")
+    return describe(f"OR-Tools {ortools.__version__}")
+
+
+def summary(results: dict[tuple[str, str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Median figures per scenario and variant, for ``bench/RESULTS.md``."""
+    return [
+        {
+            "scenario": scenario,
+            "variant": variant,
+            "runs": len(rows),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            **{key: _median(rows, key) for key in
+               ("bound", "baseline", "coverage", "fill_rate", "solve_s", "peak_mb")},
+            "limit_s": rows[0]["limit_s"],
+            "target_s": TARGET_S.get(scenario),
+            "all_checked": all(r["check"] for r in rows),
+        }
+        for (scenario, variant), rows in results.items()
+    ]
 
 
 def _median(rows: list[dict[str, Any]], key: str) -> float:
@@ -197,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
             results[scenario, variant] = rows
     command = "nice .venv/bin/python -m bench.nantong " + " ".join(
         a if " " not in a and "{" not in a else f"'{a}'" for a in argv)
-    args.out.write_text(render(results, args.runs, command.strip(), variants), encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_keeping_notes(args.out, render(results, args.runs, command.strip(), variants))
+    args.out.with_suffix(".json").write_text(
+        json.dumps(summary(results), indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} and its .json summary")
     return 0
 
 

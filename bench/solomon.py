@@ -17,18 +17,19 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import shlex
 import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pyvrp
 from pyvrp.stop import MaxRuntime
 
+from bench.machine import describe
+from bench.pages import write_keeping_notes
 from bench.solomon_data import (
     SCALE,
     Instance,
@@ -95,20 +96,10 @@ def solve_pyvrp(inst: Instance, limit: float, seed: int) -> Outcome:
 
 def machine() -> str:
     """One line describing the machine (cores, CPU model, Python, library versions)."""
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import ortools
 
-    return (
-        f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}, "
-        f"OR-Tools {ortools.__version__}, PyVRP 0.14.1; shared machine (other jobs may run)"
-    )
+    return describe(f"OR-Tools {ortools.__version__}", f"PyVRP {metadata.version('pyvrp')}",
+                    "shared machine (other jobs may run)")
 
 
 def run(
@@ -143,6 +134,32 @@ def run(
     return rows
 
 
+def gap_summary(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Per solver: instances solved, mean / median / worst of the per-instance median gaps
+    (percent), invalid runs and mean CPU share, from the JSON-lines rows of one run."""
+    names = list(dict.fromkeys(r["instance"] for r in rows))
+    result: dict[str, dict[str, float]] = {}
+    for solver in ("ours", "pyvrp"):
+        mine = [r for r in rows if r["solver"] == solver]
+        if not mine:
+            continue
+        gaps = []
+        for name in names:
+            ok = [r["gap"] for r in mine if r["instance"] == name and r["valid"]]
+            if ok:
+                gaps.append(statistics.median(ok))
+        share = [r["cpu"] / r["wall"] for r in mine if r["wall"] > 0]
+        result[solver] = {
+            "instances": len(gaps),
+            "mean": statistics.fmean(gaps) if gaps else float("nan"),
+            "median": statistics.median(gaps) if gaps else float("nan"),
+            "worst": max(gaps, default=float("nan")),
+            "invalid_runs": sum(1 for r in mine if not r["valid"]),
+            "cpu_share": statistics.fmean(share) if share else float("nan"),
+        }
+    return result
+
+
 def markdown(rows: list[dict]) -> str:
     """The results section: per-instance table and summary statistics (run settings are
     read from the rows)."""
@@ -166,41 +183,34 @@ def markdown(rows: list[dict]) -> str:
         "distance-only BKS - 1. Every reported solution passed an independent check "
         "(capacity, windows, each customer exactly once). " + verify_convention(),
         "- the two solvers ran one after the other (never concurrently), each on one core; "
-        "per-instance values are means over runs",
+        "per-instance values are medians over runs",
         "",
         "| instance | BKS | BKS veh | ours | ours gap % | ours veh | PyVRP | PyVRP gap % "
         "| PyVRP veh |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    gaps: dict[str, list[float]] = {"ours": [], "pyvrp": []}
-    invalid = {"ours": 0, "pyvrp": 0}
     for name in names:
         cells = [name, f"{best[name][0]:.1f}", str(best[name][1])]
         for solver in ("ours", "pyvrp"):
-            rs = pick(name, solver)
-            ok = [r for r in rs if r["valid"]]
-            invalid[solver] += len(rs) - len(ok)
+            ok = [r for r in pick(name, solver) if r["valid"]]
             if not ok:
                 cells += ["invalid", "-", "-"]
                 continue
-            g = statistics.fmean(r["gap"] for r in ok)
-            gaps[solver].append(g)
             cells += [
-                f"{statistics.fmean(r['distance'] for r in ok):.1f}",
-                f"{g:.2f}",
-                f"{statistics.fmean(r['vehicles'] for r in ok):.1f}",
+                f"{statistics.median(r['distance'] for r in ok):.1f}",
+                f"{statistics.median(r['gap'] for r in ok):.2f}",
+                f"{statistics.median(r['vehicles'] for r in ok):.1f}",
             ]
         out.append("| " + " | ".join(cells) + " |")
     out += ["", "| solver | instances | mean gap % | median gap % | worst gap % | invalid runs "
             "| mean CPU share |", "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for solver, label in (("ours", "ours (OR-Tools)"), ("pyvrp", "PyVRP 0.14.1")):
-        g = gaps[solver]
-        share = [r["cpu"] / r["wall"] for r in rows if r["solver"] == solver and r["wall"] > 0]
-        if g:
-            out.append(
-                f"| {label} | {len(g)} | {statistics.fmean(g):.2f} | {statistics.median(g):.2f}"
-                f" | {max(g):.2f} | {invalid[solver]} | {statistics.fmean(share):.2f} |"
-            )
+    for solver, figures in gap_summary(rows).items():
+        label = "ours (OR-Tools)" if solver == "ours" else f"PyVRP {metadata.version('pyvrp')}"
+        out.append(
+            f"| {label} | {figures['instances']} | {figures['mean']:.2f} | "
+            f"{figures['median']:.2f} | {figures['worst']:.2f} | {figures['invalid_runs']} | "
+            f"{figures['cpu_share']:.2f} |"
+        )
     out.append(
         "\nCPU share = process CPU time / wall time of the solve (1.00 = a whole core); below 1"
         " the machine was busy with other jobs and the solver effectively had less than the"
@@ -215,7 +225,7 @@ def markdown(rows: list[dict]) -> str:
         cols = []
         for solver in ("ours", "pyvrp"):
             vals = [
-                statistics.fmean(r["gap"] for r in pick(n, solver) if r["valid"])
+                statistics.median(r["gap"] for r in pick(n, solver) if r["valid"])
                 for n in members
                 if any(r["valid"] for r in pick(n, solver))
             ]
@@ -245,11 +255,7 @@ def main() -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")  # the log holds exactly the rows of this run
         rows = run(names, a.time_limit, a.runs, params, log, cmd)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    # Keep the hand-written tuning notes that follow the marker, if any.
-    old = a.out.read_text() if a.out.exists() else ""
-    notes = old[old.index(NOTES_MARKER) :] if NOTES_MARKER in old else ""
-    a.out.write_text(markdown(rows) + "\n" + notes)
+    write_keeping_notes(a.out, markdown(rows), marker=NOTES_MARKER)
     print(f"wrote {a.out}" + ("" if a.from_log else f" and {log}"))
 
 

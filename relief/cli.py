@@ -136,7 +136,7 @@ def demo_tokens() -> None:
     from relief.auth import create_token
     from supplies.models import Depot
 
-    def create(session: Session) -> list[tuple[str, str, str]]:
+    def create(session: Session) -> list[tuple[str, str, str, str]]:
         session.execute(
             update(ApiToken)
             .where(ApiToken.name.like("demo-%"), ApiToken.revoked_at.is_(None))
@@ -150,23 +150,28 @@ def demo_tokens() -> None:
             (Role.depot_manager, depots, []),
             (Role.dispatcher, [], ["draw:city", "draw:agreement", "draw:province"]),
             (Role.viewer, [], []),
+            (Role.integration, [], ["exchange:read", "exchange:write"]),
         ]
         out = []
         for role, depot_codes, scopes in grants:
             _, secret = create_token(session, name=f"demo-{role.value}", role=role,
                                      depots=depot_codes, scopes=scopes)
-            out.append((role.value, ", ".join(depot_codes), secret))
+            out.append((role.value, ", ".join(depot_codes), ", ".join(scopes), secret))
         return out
 
     tokens = _database().write(create)
     typer.echo("\nDemo tokens (new ones each run; older demo tokens are revoked):")
-    for role, depots, secret in tokens:
+    for role, depots, scopes, secret in tokens:
         where = f" for depot {depots}" if depots else ""
-        typer.echo(f"  {role:<14}{where}\n    {secret}")
-    admin = tokens[0][2]
+        grants = f" with scopes {scopes}" if scopes else ""
+        typer.echo(f"  {role:<14}{where}{grants}\n    {secret}")
+    admin, integration = tokens[0][3], tokens[-1][3]
     typer.echo(
         "\nTry:\n"
         f"  curl -H 'Authorization: Bearer {admin}' http://127.0.0.1:8000/api/v1/stock/summary\n"
+        f"  curl -H 'Authorization: Bearer {integration}' "
+        "'http://127.0.0.1:8000/api/v1/exchange/depots?limit=5'\n"
+        "  Web console: http://127.0.0.1:8000/console/ (log in with a token above)\n"
         "  OpenAPI docs: http://127.0.0.1:8000/docs (Authorize with a token above)\n"
     )
 

@@ -67,3 +67,25 @@ def test_check_passes_then_fails_on_a_broken_ledger(cli: CliRunner, db: Database
 def test_db_diff_is_clean(cli: CliRunner) -> None:
     """`relief db diff` finds no difference between migrations and models."""
     assert cli.invoke(app, ["db", "diff"]).exit_code == 0
+
+
+def test_demo_tokens_give_one_working_token_per_role(cli: CliRunner, db: Database,
+                                                     db_url: str) -> None:
+    """`relief demo-tokens` prints a token for every role that the API accepts as that role,
+    and a second run revokes the first run's tokens."""
+    first = cli.invoke(app, ["demo-tokens"])
+    assert first.exit_code == 0, first.output
+    second = cli.invoke(app, ["demo-tokens"])
+    lines = second.output.splitlines()
+    secrets = {}
+    for label, secret in zip(lines, lines[1:], strict=False):
+        if secret.strip().startswith("rlf_"):
+            secrets[label.split()[0]] = secret.strip()
+    assert set(secrets) == {"admin", "depot_manager", "dispatcher", "viewer", "integration"}
+    old = next(ln.strip() for ln in first.output.splitlines() if ln.strip().startswith("rlf_"))
+    with TestClient(create_app(Settings(database_url=db_url), db)) as client:
+        for role, secret in secrets.items():
+            assert Api(client, secret).get("/me").json()["role"] == role
+        assert Api(client, secrets["integration"]).get("/exchange/depots").status_code == 200
+        assert Api(client, secrets["viewer"]).get("/exchange/depots").status_code == 403
+        assert Api(client, old).get("/me").status_code == 401

@@ -1,0 +1,147 @@
+"""Build ``bench/RESULTS.md`` from the reports the benchmarks wrote in ``bench/results/``.
+
+Each benchmark writes its own markdown page and a machine-readable summary (``inventory.json``,
+``nantong.json``, ``solomon.jsonl``); this module puts the targets and the measured medians
+side by side at the top and includes each page below (up to its hand-written notes, which
+stay in the page itself).
+
+Usage: python -m bench.report [--out bench/RESULTS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.machine import describe
+from bench.solomon import gap_summary
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+COVERAGE_TARGET = 0.98  # of the upper bound (issue: dispatch engine targets)
+SOLOMON_TARGET = 2.0  # mean gap %, 10 s per instance
+SECTIONS = (
+    ("inventory.md", "Inventory service on PostgreSQL", "python -m bench.inventory --runs 3"),
+    ("nantong.md", "Nantong dispatch scenarios", "python -m bench.nantong --runs 3"),
+    ("solomon.md", "Solomon VRPTW: routing layer beside PyVRP",
+     "python -m bench.solomon --runs 3 --out bench/results/solomon.md"),
+)
+
+
+def _load_json(results: Path, name: str) -> Any:
+    path = results / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _solomon_rows(results: Path) -> list[dict[str, Any]]:
+    path = results / "solomon.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _mark(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def glance(results: Path = RESULTS) -> list[str]:
+    """The table of targets against measured medians, one row per figure."""
+    lines = [
+        "| benchmark | target | measured | reference measured in the same run | met |",
+        "|---|---|---|---|---|",
+    ]
+    inventory = _load_json(results, "inventory.json")
+    if inventory:
+        for w in inventory["writes"]:
+            lines.append(
+                f"| ledger writes, {w['clients']} client(s) | report beside pgbench | "
+                f"{w['same_stock']:.0f} moves/s same stock, {w['different_stock']:.0f} "
+                f"different stock | pgbench TPC-B {w['pgbench_tps']:.0f} tps | - |"
+            )
+        reads = inventory["reads_ms"]
+        lines.append(
+            f"| GET /stock, {inventory['ledger_rows']:,} ledger rows | report p95 | "
+            f"p50 {reads['stock_p50']:.1f} ms, p95 {reads['stock_p95']:.1f} ms | - | - |"
+        )
+    for row in _load_json(results, "nantong.json") or []:
+        if row["variant"] != "default":
+            continue
+        share = row["coverage"] / row["bound"] if row["bound"] else 1.0
+        in_time = row["target_s"] is None or row["solve_s"] <= row["target_s"]
+        ok = share >= COVERAGE_TARGET and row["coverage"] >= row["baseline"] and in_time
+        target = f"≥ {COVERAGE_TARGET:.0%} of bound, ≥ baseline"
+        if row["target_s"]:
+            target += f", ≤ {row['target_s']:g} s"
+        lines.append(
+            f"| {row['scenario']} | {target} | coverage {row['coverage']:.2%} = {share:.1%} "
+            f"of bound {row['bound']:.2%}; {row['solve_s']:.1f} s; {row['peak_mb']:.0f} MB; "
+            f"checker {'ok' if row['all_checked'] else 'FAIL'} | greedy baseline "
+            f"{row['baseline']:.2%} | {_mark(ok and row['all_checked'])} |"
+        )
+    figures = gap_summary(_solomon_rows(results))
+    if "ours" in figures:
+        ours, ref = figures["ours"], figures.get("pyvrp")
+        reference = (f"PyVRP mean {ref['mean']:.2f}%, median {ref['median']:.2f}%, worst "
+                     f"{ref['worst']:.2f}%") if ref else "-"
+        lines.append(
+            f"| Solomon, {ours['instances']} instances, 10 s | mean gap ≤ {SOLOMON_TARGET:g}% | "
+            f"mean {ours['mean']:.2f}%, median {ours['median']:.2f}%, worst "
+            f"{ours['worst']:.2f}% (CPU share {ours['cpu_share']:.2f}) | {reference} | "
+            f"{_mark(ours['mean'] <= SOLOMON_TARGET and not ours['invalid_runs'])} |"
+        )
+    return lines
+
+
+def section(page: Path) -> list[str]:
+    """A benchmark's page, its headings moved under this page's level 2 and cut at its notes."""
+    text = page.read_text(encoding="utf-8")
+    text = text.split("<!--", 1)[0].rstrip()
+    levels = [len(m.group(1)) for m in re.finditer(r"^(#+) ", text, flags=re.M)]
+    shift = 3 - min(levels, default=3)
+    return [re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + shift) + " ", line)
+            for line in text.splitlines()]
+
+
+def build() -> str:
+    """The whole RESULTS.md page."""
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m bench.report` from the "
+        "pages each benchmark wrote in `bench/results/` (each page gives its own date, machine "
+        "and command). Machine: " + describe() + ", shared with other jobs: every figure is "
+        "a median of several runs, and each comparison's reference (pgbench, the greedy "
+        "baseline and upper bound, PyVRP) was measured in the same benchmark run.",
+        "",
+        "Reproduce everything with `make bench` (`python -m bench`: about 20 min inventory, "
+        "6 min Nantong, 1 h Solomon with 3 runs per instance), or one part with "
+        "`.venv/bin/python -m bench --only inventory|nantong|solomon`.",
+        "",
+        "## At a glance",
+        "",
+        *glance(),
+    ]
+    for filename, title, command in SECTIONS:
+        if not (RESULTS / filename).exists():
+            continue
+        lines += ["", f"## {title}", "", f"Page: [bench/results/{filename}](results/{filename})"
+                  f" (with any notes and variant studies); reproduce: `.venv/bin/{command}`.",
+                  "", *section(RESULTS / filename)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write bench/RESULTS.md."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    args = parser.parse_args(argv)
+    args.out.write_text(build(), encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

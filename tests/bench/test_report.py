@@ -1,0 +1,63 @@
+"""The benchmark report builder: medians, target verdicts and page inclusion (no solving)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.report import glance, section
+from bench.solomon import gap_summary
+
+
+def _row(instance: str, solver: str, gap: float, valid: bool = True) -> dict:
+    return {"instance": instance, "solver": solver, "gap": gap, "valid": valid,
+            "cpu": 9.0, "wall": 10.0}
+
+
+def test_gap_summary_takes_the_median_run_per_instance_then_the_mean_over_instances() -> None:
+    """A single bad run must not dominate an instance; invalid runs are counted, not used."""
+    rows = [_row("C101", "ours", g) for g in (1.0, 9.0, 2.0)]
+    rows += [_row("R101", "ours", g) for g in (4.0, 4.0)] + [_row("R101", "ours", 0.0, False)]
+    figures = gap_summary(rows)["ours"]
+    assert figures["instances"] == 2
+    assert figures["mean"] == 3.0  # medians 2.0 and 4.0
+    assert figures["worst"] == 4.0
+    assert figures["invalid_runs"] == 1
+    assert "pyvrp" not in gap_summary(rows)
+
+
+def _nantong(tmp_path: Path, coverage: float, solve_s: float) -> list[str]:
+    (tmp_path / "nantong.json").write_text(json.dumps([{
+        "scenario": "flood-150", "variant": "default", "runs": 3, "bound": 0.40,
+        "baseline": 0.30, "coverage": coverage, "fill_rate": 0.7, "solve_s": solve_s,
+        "peak_mb": 180, "limit_s": 30, "target_s": 30.0, "all_checked": True}]))
+    return [line for line in glance(tmp_path) if line.startswith("| flood-150")]
+
+
+def test_nantong_rows_are_met_only_within_98_percent_of_the_bound_and_the_time_target(
+    tmp_path: Path,
+) -> None:
+    """The verdict column follows the issue's targets, not a hard-coded 'yes'."""
+    assert _nantong(tmp_path, 0.395, 12.0)[0].endswith("| yes |")
+    assert _nantong(tmp_path, 0.38, 12.0)[0].endswith("| **no** |")  # 95% of bound
+    assert _nantong(tmp_path, 0.395, 31.0)[0].endswith("| **no** |")  # over 30 s
+
+
+def test_section_nests_headings_under_level_two_and_stops_at_the_notes(tmp_path: Path) -> None:
+    """Included pages keep their structure below RESULTS.md's own sections."""
+    page = tmp_path / "x.md"
+    page.write_text("# Title\n\ntext\n\n## Sub\n\n<!-- notes -->\n\n## Hand notes\n")
+    assert section(page) == ["### Title", "", "text", "", "#### Sub"]
+
+
+def test_regenerating_a_page_keeps_the_notes_below_the_marker(tmp_path: Path) -> None:
+    """A benchmark rerun replaces its tables but not the analysis written under them."""
+    from bench.pages import NOTES_MARKER, write_keeping_notes
+
+    page = tmp_path / "p.md"
+    write_keeping_notes(page, "# Old\n")
+    page.write_text(page.read_text() + f"\n{NOTES_MARKER}\n\nwhy the numbers are so\n")
+    write_keeping_notes(page, "# New\n")
+    text = page.read_text()
+    assert text.startswith("# New\n") and "# Old" not in text
+    assert text.endswith(f"{NOTES_MARKER}\n\nwhy the numbers are so\n")
