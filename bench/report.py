@@ -72,8 +72,11 @@ def glance(results: Path = RESULTS) -> list[str]:
             continue
         share = row["coverage"] / row["bound"] if row["bound"] else 1.0
         in_time = row["target_s"] is None or row["solve_s"] <= row["target_s"]
-        ok = share >= COVERAGE_TARGET and row["coverage"] >= row["baseline"] and in_time
-        target = f"≥ {COVERAGE_TARGET:.0%} of bound, ≥ baseline"
+        stress = row.get("stress", False)
+        near_bound = stress or share >= COVERAGE_TARGET
+        ok = near_bound and row["coverage"] >= row["baseline"] and in_time
+        target = ("stress test: ≥ baseline (the bound ignores routing)" if stress
+                  else f"≥ {COVERAGE_TARGET:.0%} of bound, ≥ baseline")
         if row["target_s"]:
             target += f", ≤ {row['target_s']:g} s"
         lines.append(

@@ -152,6 +152,9 @@ def generate_command(
         "FILE.meta.json sidecar records how it was made")] = None,
     scale: Annotated[float, typer.Option(min=0.01, help="Multiply the synthetic head counts")]
     = 1.0,
+    fleet: Annotated[float, typer.Option(
+        min=0.01, max=1.0, help="Share of the seed fleet available (seeded sample of vehicles)"
+    )] = 1.0,
 ) -> None:
     """Write a reproducible Nantong scenario from the seed data (synthetic head counts)."""
     import json
@@ -160,7 +163,8 @@ def generate_command(
 
     if kind not in KINDS:
         raise typer.BadParameter(f"must be one of {', '.join(KINDS)}", param_hint="--kind")
-    scenario, meta = generate_scenario(kind, sites, seed, scale=scale)  # type: ignore[arg-type]
+    scenario, meta = generate_scenario(kind, sites, seed, scale=scale,  # type: ignore[arg-type]
+                                        fleet=fleet)
     if output is None:
         sys.stdout.write(json.dumps(scenario, ensure_ascii=False, indent=1) + "\n")
         return

@@ -18,7 +18,7 @@ import itertools
 import json
 import math
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -448,6 +448,14 @@ def _network(
     return net, closed
 
 
+def _thin_fleet(vehicles: list[dict[str, Any]], share: float, rng: random.Random
+                ) -> list[dict[str, Any]]:
+    """Keep a seeded sample of ``share`` of the vehicle units (at least one), same types."""
+    units = [i for i, v in enumerate(vehicles) for _ in range(int(v["count"]))]
+    kept = Counter(rng.sample(units, max(1, round(share * len(units)))))
+    return [{**v, "count": kept[i]} for i, v in enumerate(vehicles) if kept[i]]
+
+
 # -- the scenario -------------------------------------------------------------------------
 
 
@@ -458,6 +466,7 @@ def generate_scenario(
     *,
     onset: datetime | None = None,
     scale: float = 1.0,
+    fleet: float = 1.0,
     time_limit_s: float | None = None,
     data_dir: Path = DATA_DIR,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -467,7 +476,9 @@ def generate_scenario(
     (riverside townships, bridges and riverside roads closed: SHELTERED_STANDARD) or
     earthquake (townships around a seeded epicentre, homeless: DEFAULT_STANDARD with tents).
     ``sites`` sites are spread over the affected townships; ``scale`` multiplies the
-    synthetic head counts. The same arguments always give the same scenario.
+    synthetic head counts; ``fleet`` is the share of vehicles available (a seeded sample of
+    the seed fleet, e.g. 0.25 when most drivers cannot be reached), for scenarios where the
+    trucks, not the stock, limit coverage. The same arguments always give the same scenario.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
@@ -475,6 +486,8 @@ def generate_scenario(
         raise ValueError("sites must be >= 1")
     if not scale > 0:
         raise ValueError("scale must be > 0")
+    if not 0 < fleet <= 1:
+        raise ValueError("fleet must be in (0, 1]")
     rng = random.Random(f"{kind}:{sites}:{seed}")
     onset = onset or ONSETS[kind]
     data = _load(data_dir, onset)
@@ -482,6 +495,8 @@ def generate_scenario(
     codes = [c for c in data.items if c in standard.item_codes()]
     site_list, info = _sites(kind, sites, data, rng, scale)
     sources, vehicles, fleet_info = _sources_and_fleet(data, codes, DEADLINE_MIN)
+    if fleet < 1:
+        vehicles = _thin_fleet(vehicles, fleet, random.Random(f"{kind}:{sites}:{seed}:fleet"))
     network, closed = _network(kind, data, rng)
     people = sum(s["people"] for s in site_list)
     limit = time_limit_s or (10.0 if sites <= 50 else 30.0 if sites <= 200 else 120.0)
@@ -515,11 +530,14 @@ def generate_scenario(
         "depots, stock, reserves, fleet and roads come from seed/data",
         "generator": "dispatch.scenarios.generate_scenario",
         "command": f"relief scenario generate --kind {kind} --sites {sites} --seed {seed}"
-        + (f" --scale {scale:g}" if scale != 1.0 else ""),
+        + (f" --scale {scale:g}" if scale != 1.0 else "")
+        + (f" --fleet {fleet:g}" if fleet != 1.0 else ""),
         "kind": kind,
         "sites": len(site_list),
         "seed": seed,
         "scale": scale,
+        "fleet_share": fleet,
+        "vehicle_units": sum(v["count"] for v in vehicles),
         "people": people,
         "onset": onset.isoformat(),
         "standard": "DEFAULT_STANDARD" if kind == "earthquake" else "SHELTERED_STANDARD",

@@ -27,6 +27,7 @@ why the solvers were chosen.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import defaultdict
@@ -43,6 +44,8 @@ from ortools.sat.python import cp_model
 from dispatch.planning.needs import scenario_demand
 from dispatch.planning.network import UNREACHABLE, TravelNetwork, build_network, earliest_arrival
 from dispatch.planning.problem import Scenario, VehicleUnit
+
+log = logging.getLogger(__name__)
 
 AllocationSolver = Literal["scip", "cp-sat", "lp"]
 
@@ -504,6 +507,17 @@ class _Linear:
 
 
 Stage1 = tuple[set[int] | None, float | None, str]
+_STAGE2_FALLBACKS = ("CLP", "SCIP")
+
+
+def _stage2(model: _Linear, chosen: set[int], params: AllocationParams, t0: float) -> bool:
+    """Solve the flows LP with ``chosen`` held covered; True when it is optimal."""
+    model.flow_objective()
+    # the LP must finish: it is given at least _STAGE2_S whatever the budget says
+    left = params.time_limit_s - (time.monotonic() - t0)
+    model.solver.SetTimeLimit(int(max(_STAGE2_S, left) * 1000))
+    model.fix(chosen)
+    return model.solver.Solve() == pywraplp.Solver.OPTIMAL  # type: ignore[no-any-return]
 
 
 def _stage1_scip(data: _Data, params: AllocationParams, limit: float) -> Stage1:
@@ -649,12 +663,16 @@ def allocate(
             if sum(data.people[j] for j in rounded) > sum(data.people[j] for j in chosen or ()):
                 chosen, status = rounded, "lp_rounded"
     chosen = chosen or set()
-    model.flow_objective()
-    # the LP must finish: it is given at least _STAGE2_S whatever the budget says
-    left = params.time_limit_s - (time.monotonic() - t0)
-    model.solver.SetTimeLimit(int(max(_STAGE2_S, left) * 1000))
-    model.fix(chosen)
-    if model.solver.Solve() != pywraplp.Solver.OPTIMAL:
+    solved = _stage2(model, chosen, params, t0)
+    for backend in _STAGE2_FALLBACKS:
+        if solved:
+            break
+        # GLOP can stop ABNORMAL on these weights (1e6 per fill person) when the fleet
+        # binds; a second LP code keeps the chosen coverage instead of dropping it
+        log.info("stage 2 LP failed with %s; trying %s", model.solver.SolverVersion(), backend)
+        model = _Linear(data, backend, False)
+        solved = _stage2(model, chosen, params, t0)
+    if not solved:
         chosen = set()  # numerical trouble with the covering constraints: fill only
         model.fix(chosen)
         if model.solver.Solve() != pywraplp.Solver.OPTIMAL:

@@ -87,6 +87,12 @@ class SolveParams(BaseModel):
     greedy descent for that phase); ``split_remainder``: cut what is left after full loads
     into the source's smallest vehicle size. ``reallocate`` with ``max_rounds``: residual
     rounds; ``augment``: the final greedy pass. ``seed`` goes to the routing search.
+
+    Fleet-bound retries: when the routed plan covers clearly fewer people than the first
+    allocation planned (more than ``retry_gap`` of them: the allocation's fleet-time model
+    was too optimistic, the trucks rather than the stock bind), the whole plan is made again
+    with ``time_factor`` multiplied by ``retry_tighten``, at most ``max_retries`` times and
+    only while ``retry_share`` of the limit is left; the best plan of all attempts is kept.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -111,6 +117,10 @@ class SolveParams(BaseModel):
     max_rounds: Annotated[int, Field(ge=1, le=20)] = 4
     round_share: Annotated[float, Field(gt=0, le=1)] = 0.6
     augment: bool = True
+    max_retries: Annotated[int, Field(ge=0, le=5)] = 2
+    retry_gap: Annotated[float, Field(ge=0, le=1)] = 0.02
+    retry_tighten: Annotated[float, Field(gt=0, lt=1)] = 0.6
+    retry_share: Annotated[float, Field(ge=0, le=1)] = 0.25
 
     @model_validator(mode="after")
     def _names(self) -> SolveParams:
@@ -428,9 +438,11 @@ def _key(plan_people: int, fill: float) -> tuple[int, float]:
 # -- greedy augmentation -------------------------------------------------------------------------
 
 
-def _augment(ctx: _Ctx, trips: dict[str, list[Trip]]) -> dict[str, list[Trip]]:
+def _augment(ctx: _Ctx, trips: dict[str, list[Trip]], *, fill: bool = True
+             ) -> dict[str, list[Trip]]:
     """Add one-stop trips with the stock and vehicle time left: first to complete uncovered
-    sites (most people first, committed only if the site becomes whole), then to fill."""
+    sites (most people first, committed only if the site becomes whole), then (``fill``)
+    to fill."""
     sc = ctx.scenario
     deadline = sc.deadline_min
     stock = {s.id: dict(s.stock) for s in sc.sources}
@@ -496,7 +508,7 @@ def _augment(ctx: _Ctx, trips: dict[str, list[Trip]]) -> dict[str, list[Trip]]:
         return made
 
     order = sorted(sc.sites, key=lambda s: (-s.people, s.id))
-    for whole in (True, False):
+    for whole in (True, False) if fill else (True,):
         for site in order:
             if ctx.left() <= 0:
                 return trips
@@ -581,7 +593,16 @@ def solve(
     best = _Best()
     status = "feasible"
     try:
-        _rounds(ctx, report, best)
+        factor = params.time_factor
+        planned = _rounds(ctx, report, best, factor)
+        for _ in range(params.max_retries):
+            if (best.key[0] >= (1 - params.retry_gap) * planned
+                    or ctx.left() < params.retry_share * limit):
+                break
+            factor *= params.retry_tighten
+            log.info("routing covered %d of %d planned people: planning again with time "
+                     "factor %.3f", best.key[0], planned, factor)
+            planned = _rounds(ctx, report, best, factor)
     except Exception:  # never fail a plan job: fall back to the best plan found so far
         log.exception("planning engine failed; returning the better of what it had and the "
                       "greedy baseline")
@@ -617,12 +638,15 @@ class _Best:
             self.key, self.trips = key, trips
 
 
-def _rounds(ctx: _Ctx, report: Progress, best: _Best) -> None:
-    """Allocation and routing rounds, then the augment pass; improvements go to ``best``."""
+def _rounds(ctx: _Ctx, report: Progress, best: _Best, time_factor: float) -> int:
+    """Allocation and routing rounds, then the augment pass; improvements go to ``best``.
+    Returns the people the first allocation planned to cover."""
     scenario, params, net, demand = ctx.scenario, ctx.params, ctx.net, ctx.demand
     limit = ctx.limit
     t0 = ctx.t0
     trips: dict[str, list[Trip]] = {}
+    planned = 0
+    mine = _Best()  # this attempt's best, which the augment pass builds on
     for rounds in range(1, params.max_rounds + 1):
         if rounds > 1 and ctx.left() <= 0.05 * limit:
             break  # round 1 always runs (in a hurry if need be): it is the plan
@@ -639,11 +663,13 @@ def _rounds(ctx: _Ctx, report: Progress, best: _Best) -> None:
                 time_limit_s=max(0.1, min(share * limit, 0.5 * ctx.left())),
                 township_candidates=params.township_candidates,
                 source_candidates=params.source_candidates,
-                time_factor=params.time_factor,
+                time_factor=time_factor,
                 seed=params.seed,
             ),
             demand=left_demand, fleet=fleet, stock=left_stock,
         )
+        if rounds == 1:
+            planned = alloc.people_planned
         if not alloc.flows:
             break
         report("routing", (rounds - 1) / params.max_rounds)
@@ -652,6 +678,12 @@ def _rounds(ctx: _Ctx, report: Progress, best: _Best) -> None:
         per_source = _route_all(ctx, alloc, budget, report, free)
         trips = _assemble(ctx, per_source, trips)
         ev = evaluate(scenario, _routes(ctx, trips), net, demand=demand)
+        if rounds == 1 and params.augment and ev.people_covered < planned:
+            # Routing could not deliver every site the allocation covered (the fleet binds):
+            # complete whole sites with the free vehicles before later rounds spend their
+            # time on fill, so coverage keeps its priority over fill.
+            trips = _augment(ctx, trips, fill=False)
+            ev = evaluate(scenario, _routes(ctx, trips), net, demand=demand)
         key = _key(ev.people_covered, ev.fill_rate)
         n_dropped = sum(len(sr.dropped) for sr in per_source.values())
         log.info(
@@ -660,17 +692,19 @@ def _rounds(ctx: _Ctx, report: Progress, best: _Best) -> None:
             alloc.people_planned, ev.people_covered, ev.fill_rate, n_dropped,
             sum(1 for sr in per_source.values() if sr.dropped), time.monotonic() - t0,
         )
+        mine.offer(key, trips)
         best.offer(key, trips)
         if not params.reallocate or n_dropped == 0:
             break
 
     if params.augment and ctx.left() > 0:
         report("routing", 0.95)
-        trips = _augment(ctx, best.trips)
+        trips = _augment(ctx, mine.trips)
         ev = evaluate(scenario, _routes(ctx, trips), net, demand=demand)
         log.info("augment: covered %d fill %.4f; t=%.1fs", ev.people_covered, ev.fill_rate,
                  time.monotonic() - t0)
         best.offer(_key(ev.people_covered, ev.fill_rate), trips)
+    return planned
 
 
 def _with_summary(plan: Plan, solve_s: float, bound: Bound, baseline: float) -> Plan:

@@ -78,3 +78,23 @@ def test_unknown_kind_is_rejected() -> None:
     """`--kind` must be typhoon, flood or earthquake."""
     result = CliRunner().invoke(app, ["scenario", "generate", "--kind", "tsunami"])
     assert result.exit_code != 0
+
+
+def test_fleet_share_keeps_a_reproducible_sample_of_the_same_vehicle_types() -> None:
+    """--fleet 0.25 keeps about a quarter of the vehicle units, only types of the full fleet,
+    the same sample every time, and leaves sites and stock untouched."""
+    runner = CliRunner()
+
+    def generate(*extra: str) -> dict:
+        result = runner.invoke(app, ["scenario", "generate", "--kind", "typhoon", "--sites",
+                                     "8", "--seed", "3", *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    full, thin, again = generate(), generate("--fleet", "0.25"), generate("--fleet", "0.25")
+    units = {v["id"]: v["count"] for v in full["vehicles"]}
+    kept = {v["id"]: v["count"] for v in thin["vehicles"]}
+    assert thin == again
+    assert round(0.25 * sum(units.values())) == sum(kept.values())
+    assert all(0 < n <= units[vid] for vid, n in kept.items())
+    assert thin["sites"] == full["sites"] and thin["sources"] == full["sources"]
