@@ -2,10 +2,10 @@
 
 For each scenario (typhoon on the coast, 30 sites; flood along the Yangtze with closures, 150;
 earthquake, 600; and two stress tests: the typhoon with 25 % and 15 % of the fleet, where the
-trucks rather than the stock bind) and each variant of the solver parameters: coverage against the upper bound
-and the greedy baseline, fill rate, solve time, peak memory and the checker's verdict, as
-medians over ``--runs`` runs. Every solve runs in its own process (OR-Tools allocates in
-C++): a measuring process starts the solving process and reads
+trucks rather than the stock bind) and each variant of the solver parameters: coverage
+against the upper bound and the greedy baseline, fill rate, solve time, peak memory and the
+checker's verdict, as medians over ``--runs`` runs. Every solve runs in its own process
+(OR-Tools allocates in C++): a measuring process starts the solving process and reads
 ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` once it has exited. Runs are sequential.
 
 Usage: python -m bench.nantong [--runs 3] [--variant NAME=JSON ...] [--only NAME ...]

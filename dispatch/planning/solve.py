@@ -117,9 +117,9 @@ class SolveParams(BaseModel):
     max_rounds: Annotated[int, Field(ge=1, le=20)] = 4
     round_share: Annotated[float, Field(gt=0, le=1)] = 0.6
     augment: bool = True
-    max_retries: Annotated[int, Field(ge=0, le=5)] = 2
+    max_retries: Annotated[int, Field(ge=0, le=5)] = 3
     retry_gap: Annotated[float, Field(ge=0, le=1)] = 0.02
-    retry_tighten: Annotated[float, Field(gt=0, lt=1)] = 0.6
+    retry_tighten: Annotated[float, Field(gt=0, lt=1)] = 0.8
     retry_share: Annotated[float, Field(ge=0, le=1)] = 0.25
 
     @model_validator(mode="after")

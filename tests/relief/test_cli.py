@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -78,7 +79,7 @@ def test_demo_tokens_give_one_working_token_per_role(cli: CliRunner, db: Databas
     second = cli.invoke(app, ["demo-tokens"])
     lines = second.output.splitlines()
     secrets = {}
-    for label, secret in zip(lines, lines[1:], strict=False):
+    for label, secret in itertools.pairwise(lines):
         if secret.strip().startswith("rlf_"):
             secrets[label.split()[0]] = secret.strip()
     assert set(secrets) == {"admin", "depot_manager", "dispatcher", "viewer", "integration"}
