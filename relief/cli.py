@@ -143,7 +143,8 @@ def demo_tokens() -> None:
             .values(revoked_at=utcnow())
         )
         depots = list(session.execute(
-            select(Depot.code).where(Depot.tier == "county").order_by(Depot.code).limit(1)
+            select(Depot.code).where(Depot.tier == "county", Depot.kind == "government")
+            .order_by(Depot.code).limit(1)
         ).scalars())
         grants: list[tuple[Role, list[str], list[str]]] = [
             (Role.admin, [], []),
