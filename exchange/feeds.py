@@ -190,34 +190,23 @@ def _stock_row(row: Any, _today: date) -> StockRow:
                     updated_at=max(quant.updated_at, lot.updated_at))
 
 
-def _agreements(_today: date, local_only: bool) -> Select[Any]:
-    stmt = (select(AgreementReserve, Depot.code.label("depot_code"),
-                   Item.code.label("item_code"))
-            .join(Depot, Depot.id == AgreementReserve.depot_id)
-            .join(Item, Item.id == AgreementReserve.item_id))
-    return stmt.where(Depot.id.not_in(_provincial_ids())) if local_only else stmt
+def _reserve_spec(model: Any, row_type: type[AgreementRow] | type[CapacityRow],
+                  total: str) -> Spec:
+    """The feed of one kind of reserve (agreement or capacity), by depot and item code."""
 
+    def base(_today: date, local_only: bool) -> Select[Any]:
+        stmt = (select(model, Depot.code.label("depot_code"), Item.code.label("item_code"))
+                .join(Depot, Depot.id == model.depot_id)
+                .join(Item, Item.id == model.item_id))
+        return stmt.where(Depot.id.not_in(_provincial_ids())) if local_only else stmt
 
-def _agreement_row(row: Any, _today: date) -> AgreementRow:
-    reserve: AgreementReserve = row[0]
-    return AgreementRow(**reserve.model_dump(include=set(AgreementRow.model_fields)
-                                             - {"depot", "item"}),
-                        depot=row.depot_code, item=row.item_code)
+    def row(found: Any, _today: date) -> BaseModel:
+        fields = set(row_type.model_fields) - {"depot", "item"}
+        return row_type(**found[0].model_dump(include=fields), depot=found.depot_code,
+                        item=found.item_code)
 
-
-def _capacity(_today: date, local_only: bool) -> Select[Any]:
-    stmt = (select(CapacityReserve, Depot.code.label("depot_code"),
-                   Item.code.label("item_code"))
-            .join(Depot, Depot.id == CapacityReserve.depot_id)
-            .join(Item, Item.id == CapacityReserve.item_id))
-    return stmt.where(Depot.id.not_in(_provincial_ids())) if local_only else stmt
-
-
-def _capacity_row(row: Any, _today: date) -> CapacityRow:
-    reserve: CapacityReserve = row[0]
-    return CapacityRow(**reserve.model_dump(include=set(CapacityRow.model_fields)
-                                            - {"depot", "item"}),
-                       depot=row.depot_code, item=row.item_code)
+    return Spec(base, lambda _s: model.change_stamp, model.id, row,
+                {total: getattr(model, total)})
 
 
 _FROM = aliased(Location, name="from_location")
@@ -253,12 +242,8 @@ SPECS: dict[Feed, Spec] = {
     Feed.stock: Spec(_stock, lambda s: _greatest(s, Quant.change_stamp, Lot.change_stamp),
                      Quant.id, _stock_row,
                      {"on_hand": Quant.on_hand, "reserved": Quant.reserved}),
-    Feed.agreements: Spec(_agreements, lambda _s: AgreementReserve.change_stamp,
-                          AgreementReserve.id, _agreement_row,
-                          {"committed_quantity": AgreementReserve.committed_quantity}),
-    Feed.capacity_reserves: Spec(_capacity, lambda _s: CapacityReserve.change_stamp,
-                                 CapacityReserve.id, _capacity_row,
-                                 {"units_per_day": CapacityReserve.units_per_day}),
+    Feed.agreements: _reserve_spec(AgreementReserve, AgreementRow, "committed_quantity"),
+    Feed.capacity_reserves: _reserve_spec(CapacityReserve, CapacityRow, "units_per_day"),
     Feed.moves: Spec(_moves, lambda _s: StockMove.change_stamp, StockMove.id, _move_row,
                      {"quantity": StockMove.quantity}, append_only=True),
 }
