@@ -49,6 +49,7 @@ from dispatch.models.plans import (
 )
 from dispatch.service import open_incident
 from relief.audit import record
+from relief.db import one_or_none
 from relief.dbtypes import utcnow
 from relief.errors import Conflict, InsufficientStock, InvalidInput, NotFound
 from relief.models import Role
@@ -77,10 +78,8 @@ class Change:
 def get_plan(session: Session, plan_id: int, *, incident_id: int | None = None,
              lock: bool = False) -> DispatchPlan:
     """A plan (job) or a 404."""
-    stmt = select(DispatchPlan).where(DispatchPlan.id == plan_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    plan = session.execute(stmt).scalar_one_or_none()
+    plan = one_or_none(session, select(DispatchPlan).where(DispatchPlan.id == plan_id),
+                       lock=lock)
     if plan is None or (incident_id is not None and plan.incident_id != incident_id):
         raise NotFound(f"plan {plan_id} not found")
     return plan
@@ -223,10 +222,8 @@ def _check_draws(session: Session, plan: DispatchPlan, draws: dict[tuple[int, in
 
 def get_shipment(session: Session, shipment_id: int, *, lock: bool = False) -> Shipment:
     """A shipment or a 404 (``lock`` serialises changes to one trip)."""
-    stmt = select(Shipment).where(Shipment.id == shipment_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    shipment = session.execute(stmt).scalar_one_or_none()
+    shipment = one_or_none(session, select(Shipment).where(Shipment.id == shipment_id),
+                           lock=lock)
     if shipment is None:
         raise NotFound(f"shipment {shipment_id} not found")
     return shipment

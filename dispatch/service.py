@@ -39,6 +39,7 @@ from dispatch.models.incidents import (
 )
 from dispatch.roads import load_graph
 from relief.audit import record
+from relief.db import one_or_none
 from relief.dbtypes import utcnow
 from relief.errors import Conflict, InvalidInput, NotFound
 from supplies import masterdata
@@ -124,10 +125,8 @@ def update_enterprise(session: Session, *, code: str, data: TransportEnterpriseU
 
 def get_incident(session: Session, incident_id: int, *, lock: bool = False) -> Incident:
     """The incident or a 404; ``lock`` takes its row lock (serialises approvals)."""
-    stmt = select(Incident).where(Incident.id == incident_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    incident = session.execute(stmt).scalar_one_or_none()
+    incident = one_or_none(session, select(Incident).where(Incident.id == incident_id),
+                           lock=lock)
     if incident is None:
         raise NotFound(f"incident {incident_id} not found")
     return incident

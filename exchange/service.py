@@ -65,6 +65,7 @@ from exchange.models import (
     SyncRunPublic,
 )
 from relief.audit import record as audit
+from relief.db import one_or_none
 from relief.dbtypes import utcnow
 from relief.errors import Conflict, Forbidden, InvalidInput, NotFound, ReliefError
 from relief.principal import Principal
@@ -98,10 +99,8 @@ _PROVINCIAL_FIELD = {"expiry": "YXQZ", "quantity": "KCSL", "lot": "PCH", "item":
 
 def get_source(session: Session, name: str, *, lock: bool = False) -> ExchangeSource:
     """The source ``name`` (404 naming ``source``); ``lock`` serialises imports of one source."""
-    stmt = select(ExchangeSource).where(ExchangeSource.name == name)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    source = session.execute(stmt).scalar_one_or_none()
+    source = one_or_none(session, select(ExchangeSource).where(ExchangeSource.name == name),
+                         lock=lock)
     if source is None:
         raise NotFound(f"exchange source {name} not found",
                        fields=[{"field": "source", "message": "unknown"}])

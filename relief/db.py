@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,16 @@ log = logging.getLogger(__name__)
 
 # PostgreSQL SQLSTATEs worth retrying: serialization failure and deadlock detected.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
+
+
+def one_or_none(session: Session, stmt: Select[Any], *, lock: bool = False) -> Any:
+    """The single entity ``stmt`` selects, or None. ``lock`` takes its row lock
+    (``FOR UPDATE``; SQLite's write transactions are serial anyway) and refreshes an instance
+    the session already holds, so the caller sees the row as committed by whoever held the
+    lock before."""
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return session.execute(stmt).scalar_one_or_none()
 
 
 def is_sqlite(url: str) -> bool:

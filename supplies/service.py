@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relief.audit import record
+from relief.db import one_or_none
 from relief.dbtypes import utcnow
 from relief.errors import Conflict, InvalidInput, NotFound
 from relief.models import Role
@@ -276,11 +277,7 @@ def set_lot_quality(
         .where(Quant.lot_id == lot.id, Quant.on_hand > 0)
     ).scalars()
     principal.require_any_depot(list(holders) or ["(no depot holds this lot)"])
-    session.execute(
-        select(Lot).where(Lot.id == lot.id).with_for_update().execution_options(
-            populate_existing=True
-        )
-    )
+    one_or_none(session, select(Lot).where(Lot.id == lot.id), lock=True)
     if lot.quality != data.status:
         record(
             session,
@@ -524,12 +521,9 @@ def release_reservation(
 
 
 def _locked_reservation(session: Session, reservation_id: int) -> Reservation:
-    reservation = session.execute(
-        select(Reservation)
-        .where(Reservation.id == reservation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    reservation = one_or_none(
+        session, select(Reservation).where(Reservation.id == reservation_id), lock=True
+    )
     if reservation is None:
         raise NotFound(f"reservation {reservation_id} not found")
     return reservation
