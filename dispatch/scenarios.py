@@ -306,6 +306,31 @@ def _standard(kind: Kind) -> NeedsStandard:
     return DEFAULT_STANDARD if kind == "earthquake" else SHELTERED_STANDARD
 
 
+VehicleType = tuple[str, float, float]  # kind, capacity kg, capacity m3
+
+
+def _group(rows: list[dict[str, str]]) -> dict[VehicleType, int]:
+    """Count a depot's seed vehicles by kind and capacity."""
+    groups: dict[VehicleType, int] = defaultdict(int)
+    for v in rows:
+        groups[v["kind"], float(v["capacity_kg"]), float(v["capacity_m3"])] += 1
+    return groups
+
+
+def _vehicle_types(code: str, groups: dict[VehicleType, int], available_min: int | None,
+                   default_speed: float) -> list[dict[str, Any]]:
+    """Scenario vehicle entries of one source, one per kind and capacity."""
+    out = []
+    for (kind, kg, m3), n in sorted(groups.items()):
+        entry: dict[str, Any] = {"id": f"{code}/{kind}", "source": code, "count": n,
+                                 "capacity_kg": kg, "capacity_m3": m3}
+        if available_min is not None:
+            entry["available_min"] = available_min
+        entry["speed_factor"] = SPEED_FACTOR.get(kind, default_speed)
+        out.append(entry)
+    return out
+
+
 def _sources_and_fleet(
     seed: _Seed, codes: list[str], deadline: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
@@ -344,20 +369,7 @@ def _sources_and_fleet(
         if not stock and not big:
             continue
         add_source(code, d["tier"], 0, stock)
-        groups: dict[tuple[str, float, float], int] = defaultdict(int)
-        for v in fleet.get(code, []):
-            groups[v["kind"], float(v["capacity_kg"]), float(v["capacity_m3"])] += 1
-        for (kind, kg, m3), n in sorted(groups.items()):
-            vehicles.append(
-                {
-                    "id": f"{code}/{kind}",
-                    "source": code,
-                    "count": n,
-                    "capacity_kg": kg,
-                    "capacity_m3": m3,
-                    "speed_factor": SPEED_FACTOR.get(kind, 1.0),
-                }
-            )
+        vehicles += _vehicle_types(code, _group(fleet.get(code, [])), None, 1.0)
     # agreement and capacity reserves: sources with a ready time, delivering with own trucks
     committed: dict[str, dict[str, int]] = defaultdict(dict)
     lead: dict[str, int] = {}
@@ -374,23 +386,10 @@ def _sources_and_fleet(
     for code in sorted(committed):
         tier = seed.depots[code]["kind"]  # "agreement" or "capacity"
         add_source(code, tier, lead[code], committed[code])
-        groups = defaultdict(int)
-        for v in fleet.get(code, []):
-            groups[v["kind"], float(v["capacity_kg"]), float(v["capacity_m3"])] += 1
+        groups = _group(fleet.get(code, []))
         if not groups:  # older seed data: no enterprise trucks listed
             groups["supplier_truck", SUPPLIER_TRUCK_KG, SUPPLIER_TRUCK_M3] = SUPPLIER_TRUCKS
-        for (kind, kg, m3), n in sorted(groups.items()):
-            vehicles.append(
-                {
-                    "id": f"{code}/{kind}",
-                    "source": code,
-                    "count": n,
-                    "capacity_kg": kg,
-                    "capacity_m3": m3,
-                    "available_min": lead[code],
-                    "speed_factor": SPEED_FACTOR.get(kind, SPEED_FACTOR["heavy_truck"]),
-                }
-            )
+        vehicles += _vehicle_types(code, groups, lead[code], SPEED_FACTOR["heavy_truck"])
     # transport enterprises: their trucks report to the nearest county/city depots
     big_depots = [s for s in sources if s["tier"] in ("county", "city")]
     for e in seed.enterprises:
