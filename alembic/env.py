@@ -9,10 +9,10 @@ from sqlalchemy import Connection
 from sqlmodel.sql.sqltypes import AutoString
 
 from alembic import context
-from relief.db import make_engine
-from relief.dbtypes import UTCDateTime
-from relief.settings import get_settings
-from relief.tables import metadata
+from relief.app.tables import metadata
+from relief.platform.db import make_engine
+from relief.platform.dbtypes import UTCDateTime
+from relief.platform.settings import get_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

@@ -64,8 +64,8 @@ def _fresh_database(name: str) -> str:
 
 def prepare(url: str) -> None:
     """Migrate, add a bench network (synthetic) and a large lot per client depot."""
-    from relief import migrations
-    from relief.db import Database, make_engine
+    from relief.app import migrations
+    from relief.platform.db import Database, make_engine
     from supplies import ledger
     from supplies.ledger import MoveContext
     from supplies.models import Depot, Division, Item
@@ -99,9 +99,9 @@ def prepare(url: str) -> None:
 
 
 def _client(url: str, depot: str, seconds: float, ready: Any, go: Any, out: Any) -> None:
-    from relief.db import Database, make_engine
-    from relief.models import Role
-    from relief.principal import Principal
+    from relief.platform.db import Database, make_engine
+    from relief.platform.models import Role
+    from relief.platform.principal import Principal
     from supplies import service
     from supplies.ledger import MoveContext
     from supplies.models.operations import IssueIn
@@ -168,7 +168,7 @@ def pgbench_tps(clients: int, seconds: float, scale: int = 10) -> float:
 def grow_ledger(url: str, rows: int) -> dict[str, float]:
     """Append synthetic history (receipts and issues over many lots) up to ``rows`` moves, keep
     quants equal to the moves, and time the ledger check on the result."""
-    from relief.db import Database, make_engine
+    from relief.platform.db import Database, make_engine
     from supplies import ledger
 
     engine = create_engine(url)
@@ -230,9 +230,9 @@ def _free_port() -> int:
 
 def read_latency(url: str, requests: int) -> dict[str, float]:
     """Percentiles (ms) of GET /stock over HTTP against a real uvicorn server."""
-    from relief.auth import create_token
-    from relief.db import Database, make_engine
-    from relief.models import Role
+    from relief.platform.auth import create_token
+    from relief.platform.db import Database, make_engine
+    from relief.platform.models import Role
 
     db = Database(engine=make_engine(url))
     secret = db.write(lambda s: create_token(s, name="bench", role=Role.viewer)[1])
@@ -240,7 +240,7 @@ def read_latency(url: str, requests: int) -> dict[str, float]:
     port = _free_port()
     env = {**os.environ, "RELIEF_DATABASE_URL": url}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "relief.main:create_app", "--factory", "--port",
+        [sys.executable, "-m", "uvicorn", "relief.app.main:create_app", "--factory", "--port",
          str(port), "--log-level", "warning"], env=env, cwd=ROOT)
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}",

@@ -1,6 +1,6 @@
 """Planning from the command line: ``relief plan`` and ``relief scenario generate``.
 
-Registered on the ``relief`` Typer app by relief/cli.py. Heavy imports (OR-Tools, the
+Registered on the ``relief`` Typer app by relief/app/cli.py. Heavy imports (OR-Tools, the
 planner) happen inside the commands, so other ``relief`` commands stay quick to start.
 """
 

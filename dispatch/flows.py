@@ -31,10 +31,10 @@ from dispatch.models import DispatchPlan, JobStatus
 from dispatch.planning.plan import Plan, check
 from dispatch.planning.problem import ScenarioError, load_scenario
 from dispatch.service import open_incident
-from relief.db import Database
-from relief.dbtypes import utcnow
-from relief.errors import ReliefError
-from relief.settings import Settings
+from relief.platform.db import Database
+from relief.platform.dbtypes import utcnow
+from relief.platform.errors import ReliefError
+from relief.platform.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ import typer
 from dispatch import service
 from dispatch.execution import get_plan
 from dispatch.flows import PlanRunner, inline_planner, request_plan
-from relief.db import Database
-from relief.settings import Settings, get_settings
+from relief.platform.db import Database
+from relief.platform.settings import Settings, get_settings
 
 app = typer.Typer(help="Incidents: plan from live stock and inspect the result.",
                   no_args_is_help=True)
 
-# How `plan` builds its job runner; the composition root (relief.cli) plugs in the one that
+# How `plan` builds its job runner; the composition root (relief.app.cli) plugs in the one that
 # knows provincial lead times. The default runs the engine in-process.
 def _in_process_runner(db: Database, settings: Settings) -> PlanRunner:
     return PlanRunner(db, settings, planner=inline_planner)

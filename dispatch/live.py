@@ -55,7 +55,7 @@ from dispatch.planning.network import haversine_km, straight_minutes
 from dispatch.planning.problem import Site
 from dispatch.roads import load_graph
 from dispatch.service import active_closures
-from relief.errors import Conflict
+from relief.platform.errors import Conflict
 from supplies import ledger
 from supplies.models import (
     AgreementReserve,

@@ -38,10 +38,11 @@ from dispatch.models.incidents import (
     SitePublic,
 )
 from dispatch.roads import load_graph
-from relief.audit import record
-from relief.db import one_or_none
-from relief.dbtypes import utcnow
-from relief.errors import Conflict, InvalidInput, NotFound
+from relief.platform import crud
+from relief.platform.audit import record
+from relief.platform.db import one_or_none
+from relief.platform.dbtypes import utcnow
+from relief.platform.errors import Conflict, InvalidInput, NotFound
 from supplies import masterdata
 from supplies.models import Depot, DepotKind, DivisionLevel
 from supplies.service import get_depot
@@ -91,13 +92,13 @@ def create_vehicle(session: Session, *, data: VehicleCreate, actor: str) -> Vehi
     vehicle = Vehicle(**data.model_dump(exclude={"depot", "enterprise"}),
                       depot_id=depot.id if depot else None,
                       enterprise_id=enterprise.id if enterprise else None)
-    return masterdata.created(session, vehicle, actor=actor, entity="vehicle",
+    return crud.created(session, vehicle, actor=actor, entity="vehicle",
                               entity_id=data.plate)
 
 
 def update_vehicle(session: Session, *, plate: str, data: VehicleUpdate, actor: str) -> Vehicle:
     """Change a vehicle's capacity, status, speed or driver."""
-    return masterdata.apply(session, get_vehicle(session, plate), data, actor=actor,
+    return crud.apply(session, get_vehicle(session, plate), data, actor=actor,
                             entity="vehicle", entity_id=plate)
 
 
@@ -108,14 +109,14 @@ def create_enterprise(session: Session, *, data: TransportEnterpriseCreate, acto
     if session.execute(exists).first():
         raise Conflict(f"transport enterprise {data.code} exists", details={"code": data.code})
     masterdata.get_division(session, data.division_code)
-    return masterdata.created(session, TransportEnterprise.model_validate(data), actor=actor,
+    return crud.created(session, TransportEnterprise.model_validate(data), actor=actor,
                               entity="transport_enterprise", entity_id=data.code)
 
 
 def update_enterprise(session: Session, *, code: str, data: TransportEnterpriseUpdate,
                       actor: str) -> TransportEnterprise:
     """Change a transport enterprise's details."""
-    return masterdata.apply(session, get_enterprise(session, code, field="code"), data,
+    return crud.apply(session, get_enterprise(session, code, field="code"), data,
                             actor=actor, entity="transport_enterprise", entity_id=code)
 
 
@@ -146,7 +147,7 @@ def create_incident(session: Session, *, data: IncidentIn, actor: str) -> Incide
                         deadline_hours=data.deadline_hours,
                         needs=data.needs.model_dump() if data.needs else None,
                         note=data.note, created_by=actor)
-    return masterdata.created(session, incident, actor=actor, entity="incident",
+    return crud.created(session, incident, actor=actor, entity="incident",
                               entity_id=data.name)
 
 
@@ -253,7 +254,7 @@ def add_closure(session: Session, *, incident_id: int, data: ClosureIn, actor: s
     closure = RoadClosure(incident_id=incident_id, edges=edges,
                           polygon=[list(p) for p in data.polygon] if data.polygon else None,
                           reason=data.reason, created_by=actor)
-    return masterdata.created(session, closure, actor=actor, entity="road_closure",
+    return crud.created(session, closure, actor=actor, entity="road_closure",
                               entity_id=f"incident {incident_id}")
 
 

@@ -48,12 +48,12 @@ from dispatch.models.plans import (
     StopConfirmIn,
 )
 from dispatch.roads import load_graph
-from relief.api import IdempotencyKey, Limit, Offset, Page, idempotent_post, settings_of
-from relief.auth import Admin, DatabaseDep, Reader, require
-from relief.dbtypes import utcnow
-from relief.models import Role
-from relief.principal import Principal
-from supplies import masterdata
+from relief.platform import crud
+from relief.platform.api import IdempotencyKey, Limit, Offset, Page, idempotent_post, settings_of
+from relief.platform.auth import Admin, DatabaseDep, Reader, require
+from relief.platform.dbtypes import utcnow
+from relief.platform.models import Role
+from relief.platform.principal import Principal
 from supplies.ledger import MoveContext
 from supplies.service import get_depot
 
@@ -74,7 +74,7 @@ def list_vehicles(db: DatabaseDep, _user: Reader, depot: str | None = None,
                               == service.get_enterprise(session, enterprise).id)
         if status:
             stmt = stmt.where(Vehicle.status == status)
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[service.vehicle_public(session, v) for v in rows], total=total,
                     limit=limit, offset=offset)
 
@@ -109,7 +109,7 @@ def list_enterprises(db: DatabaseDep, _user: Reader, limit: Limit = 200, offset:
     """Transport enterprises under agreement."""
     with db.read_session() as session:
         stmt = select(TransportEnterprise).order_by(TransportEnterprise.code)
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[service.enterprise_public(e) for e in rows], total=total,
                     limit=limit, offset=offset)
 
@@ -171,7 +171,7 @@ def list_incidents(db: DatabaseDep, _user: Reader, status: IncidentStatus | None
         stmt = select(Incident).order_by(Incident.id.desc())
         if status:
             stmt = stmt.where(Incident.status == status)
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[service.incident_public(session, i) for i in rows], total=total,
                     limit=limit, offset=offset)
 

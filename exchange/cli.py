@@ -25,8 +25,8 @@ ACTOR = "system:cli"
 
 
 def _database() -> Any:
-    from relief.db import Database
-    from relief.settings import get_settings
+    from relief.platform.db import Database
+    from relief.platform.settings import get_settings
 
     return Database.from_settings(get_settings())
 
@@ -63,7 +63,7 @@ def source_add(
 
     from exchange import service
     from exchange.models import ExchangeSourceCreate
-    from relief.errors import ReliefError
+    from relief.platform.errors import ReliefError
 
     try:
         data = ExchangeSourceCreate(name=name, base_url=base_url, options=_options(option))
@@ -87,7 +87,7 @@ def source_update(
 
     from exchange import service
     from exchange.models import ExchangeSourceUpdate
-    from relief.errors import ReliefError
+    from relief.platform.errors import ReliefError
 
     fields: dict[str, Any] = {}
     if base_url is not None:
@@ -127,8 +127,8 @@ def pull(
     """Pull from a provincial source, resuming after the last committed page of each feed."""
     from exchange import connector
     from exchange.models import RunStatus
-    from relief.errors import ReliefError
-    from relief.settings import get_settings
+    from relief.platform.errors import ReliefError
+    from relief.platform.settings import get_settings
 
     def progress(entity: Entity, page: int, counts: dict[str, int]) -> None:
         done = ", ".join(f"{k} {v}" for k, v in counts.items() if v)

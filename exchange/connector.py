@@ -33,8 +33,8 @@ import httpx
 
 from exchange import service
 from exchange.models import PULL_ORDER, Entity, RunStatus, SourceOptions, SyncRunPublic
-from relief.db import Database
-from relief.errors import ReliefError
+from relief.platform.db import Database
+from relief.platform.errors import ReliefError
 
 log = logging.getLogger(__name__)
 

@@ -53,9 +53,9 @@ from exchange.models import (
     MoveRow,
     StockRow,
 )
-from relief.db import Database
-from relief.dbtypes import utcnow
-from relief.errors import InvalidInput
+from relief.platform.db import Database
+from relief.platform.dbtypes import utcnow
+from relief.platform.errors import InvalidInput
 from supplies import ledger
 from supplies.models import (
     AgreementReserve,

@@ -64,11 +64,12 @@ from exchange.models import (
     SyncRun,
     SyncRunPublic,
 )
-from relief.audit import record as audit
-from relief.db import one_or_none
-from relief.dbtypes import utcnow
-from relief.errors import Conflict, Forbidden, InvalidInput, NotFound, ReliefError
-from relief.principal import Principal
+from relief.platform import crud
+from relief.platform.audit import record as audit
+from relief.platform.db import one_or_none
+from relief.platform.dbtypes import utcnow
+from relief.platform.errors import Conflict, Forbidden, InvalidInput, NotFound, ReliefError
+from relief.platform.principal import Principal
 from supplies import ledger, masterdata
 from supplies.ledger import MoveContext
 from supplies.models import (
@@ -132,7 +133,7 @@ def create_source(session: Session, *, data: ExchangeSourceCreate, actor: str) -
     """Configure a new provincial source."""
     if session.execute(select(ExchangeSource.id).where(ExchangeSource.name == data.name)).first():
         raise Conflict(f"exchange source {data.name} exists", details={"name": data.name})
-    return masterdata.created(session, ExchangeSource.model_validate(data), actor=actor,
+    return crud.created(session, ExchangeSource.model_validate(data), actor=actor,
                               entity="exchange_source", entity_id=data.name)
 
 
@@ -445,7 +446,7 @@ def apply_logistics(ctx: ImportContext, rec: MappedLogistics, local_id: str | No
     ).scalar_one_or_none()
     if enterprise is None:
         code = _local_code(ctx, TransportEnterprise, "L", rec.external_id)
-        enterprise = masterdata.created(
+        enterprise = crud.created(
             session, TransportEnterprise.model_validate(TransportEnterpriseCreate(code=code,
                                                                                   **fields)),
             actor=ctx.actor, entity="transport_enterprise", entity_id=code)
@@ -469,7 +470,7 @@ def apply_logistics(ctx: ImportContext, rec: MappedLogistics, local_id: str | No
         if session.execute(select(Vehicle.id).where(Vehicle.plate == mv.plate)).first():
             raise Conflict(f"CLLB: vehicle {mv.plate} is registered to another depot or "
                            "enterprise")
-        masterdata.created(session, Vehicle(plate=mv.plate, enterprise_id=enterprise.id,
+        crud.created(session, Vehicle(plate=mv.plate, enterprise_id=enterprise.id,
                                             note=_note(ctx, "vehicle of", rec.external_id),
                                             **desired),
                            actor=ctx.actor, entity="vehicle", entity_id=mv.plate)
@@ -778,7 +779,7 @@ def list_runs(session: Session, *, source: str | None, status: RunStatus | None,
         stmt = stmt.where(SyncRun.source_id == get_source(session, source).id)
     if status:
         stmt = stmt.where(SyncRun.status == status)
-    rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+    rows, total = crud.page(session, stmt, limit=limit, offset=offset)
     return [run_public(session, r) for r in rows], total
 
 

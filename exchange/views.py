@@ -34,12 +34,12 @@ from exchange.models import (
     SyncRunPublic,
 )
 from exchange.ratelimit import TokenBucket
-from relief.api import IdempotencyKey, Limit, Offset, Page, idempotent_post, settings_of
-from relief.auth import CurrentUser, DatabaseDep, Reader
-from relief.db import Database
-from relief.errors import RateLimited
-from relief.models import Role
-from relief.principal import Principal
+from relief.platform.api import IdempotencyKey, Limit, Offset, Page, idempotent_post, settings_of
+from relief.platform.auth import CurrentUser, DatabaseDep, Reader
+from relief.platform.db import Database
+from relief.platform.errors import RateLimited
+from relief.platform.models import Role
+from relief.platform.principal import Principal
 
 READ_SCOPE = "exchange:read"
 WRITE_SCOPE = "exchange:write"

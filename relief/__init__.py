@@ -1,1 +1,2 @@
-"""relief: Nantong emergency supplies reserve and dispatch (composition root and platform)."""
+"""relief: Nantong emergency supplies reserve and dispatch: ``relief.platform`` (what every
+domain builds on) and ``relief.app`` (the composition root)."""

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatch.models import TransportEnterprise, Vehicle
-from relief.dbtypes import utcnow
+from relief.platform.dbtypes import utcnow
 from supplies import ledger
 from supplies.ledger import MoveContext
 from supplies.models import (

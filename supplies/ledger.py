@@ -32,8 +32,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from relief.dbtypes import utcnow
-from relief.errors import Conflict, InsufficientStock, InvalidInput
+from relief.platform.dbtypes import utcnow
+from relief.platform.errors import Conflict, InsufficientStock, InvalidInput
 from supplies.models import (
     Depot,
     Item,

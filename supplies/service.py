@@ -14,12 +14,12 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relief.audit import record
-from relief.db import one_or_none
-from relief.dbtypes import utcnow
-from relief.errors import Conflict, InvalidInput, NotFound
-from relief.models import Role
-from relief.principal import Principal
+from relief.platform.audit import record
+from relief.platform.db import one_or_none
+from relief.platform.dbtypes import utcnow
+from relief.platform.errors import Conflict, InvalidInput, NotFound
+from relief.platform.models import Role
+from relief.platform.principal import Principal
 from supplies import ledger
 from supplies.ledger import MoveContext
 from supplies.models import (

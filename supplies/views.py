@@ -12,11 +12,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relief.api import IdempotencyKey, Limit, Offset, Page, idempotent_post, settings_of
-from relief.auth import Admin, CurrentUser, DatabaseDep, Reader, require
-from relief.errors import NotFound
-from relief.models import Role
-from relief.principal import Principal
+from relief.platform import crud
+from relief.platform.api import IdempotencyKey, Limit, Offset, Page, idempotent_post, settings_of
+from relief.platform.auth import Admin, CurrentUser, DatabaseDep, Reader, require
+from relief.platform.errors import NotFound
+from relief.platform.models import Role
+from relief.platform.principal import Principal
 from supplies import masterdata, reports, service
 from supplies.ledger import MoveContext
 from supplies.models import (
@@ -296,7 +297,7 @@ def get_lots(db: DatabaseDep, _user: Reader, item: str | None = None, limit: Lim
         stmt = select(Lot).order_by(Lot.id)
         if item:
             stmt = stmt.where(Lot.item_id == service.get_item(session, item).id)
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[_lot_public(session, r) for r in rows], total=total, limit=limit,
                     offset=offset)
 
@@ -324,7 +325,7 @@ def get_transfers(db: DatabaseDep, _user: Reader, state: TransferState | None = 
             depot_id = service.get_depot(session, depot).id
             stmt = stmt.where((Transfer.from_depot_id == depot_id)
                               | (Transfer.to_depot_id == depot_id))
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[service.transfer_public(session, t) for t in rows], total=total,
                     limit=limit, offset=offset)
 
@@ -349,7 +350,7 @@ def get_reservations(db: DatabaseDep, _user: Reader, state: ReservationState | N
             stmt = stmt.where(Reservation.depot_id == service.get_depot(session, depot).id)
         if reference:
             stmt = stmt.where(Reservation.reference == reference)
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[service.reservation_public(session, r) for r in rows], total=total,
                     limit=limit, offset=offset)
 
@@ -424,7 +425,7 @@ def list_divisions(db: DatabaseDep, _user: Reader, level: DivisionLevel | None =
             stmt = stmt.where(Division.level == level)
         if parent:
             stmt = stmt.where(Division.parent_code == parent)
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[DivisionPublic.model_validate(r, from_attributes=True) for r in rows],
                     total=total, limit=limit, offset=offset)
 
@@ -470,7 +471,7 @@ def list_depots(db: DatabaseDep, _user: Reader, tier: Tier | None = None,
                 masterdata.division_descendants(session, division)))
         if active is not None:
             stmt = stmt.where(Depot.active.is_(active))
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[DepotPublic.model_validate(r, from_attributes=True) for r in rows],
                     total=total, limit=limit, offset=offset)
 
@@ -506,7 +507,7 @@ def list_items(db: DatabaseDep, _user: Reader, category: str | None = None,
         stmt = select(Item).order_by(Item.code)
         if category:
             stmt = stmt.where(Item.category == category)
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[ItemPublic.model_validate(r, from_attributes=True) for r in rows],
                     total=total, limit=limit, offset=offset)
 
@@ -548,7 +549,7 @@ def list_agreements(request: Request, db: DatabaseDep, _user: Reader, depot: str
         if valid_on:
             stmt = stmt.where(AgreementReserve.valid_from <= valid_on,
                               AgreementReserve.valid_to >= valid_on)
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[masterdata.agreement_public(session, r) for r in rows], total=total,
                     limit=limit, offset=offset)
 
@@ -590,7 +591,7 @@ def list_capacity(db: DatabaseDep, _user: Reader, depot: str | None = None,
             stmt = stmt.where(CapacityReserve.depot_id == service.get_depot(session, depot).id)
         if item:
             stmt = stmt.where(CapacityReserve.item_id == service.get_item(session, item).id)
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[masterdata.capacity_public(session, r) for r in rows], total=total,
                     limit=limit, offset=offset)
 
@@ -634,7 +635,7 @@ def list_targets(db: DatabaseDep, _user: Reader, tier: Tier | None = None,
             stmt = stmt.where(ReserveTarget.depot_id == service.get_depot(session, depot).id)
         if item:
             stmt = stmt.where(ReserveTarget.item_id == service.get_item(session, item).id)
-        rows, total = masterdata.page(session, stmt, limit=limit, offset=offset)
+        rows, total = crud.page(session, stmt, limit=limit, offset=offset)
         return Page(items=[masterdata.target_public(session, r) for r in rows], total=total,
                     limit=limit, offset=offset)
 

@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from relief import migrations
-from relief.db import Database, make_engine
-from relief.settings import Settings
-from relief.tables import metadata
+from relief.app import migrations
+from relief.app.tables import metadata
+from relief.platform.db import Database, make_engine
+from relief.platform.settings import Settings
 from supplies import ledger
 
 pytest_plugins = ["tests.world"]

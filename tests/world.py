@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from relief.auth import create_token
-from relief.db import Database
-from relief.main import create_app
-from relief.models import Role
-from relief.settings import Settings
+from relief.app.main import create_app
+from relief.platform.auth import create_token
+from relief.platform.db import Database
+from relief.platform.models import Role
+from relief.platform.settings import Settings
 from supplies import ledger
 from supplies.models import Depot, Division, Item, Quant, StockMove
 

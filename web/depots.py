@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from relief.api import settings_of
-from relief.auth import get_database
-from relief.models import Role
-from relief.principal import Principal
+from relief.platform.api import settings_of
+from relief.platform.auth import get_database
+from relief.platform.models import Role
+from relief.platform.principal import Principal
 from supplies import masterdata, reports, service
 from supplies.models import (
     Depot,

@@ -32,11 +32,11 @@ from dispatch.models import (
 )
 from dispatch.models.incidents import ClosureIn, HeadCountIn, IncidentIn, SiteIn
 from dispatch.models.plans import CancelIn, PlanRequestIn, StopConfirmIn
-from relief.api import settings_of
-from relief.auth import get_database
-from relief.dbtypes import utcnow
-from relief.models import Role
-from relief.principal import Principal
+from relief.platform.api import settings_of
+from relief.platform.auth import get_database
+from relief.platform.dbtypes import utcnow
+from relief.platform.models import Role
+from relief.platform.principal import Principal
 from supplies.models import Depot, DepotKind, Division, DivisionLevel, Item
 from web import geo
 from web.forms import FormState, attempt, build

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
-from relief.errors import Forbidden, NotFound, ReliefError, Unauthorized
+from relief.platform.errors import Forbidden, NotFound, ReliefError, Unauthorized
 from web.i18n import Translator, pydantic_message
 
 M = TypeVar("M", bound=BaseModel)

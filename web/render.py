@@ -14,9 +14,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from relief.api import settings_of
-from relief.models import Role
-from relief.principal import Principal
+from relief.platform.api import settings_of
+from relief.platform.models import Role
+from relief.platform.principal import Principal
 from web.i18n import Translator, lang_of
 from web.session import CSRF_FIELD, csrf_token, session_secret
 

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from relief import idempotency
-from relief.api import settings_of
-from relief.auth import get_database
-from relief.errors import ReliefError
-from relief.principal import Principal
+from relief.platform import idempotency
+from relief.platform.api import settings_of
+from relief.platform.auth import get_database
+from relief.platform.errors import ReliefError
+from relief.platform.principal import Principal
 from supplies.ledger import MoveContext
 from web.i18n import pydantic_message
 from web.render import page, translator

@@ -1,8 +1,9 @@
 """Console sessions: the API token in a cookie, the principal behind it, and CSRF protection.
 
-Login takes an API token, checks it with :func:`relief.auth.principal_for` and stores it in an
-``HttpOnly; SameSite=Strict`` cookie (``Secure`` over HTTPS). Every console request resolves the
-principal from that cookie, so roles, depot scopes and revocation work exactly as in the API.
+Login takes an API token, checks it with :func:`relief.platform.auth.principal_for` and
+stores it in an ``HttpOnly; SameSite=Strict`` cookie (``Secure`` over HTTPS). Every console
+request resolves the principal from that cookie, so roles, depot scopes and revocation work
+exactly as in the API.
 
 CSRF, in three layers (any one would stop a classic cross-site form post):
 
@@ -27,10 +28,10 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from relief.auth import get_database, principal_for
-from relief.errors import Forbidden
-from relief.models import Role
-from relief.principal import Principal
+from relief.platform.auth import get_database, principal_for
+from relief.platform.errors import Forbidden
+from relief.platform.models import Role
+from relief.platform.principal import Principal
 
 SESSION_COOKIE = "relief_session"
 CSRF_FIELD = "csrf_token"

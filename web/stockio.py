@@ -24,8 +24,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relief.errors import Conflict, InvalidInput, NotFound
-from relief.principal import Principal
+from relief.platform.errors import Conflict, InvalidInput, NotFound
+from relief.platform.principal import Principal
 from supplies import ledger, reports, service
 from supplies.ledger import MoveContext
 from supplies.models import Depot, Lot

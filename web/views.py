@@ -1,7 +1,7 @@
 """Console routes under /console: login, language, the one map of supplies and readiness.
 
 The depot pages (``web.depots``) and the dispatch desk (``web.desk``) add their routes to the
-same router. ``relief.main`` includes :data:`router` and mounts :data:`STATIC_DIR` at /static.
+same router. ``relief.app.main`` includes :data:`router` and mounts :data:`STATIC_DIR` at /static.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from starlette.responses import Response
 
 from dispatch import service as dispatch_service
 from dispatch.models import Incident, IncidentStatus
-from relief.api import settings_of
-from relief.auth import get_database
-from relief.errors import NotFound
+from relief.platform.api import settings_of
+from relief.platform.auth import get_database
+from relief.platform.errors import NotFound
 from supplies import reports
 from supplies.models import Depot, Division, DivisionLevel, Item
 from web import depots, desk, geo, rollups

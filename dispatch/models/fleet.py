@@ -9,7 +9,7 @@ from pydantic import model_validator
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from relief.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
 
 
 class VehicleStatus(StrEnum):

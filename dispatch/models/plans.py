@@ -11,7 +11,7 @@ from pydantic import Field as PydField
 from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from relief.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
 
 
 class JobStatus(StrEnum):

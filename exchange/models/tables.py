@@ -4,7 +4,7 @@ Configured sources and their per-feed cursors, the mapping of the province's rec
 (with the last applied version and a content hash), provincial depot details (the lead time the
 province reports), the sync log and the rejected records. The export feeds need no table of
 their own: they page on the ``change_stamp`` column that database triggers keep on the
-inventory tables (see ``relief.dbtypes.change_stamp_column`` and docs/integration.md).
+inventory tables (see ``relief.platform.dbtypes.change_stamp_column`` and docs/integration.md).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlmodel import Field, SQLModel
 
 from exchange.models.enums import Entity, RunKind, RunStatus
 from exchange.models.schemas import SourceOptions
-from relief.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
 
 SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 

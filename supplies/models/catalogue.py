@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from relief.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
+from relief.platform.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
 
 ITEM_CODE_PATTERN = r"^[123]\d{6}$"
 

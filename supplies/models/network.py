@@ -9,7 +9,7 @@ from pydantic import field_validator
 from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
-from relief.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
+from relief.platform.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
 
 
 class DivisionLevel(StrEnum):

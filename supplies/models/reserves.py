@@ -8,7 +8,7 @@ from pydantic import model_validator
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from relief.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
+from relief.platform.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
 from supplies.models.network import Tier
 
 

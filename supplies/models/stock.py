@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from relief.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
+from relief.platform.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
 
 
 class LocationKind(StrEnum):

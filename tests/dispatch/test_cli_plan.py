@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from dispatch.planning.plan import Plan, check
 from dispatch.planning.problem import load_scenario
-from relief.cli import app
+from relief.app.cli import app
 
 
 def test_generate_then_plan_writes_a_plan_that_passes_the_checker(tmp_path: Path) -> None:

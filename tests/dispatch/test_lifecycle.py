@@ -16,10 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from relief.dbtypes import utcnow
-from relief.main import create_app
-from relief.models import Role
-from relief.settings import Settings
+from relief.app.main import create_app
+from relief.platform.dbtypes import utcnow
+from relief.platform.models import Role
+from relief.platform.settings import Settings
 from supplies.models import StockMove
 from tests.world import QUILT, TENT, TODAY, WATER, Api, World, make_token
 

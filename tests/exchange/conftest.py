@@ -11,10 +11,10 @@ from sqlalchemy import text
 
 from exchange import service
 from exchange.models import Entity, ExchangeSourceCreate
-from relief.db import Database
-from relief.models import Role
-from relief.settings import Settings
-from relief.tables import metadata
+from relief.app.tables import metadata
+from relief.platform.db import Database
+from relief.platform.models import Role
+from relief.platform.settings import Settings
 from tests.world import Api, World, make_token
 
 SOURCE = "jiangsu"

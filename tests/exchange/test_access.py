@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 
 from exchange.models import Entity
 from exchange.ratelimit import TokenBucket
-from relief.main import create_app
-from relief.models import Role
-from relief.settings import Settings
+from relief.app.main import create_app
+from relief.platform.models import Role
+from relief.platform.settings import Settings
 from tests.exchange.conftest import SOURCE, Exchange
 from tests.exchange.province import warehouse
 from tests.world import Api, make_token

@@ -26,8 +26,8 @@ from exchange.models import (
     SyncRun,
     SyncRunPublic,
 )
-from relief.cli import app as cli_app
-from relief.settings import get_settings
+from relief.app.cli import app as cli_app
+from relief.platform.settings import get_settings
 from supplies.models import CapacityReserve, Depot, Item, Location, Lot, Quant, StockMove
 from tests.exchange.conftest import SOURCE
 from tests.exchange.province import (

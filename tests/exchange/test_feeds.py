@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.models import Entity
-from relief.errors import InsufficientStock
-from relief.models import Role
-from relief.principal import Principal
+from relief.platform.errors import InsufficientStock
+from relief.platform.models import Role
+from relief.platform.principal import Principal
 from supplies import service
 from supplies.ledger import MoveContext
 from supplies.models import Depot, Item, Location, Lot, Quant, StockMove

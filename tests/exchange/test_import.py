@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from dispatch.models import TransportEnterprise, Vehicle
 from exchange.models import Entity, ExchangeDepot, ExchangeRecord, ExchangeRejection
-from relief.models import AuditEvent
+from relief.platform.models import AuditEvent
 from supplies.models import (
     CapacityReserve,
     Depot,

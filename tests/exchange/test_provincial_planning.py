@@ -9,10 +9,10 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 
 from exchange.models import Entity
-from relief.dbtypes import utcnow
-from relief.main import create_app
-from relief.models import Role
-from relief.settings import Settings
+from relief.app.main import create_app
+from relief.platform.dbtypes import utcnow
+from relief.platform.models import Role
+from relief.platform.settings import Settings
 from tests.exchange.conftest import Exchange
 from tests.exchange.province import P_QUILT, stock, warehouse
 from tests.world import QUILT, Api, make_token

@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from relief.cli import app
-from relief.db import Database
-from relief.main import create_app
-from relief.settings import Settings, get_settings
+from relief.app.cli import app
+from relief.app.main import create_app
+from relief.platform.db import Database
+from relief.platform.settings import Settings, get_settings
 from supplies.models import Quant
 from tests.world import TENT, Api, build_network
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
-from relief import migrations
-from relief.db import make_engine
+from relief.app import migrations
+from relief.platform.db import make_engine
 
 
 def _tables(url: str) -> set[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from dispatch.models import Vehicle
-from relief.db import Database
-from relief.settings import Settings
+from relief.platform.db import Database
+from relief.platform.settings import Settings
 from seed.loader import database_is_empty, load, rows
 from supplies import ledger, reports
 from supplies.models import Depot, Division, Item, StockMove, Tier
@@ -54,9 +54,9 @@ def test_plan_on_the_seeded_network(db: Database) -> None:
     from dispatch.models import Shipment, ShipmentLine
     from dispatch.models.incidents import IncidentIn, SiteIn
     from dispatch.service import add_site, create_incident
-    from relief.dbtypes import utcnow
-    from relief.models import Role
-    from relief.principal import Principal
+    from relief.platform.dbtypes import utcnow
+    from relief.platform.models import Role
+    from relief.platform.principal import Principal
     from supplies.ledger import MoveContext
     from supplies.models import Reservation
 

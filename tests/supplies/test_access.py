@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from relief.dbtypes import utcnow
-from relief.models import ApiToken
+from relief.platform.dbtypes import utcnow
+from relief.platform.models import ApiToken
 from tests.world import TENT, Api, World
 
 RECEIPT = {"depot": "CTY", "item": TENT, "quantity": 1}

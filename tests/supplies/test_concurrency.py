@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from relief import idempotency
-from relief.errors import InsufficientStock
-from relief.models import Role
-from relief.principal import Principal
+from relief.platform import idempotency
+from relief.platform.errors import InsufficientStock
+from relief.platform.models import Role
+from relief.platform.principal import Principal
 from supplies import ledger, service
 from supplies.ledger import MoveContext
 from supplies.models import StockMove
@@ -115,7 +115,7 @@ def test_concurrent_retries_with_one_key_write_once(world: World) -> None:
 
 
 def _token_id(world: World) -> int:
-    from relief.models import ApiToken
+    from relief.platform.models import ApiToken
 
     with world.db.read_session() as s:
         return s.execute(select(ApiToken.id).where(ApiToken.role == "admin")).scalar_one()

@@ -14,10 +14,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from relief.db import Database
-from relief.errors import ReliefError
-from relief.models import Role
-from relief.principal import Principal
+from relief.platform.db import Database
+from relief.platform.errors import ReliefError
+from relief.platform.models import Role
+from relief.platform.principal import Principal
 from supplies import ledger, service
 from supplies.ledger import MoveContext
 from supplies.models import Location, LocationKind, Quant

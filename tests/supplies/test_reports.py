@@ -89,7 +89,7 @@ def test_master_data_crud_is_audited(world: World) -> None:
     """Creating and updating master data works and each change leaves an audit event."""
     from sqlalchemy import select
 
-    from relief.models import AuditEvent
+    from relief.platform.models import AuditEvent
 
     r = world.admin.post("/items", {"code": "1990001", "name_zh": "测试", "name_en": "test",
                                     "category": "test", "unit": "件", "unit_weight_kg": 1,

@@ -19,8 +19,8 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from relief.main import create_app
-from relief.settings import Settings
+from relief.app.main import create_app
+from relief.platform.settings import Settings
 from tests.world import World
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)">')

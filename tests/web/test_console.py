@@ -11,8 +11,8 @@ from datetime import timedelta
 from openpyxl import load_workbook
 from sqlalchemy import update
 
-from relief.dbtypes import utcnow
-from relief.models import ApiToken, Role
+from relief.platform.dbtypes import utcnow
+from relief.platform.models import ApiToken, Role
 from tests.web.conftest import Console
 from tests.world import QUILT, TENT, TODAY, WATER, World, make_token
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from relief.main import create_app
-from relief.settings import Settings
+from relief.app.main import create_app
+from relief.platform.settings import Settings
 from tests.web.conftest import Console
 from tests.world import QUILT, TENT, TODAY, WATER, World
 

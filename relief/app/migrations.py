@@ -10,9 +10,9 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from alembic import command
-from relief.db import make_engine
+from relief.platform.db import make_engine
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def alembic_config(url: str) -> Config:
@@ -36,7 +36,7 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 def schema_differences(url: str) -> list[Any]:
     """What autogenerate would change to make the database match the models (empty = none)."""
-    from relief.tables import metadata
+    from relief.app.tables import metadata
 
     engine = make_engine(url)
     try:

@@ -1,4 +1,4 @@
-"""Screenshots of the console for the README: ``python -m web.screenshots [--out DIR]``.
+"""Screenshots of the console for the README: ``python -m relief.app.screenshots [--out DIR]``.
 
 Builds a fresh SQLite database with the Nantong seed (through the ``relief`` command, as
 ``make run`` does), serves the app on a free loopback port, opens a typhoon incident in 如东
@@ -36,21 +36,21 @@ import httpx
 import uvicorn
 
 from dispatch import flows
-from relief.db import Database
-from relief.dbtypes import utcnow
-from relief.settings import Settings
+from relief.platform.db import Database
+from relief.platform.dbtypes import utcnow
+from relief.platform.settings import Settings
 
 CHROMIUM = os.environ.get("RELIEF_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def _relief(url: str, *args: str) -> str:
     """Run the ``relief`` command on the database at ``url``; returns its output."""
     env = {**os.environ, "RELIEF_DATABASE_URL": url}
-    done = subprocess.run([sys.executable, "-m", "relief.cli", *args], env=env, check=True,
+    done = subprocess.run([sys.executable, "-m", "relief.app.cli", *args], env=env, check=True,
                           capture_output=True, text=True)
     return done.stdout
 
@@ -121,7 +121,7 @@ def capture(out: Path, time_limit: float) -> list[Path]:
     """Build the demo database, serve it, and write the screenshots into ``out``."""
     from playwright.sync_api import sync_playwright
 
-    from relief.main import create_app
+    from relief.app.main import create_app
 
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="relief-shots-"))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dispatch.flows import Planner, PlanRunner, inline_planner, subprocess_planner
-from relief.db import Database
-from relief.settings import Settings
+from relief.platform.db import Database
+from relief.platform.settings import Settings
 
 
 def plan_runner(db: Database, settings: Settings, *, planner: Planner | None = None

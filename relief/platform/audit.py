@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from relief.models import AuditEvent
+from relief.platform.models import AuditEvent
 
 
 def record(

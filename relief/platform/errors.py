@@ -5,7 +5,7 @@ Every error response has the shape::
     {"error": {"code": "insufficient_stock", "message": "...",
                "fields": [{"field": "quantity", "message": "..."}], "details": {...}}}
 
-This module is free of web imports so domain code can raise these exceptions; ``relief.main``
+This module is free of web imports so domain code can raise these exceptions; ``relief.app.main``
 turns them into HTTP responses using ``status``.
 """
 

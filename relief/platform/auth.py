@@ -12,10 +12,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relief.db import Database
-from relief.errors import Unauthorized
-from relief.models import ApiToken, Role
-from relief.principal import Principal
+from relief.platform.db import Database
+from relief.platform.errors import Unauthorized
+from relief.platform.models import ApiToken, Role
+from relief.platform.principal import Principal
 
 TOKEN_PREFIX = "rlf_"
 

@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from relief import idempotency
-from relief.auth import get_database
-from relief.principal import Principal
-from relief.settings import Settings
+from relief.platform import idempotency
+from relief.platform.auth import get_database
+from relief.platform.principal import Principal
+from relief.platform.settings import Settings
 
 T = TypeVar("T")
 

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from dispatch.cli import plan_command, scenario_app
 from exchange.cli import app as sync_app
-from relief.db import Database
-from relief.dbtypes import utcnow
-from relief.models import ApiToken, Role
-from relief.settings import get_settings
+from relief.platform.db import Database
+from relief.platform.dbtypes import utcnow
+from relief.platform.models import ApiToken, Role
+from relief.platform.settings import get_settings
 
 app = typer.Typer(help="Nantong emergency relief supplies: inventory and dispatch.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -41,14 +41,14 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("relief.main:create_app", factory=True, host=host or settings.host,
+    uvicorn.run("relief.app.main:create_app", factory=True, host=host or settings.host,
                 port=port or settings.port, reload=reload)
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Migrate the database up (default: to the newest revision)."""
-    from relief import migrations
+    from relief.app import migrations
 
     migrations.upgrade(get_settings().database_url, revision)
     typer.echo(f"database at {revision}")
@@ -57,7 +57,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
     """Migrate the database down to ``revision`` (``base`` empties it)."""
-    from relief import migrations
+    from relief.app import migrations
 
     migrations.downgrade(get_settings().database_url, revision)
     typer.echo(f"database at {revision}")
@@ -66,7 +66,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
 @db_app.command("diff")
 def db_diff() -> None:
     """Exit 1 if the database schema differs from the models (a missing migration)."""
-    from relief import migrations
+    from relief.app import migrations
 
     diffs = migrations.schema_differences(get_settings().database_url)
     for diff in diffs:
@@ -103,7 +103,7 @@ def token_create(
     scope: Annotated[list[str] | None, typer.Option(help="Extra scope (repeatable)")] = None,
 ) -> None:
     """Create an API token; the secret is printed once, as the last line."""
-    from relief.auth import create_token
+    from relief.platform.auth import create_token
     from supplies.masterdata import depots_by_codes
 
     depots = depot or []
@@ -133,7 +133,7 @@ def token_revoke(name: Annotated[str, typer.Option(help="Token name")]) -> None:
 @app.command("demo-tokens")
 def demo_tokens() -> None:
     """Replace the demo tokens (one per role) and print how to use them."""
-    from relief.auth import create_token
+    from relief.platform.auth import create_token
     from supplies.models import Depot
 
     def create(session: Session) -> list[tuple[str, str, str, str]]:
@@ -195,7 +195,7 @@ def check() -> None:
 def _register_domain_commands() -> None:
     from dispatch import incident_cli
     from dispatch.flows import inline_planner
-    from relief.wiring import plan_runner
+    from relief.app.wiring import plan_runner
 
     incident_cli.runner_factory = lambda db, settings: plan_runner(db, settings,
                                                                    planner=inline_planner)
@@ -206,7 +206,7 @@ _register_domain_commands()
 
 
 def main() -> None:
-    """Entry point for ``python -m relief.cli``."""
+    """Entry point for ``python -m relief.app.cli``."""
     app(prog_name="relief")
 
 

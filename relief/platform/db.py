@@ -19,7 +19,7 @@ from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from relief.settings import Settings
+from relief.platform.settings import Settings
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from sqlmodel import SQLModel
 
 import dispatch.models  # noqa: F401  (registers the dispatch tables)
 import exchange.models  # noqa: F401  (registers the provincial exchange tables)
-import relief.models  # noqa: F401  (registers the platform tables)
+import relief.platform.models  # noqa: F401  (registers the platform tables)
 import supplies.models  # noqa: F401  (registers the inventory tables)
 
 metadata = SQLModel.metadata

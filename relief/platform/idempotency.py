@@ -18,10 +18,10 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from relief.db import Database
-from relief.errors import IdempotencyMismatch, InvalidInput
-from relief.models import IdempotencyRecord
-from relief.principal import Principal
+from relief.platform.db import Database
+from relief.platform.errors import IdempotencyMismatch, InvalidInput
+from relief.platform.models import IdempotencyRecord
+from relief.platform.principal import Principal
 
 MAX_KEY_LENGTH = 200
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from relief.errors import Forbidden
-from relief.models import Role
+from relief.platform.errors import Forbidden
+from relief.platform.models import Role
 
 # Roles that may read everything.
 READ_ROLES = frozenset({Role.admin, Role.depot_manager, Role.dispatcher, Role.viewer})

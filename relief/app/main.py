@@ -14,10 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from relief.db import Database
-from relief.errors import ReliefError, error_envelope
-from relief.settings import Settings, get_settings
-from relief.wiring import plan_runner
+from relief.app.wiring import plan_runner
+from relief.platform.db import Database
+from relief.platform.errors import ReliefError, error_envelope
+from relief.platform.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
