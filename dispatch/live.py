@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -198,14 +198,22 @@ def busy_until(session: Session) -> dict[int, int]:
 
 
 def build(session: Session, incident: Incident, *, now: datetime, today: date,
-          time_limit_s: float, lead_minutes: Mapping[int, int] | None = None) -> LiveScenario:
+          time_limit_s: float, lead_minutes: Mapping[int, int] | None = None,
+          sites: Sequence[AffectedSite] | None = None,
+          stock_adjust: Mapping[tuple[int, int], int] | None = None) -> LiveScenario:
     """The scenario for planning what ``incident`` still misses, from the state at ``now``.
 
     ``lead_minutes`` gives depots whose stock is ready only some time after a call (depot id
     -> minutes): the provincial depots imported by the exchange, whose lead time the province
     reports. The composition root supplies it, so dispatch never depends on the exchange.
+
+    Hypothetical incidents (readiness, ``dispatch.readiness``): ``sites`` replaces the
+    incident's stored sites with unsaved ones (the incident need not be saved either; nothing
+    is committed and no road is closed), and ``stock_adjust`` adds (depot id, item id) ->
+    units to the usable stock (stock moved by advice), so what-if scenarios go through exactly
+    the rules below.
     """
-    assert incident.id is not None
+    assert sites is not None or incident.id is not None
     as_of = minutes_since(incident.onset, now)
     deadline = deadline_min(incident)
     if as_of >= deadline:
@@ -214,12 +222,17 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
     items = list(session.execute(select(Item).order_by(Item.code)).scalars())
     codes = [i.code for i in items]
     by_id = {i.id: i for i in items}
-    done = committed(session, incident.id)
-
-    sites, site_ids = [], {}
-    for site in session.execute(select(AffectedSite).where(
+    if sites is None:
+        done = committed(session, incident.id or 0)
+        stored = session.execute(select(AffectedSite).where(
             AffectedSite.incident_id == incident.id, AffectedSite.active.is_(True),
-            AffectedSite.people > 0).order_by(AffectedSite.id)).scalars():
+            AffectedSite.people > 0).order_by(AffectedSite.id)).scalars()
+        closed = _closed_edges(session, incident.id or 0)
+    else:
+        done, stored, closed = {}, [s for s in sites if s.active and s.people > 0], []
+
+    scenario_sites, site_ids = [], {}
+    for site in stored:
         missing = {}
         for code, qty in full_demand(incident, site, codes).items():
             item_id = next(i.id for i in items if i.code == code)
@@ -228,7 +241,8 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
                 missing[code] = left
         if not missing:
             continue
-        sites.append({"id": site.code, "name": site.name, "lat": site.lat, "lon": site.lon,
+        scenario_sites.append({"id": site.code, "name": site.name, "lat": site.lat,
+                               "lon": site.lon,
                       "people": site.people, "demand": missing,
                       "service_min": site.service_min})
         site_ids[site.code] = site.id or 0
@@ -236,9 +250,12 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
     depots = {d.id: d for d in session.execute(select(Depot).where(
         Depot.active.is_(True))).scalars()}
     sources: dict[str, SourceInfo] = {}
-    for (depot_id, item_id), qty in usable_stock(session, today).items():
+    stock = usable_stock(session, today)
+    for key, delta in (stock_adjust or {}).items():
+        stock[key] = stock.get(key, 0) + delta
+    for (depot_id, item_id), qty in stock.items():
         depot = depots.get(depot_id)
-        if depot is None or depot.kind not in PHYSICAL_KINDS:
+        if depot is None or depot.kind not in PHYSICAL_KINDS or qty <= 0:
             continue
         info = sources.setdefault(depot.code, SourceInfo(
             depot=depot.code, depot_id=depot_id, tier=depot.tier, kind="stock",
@@ -255,7 +272,7 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
         "deadline_min": deadline,
         "items": [{"code": i.code, "name": i.name_zh, "unit_kg": i.unit_weight_kg,
                    "unit_m3": i.unit_volume_m3} for i in items],
-        "sites": sites,
+        "sites": scenario_sites,
         "sources": [
             {"id": sid, "name": depots[s.depot_id].name, "tier": s.tier,
              "lat": depots[s.depot_id].lat, "lon": depots[s.depot_id].lon,
@@ -263,7 +280,7 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
             for sid, s in sources.items()
         ],
         "vehicles": vehicles,
-        "network": load_graph().scenario_network(_closed_edges(session, incident.id)),
+        "network": load_graph().scenario_network(closed),
         "policy": {"time_limit_s": time_limit_s},
     }
     return LiveScenario(scenario=scenario, sources=sources, sites=site_ids, as_of_min=as_of,
