@@ -23,14 +23,18 @@ scenario_app = typer.Typer(help="Planning scenarios (the planner's JSON input)."
 
 REASON_TEXT = {
     "unreachable": "no vehicle can get there by the deadline",
+    "stock": "not enough stock within reach",
+    "lead_time": "the stock exists, but its source is not ready in time",
+    "fleet_time": "stock in reach, but not enough vehicle time to bring it",
+    # contract-v1 plans
     "no_stock_in_reach": "not enough stock within reach",
     "no_fleet_capacity": "stock in reach, but no vehicle to bring it in time",
 }
 
 
 def plan_command(
-    scenario_file: Annotated[Path, typer.Argument(metavar="SCENARIO.json",
-                                                  help="Scenario JSON (the planning contract)")],
+    scenario_file: Annotated[Path | None, typer.Argument(
+        metavar="SCENARIO.json", help="Scenario JSON (the planning contract)")] = None,
     time_limit: Annotated[float | None, typer.Option(
         "--time-limit", min=0.1, help="Seconds for the whole solve (default: the scenario's "
         "policy.time_limit_s)")] = None,
@@ -39,9 +43,22 @@ def plan_command(
     = None,
     seed: Annotated[int, typer.Option(help="Random seed of the search")] = 0,
     timeline: Annotated[bool, typer.Option(help="Print every vehicle's trips")] = True,
+    schema: Annotated[bool, typer.Option(
+        "--schema", help="Print the JSON Schema of the planning contract (scenario and plan) "
+        "and exit")] = False,
 ) -> None:
     """Plan deliveries for a scenario: print a summary and the vehicle timelines, write the
-    plan JSON."""
+    plan JSON. ``--schema`` prints the contract's JSON Schema instead."""
+    if schema:
+        import json
+
+        from dispatch.planning.schema import contract_schema
+
+        sys.stdout.write(json.dumps(contract_schema(), ensure_ascii=False, indent=1) + "\n")
+        return
+    if scenario_file is None:
+        raise typer.BadParameter("give a scenario file (or --schema)", param_hint="SCENARIO.json")
+
     from dispatch.planning.plan import check
     from dispatch.planning.problem import ScenarioError, load_scenario
     from dispatch.planning.solve import SolveParams, solve
@@ -106,6 +123,16 @@ def render_summary(plan: Plan, scenario: Scenario) -> str:
         f"   {s.vehicles_used} vehicles, {s.distance_km:,.1f} km   "
         f"solved in {s.solve_s:.1f} s ({s.status})",
     ]
+    if s.status_reason:
+        lines.append(f"  status {s.status}: {s.status_reason}")
+    if s.gap is not None:
+        lines.append(f"  gap to the bound {100 * s.gap:.2f} points" + "".join(
+            f"; {b.name} bound {_pct(b.coverage)}" for b in s.bounds or []))
+    if s.needs:
+        lines.append("  per need: " + ", ".join(
+            f"{n.name or n.need} {_pct(n.coverage)}" for n in s.needs))
+    if s.cost:
+        lines.append(f"  cost {s.cost:,.2f}")
     short: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
     for u in plan.unmet:
         short[u.site].append((u.item, u.qty, u.reason))
@@ -130,7 +157,12 @@ def render_timeline(plan: Plan, scenario: Scenario) -> str:
     onset = scenario.onset
     lines = ["vehicle timelines (local time):"]
     for route in plan.routes:
-        lines.append(f"  {route.vehicle}")
+        day = ""
+        if route.start_min is not None:
+            day = (f"  leaves base {_clock(onset, route.start_min)}, back "
+                   f"{_clock(onset, route.end_min)}, {route.km or 0:,.1f} km, longest drive "
+                   f"{route.longest_drive_min} min")
+        lines.append(f"  {route.vehicle}{day}")
         for trip in route.trips:
             load = scenario.source_map[trip.source].load_min
             stops = ", ".join(f"{_clock(onset, st.arrive_min)} {st.site}" for st in trip.stops)

@@ -1,10 +1,11 @@
 """Reproducible Nantong planning scenarios built from the seed data (synthetic head counts).
 
 ``generate_scenario(kind, sites, seed)`` returns a scenario dict in the planning contract
-(DESIGN.md) and a ``meta`` dict describing how it was made. Everything but the head counts and
-the site positions comes from ``seed/data`` (docs/seed-data.md): the road graph, the depots
-with their tier, the items, the opening stock (usable lots only), the agreement and capacity
-reserves with their lead times, the vehicles and the transport enterprises. Head counts and
+(docs/planning.md) and a ``meta`` dict describing how it was made. Everything but the head
+counts and the site positions comes from ``seed/data`` (docs/seed-data.md): the road graph,
+the depots with their tier, the items, the opening stock (usable lots only), the agreement
+and capacity reserves with their lead times, the vehicles and the transport enterprises.
+Head counts and
 sites are **synthetic**; the scenario ``name`` says so and every site name carries ``(合成)``.
 The rules are documented in docs/planning.md ("Generated Nantong scenarios").
 

@@ -16,7 +16,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -24,15 +24,16 @@ from numpy.typing import NDArray
 from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
-from dispatch.planning.needs import scenario_demand
+from dispatch.planning.needs import NEED_SLACK, ceil_slack, scenario_demand
 from dispatch.planning.network import (
     UNREACHABLE,
     TravelNetwork,
     build_network,
     earliest_arrival,
 )
-from dispatch.planning.plan import Plan, Route, Stop, Trip, TripTimes, build_plan, time_trip
+from dispatch.planning.plan import BoundFigure, Plan, Route, Stop, Trip, build_plan
 from dispatch.planning.problem import Scenario, VehicleUnit
+from dispatch.planning.timing import Day, TripTiming, VehicleState
 
 _FIT_SLACK = 1e-9
 
@@ -54,57 +55,52 @@ def _can_carry_one(v: VehicleUnit, scenario: Scenario, code: str) -> bool:
 def greedy_baseline(scenario: Scenario, network: TravelNetwork | None = None) -> Plan:
     """A dispatcher's plan: biggest sites first, nearest stocked source, one site per trip.
 
-    For each site (most people first) and each outstanding item (catalogue order), take the
-    nearest source by travel time that has the item and a vehicle able to arrive by the
-    deadline; send that source's earliest-arriving such vehicle loaded with as much of the
-    site's outstanding items as fits (catalogue order); repeat until the site is served or
-    nothing more can reach it in time. The plan passes ``check``.
+    For each site (most people first) and each outstanding need (priority order), take the
+    nearest source by travel time that has an item of the need and a vehicle allowed to
+    load there able to arrive by the deadline; send the earliest-arriving such vehicle
+    (whose day still ends within its shift) loaded with as much of the site's outstanding
+    needs as that source has and it fits (needs in priority order, each need's items in the
+    standard's order); repeat until the site is served or nothing more can reach it in time.
+    Vehicles are timed by ``timing.Day`` (bases, loading anywhere allowed, driver rules,
+    unloading per tonne). The plan passes ``check``.
     """
     t0 = time.perf_counter()
     net = network or build_network(scenario)
-    demand = scenario_demand(scenario)
-    item_order = [i.code for i in scenario.items]
+    model = scenario.demand
     stock = {s.id: dict(s.stock) for s in scenario.sources}
     fleet: dict[str, list[VehicleUnit]] = defaultdict(list)
+    days: dict[str, Day] = {}
     for v in scenario.vehicle_units:
-        fleet[v.source].append(v)
-    free = {v.id: 0 for v in scenario.vehicle_units}
-    trips: dict[str, list[Trip]] = defaultdict(list)
+        days[v.id] = Day(scenario, net, v)
+        for sid in v.loads_at:
+            fleet[sid].append(v)
+    state = {v.id: days[v.id].start() for v in scenario.vehicle_units}
+    made: dict[str, list[tuple[TripTiming, dict[str, int]]]] = defaultdict(list)
     reach = earliest_arrival(scenario, net) <= scenario.deadline_min
     base = net.minutes(1.0)
     ranks = [scenario.tier_rank(s.tier) for s in scenario.sources]
 
     sites = sorted(enumerate(scenario.sites), key=lambda js: (-js[1].people, js[0]))
     for j, site in sites:
-        outstanding = dict(demand[site.id])
+        outstanding = {n: float(q) for n, q in model.by_site[site.id].items()}
         loc = net.site_loc(site.id)
         nearby = sorted(
             (int(s) for s in np.flatnonzero(reach[:, j])),
             key=lambda s: (int(base[s, loc]), ranks[s], s),
         )
         while True:
-            pick = _pick(
-                scenario, net, site.id, outstanding, nearby, stock, fleet, free, item_order
-            )
+            pick = _pick(scenario, site.id, outstanding, nearby, stock, fleet, days, state)
             if pick is None:
                 break
-            source_id, vehicle, times = pick
-            load = _load(scenario, vehicle, outstanding, stock[source_id], item_order)
+            source_id, vehicle, timing, load = pick
             for code, q in load.items():
-                outstanding[code] -= q
+                need = model.item_need[site.id][code]
+                outstanding[need] -= q * model.needs[need].items[code]
                 stock[source_id][code] -= q
-            free[vehicle.id] = times.return_min
-            stop = Stop(site=site.id, arrive_min=times.arrive_min[0], unload=load)
-            trips[vehicle.id].append(
-                Trip(
-                    source=source_id,
-                    depart_min=times.depart_min,
-                    load=dict(load),
-                    stops=[stop],
-                    return_min=times.return_min,
-                )
-            )
-    routes = [Route(vehicle=v.id, trips=trips[v.id]) for v in scenario.vehicle_units]
+            state[vehicle.id] = timing.after
+            made[vehicle.id].append((timing, load))
+    routes = [Route(vehicle=v.id, trips=_trips(days[v.id], made[v.id]))
+              for v in scenario.vehicle_units if made[v.id]]
     plan = build_plan(scenario, routes, network=net, status="baseline")
     summary = plan.summary.model_copy(
         update={
@@ -115,59 +111,94 @@ def greedy_baseline(scenario: Scenario, network: TravelNetwork | None = None) ->
     return plan.model_copy(update={"summary": summary})
 
 
+def _trips(day: Day, made: list[tuple[TripTiming, dict[str, int]]]) -> list[Trip]:
+    """Plan trips of one vehicle from its one-stop trip timings."""
+    returns = day.returns([t for t, _ in made])
+    assert returns is not None  # every trip was timed with a path back to base (``fits``)
+    return [
+        Trip(source=t.source, depart_min=t.depart_min, load=dict(load),
+             stops=[Stop(site=t.stops[0], arrive_min=t.arrive_min[0], unload=dict(load))],
+             return_min=back)
+        for (t, load), back in zip(made, returns, strict=True)
+    ]
+
+
 def _pick(
     scenario: Scenario,
-    net: TravelNetwork,
     site_id: str,
-    outstanding: dict[str, int],
+    outstanding: dict[str, float],
     nearby: Sequence[int],
     stock: dict[str, dict[str, int]],
     fleet: dict[str, list[VehicleUnit]],
-    free: dict[str, int],
-    item_order: Sequence[str],
-) -> tuple[str, VehicleUnit, TripTimes] | None:
-    """Nearest source with stock of the first servable item, and its earliest vehicle."""
-    for code in item_order:
-        if outstanding.get(code, 0) <= 0:
+    days: dict[str, Day],
+    state: dict[str, VehicleState],
+) -> tuple[str, VehicleUnit, TripTiming, dict[str, int]] | None:
+    """Nearest source with stock for the first servable need, its earliest-arriving allowed
+    vehicle that can carry a unit of it and still end its day within its shift, and the
+    load that vehicle takes."""
+    model = scenario.demand
+    deadline = scenario.deadline_min
+    for need, left in outstanding.items():
+        if left <= NEED_SLACK:
             continue
+        items = model.needs[need].items
         for s in nearby:
             source_id = scenario.sources[s].id
-            if stock[source_id].get(code, 0) <= 0:
+            have = [c for c in items if stock[source_id].get(c, 0) > 0]
+            if not have:
                 continue
-            best: tuple[VehicleUnit, TripTimes] | None = None
-            for v in fleet[source_id]:
-                if not _can_carry_one(v, scenario, code):
+            # earliest arrival first (input order on ties); the first that can take a load
+            # and still end its day within its shift is sent
+            ranked = []
+            for k, v in enumerate(fleet[source_id]):
+                if not any(_can_carry_one(v, scenario, c) for c in have):
                     continue
-                times = time_trip(scenario, net, v, free[v.id], [site_id])
-                if times is None or times.arrive_min[0] > scenario.deadline_min:
+                arrive = days[v.id].first_arrival(state[v.id], source_id, site_id)
+                if arrive is not None and arrive <= deadline:
+                    ranked.append((arrive, k, v))
+            best: tuple[VehicleUnit, TripTiming, dict[str, int]] | None = None
+            for _, _, v in sorted(ranked, key=lambda r: (r[0], r[1])):
+                load = _load(scenario, v, site_id, outstanding, stock[source_id])
+                if not load:
                     continue
-                if best is None or times.arrive_min[0] < best[1].arrive_min[0]:
-                    best = (v, times)
+                kg = sum(q * scenario.item(c).unit_kg for c, q in load.items())
+                day = days[v.id]
+                timing = day.time_trip(state[v.id], source_id, [(site_id, kg)])
+                if timing is not None and day.fits(timing.after):
+                    best = (v, timing, load)
+                    break
             if best is not None:
-                return source_id, best[0], best[1]
+                return source_id, best[0], best[1], best[2]
     return None
 
 
 def _load(
     scenario: Scenario,
     v: VehicleUnit,
-    outstanding: dict[str, int],
+    site_id: str,
+    outstanding: dict[str, float],
     stock: dict[str, int],
-    item_order: Sequence[str],
 ) -> dict[str, int]:
-    """As much of the outstanding items as the source has and the vehicle fits."""
+    """As much of the site's outstanding needs (priority order; each need's items in order)
+    as the source has and the vehicle fits."""
+    model = scenario.demand
     kg = m3 = 0.0
     load: dict[str, int] = {}
-    for code in item_order:
-        want = min(outstanding.get(code, 0), stock.get(code, 0))
-        if want <= 0:
-            continue
-        item = scenario.item(code)
-        q = min(want, _fit(v.capacity_kg, kg, item.unit_kg), _fit(v.capacity_m3, m3, item.unit_m3))
-        if q > 0:
-            load[code] = q
-            kg += q * item.unit_kg
-            m3 += q * item.unit_m3
+    for need, left in outstanding.items():
+        for code, eq in model.needs[need].items.items():
+            if left <= NEED_SLACK:
+                break
+            want = min(ceil_slack(left / eq), stock.get(code, 0) - load.get(code, 0))
+            if want <= 0:
+                continue
+            item = scenario.item(code)
+            q = min(want, _fit(v.capacity_kg, kg, item.unit_kg),
+                    _fit(v.capacity_m3, m3, item.unit_m3))
+            if q > 0:
+                load[code] = load.get(code, 0) + q
+                kg += q * item.unit_kg
+                m3 += q * item.unit_m3
+                left -= q * eq
     return load
 
 
@@ -195,6 +226,11 @@ class Bound:
     solve_s: float
     trips: dict[str, int]
 
+    def figure(self, name: str = "flow") -> BoundFigure:
+        """This bound as a plan's ``summary.bounds`` entry."""
+        return BoundFigure(name=name, people=self.people_bound, coverage=self.coverage,
+                           status=self.status)
+
 
 @dataclass
 class _Relaxation:
@@ -203,13 +239,51 @@ class _Relaxation:
     people: list[int]  # per candidate site
     site_class: list[int]  # class of each candidate site
     class_sources: list[list[int]]  # reachable sources per class
-    demand: list[dict[str, int]]  # per candidate site
+    demand: list[dict[str, int]]  # per candidate site: need id -> quantity
     stock: list[dict[str, int]]  # per source
     cap_kg: list[float]  # per source: fleet kg deliverable by the deadline (inf: unbounded)
     cap_m3: list[float]
     kg: dict[str, float]
     m3: dict[str, float]
     free_people: int  # people of sites with no demand (always covered)
+    need_items: dict[str, dict[str, float]] = field(default_factory=dict)  # units per item
+
+
+def trip_cycles(scenario: Scenario, network: TravelNetwork, vehicle: VehicleUnit,
+                reach: NDArray[np.bool_]) -> tuple[float, float]:
+    """(first, cycle) of a vehicle: a lower bound on its first trip's first arrival at any
+    site it can serve in time, and on how long any of its trips lasts from loading start to
+    the next loading start (or the return to base).
+
+    cycle = min over its sources s of load_s + min_j (t(s,j) + service_j + min_e t(j,e)),
+    e ranging over its sources and its base (triangle inequality: every stop of a trip lies
+    on its path from s to its end); first = min_s max(ready_s, available + t(base,s)) +
+    min_s (load_s + min_{j in reach} t(s,j)). ``first`` is inf when it can serve nothing.
+    """
+    m = network.minutes(vehicle.speed_factor)
+    rows = [network.source_loc(x) for x in vehicle.loads_at]
+    if not rows:
+        return math.inf, math.inf
+    base = network.place_loc(vehicle.base)
+    ends = sorted({*rows, base})
+    service = np.array([x.service_min for x in scenario.sites], dtype=float)
+    out_t = m[np.ix_(rows, range(network.sites.start, network.sites.stop))].astype(float)
+    back_t = m[np.ix_(range(network.sites.start, network.sites.stop), ends)].min(axis=1)
+    back_t = back_t.astype(float)
+    has_path = (out_t < UNREACHABLE) & (back_t < UNREACHABLE)[None, :]
+    in_time = has_path & reach[rows]
+    approach = m[base, rows].astype(float)
+    sources = [scenario.source_map[x] for x in vehicle.loads_at]
+    load = np.array([x.load_min for x in sources], dtype=float)
+    ready = np.array([x.ready_min for x in sources], dtype=float)
+    if not in_time.any():
+        return math.inf, math.inf
+    start = np.where(approach < UNREACHABLE, np.maximum(ready, vehicle.available_min + approach),
+                     math.inf)
+    reach_t = np.where(in_time, out_t, math.inf).min(axis=1)
+    first = float(start.min() + (load + reach_t).min())
+    cyc = np.where(has_path, out_t + service[None, :] + back_t[None, :], math.inf).min(axis=1)
+    return first, float((load + cyc).min())
 
 
 def trips_by_deadline(
@@ -217,29 +291,16 @@ def trips_by_deadline(
 ) -> dict[str, float]:
     """Most trips each vehicle can make that deliver anything by the deadline.
 
-    A trip of v lasts at least c = load_min + min_j (t(s,j) + service_j + t(j,s)) (triangle
-    inequality), and the k-th trip's first arrival is at least
-    T0 + (k-1) c + load_min + min_{j in reach} t(s,j), T0 = max(ready_min, available_min).
-    ``inf`` when c == 0.
+    The k-th trip's first arrival is at least first + (k-1) cycle (``trip_cycles``); for a
+    v1 vehicle that is T0 + (k-1) c + load_min + min_{j in reach} t(s,j) with
+    c = load_min + min_j (t(s,j) + service_j + t(j,s)) and T0 = max(ready_min,
+    available_min). ``inf`` when the cycle is 0.
     """
-    n_src = network.n_sources
     out: dict[str, float] = {}
     for v in scenario.vehicle_units:
-        s = network.source_loc(v.source)
-        source = scenario.source_map[v.source]
-        m = network.minutes(v.speed_factor)
-        out_t = m[s, n_src:].astype(float)
-        back_t = m[n_src:, s].astype(float)
-        service = np.array([x.service_min for x in scenario.sites], dtype=float)
-        has_path = (out_t < UNREACHABLE) & (back_t < UNREACHABLE)
-        in_time = has_path & reach[s]
-        if not in_time.any():
-            out[v.id] = 0
-            continue
-        cycle = source.load_min + float(np.min((out_t + service + back_t)[has_path]))
-        first = max(source.ready_min, v.available_min) + source.load_min
-        slack = scenario.deadline_min - first - float(np.min(out_t[in_time]))
-        if slack < 0:
+        first, cycle = trip_cycles(scenario, network, v, reach)
+        slack = scenario.deadline_min - first
+        if not math.isfinite(first) or slack < 0:
             out[v.id] = 0
         elif cycle <= 0:
             out[v.id] = math.inf
@@ -260,9 +321,10 @@ def _relaxation(
     cap_kg = [0.0] * len(scenario.sources)
     cap_m3 = [0.0] * len(scenario.sources)
     for v in scenario.vehicle_units:
-        s = network.source_loc(v.source)
-        cap_kg[s] += v.capacity_kg * trips[v.id] if trips[v.id] else 0.0
-        cap_m3[s] += v.capacity_m3 * trips[v.id] if trips[v.id] else 0.0
+        for sid in v.loads_at:  # a vehicle loading at several sources counts at each
+            s = network.source_loc(sid)
+            cap_kg[s] += v.capacity_kg * trips[v.id] if trips[v.id] else 0.0
+            cap_m3[s] += v.capacity_m3 * trips[v.id] if trips[v.id] else 0.0
     classes: dict[bytes, int] = {}
     class_reach: list[NDArray[np.bool_]] = []
     rel = _Relaxation(
@@ -276,6 +338,7 @@ def _relaxation(
         kg={i.code: i.unit_kg for i in scenario.items},
         m3={i.code: i.unit_m3 for i in scenario.items},
         free_people=0,
+        need_items={n.id: dict(n.items) for n in scenario.demand.needs.values()},
     )
     for j, site in enumerate(scenario.sites):
         if site.people == 0:
@@ -285,8 +348,9 @@ def _relaxation(
             rel.free_people += site.people
             continue
         sources = np.flatnonzero(reach[:, j])
-        if any(all(rel.stock[s].get(c, 0) == 0 for s in sources) for c in need):
-            continue  # some item cannot come from anywhere in time: never covered
+        if any(all(rel.stock[s].get(c, 0) == 0 for s in sources for c in rel.need_items[n])
+               for n in need):
+            continue  # some need cannot be met from anywhere in time: never covered
         key = np.packbits(reach[:, j]).tobytes()
         if key not in classes:
             classes[key] = len(class_reach)
@@ -367,15 +431,16 @@ def _solve_linear(
     ]
     by_source: dict[int, list[tuple[str, object]]] = defaultdict(list)
     for c, items in enumerate(_class_items(rel)):
-        for code, members in items.items():
+        for need, members in items.items():
             flow = []
             for s in rel.class_sources[c]:
-                if rel.stock[s].get(code, 0) > 0:
-                    x = solver.NumVar(0, inf, f"x{c}_{s}_{code}")
-                    flow.append(x)
-                    by_source[s].append((code, x))
+                for code, eq in rel.need_items[need].items():
+                    if rel.stock[s].get(code, 0) > 0:
+                        x = solver.NumVar(0, inf, f"x{c}_{s}_{need}_{code}")
+                        flow.append(eq * x)
+                        by_source[s].append((code, x))
             solver.Add(
-                solver.Sum(flow) >= solver.Sum([rel.demand[k][code] * y[k] for k in members])
+                solver.Sum(flow) >= solver.Sum([rel.demand[k][need] * y[k] for k in members])
             )
     for s, flows in by_source.items():
         for code in {c for c, _ in flows}:
@@ -394,6 +459,7 @@ def _solve_linear(
     return None, None, "unsolved"
 
 
+_EQ_SCALE = 1000  # thousandths of a unit of need
 _KG_SCALE = 1000  # grams
 _M3_SCALE = 1_000_000  # cm3
 
@@ -404,16 +470,17 @@ def _solve_cpsat(rel: _Relaxation, limit_s: float) -> tuple[float | None, float 
     y = [model.NewBoolVar(f"y{k}") for k in range(len(rel.people))]
     by_source: dict[int, list[tuple[str, cp_model.IntVar]]] = defaultdict(list)
     for c, items in enumerate(_class_items(rel)):
-        for code, members in items.items():
-            total = sum(rel.demand[k][code] for k in members)
+        for need, members in items.items():
             flow = []
             for s in rel.class_sources[c]:
-                have = rel.stock[s].get(code, 0)
-                if have > 0:
-                    x = model.NewIntVar(0, min(have, total), f"x{c}_{s}_{code}")
-                    flow.append(x)
-                    by_source[s].append((code, x))
-            model.Add(sum(flow) >= sum(rel.demand[k][code] * y[k] for k in members))
+                for code, eq in rel.need_items[need].items():
+                    have = rel.stock[s].get(code, 0)
+                    if have > 0:
+                        # units of need per item rounded up: a looser, still valid constraint
+                        x = model.NewIntVar(0, have, f"x{c}_{s}_{need}_{code}")
+                        flow.append(math.ceil(eq * _EQ_SCALE - 1e-9) * x)
+                        by_source[s].append((code, x))
+            model.Add(sum(flow) >= sum(rel.demand[k][need] * _EQ_SCALE * y[k] for k in members))
     for s, flows in by_source.items():
         for code in {c for c, _ in flows}:
             model.Add(sum(x for c, x in flows if c == code) <= rel.stock[s][code])

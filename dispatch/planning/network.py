@@ -1,6 +1,8 @@
 """Travel times and distances between all sources and sites of a scenario.
 
-Locations are indexed sources first (0..S-1), then sites (S..S+N-1). ``build_network`` computes
+Locations are indexed sources first (0..S-1), then sites (S..S+N-1), then the scenario's
+bases (contract v2: vehicles' home yards that are not sources; S+N..S+N+B-1); slice the
+sites with ``network.sites`` (never ``[S:]``, which includes the bases). ``build_network`` computes
 two float matrices once per plan: ``base_min`` (minutes at speed factor 1, before rounding) and
 ``km``; ``inf`` marks a pair with no path. Whole-minute matrices per vehicle speed factor are
 derived on demand and cached: ``minutes(f) = ceil(base_min / f)``, with ``UNREACHABLE`` for
@@ -71,17 +73,25 @@ class TravelNetwork:
     km: NDArray[np.float64]  # (L, L) kilometres; inf: no path
     mode: str
     snap_km: NDArray[np.float64] | None = None  # road mode: location -> its road node
+    base_ids: tuple[str, ...] = ()
     _minutes: dict[float, NDArray[np.int64]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._src = {sid: k for k, sid in enumerate(self.source_ids)}
         n = len(self.source_ids)
         self._site = {sid: n + k for k, sid in enumerate(self.site_ids)}
+        m = n + len(self.site_ids)
+        self._place = {**self._src, **{bid: m + k for k, bid in enumerate(self.base_ids)}}
 
     @property
     def n_sources(self) -> int:
         """Number of sources (the first rows/columns)."""
         return len(self.source_ids)
+
+    @property
+    def sites(self) -> slice:
+        """The slice of site columns/rows (S..S+N-1)."""
+        return slice(len(self.source_ids), len(self.source_ids) + len(self.site_ids))
 
     def source_loc(self, source_id: str) -> int:
         """Matrix index of a source."""
@@ -90,6 +100,10 @@ class TravelNetwork:
     def site_loc(self, site_id: str) -> int:
         """Matrix index of a site."""
         return self._site[site_id]
+
+    def place_loc(self, place_id: str) -> int:
+        """Matrix index of a vehicle base: a source id or a base id (contract v2)."""
+        return self._place[place_id]
 
     def minutes(self, speed_factor: float = 1.0) -> NDArray[np.int64]:
         """Whole minutes for a vehicle with this speed factor (UNREACHABLE: no path); cached."""
@@ -124,16 +138,18 @@ def build_network(
     last_mile_detour: float = LAST_MILE_DETOUR,
 ) -> TravelNetwork:
     """Build the travel matrices of a scenario (once per plan; pass the result around)."""
-    lat = np.array([x.lat for x in scenario.sources] + [x.lat for x in scenario.sites], float)
-    lon = np.array([x.lon for x in scenario.sources] + [x.lon for x in scenario.sites], float)
+    places = [*scenario.sources, *scenario.sites, *scenario.bases]
+    lat = np.array([x.lat for x in places], float)
+    lon = np.array([x.lon for x in places], float)
     src = tuple(x.id for x in scenario.sources)
     sites = tuple(x.id for x in scenario.sites)
+    bases = tuple(x.id for x in scenario.bases)
     net = scenario.network
     if isinstance(net, StraightNetwork):
         base_min, km = _straight(lat, lon, net)
-        return TravelNetwork(src, sites, base_min, km, "straight")
+        return TravelNetwork(src, sites, base_min, km, "straight", base_ids=bases)
     base_min, km, snap = _road(lat, lon, net, last_mile_kmh, last_mile_detour)
-    return TravelNetwork(src, sites, base_min, km, "road", snap_km=snap)
+    return TravelNetwork(src, sites, base_min, km, "road", snap_km=snap, base_ids=bases)
 
 
 def _straight(
@@ -225,19 +241,35 @@ def distance_m(network: TravelNetwork) -> NDArray[np.int64]:
     return np.where(np.isfinite(m), m, UNREACHABLE).astype(np.int64)
 
 
-def earliest_arrival(scenario: Scenario, network: TravelNetwork) -> NDArray[np.int64]:
-    """(S, N) earliest minute any vehicle of source s can reach site j on a first trip.
+def earliest_arrival(scenario: Scenario, network: TravelNetwork, *,
+                     ignore_ready: bool = False) -> NDArray[np.int64]:
+    """(S, N) earliest minute any vehicle that may load at source s can reach site j on a
+    first trip loaded there.
 
-    max(ready_min, available_min) + load_min + travel(s, j, speed_factor), minimised over the
-    source's vehicles; UNREACHABLE when the source has no vehicle or no path to the site.
+    Per vehicle: loading starts at max(source ready_min, available_min + drive base -> s),
+    then load_min + drive s -> j (at its speed factor); minimised over the vehicles allowed
+    at s (``loads_at``; v1: the source's own vehicles, whose base is the source, which gives
+    v1's max(ready_min, available_min) + load_min + travel). ``ignore_ready`` drops the
+    sources' ready_min (what could arrive without lead times). UNREACHABLE when no vehicle may
+    load at s or there is no path. Driver rules are ignored: a lower bound on any arrival.
     """
     n_src = network.n_sources
+    ready = np.array([0 if ignore_ready else s.ready_min for s in scenario.sources], np.int64)
+    load = np.array([s.load_min for s in scenario.sources], dtype=np.int64)
     best = np.full((n_src, len(network.site_ids)), UNREACHABLE, dtype=np.int64)
-    for v in scenario.vehicles:
-        s = network.source_loc(v.source)
-        source = scenario.source_map[v.source]
-        travel = network.minutes(v.speed_factor)[s, n_src:]
-        start = max(source.ready_min, v.available_min) + source.load_min
-        arrival = np.where(travel >= UNREACHABLE, UNREACHABLE, travel + start)
-        np.minimum(best[s], arrival, out=best[s])
+    groups: dict[tuple[str, tuple[str, ...], int, float], None] = {}
+    for v in scenario.vehicle_units:
+        groups.setdefault((v.base, v.loads_at, v.available_min, v.speed_factor), None)
+    for base, loads_at, available, factor in groups:
+        m = network.minutes(factor)
+        b = network.place_loc(base)
+        rows = np.array([network.source_loc(s) for s in loads_at], dtype=np.int64)
+        if not len(rows):
+            continue
+        approach = m[b, rows]
+        start = np.maximum(ready[rows], available + approach) + load[rows]
+        travel = m[rows, network.sites]
+        arrival = np.where((travel >= UNREACHABLE) | (approach >= UNREACHABLE)[:, None],
+                           UNREACHABLE, travel + start[:, None])
+        best[rows] = np.minimum(best[rows], arrival)
     return best

@@ -1,4 +1,4 @@
-"""The plan (planning output, the JSON contract in DESIGN.md) and its independent checker.
+"""The plan (planning output, the JSON contract in docs/planning.md) and its independent checker.
 
 ``evaluate`` is the one definition of every derived figure (sites, unmet, summary) from the
 routes and the scenario; ``build_plan`` assembles a Plan with it; ``check`` validates any plan
@@ -19,14 +19,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch.planning.needs import scenario_demand
+from dispatch.planning.needs import NEED_SLACK, Demand
 from dispatch.planning.network import (
     UNREACHABLE,
     TravelNetwork,
@@ -34,12 +34,26 @@ from dispatch.planning.network import (
     earliest_arrival,
 )
 from dispatch.planning.problem import Scenario, VehicleUnit
+from dispatch.planning.timing import Day, DayFigures, TripTiming, check_day, unload_kg
 
-Reason = Literal["no_stock_in_reach", "no_fleet_capacity", "unreachable"]
+Reason = Literal["unreachable", "stock", "lead_time", "fleet_time"]
+V1Reason = Literal["no_stock_in_reach", "no_fleet_capacity", "unreachable"]
+# What each v2 reason was called in contract v1 (v1 had no lead-time reason: it said
+# no_stock_in_reach, and called "unreachable" what only late sources could reach).
+V1_REASON: dict[str, str] = {"stock": "no_stock_in_reach", "lead_time": "no_stock_in_reach",
+                             "fleet_time": "no_fleet_capacity", "unreachable": "unreachable"}
+Status = Literal["optimal_coverage", "feasible", "time_capped", "baseline", "engine_error",
+                 "checker_rejected"]
+STATUSES: tuple[str, ...] = ("optimal_coverage", "feasible", "time_capped", "baseline",
+                             "engine_error", "checker_rejected")
+NEEDS_REASON: tuple[str, ...] = ("engine_error", "checker_rejected")  # status_reason required
 Ratio = Annotated[float, Field(ge=0, le=1)]
+CONTRACT_VERSION = 2
 
 RATIO_TOL = 1e-6
 KM_TOL = 1e-3
+COST_TOL = 0.01
+QTY_TOL = 1e-6
 
 
 class _Model(BaseModel):
@@ -55,8 +69,9 @@ class Stop(_Model):
 
 
 class Trip(_Model):
-    """One trip of a vehicle: loads at ``source``, leaves at ``depart_min``, is back at
-    ``return_min``."""
+    """One trip of a vehicle: loads at ``source`` for its load_min before ``depart_min``,
+    visits its stops, and reaches at ``return_min`` the next trip's source (after the last
+    trip: the vehicle's base; in v1 both are the home source)."""
 
     source: str
     depart_min: int
@@ -66,14 +81,24 @@ class Trip(_Model):
 
 
 class Route(_Model):
-    """All trips of one expanded vehicle (``<type>#k``), in time order."""
+    """All trips of one expanded vehicle (``<type>#k``), in time order.
+
+    v2 figures (derived; the checker recomputes them): ``start_min`` (leaves its base),
+    ``end_min`` (back at its base), ``km`` (the whole day, from base to base), ``cost``
+    (fixed cost + cost per km x km) and ``longest_drive_min`` (longest continuous driving)."""
 
     vehicle: str
     trips: list[Trip]
+    start_min: int | None = None
+    end_min: int | None = None
+    km: float | None = None
+    cost: float | None = None
+    longest_drive_min: int | None = None
 
 
 class SiteResult(_Model):
-    """Per-site outcome: demand, everything delivered, last arrival, covered by deadline."""
+    """Per-site outcome: demand per need, everything delivered per item, last arrival,
+    covered by the deadline; v2: ``needs_met``, the needs met by the deadline."""
 
     site: str
     people: int
@@ -81,21 +106,45 @@ class SiteResult(_Model):
     delivered: dict[str, int]
     last_arrival_min: int | None
     covered: bool
+    needs_met: list[str] | None = None
 
 
 class Unmet(_Model):
-    """Demand not arrived by the deadline, with why."""
+    """A need short by the deadline at a site, with why. ``item`` is the need's id (an item
+    code when the item is its own need); ``qty`` is in the need's ``unit`` (v2)."""
 
     site: str
     item: str
-    qty: int
-    reason: Reason
+    qty: int | float
+    reason: Reason | V1Reason
+    unit: str | None = None
+
+
+class NeedCoverage(_Model):
+    """People whose need is met by the deadline (or who do not have it) and their share of
+    all people."""
+
+    need: str
+    name: str
+    unit: str
+    people_met: int
+    coverage: Ratio
+
+
+class BoundFigure(_Model):
+    """One proven upper bound on people covered (``name``: which relaxation)."""
+
+    name: str
+    people: int
+    coverage: Ratio
+    status: str
 
 
 class Summary(_Model):
     """Headline figures. ``status``, ``bound_coverage`` and ``baseline_coverage`` extend the
-    contract: the solver status, an upper bound on coverage and the greedy baseline's
-    coverage, reported beside ``coverage``."""
+    v1 contract (the solver status, an upper bound on coverage, the greedy baseline's
+    coverage); v2 adds ``status_reason``, ``bounds``, ``gap`` = bound_coverage - coverage,
+    ``cost`` and per-need coverage ``needs`` (priority order)."""
 
     people: int
     people_covered: int
@@ -108,11 +157,17 @@ class Summary(_Model):
     status: str | None = None
     bound_coverage: Ratio | None = None
     baseline_coverage: Ratio | None = None
+    status_reason: str | None = None
+    bounds: list[BoundFigure] | None = None
+    gap: float | None = None
+    cost: float | None = None
+    needs: list[NeedCoverage] | None = None
 
 
 class Plan(_Model):
-    """A dispatch plan for a scenario."""
+    """A dispatch plan for a scenario (``contract_version`` 1 when absent: an old plan)."""
 
+    contract_version: Literal[1, 2] = 1
     scenario: str
     summary: Summary
     routes: list[Route]
@@ -136,10 +191,14 @@ class Evaluation:
     latest_arrival_min: int | None
     distance_km: float
     vehicles_used: int
+    cost: float = 0.0
+    needs: list[NeedCoverage] = field(default_factory=list)
+    days: dict[str, DayFigures] = field(default_factory=dict)
 
 
 def trip_km(trip: Trip, network: TravelNetwork) -> float:
-    """Kilometres of a trip: source -> stops in order -> source (legs without a path: 0)."""
+    """Kilometres of a trip as in v1: source -> stops in order -> source (legs without a
+    path: 0). A vehicle's whole day is ``timing.check_day(...).km``."""
     try:
         home = network.source_loc(trip.source)
         path = [home, *(network.site_loc(s.site) for s in trip.stops), home]
@@ -149,32 +208,48 @@ def trip_km(trip: Trip, network: TravelNetwork) -> float:
     return float(sum(d for d in legs if math.isfinite(d)))
 
 
+def _qty(x: float) -> int | float:
+    """A need quantity as JSON shows it: an integer when it is one."""
+    r = round(x, 6)
+    return int(r) if r == int(r) else r
+
+
 def evaluate(
     scenario: Scenario,
     routes: Sequence[Route],
     network: TravelNetwork | None = None,
     *,
     demand: dict[str, dict[str, int]] | None = None,
+    v1_reasons: bool = False,
 ) -> Evaluation:
     """Recompute sites, unmet and summary figures of ``routes`` from the scenario alone.
 
-    Stops at unknown sites are ignored here (``check`` reports them).
+    Stops at unknown sites and routes of unknown vehicles are ignored here (``check``
+    reports them). ``demand`` (site -> need -> quantity) overrides the scenario's, for
+    engines evaluating residual problems. ``v1_reasons``: name unmet reasons as contract v1
+    did (for checking v1 plans).
     """
     network = network or build_network(scenario)
-    demand = demand if demand is not None else scenario_demand(scenario)
+    model = scenario.demand
+    demand = demand if demand is not None else model.by_site
     deadline = scenario.deadline_min
     delivered: dict[str, dict[str, int]] = {s.id: defaultdict(int) for s in scenario.sites}
     on_time: dict[str, dict[str, int]] = {s.id: defaultdict(int) for s in scenario.sites}
     last: dict[str, int] = {}
     loaded: dict[tuple[str, str], int] = defaultdict(int)
-    distance = 0.0
     latest: int | None = None
     used = set()
+    days: dict[str, DayFigures] = {}
+    cost = 0.0
     for route in routes:
+        vehicle = scenario.vehicle_map.get(route.vehicle)
         if route.trips:
             used.add(route.vehicle)
+            if vehicle is not None and route.vehicle not in days:
+                day = check_day(scenario, network, vehicle, route.trips)
+                days[route.vehicle] = day
+                cost += vehicle.fixed_cost + vehicle.cost_per_km * day.km
         for trip in route.trips:
-            distance += trip_km(trip, network)
             for code, q in trip.load.items():
                 loaded[trip.source, code] += q
             for stop in trip.stops:
@@ -190,14 +265,21 @@ def evaluate(
     sites: list[SiteResult] = []
     people = covered_people = 0
     weighted_fill = 0.0
+    met_people: dict[str, int] = dict.fromkeys(model.needs, 0)
+    shortfalls: dict[str, dict[str, float]] = {}
     for site in scenario.sites:
         need = demand[site.id]
-        got = on_time[site.id]
-        covered = all(got[c] >= q for c, q in need.items())
-        fill = sum(min(1.0, got[c] / q) for c, q in need.items()) / len(need) if need else 1.0
+        met = _met(model, site.id, need, on_time[site.id])
+        ok = [n for n, q in need.items() if met[n] >= q - NEED_SLACK]
+        covered = len(ok) == len(need)
+        fill = sum(min(1.0, met[n] / q) for n, q in need.items()) / len(need) if need else 1.0
         people += site.people
         covered_people += site.people if covered else 0
         weighted_fill += site.people * fill
+        for n in met_people:
+            if n not in need or n in ok:
+                met_people[n] += site.people
+        shortfalls[site.id] = {n: q - met[n] for n, q in need.items() if n not in ok}
         sites.append(
             SiteResult(
                 site=site.id,
@@ -206,9 +288,15 @@ def evaluate(
                 delivered={c: q for c, q in delivered[site.id].items() if q},
                 last_arrival_min=last.get(site.id),
                 covered=covered,
+                needs_met=ok,
             )
         )
-    unmet = _unmet(scenario, network, demand, on_time, loaded)
+    unmet = _unmet(scenario, network, model, shortfalls, loaded, v1_reasons)
+    needs = [
+        NeedCoverage(need=n.id, name=n.name, unit=n.unit, people_met=met_people[n.id],
+                     coverage=met_people[n.id] / people if people else 1.0)
+        for n in model.needs.values()
+    ]
     return Evaluation(
         sites=sites,
         unmet=unmet,
@@ -217,39 +305,80 @@ def evaluate(
         coverage=covered_people / people if people else 1.0,
         fill_rate=weighted_fill / people if people else 1.0,
         latest_arrival_min=latest,
-        distance_km=round(distance, 3),
+        distance_km=round(sum(d.km for d in days.values()), 3),
         vehicles_used=len(used),
+        cost=round(cost, 2),
+        needs=needs,
+        days=days,
     )
+
+
+def _met(model: Demand, site_id: str, need: dict[str, int], units: dict[str, int]
+         ) -> dict[str, float]:
+    """Need units met at a site by these item units (needs outside the site's demand: 0)."""
+    out = dict.fromkeys(need, 0.0)
+    mapping = model.item_need.get(site_id, {})
+    for code, q in units.items():
+        n = mapping.get(code)
+        if n is None and code in need:  # an engine's residual demand keyed by item
+            n = code
+        if n in out and q:
+            out[n] += q * (model.needs[n].items.get(code, 1.0) if n in model.needs else 1.0)
+    return out
 
 
 def _unmet(
     scenario: Scenario,
     network: TravelNetwork,
-    demand: dict[str, dict[str, int]],
-    on_time: dict[str, dict[str, int]],
+    model: Demand,
+    shortfalls: dict[str, dict[str, float]],
     loaded: dict[tuple[str, str], int],
+    v1_reasons: bool,
 ) -> list[Unmet]:
-    """Shortfall by the deadline per site and item, with its reason.
+    """Shortfall by the deadline per site and need, with its reason (docs/planning.md):
 
-    unreachable: no vehicle of any source can arrive at the site by the deadline.
-    no_stock_in_reach: the stock left unloaded at sources that can reach the site in time is
-    less than the shortfall. no_fleet_capacity: enough stock was in reach; the fleet did not
-    bring it in time.
+    unreachable: no vehicle can arrive at the site by the deadline from any source it may
+    load at, even ignoring the sources' ready times; fleet_time: the stock left unloaded at
+    the sources some vehicle can bring to the site by the deadline meets the shortfall (the
+    fleet did not bring it); lead_time: it does not, but it would if the sources' ready times
+    were ignored (the stock exists, its source is not ready in time); stock: otherwise.
+    ``v1_reasons``: contract v1's names and its reachability (with ready times).
     """
-    reach = earliest_arrival(scenario, network) <= scenario.deadline_min  # (S, N)
+    deadline = scenario.deadline_min
+    reach = earliest_arrival(scenario, network) <= deadline  # (S, N)
+    reach0 = earliest_arrival(scenario, network, ignore_ready=True) <= deadline
+    left = [{c: max(0, q - loaded[s.id, c]) for c, q in s.stock.items()} for s in scenario.sources]
     out: list[Unmet] = []
     for j, site in enumerate(scenario.sites):
-        sources = [scenario.sources[s] for s in np.flatnonzero(reach[:, j])]
-        for code, q in demand[site.id].items():
-            short = q - on_time[site.id][code]
-            if short <= 0:
-                continue
-            if not sources:
-                reason: Reason = "unreachable"
+        short = shortfalls[site.id]
+        if not short:
+            continue
+        in_time = np.flatnonzero(reach[:, j])
+        in_reach0 = np.flatnonzero(reach0[:, j])
+        for n, qty in short.items():
+            need = model.needs.get(n)
+            items = need.items if need is not None else {n: 1.0}
+
+            def units(sources: np.ndarray, items: Mapping[str, float] = items) -> float:
+                return sum(left[s].get(c, 0) * eq for s in sources for c, eq in items.items())
+
+            reason: str
+            if v1_reasons:
+                if not len(in_time):
+                    reason = "unreachable"
+                else:
+                    reason = ("no_stock_in_reach" if units(in_time) < qty - NEED_SLACK
+                              else "no_fleet_capacity")
+            elif not len(in_reach0):
+                reason = "unreachable"
+            elif units(in_time) >= qty - NEED_SLACK:
+                reason = "fleet_time"
+            elif units(in_reach0) >= qty - NEED_SLACK:
+                reason = "lead_time"
             else:
-                left = sum(max(0, s.stock.get(code, 0) - loaded[s.id, code]) for s in sources)
-                reason = "no_stock_in_reach" if left < short else "no_fleet_capacity"
-            out.append(Unmet(site=site.id, item=code, qty=short, reason=reason))
+                reason = "stock"
+            out.append(Unmet(site=site.id, item=n, qty=_qty(qty), reason=reason,  # type: ignore[arg-type]
+                             unit=None if v1_reasons else (need.unit if need else "unit")))
     return out
 
 
@@ -260,12 +389,21 @@ def build_plan(
     network: TravelNetwork | None = None,
     solve_s: float = 0.0,
     status: str | None = None,
+    status_reason: str | None = None,
     bound_coverage: float | None = None,
+    bounds: Sequence[BoundFigure] | None = None,
     baseline_coverage: float | None = None,
 ) -> Plan:
-    """Assemble a Plan from routes: sites, unmet and summary computed by ``evaluate``."""
+    """Assemble a contract-v2 Plan from routes: sites, unmet, per-need coverage, costs and
+    route figures computed by ``evaluate``. The reported bound is the smallest of
+    ``bound_coverage`` and ``bounds``; ``gap`` = bound - coverage."""
     routes = [r for r in routes if r.trips]
     ev = evaluate(scenario, routes, network)
+    routes = [_with_day(r, ev.days.get(r.vehicle), scenario) for r in routes]
+    candidates = [b.coverage for b in bounds or ()]
+    if bound_coverage is not None:
+        candidates.append(bound_coverage)
+    bound = min(candidates) if candidates else None
     summary = Summary(
         people=ev.people,
         people_covered=ev.people_covered,
@@ -276,12 +414,80 @@ def build_plan(
         vehicles_used=ev.vehicles_used,
         solve_s=round(solve_s, 3),
         status=status,
-        bound_coverage=bound_coverage,
+        bound_coverage=bound,
         baseline_coverage=baseline_coverage,
+        status_reason=status_reason,
+        bounds=list(bounds) if bounds is not None else None,
+        gap=None if bound is None else round(bound - ev.coverage, 9),
+        cost=ev.cost,
+        needs=ev.needs,
     )
     return Plan(
-        scenario=scenario.name, summary=summary, routes=routes, sites=ev.sites, unmet=ev.unmet
+        contract_version=CONTRACT_VERSION, scenario=scenario.name, summary=summary,
+        routes=routes, sites=ev.sites, unmet=ev.unmet,
     )
+
+
+def _with_day(route: Route, day: DayFigures | None, scenario: Scenario) -> Route:
+    if day is None:
+        return route
+    v = scenario.vehicle_map[route.vehicle]
+    return route.model_copy(update={
+        "start_min": day.start_min, "end_min": day.end_min, "km": round(day.km, 3),
+        "cost": round(v.fixed_cost + v.cost_per_km * day.km, 2),
+        "longest_drive_min": day.longest_drive_min,
+    })
+
+
+def with_summary(plan: Plan, **changes: object) -> Plan:
+    """A copy of ``plan`` with summary fields replaced; ``gap`` follows ``bound_coverage``."""
+    summary = plan.summary.model_copy(update=changes)
+    if summary.bound_coverage is not None:
+        summary = summary.model_copy(
+            update={"gap": round(summary.bound_coverage - summary.coverage, 9)})
+    return plan.model_copy(update={"summary": summary})
+
+
+TripSpec = tuple[str, Sequence[tuple[str, Mapping[str, int]]]]  # (source, [(site, unload)])
+
+
+def schedule_route(
+    scenario: Scenario,
+    network: TravelNetwork,
+    vehicle: VehicleUnit,
+    trips: Sequence[TripSpec],
+    *,
+    free_min: int | None = None,
+) -> Route | None:
+    """The earliest schedule (``timing.Day``) of a vehicle's trips, each given as (source,
+    [(site, unload)]): loads are the sums of the unloads, every time is the earliest the
+    rules allow (breaks inserted where the driving rule needs them). None when a leg has no
+    path. It does not check ``loads_at``, capacity, stock or the shift: ``check`` does."""
+    day = Day(scenario, network, vehicle)
+    state = day.start(free_min)
+    timings: list[TripTiming] = []
+    for source_id, stops in trips:
+        kg = [(site, unload_kg(scenario, unload)) for site, unload in stops]
+        timing = day.time_trip(state, source_id, kg)
+        if timing is None:
+            return None
+        timings.append(timing)
+        state = timing.after
+    returns = day.returns(timings)
+    if returns is None:
+        return None
+    out: list[Trip] = []
+    for (source_id, stops), timing, back in zip(trips, timings, returns, strict=True):
+        load: dict[str, int] = defaultdict(int)
+        for _, unload in stops:
+            for c, q in unload.items():
+                load[c] += q
+        out.append(Trip(
+            source=source_id, depart_min=timing.depart_min, load=dict(load),
+            stops=[Stop(site=site, arrive_min=a, unload=dict(unload))
+                   for (site, unload), a in zip(stops, timing.arrive_min, strict=True)],
+            return_min=back))
+    return Route(vehicle=vehicle.id, trips=out)
 
 
 @dataclass(frozen=True)
@@ -300,10 +506,14 @@ def time_trip(
     free_min: int,
     site_ids: Sequence[str],
 ) -> TripTimes | None:
-    """Earliest schedule for ``vehicle`` (free at home from ``free_min``) visiting ``site_ids``.
+    """Earliest schedule for a v1 vehicle (free at its home source from ``free_min``)
+    visiting ``site_ids`` and returning home, with each stop's fixed ``service_min``.
 
+    A contract-v1 helper kept for the v1 engine: it ignores bases, ``loads_at``, driver
+    rules and per-tonne unloading. v2 engines time days with ``timing.Day``.
     Loading starts at max(free_min, ready_min, available_min); None when a leg has no path.
     """
+    assert vehicle.source is not None, "time_trip is for vehicles with a home source"
     source = scenario.source_map[vehicle.source]
     minutes = network.minutes(vehicle.speed_factor)
     t = max(free_min, source.ready_min, vehicle.available_min) + source.load_min
@@ -364,6 +574,7 @@ class CheckReport:
 class _Checker:
     def __init__(self, plan: Plan, scenario: Scenario, network: TravelNetwork) -> None:
         self.plan, self.sc, self.net = plan, scenario, network
+        self.v2 = plan.contract_version >= 2
         self.out: list[Violation] = []
 
     def add(self, code: str, path: str, message: str) -> None:
@@ -372,6 +583,10 @@ class _Checker:
     def run(self) -> list[Violation]:
         if self.plan.scenario != self.sc.name:
             self.add("scenario", "scenario", f"plan is for {self.plan.scenario!r}")
+        if self.sc.contract_version > self.plan.contract_version:
+            self.add("contract_version", "contract_version",
+                     f"a contract-v{self.sc.contract_version} scenario needs a plan of that "
+                     f"version, not v{self.plan.contract_version}")
         drawn: dict[tuple[str, str], int] = defaultdict(int)
         seen: set[str] = set()
         for r, route in enumerate(self.plan.routes):
@@ -395,48 +610,31 @@ class _Checker:
     def route(
         self, route: Route, v: VehicleUnit, path: str, drawn: dict[tuple[str, str], int]
     ) -> None:
-        source = self.sc.source_map[v.source]
-        minutes = self.net.minutes(v.speed_factor)
-        free = max(source.ready_min, v.available_min)
+        day = check_day(self.sc, self.net, v, route.trips)
+        for issue in day.issues:
+            self.add(issue.code, path + issue.where, issue.message)
         for t, trip in enumerate(route.trips):
             tp = f"{path}.trips[{t}]"
-            if trip.source != v.source:
-                self.add("trip_source", tp, f"{v.id} is based at {v.source}, not {trip.source}")
+            if trip.source not in self.sc.source_map:
                 continue
-            if trip.depart_min - source.load_min < free:
-                self.add(
-                    "depart_early",
-                    tp,
-                    f"loading starts at {trip.depart_min - source.load_min}, "
-                    f"vehicle/source free from {free}",
-                )
             self.load(trip, v, tp, drawn)
-            here, t_now = self.net.source_loc(source.id), trip.depart_min
             if not trip.stops:
                 self.add("empty_trip", tp, "a trip needs at least one stop")
-            for k, stop in enumerate(trip.stops):
-                sp = f"{tp}.stops[{k}]"
-                site = self.sc.site_map.get(stop.site)
-                if site is None:
-                    self.add("site_unknown", sp, f"no site {stop.site!r}")
-                    return
-                nxt = self.net.site_loc(site.id)
-                leg = int(minutes[here, nxt])
-                if leg >= UNREACHABLE:
-                    self.add("unreachable", sp, f"no path to {site.id}")
-                    return
-                if stop.arrive_min < t_now + leg:
-                    self.add(
-                        "arrive_early", sp, f"arrives {stop.arrive_min}, earliest {t_now + leg}"
-                    )
-                t_now = max(stop.arrive_min, t_now + leg) + site.service_min
-                here = nxt
-            back = int(minutes[here, self.net.source_loc(source.id)])
-            if back >= UNREACHABLE:
-                self.add("unreachable", tp, "no path back to the source")
-            elif trip.return_min < t_now + back:
-                self.add("return_early", tp, f"returns {trip.return_min}, earliest {t_now + back}")
-            free = max(trip.return_min, t_now + back if back < UNREACHABLE else trip.return_min)
+        if self.v2 and route.trips:
+            want = {
+                "start_min": day.start_min, "end_min": day.end_min,
+                "longest_drive_min": day.longest_drive_min,
+            }
+            for name, value in want.items():
+                got = getattr(route, name)
+                if got != value:
+                    self.add("route", f"{path}.{name}", f"reported {got}, recomputed {value}")
+            cost = v.fixed_cost + v.cost_per_km * day.km
+            for name, got_f, value_f, tol in (("km", route.km, day.km, KM_TOL),
+                                              ("cost", route.cost, cost, COST_TOL)):
+                if got_f is None or abs(got_f - value_f) > tol + 1e-6 * value_f:
+                    self.add("route", f"{path}.{name}", f"reported {got_f}, recomputed "
+                             f"{round(value_f, 3)}")
 
     def load(self, trip: Trip, v: VehicleUnit, tp: str, drawn: dict[tuple[str, str], int]) -> None:
         items = self.sc.item_map
@@ -465,7 +663,7 @@ class _Checker:
             self.add("unload_mismatch", tp, f"loads {loads}, unloads {dict(unloaded)}")
 
     def figures(self) -> None:
-        ev = evaluate(self.sc, self.plan.routes, self.net)
+        ev = evaluate(self.sc, self.plan.routes, self.net, v1_reasons=not self.v2)
         s = self.plan.summary
         exact = {
             "people": (s.people, ev.people),
@@ -490,13 +688,53 @@ class _Checker:
             )
         if s.bound_coverage is not None and ev.coverage > s.bound_coverage + RATIO_TOL:
             self.add("bound", "summary.bound_coverage", f"coverage {ev.coverage} exceeds the bound")
+        if self.v2:
+            self.v2_summary(ev)
         self.sites(ev)
-        got_unmet = sorted((u.site, u.item, u.qty, u.reason) for u in self.plan.unmet)
-        want_unmet = sorted((u.site, u.item, u.qty, u.reason) for u in ev.unmet)
-        if got_unmet != want_unmet:
+        got_unmet = sorted((u.site, u.item, float(u.qty), u.reason) for u in self.plan.unmet)
+        want_unmet = sorted((u.site, u.item, float(u.qty), u.reason) for u in ev.unmet)
+        if len(got_unmet) != len(want_unmet) or any(
+            g[:2] != w[:2] or g[3] != w[3] or abs(g[2] - w[2]) > QTY_TOL
+            for g, w in zip(got_unmet, want_unmet, strict=False)
+        ):
             extra = sorted(set(got_unmet) - set(want_unmet))[:5]
             missing = sorted(set(want_unmet) - set(got_unmet))[:5]
             self.add("unmet", "unmet", f"unexpected {extra}, missing {missing}")
+
+    def v2_summary(self, ev: Evaluation) -> None:
+        """Contract-v2 figures: status vocabulary, bounds and gap, cost, per-need coverage."""
+        s = self.plan.summary
+        if s.status is not None and s.status not in STATUSES:
+            self.add("status", "summary.status", f"unknown status {s.status!r}; one of "
+                     f"{', '.join(STATUSES)}")
+        if s.status in NEEDS_REASON and not (s.status_reason or "").strip():
+            self.add("status", "summary.status_reason", f"status {s.status} needs a reason")
+        for k, b in enumerate(s.bounds or []):
+            if ev.coverage > b.coverage + RATIO_TOL or ev.people_covered > b.people:
+                self.add("bound", f"summary.bounds[{k}]", f"coverage {ev.coverage} "
+                         f"({ev.people_covered} people) exceeds the bound {b.name} "
+                         f"({b.people} people)")
+            if ev.people and abs(b.coverage - b.people / ev.people) > RATIO_TOL:
+                self.add("bound", f"summary.bounds[{k}].coverage",
+                         f"{b.coverage} is not {b.people} / {ev.people}")
+        if s.bounds and s.bound_coverage is not None and abs(
+                s.bound_coverage - min(b.coverage for b in s.bounds)) > RATIO_TOL:
+            self.add("bound", "summary.bound_coverage", "is not the smallest of bounds")
+        if s.gap is not None and (s.bound_coverage is None
+                                  or abs(s.gap - (s.bound_coverage - ev.coverage)) > RATIO_TOL):
+            self.add("summary", "summary.gap", f"reported {s.gap}, bound - coverage is "
+                     f"{None if s.bound_coverage is None else s.bound_coverage - ev.coverage}")
+        if s.status == "optimal_coverage" and (
+                s.bound_coverage is None or ev.coverage < s.bound_coverage - RATIO_TOL):
+            self.add("status", "summary.status", "optimal_coverage needs coverage = the bound")
+        if s.cost is None or abs(s.cost - ev.cost) > COST_TOL + 1e-9 * ev.cost:
+            self.add("summary", "summary.cost", f"reported {s.cost}, recomputed {ev.cost}")
+        got = [(n.need, n.people_met, round(n.coverage, 9)) for n in s.needs or []]
+        want = [(n.need, n.people_met, round(n.coverage, 9)) for n in ev.needs]
+        if len(got) != len(want) or any(
+                g[:2] != w[:2] or abs(g[2] - w[2]) > RATIO_TOL for g, w in zip(got, want,
+                                                                               strict=False)):
+            self.add("summary", "summary.needs", f"reported {got}, recomputed {want}")
 
     def sites(self, ev: Evaluation) -> None:
         want = {x.site: x for x in ev.sites}
@@ -510,7 +748,8 @@ class _Checker:
                 self.add("site_repeated", path, f"{got.site} listed twice")
             seen.add(got.site)
             ref = want[got.site]
-            for name in ("people", "last_arrival_min", "covered"):
+            names = ["people", "last_arrival_min", "covered"] + (["needs_met"] if self.v2 else [])
+            for name in names:
                 if getattr(got, name) != getattr(ref, name):
                     self.add(
                         "site",

@@ -45,7 +45,17 @@ from dispatch.planning.allocation import (
 from dispatch.planning.baseline import Bound, BoundSolver, coverage_upper_bound, greedy_baseline
 from dispatch.planning.needs import scenario_demand
 from dispatch.planning.network import TravelNetwork, build_network, distance_m
-from dispatch.planning.plan import Plan, Route, Stop, Trip, build_plan, check, evaluate, time_trip
+from dispatch.planning.plan import (
+    Plan,
+    Route,
+    Stop,
+    Trip,
+    build_plan,
+    check,
+    evaluate,
+    time_trip,
+    with_summary,
+)
 from dispatch.planning.problem import Scenario, VehicleUnit
 from dispatch.planning.routing import (
     FIRST_SOLUTION_STRATEGIES,
@@ -93,6 +103,9 @@ class SolveParams(BaseModel):
     was too optimistic, the trucks rather than the stock bind), the whole plan is made again
     with ``time_factor`` multiplied by ``retry_tighten``, at most ``max_retries`` times and
     only while ``retry_share`` of the limit is left; the best plan of all attempts is kept.
+
+    ``strict``: raise ``EngineError`` instead of returning a degraded plan (engine error,
+    checker rejection, unsupported scenario); tests use it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -121,6 +134,7 @@ class SolveParams(BaseModel):
     retry_gap: Annotated[float, Field(ge=0, le=1)] = 0.02
     retry_tighten: Annotated[float, Field(gt=0, lt=1)] = 0.8
     retry_share: Annotated[float, Field(ge=0, le=1)] = 0.25
+    strict: bool = False
 
     @model_validator(mode="after")
     def _names(self) -> SolveParams:
@@ -561,6 +575,9 @@ def solve(
     t0 = time.monotonic()
     params = params or SolveParams()
     limit = params.time_limit_s or scenario.policy.time_limit_s
+    unsupported = scenario.v2_features()
+    if unsupported:
+        return _unsupported(scenario, params, unsupported, t0)
 
     def report(phase: str, fraction: float) -> None:
         if progress is not None:
@@ -591,7 +608,7 @@ def solve(
     report("baseline", 1.0)
 
     best = _Best()
-    status = "feasible"
+    status, reason = "feasible", None
     try:
         factor = params.time_factor
         planned = _rounds(ctx, report, best, factor)
@@ -603,25 +620,35 @@ def solve(
             log.info("routing covered %d of %d planned people: planning again with time "
                      "factor %.3f", best.key[0], planned, factor)
             planned = _rounds(ctx, report, best, factor)
-    except Exception:  # never fail a plan job: fall back to the best plan found so far
+    except Exception as exc:  # never fail a plan job: the best plan so far, said loudly
+        if params.strict:
+            raise
         log.exception("planning engine failed; returning the better of what it had and the "
                       "greedy baseline")
-        status = "fallback"
+        status, reason = "engine_error", f"{type(exc).__name__}: {exc}"
     best_trips = best.trips
 
     report("check", 0.0)
     plan = build_plan(
         scenario, _routes(ctx, best_trips), network=net, solve_s=time.monotonic() - t0,
-        status=status, bound_coverage=bound.coverage, baseline_coverage=base.summary.coverage,
+        status=status, status_reason=reason, bounds=[bound.figure()],
+        baseline_coverage=base.summary.coverage,
     )
-    if _key(base.summary.people_covered, base.summary.fill_rate) > _key(
+    verdict = check(plan, scenario, net)
+    if not verdict.ok:
+        if params.strict:
+            raise EngineError(f"the engine's plan failed the checker: {verdict}")
+        log.error("the engine's plan failed the checker, returning the baseline: %s", verdict)
+        plan = with_summary(base, status="checker_rejected",
+                            status_reason="; ".join(str(v) for v in verdict.violations[:5]))
+    elif _key(base.summary.people_covered, base.summary.fill_rate) > _key(
         plan.summary.people_covered, plan.summary.fill_rate
-    ) or not check(plan, scenario, net).ok:
-        plan = _with_summary(base, time.monotonic() - t0, bound, base.summary.coverage)
-    else:
-        if plan.summary.people_covered >= bound.people_bound:
-            plan = plan.model_copy(update={"summary": plan.summary.model_copy(
-                update={"status": "optimal_coverage"})})
+    ):
+        plan = with_summary(base, status="baseline" if status != "engine_error" else status,
+                            status_reason=reason)
+    elif status != "engine_error" and plan.summary.people_covered >= bound.people_bound:
+        plan = plan.model_copy(update={"summary": plan.summary.model_copy(
+            update={"status": "optimal_coverage"})})
     report("check", 1.0)
     return _with_summary(plan, time.monotonic() - t0, bound, base.summary.coverage)
 
@@ -708,11 +735,31 @@ def _rounds(ctx: _Ctx, report: Progress, best: _Best, time_factor: float) -> int
 
 
 def _with_summary(plan: Plan, solve_s: float, bound: Bound, baseline: float) -> Plan:
-    summary = plan.summary.model_copy(update={
-        "solve_s": round(solve_s, 3), "bound_coverage": bound.coverage,
-        "baseline_coverage": baseline,
-    })
-    return plan.model_copy(update={"summary": summary})
+    return with_summary(plan, solve_s=round(solve_s, 3), bound_coverage=bound.coverage,
+                        bounds=[bound.figure()], baseline_coverage=baseline)
+
+
+class EngineError(RuntimeError):
+    """The engine failed or cannot plan this scenario (raised in strict mode only; otherwise
+    the plan's status says ``engine_error`` or ``checker_rejected`` with the reason)."""
+
+
+def _unsupported(scenario: Scenario, params: SolveParams, features: list[str], t0: float
+                 ) -> Plan:
+    """This (contract v1) engine does not implement contract-v2 features: fail loudly. In
+    strict mode raise; otherwise return the greedy baseline (which implements every rule,
+    and passes the checker) with status ``engine_error`` and the reason."""
+    reason = ("the engine does not support contract-v2 features " + ", ".join(features)
+              + "; the plan is the greedy baseline")
+    if params.strict:
+        raise EngineError(reason)
+    log.error("planning %r: %s", scenario.name, reason)
+    net = build_network(scenario)
+    bound = coverage_upper_bound(scenario, time_limit_s=1.0, network=net, solver="lp")
+    base = greedy_baseline(scenario, net)
+    return with_summary(base, status="engine_error", status_reason=reason,
+                        solve_s=round(time.monotonic() - t0, 3), bound_coverage=bound.coverage,
+                        bounds=[bound.figure()], baseline_coverage=base.summary.coverage)
 
 
 def _route_all(

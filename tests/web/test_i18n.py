@@ -44,6 +44,16 @@ def test_label_groups_and_dynamic_keys_are_covered() -> None:
         assert key in MESSAGES, key
 
 
+def test_every_unmet_reason_of_the_planning_contract_has_a_label() -> None:
+    """Plans (v2 and old v1 ones) name why a need is unmet; the console shows every reason."""
+    from typing import get_args
+
+    from dispatch.planning.plan import Reason, V1Reason
+
+    for reason in (*get_args(Reason), *get_args(V1Reason)):
+        assert f"reason.{reason}" in MESSAGES, reason
+
+
 def test_both_languages_have_the_same_placeholders() -> None:
     """A {name} in the Chinese text is in the English text too, so formatting never fails."""
     fmt = string.Formatter()

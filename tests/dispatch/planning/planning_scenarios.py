@@ -232,3 +232,77 @@ def short(what: str) -> dict[str, Any]:
         "network": dict(FLAT),
     }
     return data
+
+
+# -- contract v2 -------------------------------------------------------------------------
+
+
+def yard(**policy: Any) -> dict[str, Any]:
+    """Contract v2. Depot P (km 0, water, load 10) with a home truck h; kit store Q (km 20,
+    kits, load 10); a transport enterprise's yard Y (km -10) whose truck e may load
+    anywhere. Sites A (km 10, 40 people: 5 water, 2 kits) and B (km 30, 60 people: 3 kits),
+    service 5, deadline 200. ``policy`` goes into the scenario's policy."""
+    return {
+        "contract_version": 2,
+        "name": "yard",
+        "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 200,
+        "items": copy.deepcopy(ITEMS),
+        "sites": [
+            site("A", 10, 40, demand={"water": 5, "kit": 2}, service_min=5),
+            site("B", 30, 60, demand={"kit": 3}, service_min=5),
+        ],
+        "sources": [
+            source("P", 0, {"water": 100}, load_min=10),
+            source("Q", 20, {"kit": 50}, load_min=10, tier="county"),
+        ],
+        "bases": [{"id": "Y", "name": "yard", "lat": km_north(-10), "lon": LON0}],
+        "vehicles": [
+            truck("h", "P"),
+            {"id": "e", "base": "Y", "loads_at": "any", "capacity_kg": 100, "capacity_m3": 10.0},
+        ],
+        "network": dict(FLAT),
+        "policy": dict(policy),
+    }
+
+
+FOOD_ITEMS = [
+    {"code": "case", "name": "bottled water", "unit_kg": 13.6, "unit_m3": 0.023},
+    {"code": "rice", "name": "self-heating rice", "unit_kg": 5.5, "unit_m3": 0.04},
+    {"code": "biscuit", "name": "compressed biscuits", "unit_kg": 10.0, "unit_m3": 0.025},
+    {"code": "tent", "name": "tent", "unit_kg": 38.0, "unit_m3": 0.2},
+]
+FOOD_NEEDS = {
+    "days": 1,
+    "household_size": 3,
+    "groups": [
+        {"id": "water", "name": "饮用水", "unit": "L", "per_person_per_day": 3,
+         "items": {"case": 13.2}},
+        {"id": "food", "name": "食品", "unit": "meal", "per_person_per_day": 3,
+         "items": {"rice": 12, "biscuit": 64}},
+        {"id": "shelter", "name": "住所", "unit": "household", "per_household": 1,
+         "items": {"tent": 1}, "shelter": True},
+    ],
+}
+
+
+def substitutes() -> dict[str, Any]:
+    """Contract v2, named needs with substitutes (``FOOD_NEEDS``): site S (km 10, 20 people,
+    7 households) and shelter H (km 12, 30 people, sheltered); depot D (km 0) holds water
+    cases, 2 cases of rice, biscuits and tents; one 1-tonne truck; deadline 300."""
+    return {
+        "contract_version": 2,
+        "name": "substitutes",
+        "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 300,
+        "items": copy.deepcopy(FOOD_ITEMS),
+        "needs": copy.deepcopy(FOOD_NEEDS),
+        "sites": [
+            site("S", 10, 20, households=7, service_min=5),
+            site("H", 12, 30, sheltered=True, service_min=5),
+        ],
+        "sources": [source("D", 0, {"case": 40, "rice": 2, "biscuit": 10, "tent": 20},
+                           load_min=10)],
+        "vehicles": [truck("t", "D", 1000)],
+        "network": dict(FLAT),
+    }

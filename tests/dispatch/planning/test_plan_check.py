@@ -88,7 +88,7 @@ def test_hand_plan_figures():
         ("C", False, 100),
     ]
     assert [u.model_dump() for u in plan.unmet] == [
-        {"site": "C", "item": "water", "qty": 3, "reason": "no_stock_in_reach"}
+        {"site": "C", "item": "water", "qty": 3, "reason": "stock", "unit": "unit"}
     ]
     assert check(plan, sc).ok, str(check(plan, sc))
 
@@ -118,7 +118,7 @@ def test_unmet_reason_fleet_when_stock_was_left():
     data = line()
     data["sources"][0]["stock"]["water"] = 20
     plan, sc = hand_plan(data)
-    assert [u.reason for u in plan.unmet] == ["no_fleet_capacity"]
+    assert [u.reason for u in plan.unmet] == ["fleet_time"]
     assert check(plan, sc).ok
 
 
@@ -280,7 +280,7 @@ def test_reported_figures_are_recomputed():
     assert "site_missing" in codes(tampered(plan, lambda d: d["sites"].pop()), sc)
     assert "unmet" in codes(tampered(plan, lambda d: d["unmet"].clear()), sc)
     assert "unmet" in codes(
-        tampered(plan, lambda d: d["unmet"][0].update(reason="no_fleet_capacity")), sc
+        tampered(plan, lambda d: d["unmet"][0].update(reason="fleet_time")), sc
     )
     assert "scenario" in codes(tampered(plan, lambda d: d.update(scenario="other")), sc)
 

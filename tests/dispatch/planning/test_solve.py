@@ -192,14 +192,14 @@ def test_too_little_fleet_is_reported_as_no_fleet_capacity():
     no_fleet_capacity (the stock was there)."""
     plan = planned(build(short("fleet")))
     assert {s.site for s in plan.sites if s.covered} == {"P"}
-    assert {(u.site, u.reason) for u in plan.unmet} == {("Q", "no_fleet_capacity")}
+    assert {(u.site, u.reason) for u in plan.unmet} == {("Q", "fleet_time")}
 
 
 def test_too_little_stock_is_reported_as_no_stock_in_reach():
     """12 water for 20 demanded: P (60 people) covered, Q short and no_stock_in_reach."""
     plan = planned(build(short("stock")))
     assert {s.site for s in plan.sites if s.covered} == {"P"}
-    assert [(u.site, u.qty, u.reason) for u in plan.unmet] == [("Q", 8, "no_stock_in_reach")]
+    assert [(u.site, u.qty, u.reason) for u in plan.unmet] == [("Q", 8, "stock")]
 
 
 def test_coverage_never_below_the_baseline_on_varied_scenarios():
@@ -271,9 +271,10 @@ def test_items_unknown_to_the_fleet_are_reported_not_raised():
     assert any(u.site == "A" and u.item == "gen" for u in plan.unmet)
 
 
-def test_an_engine_failure_falls_back_to_a_valid_plan(monkeypatch):
-    """If allocation or routing raised, solve would still return a checked plan (the greedy
-    baseline here), with status "baseline"/"fallback" and its bound and baseline figures."""
+def test_an_engine_failure_is_reported_loudly_with_a_valid_plan(monkeypatch):
+    """If allocation or routing raised, solve still returns a checked plan (the greedy
+    baseline here) but says so: status engine_error with the error as its reason; in strict
+    mode it raises instead."""
     import dispatch.planning.solve as engine
 
     def broken(*args, **kwargs):
@@ -282,5 +283,8 @@ def test_an_engine_failure_falls_back_to_a_valid_plan(monkeypatch):
     monkeypatch.setattr(engine, "allocate", broken)
     sc = build(three_loads())
     plan = planned(sc)
-    assert plan.summary.status in ("baseline", "fallback")
+    assert plan.summary.status == "engine_error"
+    assert "solver crashed" in (plan.summary.status_reason or "")
     assert plan.summary.coverage == greedy_baseline(sc).summary.coverage
+    with pytest.raises(RuntimeError, match="solver crashed"):
+        solve(sc, SolveParams(time_limit_s=2, strict=True))
