@@ -369,7 +369,7 @@ def test_schema_export_covers_scenario_and_plan(tmp_path):
     including the v2 fields."""
     from typer.testing import CliRunner
 
-    from relief.cli import app
+    from relief.app.cli import app
 
     result = CliRunner().invoke(app, ["plan", "--schema"])
     assert result.exit_code == 0, result.output
