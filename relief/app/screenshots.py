@@ -94,7 +94,7 @@ def _scenario(api: httpx.Client, time_limit: float) -> tuple[int, int]:
     sites = [{"township": "320623101", "people": 1800}, {"township": "320623104", "people": 1200},
              {"township": "320623107", "people": 900}, {"township": "320623001", "people": 2600},
              {"shelter": "SH-06", "people": 1500},
-             {"code": "P-YK", "name": "洋口港临时安置点", "lat": 32.55, "lon": 121.05,
+             {"code": "P-YK", "name": "洋口港临时安置点", "lat": 32.52, "lon": 121.02,
               "people": 600}]
     for site in sites:
         r = api.post(f"/incidents/{incident}/sites", json={**site, "reported_by": "灾害信息员"})

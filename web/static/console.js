@@ -24,23 +24,19 @@
   }
   function fmt(n) { return Number(n || 0).toLocaleString(); }
 
-  /* ---- base map: land and county outlines, roads, county labels ---- */
+  /* ---- base map: land, city and county outlines (real boundaries), roads, labels ---- */
   function baseMap(el, base, labels, opts) {
     var map = L.map(el, { zoomSnap: 0.25, attributionControl: false, minZoom: 7, maxZoom: 14,
       preferCanvas: !!(opts && opts.canvas) });
-    var land = L.featureGroup().addTo(map);
-    base.outlines.forEach(function (p) {
-      if (p.kind === "land") {
-        L.polygon(p.points, { color: "#c9bd9b", weight: 1, fillColor: "#f6f1e3",
-          fillOpacity: 1, interactive: false }).addTo(land);
-      }
-    });
+    el.classList.add("water");
+    L.polygon(base.land, { stroke: false, fillColor: "#f6f1e3", fillOpacity: 1,
+      interactive: false, className: "land" }).addTo(map);
+    var city = L.polygon(base.city, { color: "#7a5c2e", weight: 2, fill: false,
+      interactive: false, className: "city-outline" }).addTo(map);
     var counties = L.featureGroup().addTo(map);
-    base.outlines.forEach(function (p) {
-      if (p.kind === "county") {
-        L.polygon(p.points, { color: "#9c8b62", weight: 1.2, dashArray: "4 3", fill: false,
-          interactive: false }).addTo(counties);
-      }
+    base.counties.forEach(function (c) {
+      L.polygon(c.polygons, { color: "#9c8b62", weight: 1.2, dashArray: "4 3", fill: false,
+        interactive: false, className: "county-outline" }).addTo(counties);
     });
     var roads = L.featureGroup().addTo(map);
     var edges = [];
@@ -60,9 +56,16 @@
         icon: L.divIcon({ className: "county-label", html: esc(c.name), iconSize: null })
       }).addTo(map);
     });
-    var bounds = land.getBounds();
+    var bounds = city.getBounds();
     map.fitBounds(bounds.isValid() ? bounds : [[31.6, 120.3], [32.8, 121.9]], { padding: [8, 8] });
-    return { map: map, roads: roads, edges: edges };
+    return { map: map, roads: roads, edges: edges, nodes: nodes };
+  }
+
+  /* The base layer is one cached JSON file for every page. */
+  function withBase(data, then) {
+    fetch(data.base, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(then);
   }
 
   /* ---- the one map of supplies ---- */
@@ -303,8 +306,11 @@
     var data = readJSON("map-data");
     var el = document.getElementById("map");
     if (data && el && window.L) {
-      if (data.page === "overview") { initOverview(el, data); }
-      if (data.page === "desk") { initDesk(el, data); }
+      withBase(data, function (base) {
+        data.base = base;
+        if (data.page === "overview") { initOverview(el, data); }
+        if (data.page === "desk") { initDesk(el, data); }
+      });
     }
     // htmx sends the session's CSRF token with every request it makes.
     var meta = document.querySelector('meta[name="csrf-token"]');
