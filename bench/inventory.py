@@ -81,14 +81,16 @@ def prepare(url: str) -> None:
         session.add(item)
         session.flush()
         ctx = MoveContext(actor="bench", today=date.today(), reference="BENCH-OPENING")
-        lot = ledger.ensure_lot(session, item=item, lot_number="BENCH", expiry=None)
         for i in range(CLIENT_DEPOTS):
             depot = Depot(code=f"B{i:02d}", name=f"bench depot {i} (synthetic)", tier="county",
                           kind="government", division_code="320600", lat=32.0, lon=120.9)
             session.add(depot)
             session.flush()
-            ledger.receive(session, destination=ledger.depot_location(session, depot),
-                           item=item, lot=lot, quantity=BIG, ctx=ctx)
+            location = ledger.depot_location(session, depot)
+            lot = ledger.ensure_lot(session, item=item, lot_number="BENCH", expiry=None,
+                                    location=location)
+            ledger.receive(session, destination=location, item=item, lot=lot, quantity=BIG,
+                           ctx=ctx)
 
     db.write(build)
     db.dispose()

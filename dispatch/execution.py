@@ -269,7 +269,8 @@ def depart(session: Session, *, shipment_id: int, principal: Principal, ctx: Mov
             expiry = (ctx.today + timedelta(days=item.shelf_life_days)
                       if item.shelf_life_days else None)
             lot = ledger.ensure_lot(session, item=item, expiry=expiry,
-                                    lot_number=f"{depot.code}-{ctx.today:%Y%m%d}")
+                                    lot_number=f"{depot.code}-{ctx.today:%Y%m%d}",
+                                    location=location)
             ledger.receive(session, destination=location, item=item, lot=lot,
                            quantity=line.quantity, ctx=ctx)
             moves = [ledger.move_lot(session, source=location, destination=transit, item=item,

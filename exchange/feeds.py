@@ -185,7 +185,7 @@ def _stock(today: date, local_only: bool) -> Select[Any]:
 def _stock_row(row: Any, _today: date) -> StockRow:
     quant, lot = row[0], row[1]
     return StockRow(depot=row.depot_code, item=row.item_code, lot=lot.lot_number,
-                    expiry=lot.expiry, quality=lot.quality, on_hand=quant.on_hand,
+                    expiry=lot.expiry, quality=quant.quality, on_hand=quant.on_hand,
                     reserved=quant.reserved, available=int(row.available),
                     updated_at=max(quant.updated_at, lot.updated_at))
 

@@ -81,6 +81,7 @@ from supplies.models import (
     Item,
     Location,
     Lot,
+    Quality,
     Quant,
     Tier,
 )
@@ -547,19 +548,24 @@ def apply_stock(ctx: ImportContext, rec: MappedStock, _local_id: str | None, ver
     lot_number = f"{ctx.lot_prefix}{base}"
     if len(lot_number) > 64:
         raise InvalidInput("lot", "lot number too long once prefixed")
-    lot = ledger.ensure_lot(session, item=item, lot_number=lot_number, expiry=rec.expiry)
-    changed = False
-    if lot.quality != rec.quality:
-        audit(session, actor=ctx.actor, action="lot.quality", entity="lot",
-              entity_id=str(lot.id), details={"from": lot.quality, "to": rec.quality,
-                                              "reason": f"provincial report {ctx.reference}"})
-        lot.quality = rec.quality
-        lot.updated_at = utcnow()
-        session.add(lot)
-        session.flush()
-        changed = True
     location = ledger.depot_location(session, depot)
+    lot = ledger.ensure_lot(session, item=item, lot_number=lot_number, expiry=rec.expiry,
+                            location=location)
+    # The quality is this warehouse's verdict, kept on its quant (never on the shared lot).
     rows = ledger.lock_stock(session, location, item.id or 0, [lot.id or 0])
+    if not rows and (rec.quantity > 0 or rec.quality != Quality.good):
+        ledger.lock_destination(session, location, item, [lot.id or 0])
+        rows = ledger.lock_stock(session, location, item.id or 0, [lot.id or 0])
+    changed = False
+    if rows:
+        before, _ = ledger.set_quality(session, location=location, item=item, lot=lot,
+                                       quality=rec.quality)
+        if before != rec.quality:
+            audit(session, actor=ctx.actor, action="lot.quality", entity="lot",
+                  entity_id=str(lot.id), details={"depot": depot.code, "from": before,
+                                                  "to": rec.quality,
+                                                  "reason": f"provincial report {ctx.reference}"})
+            changed = True
     on_hand = rows[0][0].on_hand if rows else 0
     if rec.quantity != on_hand:
         move_ctx = MoveContext(actor=ctx.actor, today=ctx.today, reference=ctx.reference,

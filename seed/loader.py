@@ -218,10 +218,11 @@ def load_opening_stock(session: Session, *, today: date, data_dir: Path = DATA_D
     for r in rows("opening_stock.csv", data_dir):
         depot, item = depots[r["depot_code"]], items[r["item_code"]]
         expiry = date.fromisoformat(r["expiry"]) if r["expiry"] else None
+        location = ledger.depot_location(session, depot)
         lot = ledger.ensure_lot(session, item=item, lot_number=r["lot_number"] or None,
-                                expiry=expiry)
-        ledger.receive(session, destination=ledger.depot_location(session, depot), item=item,
-                       lot=lot, quantity=int(r["quantity"]), ctx=ctx)
+                                expiry=expiry, location=location)
+        ledger.receive(session, destination=location, item=item, lot=lot,
+                       quantity=int(r["quantity"]), ctx=ctx)
         count += 1
     return count
 

@@ -6,8 +6,11 @@ touches. Nothing here commits; the caller's use case does, once.
 
 Rules kept here and nowhere else:
 
-* Available stock of a quant = on hand - reserved, and only for lots in good quality whose
-  expiry date (the last usable day) is today or later.
+* Available stock of a quant = on hand - reserved, and only when the quant's location holds the
+  lot in good quality and the lot's expiry date (the last usable day) is today or later.
+* Lots are shared, immutable identities (item, number, expiry); every decision about goods -
+  quality - is per holding location, on the quant. Lot numbers are resolved against what a
+  location holds (``held_lot``, ``ensure_lot``), so no depot's lots constrain another's.
 * Issues, transfers and reservations pick lots FEFO: earliest expiry first, lots without expiry
   last, then oldest lot first.
 * Concurrency: every quant a transaction changes is locked (``SELECT ... FOR UPDATE`` on
@@ -33,7 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from relief.platform.dbtypes import utcnow
-from relief.platform.errors import Conflict, InsufficientStock, InvalidInput
+from relief.platform.errors import Conflict, InsufficientStock, InvalidInput, NotFound
 from supplies.models import (
     Depot,
     Item,
@@ -140,54 +143,117 @@ def depot_location(session: Session, depot: Depot) -> Location:
     return location
 
 
-def ensure_lot(
-    session: Session, *, item: Item, lot_number: str | None, expiry: date | None
-) -> Lot:
-    """Find or create the lot ``lot_number`` of ``item``.
+def lots_at(session: Session, *, location: Location, item: Item, lot_number: str) -> list[Lot]:
+    """The lots of ``item`` numbered ``lot_number`` that ``location`` holds or held (it has a
+    quant of them), earliest expiry first."""
+    stmt = (
+        select(Lot)
+        .join(Quant, Quant.lot_id == Lot.id)
+        .where(Quant.location_id == location.id, Lot.item_id == item.id,
+               Lot.lot_number == lot_number)
+        .order_by(Lot.expiry.is_(None), Lot.expiry, Lot.id)
+    )
+    return list(session.execute(stmt).scalars())
 
-    Without a lot number the lot is named after its expiry (``AUTO-20271231`` or
-    ``AUTO-NOEXP``), so unlabelled receipts with the same expiry share one lot. A perishable
-    item needs an expiry; an existing lot must be given its own expiry (or none).
-    """
-    assert item.id is not None
-    if item.perishable and expiry is None:
-        raise InvalidInput("expiry", f"item {item.code} is perishable: an expiry date is required")
-    if lot_number is None:
-        lot_number = f"AUTO-{expiry:%Y%m%d}" if expiry else "AUTO-NOEXP"
-    stmt = select(Lot).where(Lot.item_id == item.id, Lot.lot_number == lot_number)
+
+def _find_or_create_lot(session: Session, item: Item, lot_number: str,
+                        expiry: date | None) -> Lot:
+    same_expiry = Lot.expiry.is_(None) if expiry is None else Lot.expiry == expiry
+    stmt = select(Lot).where(Lot.item_id == item.id, Lot.lot_number == lot_number, same_expiry)
     lot = session.execute(stmt).scalar_one_or_none()
     if lot is None:
         now = utcnow()
         _insert_ignore(
             session,
             Lot,
-            {
-                "item_id": item.id,
-                "lot_number": lot_number,
-                "expiry": expiry,
-                "quality": Quality.good,
-                "created_at": now,
-                "updated_at": now,
-            },
-            ["item_id", "lot_number"],
+            {"item_id": item.id, "lot_number": lot_number, "expiry": expiry,
+             "created_at": now, "updated_at": now},
+            None,
         )
         lot = session.execute(stmt).scalar_one()
-    if expiry is not None and lot.expiry != expiry:
-        raise InvalidInput(
-            "expiry",
-            f"lot {lot_number} of item {item.code} has expiry {lot.expiry}, not {expiry}",
-        )
     return lot
 
 
-def is_usable(lot: Lot, today: date) -> bool:
-    """True when the lot may be issued or reserved: good quality and not expired."""
-    return lot.quality == Quality.good and (lot.expiry is None or lot.expiry >= today)
+def ensure_lot(
+    session: Session,
+    *,
+    item: Item,
+    lot_number: str | None,
+    expiry: date | None,
+    location: Location,
+) -> Lot:
+    """The lot ``lot_number`` of ``item`` that goods received at ``location`` go into.
+
+    Without a lot number the lot is named after its expiry (``AUTO-20271231`` or
+    ``AUTO-NOEXP``), so unlabelled receipts with the same expiry share one lot. A perishable
+    item needs an expiry. Lot numbers are checked against what ``location`` itself holds, never
+    against other depots: a number the location already holds must come with that lot's
+    expiry (or none, meaning "that lot"); the same number at another depot with another expiry
+    is simply another lot.
+    """
+    assert item.id is not None
+    if item.perishable and expiry is None:
+        raise InvalidInput("expiry", f"item {item.code} is perishable: an expiry date is required")
+    if lot_number is None:
+        lot_number = f"AUTO-{expiry:%Y%m%d}" if expiry else "AUTO-NOEXP"
+    held = lots_at(session, location=location, item=item, lot_number=lot_number)
+    if expiry is None and held:
+        if len(held) > 1:
+            raise InvalidInput(
+                "expiry",
+                f"{location.code} holds lot {lot_number} of item {item.code} with expiries "
+                f"{', '.join(str(lt.expiry) for lt in held)}: give the expiry",
+            )
+        return held[0]
+    if expiry is not None and held and all(lt.expiry != expiry for lt in held):
+        raise InvalidInput(
+            "expiry",
+            f"lot {lot_number} of item {item.code} at {location.code} has expiry "
+            f"{held[0].expiry}, not {expiry}",
+        )
+    return _find_or_create_lot(session, item, lot_number, expiry)
+
+
+def held_lot(
+    session: Session,
+    *,
+    location: Location,
+    item: Item,
+    lot_number: str,
+    expiry: date | None = None,
+    field_name: str = "lot",
+    expiry_field: str = "expiry",
+) -> Lot:
+    """The lot numbered ``lot_number`` that ``location`` holds (404 naming ``field_name`` when
+    it holds none; 422 naming ``expiry_field`` when it holds that number with several expiries
+    and ``expiry`` does not pick one)."""
+    lots = lots_at(session, location=location, item=item, lot_number=lot_number)
+    if expiry is not None:
+        lots = [lt for lt in lots if lt.expiry == expiry]
+    if not lots:
+        suffix = f" with expiry {expiry}" if expiry is not None else ""
+        raise NotFound(
+            f"lot {lot_number}{suffix} of item {item.code} is not held at {location.code}",
+            fields=[{"field": field_name, "message": "not held here"}],
+        )
+    if len(lots) > 1:
+        raise InvalidInput(
+            expiry_field,
+            f"{location.code} holds lot {lot_number} of item {item.code} with expiries "
+            f"{', '.join(str(lt.expiry) for lt in lots)}: give the expiry",
+        )
+    return lots[0]
+
+
+def is_usable(quant: Quant, lot: Lot, today: date) -> bool:
+    """True when this location's stock of the lot may be issued or reserved: the location
+    holds it in good quality and the lot is not expired."""
+    return quant.quality == Quality.good and (lot.expiry is None or lot.expiry >= today)
 
 
 def available(quant: Quant, lot: Lot, today: date) -> int:
-    """Available quantity of one quant (0 for unusable lots)."""
-    return quant.on_hand - quant.reserved if is_usable(lot, today) else 0
+    """Available quantity of one quant (0 for unusable stock)."""
+    return quant.on_hand - quant.reserved if is_usable(quant, lot, today) else 0
 
 
 def fefo_key(lot: Lot) -> tuple[int, date, int]:
@@ -195,14 +261,40 @@ def fefo_key(lot: Lot) -> tuple[int, date, int]:
     return (1, date.max, lot.id or 0) if lot.expiry is None else (0, lot.expiry, lot.id or 0)
 
 
+def set_quality(
+    session: Session, *, location: Location, item: Item, lot: Lot, quality: Quality
+) -> tuple[Quality, Quant]:
+    """Set ``location``'s quality verdict on its stock of ``lot``; returns (before, quant).
+
+    The quant is locked first, like any stock change; other locations' stock of the same lot
+    is not touched. 404 when the location has never held the lot.
+    """
+    assert item.id is not None and lot.id is not None
+    rows = lock_stock(session, location, item.id, [lot.id])
+    if not rows:
+        raise NotFound(
+            f"lot {lot.lot_number} of item {item.code} is not held at {location.code}",
+            fields=[{"field": "depot", "message": "does not hold this lot"}],
+        )
+    quant = rows[0][0]
+    before = quant.quality
+    if before != quality:
+        quant.quality = quality
+        quant.updated_at = utcnow()
+        session.add(quant)
+        session.flush()
+    return before, quant
+
+
 # ---------------------------------------------------------------------------------------------
 # Quants: creation and locking
 
 
 def _insert_ignore(
-    session: Session, model: Any, values: dict[str, Any], conflict_cols: list[str]
+    session: Session, model: Any, values: dict[str, Any], conflict_cols: list[str] | None
 ) -> None:
-    """INSERT a row unless one with the same ``conflict_cols`` exists (race-safe upsert)."""
+    """INSERT a row unless one with the same ``conflict_cols`` exists (race-safe upsert);
+    ``None``: unless it would break any unique constraint or index of the table."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(model.__table__).values(**values)
     session.execute(statement.on_conflict_do_nothing(index_elements=conflict_cols))
@@ -281,13 +373,15 @@ def pick_fefo(
     and :class:`Conflict` when an explicitly requested lot is expired, quarantined or damaged.
     """
     if lot is not None:
-        if not is_usable(lot, today):
-            state = "expired" if lot.quality == Quality.good else lot.quality.value
-            raise Conflict(
-                f"lot {lot.lot_number} is {state} and cannot be used",
-                details={"lot": lot.lot_number, "quality": lot.quality, "expiry": lot.expiry},
-            )
         rows = [(q, lt) for q, lt in rows if lt.id == lot.id]
+        for quant, lot_row in rows:
+            if not is_usable(quant, lot_row, today):
+                state = "expired" if quant.quality == Quality.good else quant.quality.value
+                raise Conflict(
+                    f"lot {lot.lot_number} is {state} here and cannot be used",
+                    details={"lot": lot.lot_number, "quality": quant.quality,
+                             "expiry": lot.expiry},
+                )
     candidates = sorted(
         ((q, lt) for q, lt in rows if available(q, lt, today) > 0), key=lambda r: fefo_key(r[1])
     )
@@ -686,7 +780,7 @@ def consume(
     usable_total = 0
     for line in reservation_lines(session, reservation):
         quant, lot = rows[line.lot_id]
-        if line.quantity == 0 or not is_usable(lot, ctx.today):
+        if line.quantity == 0 or not is_usable(quant, lot, ctx.today):
             continue
         usable_total += line.quantity
         if remaining == 0:
@@ -816,5 +910,6 @@ def verify(session: Session) -> CheckResult:
 
 def available_sql(today: date) -> Any:
     """SQL expression for a quant's available quantity (join Quant with Lot); see ``available``."""
-    usable = (Lot.quality == Quality.good.value) & or_(Lot.expiry.is_(None), Lot.expiry >= today)
+    usable = (Quant.quality == Quality.good.value) & or_(Lot.expiry.is_(None),
+                                                          Lot.expiry >= today)
     return case((usable, Quant.on_hand - Quant.reserved), else_=0)

@@ -113,7 +113,7 @@ def stock_rows(
             lot=lot.lot_number,
             lot_id=lot.id,
             expiry=lot.expiry,
-            quality=lot.quality,
+            quality=quant.quality,
             expired=lot.expiry is not None and lot.expiry < today,
             on_hand=quant.on_hand,
             reserved=quant.reserved,
@@ -323,7 +323,7 @@ def expiring(session: Session, *, today: date, within_days: int) -> list[Expirin
                 expiry=lot.expiry,
                 days_left=days_left,
                 status="expired" if days_left < 0 else "expiring",
-                quality=lot.quality,
+                quality=quant.quality,
                 on_hand=quant.on_hand,
                 reserved=quant.reserved,
             )
@@ -361,7 +361,8 @@ def usable_by_depot_item(
 
     With ``expiring_before``, only lots expiring before that date are counted.
     """
-    usable = and_(Lot.quality == Quality.good.value, or_(Lot.expiry.is_(None), Lot.expiry >= today))
+    usable = and_(Quant.quality == Quality.good.value,
+                  or_(Lot.expiry.is_(None), Lot.expiry >= today))
     stmt = (
         select(Location.depot_id, Quant.item_id, func.sum(Quant.on_hand))
         .join(Lot, Lot.id == Quant.lot_id)

@@ -41,6 +41,7 @@ from supplies.models.operations import (
     BalancePublic,
     IssueIn,
     LotLinePublic,
+    LotQualityPublic,
     MovePublic,
     OperationPublic,
     QualityIn,
@@ -74,17 +75,15 @@ def get_item(session: Session, code: str, *, field: str = "item") -> Item:
     return item
 
 
-def get_lot(session: Session, item: Item, lot_number: str, *, field: str = "lot") -> Lot:
-    """The lot ``lot_number`` of ``item`` or a 404 naming ``field``."""
-    lot = session.execute(
-        select(Lot).where(Lot.item_id == item.id, Lot.lot_number == lot_number)
-    ).scalar_one_or_none()
-    if lot is None:
-        raise NotFound(
-            f"lot {lot_number} of item {item.code} not found",
-            fields=[{"field": field, "message": "unknown"}],
-        )
-    return lot
+def get_lot(session: Session, item: Item, lot_number: str, *, depot: Depot,
+            expiry: date | None = None, field: str = "lot", expiry_field: str = "expiry"
+            ) -> Lot:
+    """The lot ``lot_number`` of ``item`` that ``depot`` holds: 404 naming ``field`` when it
+    holds none, 422 naming ``expiry_field`` when it holds that number with several expiries
+    and ``expiry`` does not choose. Lot numbers mean what they mean at one depot."""
+    return ledger.held_lot(session, location=ledger.depot_location(session, depot), item=item,
+                           lot_number=lot_number, expiry=expiry, field_name=field,
+                           expiry_field=expiry_field)
 
 
 def _active_depot(session: Session, code: str, principal: Principal, *, field: str) -> Depot:
@@ -193,8 +192,9 @@ def receive_stock(
     """Book goods from a supplier into a depot, creating the lot when it is new."""
     depot = _active_depot(session, data.depot, principal, field="depot")
     item = get_item(session, data.item)
-    lot = ledger.ensure_lot(session, item=item, lot_number=data.lot, expiry=data.expiry)
     location = ledger.depot_location(session, depot)
+    lot = ledger.ensure_lot(session, item=item, lot_number=data.lot, expiry=data.expiry,
+                            location=location)
     move = ledger.receive(session, destination=location, item=item, lot=lot,
                           quantity=data.quantity, ctx=ctx)
     return _operation(session, ctx, [move], [(depot, item)])
@@ -206,7 +206,7 @@ def issue_stock(
     """Issue goods to affected people, FEFO over usable lots unless a lot is named."""
     depot = _active_depot(session, data.depot, principal, field="depot")
     item = get_item(session, data.item)
-    lot = get_lot(session, item, data.lot) if data.lot else None
+    lot = get_lot(session, item, data.lot, depot=depot, expiry=data.expiry) if data.lot else None
     moves = ledger.take(
         session,
         source=ledger.depot_location(session, depot),
@@ -226,7 +226,7 @@ def scrap_stock(
     """Write off goods of one lot (expired, damaged, quarantined or good) to scrap."""
     depot = _active_depot(session, data.depot, principal, field="depot")
     item = get_item(session, data.item)
-    lot = get_lot(session, item, data.lot)
+    lot = get_lot(session, item, data.lot, depot=depot, expiry=data.expiry)
     move = ledger.move_lot(
         session,
         source=ledger.depot_location(session, depot),
@@ -248,7 +248,7 @@ def adjust_stock(
     item = get_item(session, data.item)
     location = ledger.depot_location(session, depot)
     if data.lot is not None:
-        lot = get_lot(session, item, data.lot)
+        lot = get_lot(session, item, data.lot, depot=depot, expiry=data.expiry)
     else:
         held = [lt for q, lt in ledger.lock_stock(session, location, item.id or 0) if q.on_hand]
         if len(held) != 1:
@@ -265,33 +265,51 @@ def adjust_stock(
 
 def set_lot_quality(
     session: Session, *, principal: Principal, lot_id: int, data: QualityIn, ctx: MoveContext
-) -> Lot:
-    """Change a lot's quality status. Admins, or managers of a depot holding the lot."""
+) -> LotQualityPublic:
+    """Set one depot's quality verdict on its stock of a lot (admins, or that depot's managers).
+
+    The verdict is the depot's own: the same lot at any other depot keeps its quality. Without
+    ``depot`` the lot must be on hand at exactly one depot, which is then the one meant.
+    """
     lot = session.get(Lot, lot_id)
     if lot is None:
         raise NotFound(f"lot {lot_id} not found")
-    holders = session.execute(
-        select(Depot.code)
-        .join(Location, Location.depot_id == Depot.id)
-        .join(Quant, Quant.location_id == Location.id)
-        .where(Quant.lot_id == lot.id, Quant.on_hand > 0)
-    ).scalars()
-    principal.require_any_depot(list(holders) or ["(no depot holds this lot)"])
-    one_or_none(session, select(Lot).where(Lot.id == lot.id), lock=True)
-    if lot.quality != data.status:
+    item = session.get_one(Item, lot.item_id)
+    if data.depot is not None:
+        depot = get_depot(session, data.depot)
+    else:
+        holders = list(session.execute(
+            select(Depot)
+            .join(Location, Location.depot_id == Depot.id)
+            .join(Quant, Quant.location_id == Location.id)
+            .where(Quant.lot_id == lot.id, Quant.on_hand > 0)
+            .order_by(Depot.code)
+        ).scalars())
+        if len(holders) != 1:
+            where = ", ".join(d.code for d in holders) or "no depot"
+            raise InvalidInput("depot", f"lot {lot.lot_number} is on hand at {where}: name the "
+                               "depot whose stock this verdict is about")
+        depot = holders[0]
+    principal.require_depot(depot.code)
+    location = ledger.depot_location(session, depot)
+    before, quant = ledger.set_quality(session, location=location, item=item, lot=lot,
+                                       quality=data.status)
+    if before != data.status:
         record(
             session,
             actor=ctx.actor,
             action="lot.quality",
             entity="lot",
             entity_id=str(lot.id),
-            details={"from": lot.quality, "to": data.status, "reason": data.reason},
+            details={"depot": depot.code, "from": before, "to": data.status,
+                     "reason": data.reason},
         )
-        lot.quality = data.status
-        lot.updated_at = utcnow()
-        session.add(lot)
-        session.flush()
-    return lot
+    assert lot.id is not None
+    return LotQualityPublic(
+        lot_id=lot.id, item=item.code, lot=lot.lot_number, expiry=lot.expiry, depot=depot.code,
+        quality=quant.quality, on_hand=quant.on_hand, reserved=quant.reserved,
+        available=ledger.available(quant, lot, ctx.today),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,7 +325,8 @@ def send_transfer(
     if not target.active:
         raise Conflict(f"depot {target.code} is inactive", details={"to_depot": target.code})
     item = get_item(session, data.item)
-    lot = get_lot(session, item, data.lot) if data.lot else None
+    lot = (get_lot(session, item, data.lot, depot=source, expiry=data.expiry)
+           if data.lot else None)
     transfer = Transfer(
         from_depot_id=source.id or 0,
         to_depot_id=target.id or 0,
@@ -402,12 +421,19 @@ def _allocate_receipt(
 ) -> dict[int, int]:
     """How much of each lot arrived: per-lot figures, or a total spread FEFO over the lots."""
     if data.lines is not None:
-        by_number = {lot.lot_number: line for line, lot in lines}
         received = {line.lot_id: 0 for line, _ in lines}
         for i, entry in enumerate(data.lines):
-            line = by_number.get(entry.lot)
-            if line is None:
+            matches = [(line, lot) for line, lot in lines if lot.lot_number == entry.lot
+                       and (entry.expiry is None or lot.expiry == entry.expiry)]
+            if not matches:
                 raise InvalidInput(f"lines.{i}.lot", f"lot {entry.lot} is not in this transfer")
+            if len(matches) > 1:
+                raise InvalidInput(
+                    f"lines.{i}.expiry",
+                    f"this transfer carries lot {entry.lot} with expiries "
+                    f"{', '.join(str(lot.expiry) for _, lot in matches)}: give the expiry",
+                )
+            line = matches[0][0]
             if entry.quantity > line.quantity:
                 raise InvalidInput(
                     f"lines.{i}.quantity", f"only {line.quantity} of lot {entry.lot} were sent"
@@ -485,7 +511,7 @@ def create_reservation(
     if not depot.active:
         raise Conflict(f"depot {depot.code} is inactive", details={"depot": depot.code})
     item = get_item(session, data.item)
-    lot = get_lot(session, item, data.lot) if data.lot else None
+    lot = get_lot(session, item, data.lot, depot=depot, expiry=data.expiry) if data.lot else None
     reservation = ledger.reserve(
         session,
         location=ledger.depot_location(session, depot),

@@ -28,7 +28,9 @@ from supplies.models import (
     Division,
     DivisionLevel,
     Item,
+    Location,
     Lot,
+    Quant,
     Reservation,
     ReservationState,
     ReserveTarget,
@@ -36,7 +38,13 @@ from supplies.models import (
     Transfer,
     TransferState,
 )
-from supplies.models.catalogue import ItemCreate, ItemPublic, ItemUpdate, LotPublic
+from supplies.models.catalogue import (
+    ItemCreate,
+    ItemPublic,
+    ItemUpdate,
+    LotHoldingPublic,
+    LotPublic,
+)
 from supplies.models.network import (
     DepotCreate,
     DepotPublic,
@@ -48,6 +56,7 @@ from supplies.models.network import (
 from supplies.models.operations import (
     AdjustmentIn,
     IssueIn,
+    LotQualityPublic,
     MovePublic,
     OperationPublic,
     QualityIn,
@@ -168,19 +177,30 @@ def post_scrap(body: ScrapIn, request: Request, user: StockWriter, key: Idempote
 
 def _lot_public(session: Session, lot: Lot) -> LotPublic:
     assert lot.id is not None
+    holdings = [
+        LotHoldingPublic(depot=code, quality=quant.quality, on_hand=quant.on_hand,
+                         reserved=quant.reserved)
+        for quant, code in session.execute(
+            select(Quant, Depot.code)
+            .join(Location, Location.id == Quant.location_id)
+            .join(Depot, Depot.id == Location.depot_id)
+            .where(Quant.lot_id == lot.id)
+            .order_by(Depot.code)
+        ).all()
+    ]
     return LotPublic(id=lot.id, item_code=session.get_one(Item, lot.item_id).code,
-                     lot_number=lot.lot_number, expiry=lot.expiry, quality=lot.quality,
-                     updated_at=lot.updated_at)
+                     lot_number=lot.lot_number, expiry=lot.expiry, updated_at=lot.updated_at,
+                     holdings=holdings)
 
 
-@router.post("/stock/lots/{lot_id}/quality", response_model=LotPublic, tags=["stock"])
+@router.post("/stock/lots/{lot_id}/quality", response_model=LotQualityPublic, tags=["stock"])
 def post_lot_quality(lot_id: int, body: QualityIn, request: Request, user: StockWriter,
                      key: IdempotencyKey = None) -> JSONResponse:
-    """Set a lot's quality: quarantined or damaged lots are never issued or reserved."""
+    """Set one depot's quality verdict on its stock of a lot: quarantined or damaged stock is
+    never issued or reserved. The same lot at other depots keeps its own quality."""
     return _stock_post(
         request, user, key, body,
-        lambda s, c: _lot_public(s, service.set_lot_quality(s, principal=user, lot_id=lot_id,
-                                                            data=body, ctx=c)),
+        lambda s, c: service.set_lot_quality(s, principal=user, lot_id=lot_id, data=body, ctx=c),
         status_code=200,
     )
 

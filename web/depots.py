@@ -268,9 +268,11 @@ def post_quality(request: Request, code: str, user: ConsoleUser, form: Form) -> 
         return render_depot(request, user, code, forms={"quality": state}, status=422)
 
     def run(session: Session, data: QualityIn, ctx: Any) -> BaseModel:
-        lot = service.set_lot_quality(session, principal=user, lot_id=int(lot_id), data=data,
-                                      ctx=ctx)
-        return _LotQuality(lot_id=lot.id or 0, quality=lot.quality)
+        # The console's depot page speaks for its own depot's stock of the lot.
+        verdict = service.set_lot_quality(
+            session, principal=user, lot_id=int(lot_id),
+            data=data.model_copy(update={"depot": code}), ctx=ctx)
+        return _LotQuality(lot_id=verdict.lot_id, quality=verdict.quality)
 
     return _stock_post(request, user, form, code, "quality", QualityIn, run)
 

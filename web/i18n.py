@@ -321,6 +321,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "count.row.duplicate": ("重复的物资与批次", "Item and lot repeated"),
     "count.row.unknown_item": ("物资编码不存在", "Unknown item"),
     "count.row.unknown_lot": ("批次不存在", "Unknown lot"),
+    "count.row.ambiguous_lot": ("本库点该批次号有多个有效期,请用库存操作指明有效期",
+                                "This depot holds the lot number with several expiries: count "
+                                "it through the stock operation, naming the expiry"),
     "count.row.below_reserved": ("低于已预留数量,请先释放预留", "Below the reserved quantity: "
                                  "release reservations first"),
     "xlsx.sheet": ("库存", "Stock"),

@@ -21,14 +21,13 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relief.platform.errors import Conflict, InvalidInput, NotFound
 from relief.platform.principal import Principal
 from supplies import ledger, reports, service
 from supplies.ledger import MoveContext
-from supplies.models import Depot, Lot
+from supplies.models import Depot
 from supplies.models.operations import AdjustmentIn
 from web.i18n import Translator
 
@@ -274,6 +273,7 @@ def preview(session: Session, *, principal: Principal, depot_code: str, today: d
     depot = service.get_depot(session, depot_code)
     principal.require_depot(depot.code)
     book = _book(session, depot, today)
+    location = ledger.depot_location(session, depot)
     out: list[PreviewLine] = []
     items: dict[str, Any] = {}
     for line in lines:
@@ -288,11 +288,11 @@ def preview(session: Session, *, principal: Principal, depot_code: str, today: d
         if item is None:
             problem = "row.unknown_item"
         else:
-            lot = session.execute(select(Lot).where(Lot.item_id == item.id,
-                                                    Lot.lot_number == line.lot)
-                                  ).scalar_one_or_none()
-            if lot is None:
-                problem = "row.unknown_lot"
+            held = ledger.lots_at(session, location=location, item=item, lot_number=line.lot)
+            if len(held) == 1:
+                lot = held[0]
+            else:
+                problem = "row.ambiguous_lot" if held else "row.unknown_lot"
         on_hand, reserved = book.get((line.item, line.lot), (0, 0))
         delta = line.counted - on_hand
         if problem is None and line.counted < reserved:
@@ -340,7 +340,7 @@ def apply(session: Session, *, principal: Principal, depot_code: str,
     resolved = []
     for line in expected:
         item = service.get_item(session, line.item)
-        lot = service.get_lot(session, item, line.lot)
+        lot = service.get_lot(session, item, line.lot, depot=depot)
         resolved.append((item, lot, line))
     for item_id in sorted({item.id or 0 for item, _, _ in resolved}):
         lot_ids = [lot.id or 0 for item, lot, _ in resolved if item.id == item_id]

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from relief.platform.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
+from relief.platform.dbtypes import UTCDateTime, change_stamp_column, utcnow
 
 ITEM_CODE_PATTERN = r"^[123]\d{6}$"
 
 
 class Quality(StrEnum):
-    """Quality status of a lot; only good lots are ever issued or reserved."""
+    """A depot's quality verdict on a lot it holds; only good stock is issued or reserved."""
 
     good = "good"
     quarantine = "quarantine"
@@ -86,31 +86,48 @@ class ItemPublic(ItemBase):
 
 
 class Lot(SQLModel, table=True):
-    """A batch of one item with one expiry date and one quality status."""
+    """A batch of one item: its number and expiry date (the last usable day).
 
-    __table_args__ = (UniqueConstraint("item_id", "lot_number"),)
+    A lot is an immutable identity shared by every location that holds it; nothing about it
+    ever changes after it is created. Whatever a depot decides about its goods (quality) is
+    kept per holding location on the quant (``Quant.quality``), so one depot's verdict never
+    reaches another's stock. The expiry is part of the identity: the same batch number with
+    another expiry is another lot, so a batch number used at one depot never constrains what
+    another depot may receive under that number (see docs/inventory.md, "Lots and depots").
+    """
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "lot_number", "expiry"),
+        # A UNIQUE constraint treats NULLs as distinct: one lot without expiry per number.
+        Index("uq_lot_item_id_lot_number_no_expiry", "item_id", "lot_number", unique=True,
+              sqlite_where=text("expiry IS NULL"), postgresql_where=text("expiry IS NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", index=True)
     lot_number: str = Field(max_length=64)
     expiry: date | None = None
-    quality: Quality = Field(default=Quality.good, sa_type=str_enum(Quality))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     change_stamp: int = Field(default=0, sa_column=change_stamp_column(), exclude=True,
                               repr=False)
 
-    def usable_on(self, today: date) -> bool:
-        """Good quality and not past its expiry date on ``today``."""
-        return self.quality == Quality.good and (self.expiry is None or self.expiry >= today)
+
+class LotHoldingPublic(SQLModel):
+    """A lot at one depot: that depot's quality verdict and its balance."""
+
+    depot: str
+    quality: Quality
+    on_hand: int
+    reserved: int
 
 
 class LotPublic(SQLModel):
-    """A lot as the API returns it."""
+    """A lot as the API returns it, with every depot that holds (or held) it."""
 
     id: int
     item_code: str
     lot_number: str
     expiry: date | None
-    quality: Quality
     updated_at: datetime
+    holdings: list[LotHoldingPublic] = []

@@ -11,10 +11,25 @@ from supplies.models.stock import MoveKind, ReservationState, TransferState
 
 _CODE = Field(min_length=1, max_length=32)
 _QTY = Field(gt=0, le=1_000_000_000, description="Whole units of the item")
+_LOT_EXPIRY = Field(default=None, description="Expiry of the named lot; needed only when the "
+                   "depot holds that lot number with several expiries")
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _LotSelector(_Body):
+    """A body that may name a lot by its number (and, when ambiguous, its expiry)."""
+
+    lot: str | None = Field(default=None, min_length=1, max_length=64)
+    expiry: date | None = _LOT_EXPIRY
+
+    @model_validator(mode="after")
+    def _expiry_needs_lot(self) -> _LotSelector:
+        if self.expiry is not None and self.lot is None:
+            raise ValueError("expiry selects among lots of one number: give lot too")
+        return self
 
 
 class ReceiptIn(_Body):
@@ -28,24 +43,22 @@ class ReceiptIn(_Body):
     reference: str | None = Field(default=None, max_length=120)
 
 
-class IssueIn(_Body):
+class IssueIn(_LotSelector):
     """Goods leaving a depot to affected people (FEFO unless a lot is named)."""
 
     depot: str = _CODE
     item: str = _CODE
     quantity: int = _QTY
-    lot: str | None = Field(default=None, min_length=1, max_length=64)
     reference: str = Field(min_length=1, max_length=120)
 
 
-class TransferIn(_Body):
+class TransferIn(_LotSelector):
     """Goods sent from one depot to another; they are in transit until received."""
 
     from_depot: str = _CODE
     to_depot: str = _CODE
     item: str = _CODE
     quantity: int = _QTY
-    lot: str | None = Field(default=None, min_length=1, max_length=64)
     reference: str | None = Field(default=None, max_length=120)
 
     @model_validator(mode="after")
@@ -59,6 +72,8 @@ class ReceivedLotIn(_Body):
     """How much of one lot of a transfer arrived."""
 
     lot: str = Field(min_length=1, max_length=64)
+    expiry: date | None = Field(default=None, description="Expiry of the lot; needed only "
+                                "when the transfer carries that lot number with several")
     quantity: int = Field(ge=0)
 
 
@@ -76,12 +91,11 @@ class TransferReceiveIn(_Body):
         return self
 
 
-class AdjustmentIn(_Body):
+class AdjustmentIn(_LotSelector):
     """A stock count: the ledger records the difference as a gain or a loss."""
 
     depot: str = _CODE
     item: str = _CODE
-    lot: str | None = Field(default=None, min_length=1, max_length=64)
     counted_quantity: int = Field(ge=0, le=1_000_000_000)
     reason: str = Field(min_length=1, max_length=300)
 
@@ -92,24 +106,42 @@ class ScrapIn(_Body):
     depot: str = _CODE
     item: str = _CODE
     lot: str = Field(min_length=1, max_length=64)
+    expiry: date | None = _LOT_EXPIRY
     quantity: int = _QTY
     reason: str = Field(min_length=1, max_length=300)
 
 
 class QualityIn(_Body):
-    """A new quality status for a lot."""
+    """A depot's new quality verdict on its stock of a lot."""
 
     status: Quality
+    depot: str | None = Field(
+        default=None, min_length=1, max_length=32,
+        description="The depot whose stock of the lot this is about; may be left out when the "
+        "lot is on hand at exactly one depot. Other depots' stock of the lot is never changed.")
     reason: str | None = Field(default=None, max_length=300)
 
 
-class ReservationIn(_Body):
+class LotQualityPublic(BaseModel):
+    """A depot's stock of one lot after a quality change."""
+
+    lot_id: int
+    item: str
+    lot: str
+    expiry: date | None
+    depot: str
+    quality: Quality
+    on_hand: int
+    reserved: int
+    available: int
+
+
+class ReservationIn(_LotSelector):
     """Hold available stock at a depot for a later dispatch."""
 
     depot: str = _CODE
     item: str = _CODE
     quantity: int = _QTY
-    lot: str | None = Field(default=None, min_length=1, max_length=64)
     reference: str = Field(min_length=1, max_length=120)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
+from supplies.models.catalogue import Quality
 
 
 class LocationKind(StrEnum):
@@ -65,7 +66,8 @@ class Quant(SQLModel, table=True):
 
     Only internal and transit locations have quants. The CHECK constraints are the last line of
     defence behind the ledger's own checks: nothing on hand below zero, nothing reserved that
-    is not on hand.
+    is not on hand. ``quality`` is this location's verdict on its goods of the lot: a depot
+    quarantining a batch changes its own quant only, never another depot's.
     """
 
     __table_args__ = (
@@ -81,6 +83,8 @@ class Quant(SQLModel, table=True):
     lot_id: int = Field(foreign_key="lot.id", index=True)
     on_hand: int = 0
     reserved: int = 0
+    quality: Quality = Field(default=Quality.good, sa_type=str_enum(Quality),
+                             sa_column_kwargs={"server_default": Quality.good.value})
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     change_stamp: int = Field(default=0, sa_column=change_stamp_column(), exclude=True,
                               repr=False)

@@ -104,9 +104,9 @@ def test_cursor_returns_only_what_changed(world: World) -> None:
     assert drain(world.admin, "depots", last_depots["next_cursor"])[0] == []
 
 
-def test_lot_quality_change_resends_its_stock_rows(world: World) -> None:
-    """Quarantining a lot re-sends every stock row of that lot with the new quality and
-    nothing available."""
+def test_quality_change_resends_only_that_depots_stock_row(world: World) -> None:
+    """Quarantining a lot at one depot re-sends that depot's stock row with the new quality and
+    nothing available; the same lot at another depot is untouched and not re-sent."""
     world.receive("CTY", TENT, 10, lot="T1")
     world.receive("CTY2", TENT, 5, lot="T1")
     world.receive("CTY", QUILT, 5)
@@ -114,10 +114,11 @@ def test_lot_quality_change_resends_its_stock_rows(world: World) -> None:
     with world.db.read_session() as s:
         lot_id = s.execute(select(Lot.id).where(Lot.lot_number == "T1")).scalar_one()
     assert world.admin.post(f"/stock/lots/{lot_id}/quality",
-                            {"status": "quarantine"}).status_code == 200
+                            {"status": "quarantine", "depot": "CTY"}).status_code == 200
     changed, _ = drain(world.admin, "stock", last["next_cursor"])
-    assert sorted((r["depot"], r["quality"], r["available"]) for r in changed) == [
-        ("CTY", "quarantine", 0), ("CTY2", "quarantine", 0)]
+    assert [(r["depot"], r["quality"], r["available"]) for r in changed] == [
+        ("CTY", "quarantine", 0)]
+    assert world.available("CTY2", TENT) == 5
 
 
 def test_bad_cursors_are_422(world: World) -> None:

@@ -201,8 +201,8 @@ def test_a_record_failing_midway_is_rolled_back_entirely(exchange: Exchange) -> 
     assert "reserved" in report["records"][1]["reason"]
     assert exchange.world.moves() == moves + 1
     with exchange.world.db.read_session() as s:
-        qualities = set(s.execute(select(Lot.quality).where(Lot.lot_number == f"{SOURCE}:L1")
-                                  ).scalars())
+        qualities = set(s.execute(select(Quant.quality).join(Lot, Lot.id == Quant.lot_id)
+                                  .where(Lot.lot_number == f"{SOURCE}:L1")).scalars())
     assert qualities == {"good"}
     exchange.world.ledger_ok()
 
@@ -264,6 +264,39 @@ def test_quality_reported_by_the_province_sets_the_lot_quality(exchange: Exchang
                            batch="B2")
     assert exchange.statuses(report) == ["updated"]
     assert exchange.world.available(depot.code, TENT) == 0
+
+
+def test_two_warehouses_sharing_a_batch_number_keep_their_own_quality_and_expiry(
+        exchange: Exchange) -> None:
+    """Two provincial warehouses report the same date-like batch number: one with 50 tents in
+    quarantine, the other with 700 good ones, and water of that batch with different expiries.
+    Each warehouse keeps its own verdict and expiry; a later good report from the first does
+    not touch the second, and nothing quarantined is ever offered to planning."""
+    exchange.push(Entity.warehouses, [warehouse("CK1"), warehouse("CK2")])
+    other = EXPIRY + timedelta(days=30)
+    report = exchange.push(Entity.stock, [
+        stock("CK1", P_TENT, 50, lot="2026-07", quality="02"),
+        stock("CK2", P_TENT, 700, lot="2026-07"),
+        stock("CK1", P_WATER, 10, lot="2026-07", expiry=EXPIRY),
+        stock("CK2", P_WATER, 20, lot="2026-07", expiry=other)])
+    assert exchange.statuses(report) == ["created"] * 4
+    ck1, ck2 = _depot(exchange, "CK1"), _depot(exchange, "CK2")
+    assert exchange.world.available(ck1.code, TENT) == 0
+    assert exchange.world.available(ck2.code, TENT) == 700
+    planning = {d["external_id"]: d["stock"]
+                for d in exchange.world.viewer.get("/exchange/provincial-depots").json()}
+    assert planning == {"CK1": {WATER: 10}, "CK2": {TENT: 700, WATER: 20}}
+    rows = exchange.world.viewer.get("/stock", item=WATER, tier="province").json()["items"]
+    assert sorted((r["depot"], r["expiry"]) for r in rows) == [
+        (ck1.code, EXPIRY.isoformat()), (ck2.code, other.isoformat())]
+    # CK2 quarantines its batch; CK1 then reports its batch good again.
+    exchange.push(Entity.stock, [stock("CK2", P_TENT, 700, version=2, lot="2026-07",
+                                       quality="02")], batch="B2")
+    exchange.push(Entity.stock, [stock("CK1", P_TENT, 50, version=3, lot="2026-07")],
+                  batch="B3")
+    assert exchange.world.available(ck1.code, TENT) == 50
+    assert exchange.world.available(ck2.code, TENT) == 0
+    exchange.world.ledger_ok()
 
 
 def test_logistics_enterprise_with_vehicles(exchange: Exchange) -> None:
