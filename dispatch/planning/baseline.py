@@ -99,7 +99,8 @@ def greedy_baseline(scenario: Scenario, network: TravelNetwork | None = None) ->
                 stock[source_id][code] -= q
             state[vehicle.id] = timing.after
             made[vehicle.id].append((timing, load))
-    routes = [Route(vehicle=v.id, trips=_trips(days[v.id], made[v.id]))
+    routes = [Route(vehicle=v.id, trips=_trips(days[v.id], made[v.id]),
+                    start_min=made[v.id][0][0].after.start_min)
               for v in scenario.vehicle_units if made[v.id]]
     plan = build_plan(scenario, routes, network=net, status="baseline")
     summary = plan.summary.model_copy(

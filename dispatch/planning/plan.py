@@ -83,9 +83,11 @@ class Trip(_Model):
 class Route(_Model):
     """All trips of one expanded vehicle (``<type>#k``), in time order.
 
-    v2 figures (derived; the checker recomputes them): ``start_min`` (leaves its base),
-    ``end_min`` (back at its base), ``km`` (the whole day, from base to base), ``cost``
-    (fixed cost + cost per km x km) and ``longest_drive_min`` (longest continuous driving)."""
+    v2: ``start_min``, the minute the vehicle leaves its base (given by the engine; when
+    absent it leaves just in time for its first loading); derived figures the checker
+    recomputes: ``end_min`` (back at its base), ``km`` (the whole day, from base to base),
+    ``cost`` (fixed cost + cost per km x km) and ``longest_drive_min`` (longest continuous
+    driving)."""
 
     vehicle: str
     trips: list[Trip]
@@ -246,7 +248,7 @@ def evaluate(
         if route.trips:
             used.add(route.vehicle)
             if vehicle is not None and route.vehicle not in days:
-                day = check_day(scenario, network, vehicle, route.trips)
+                day = check_day(scenario, network, vehicle, route.trips, route.start_min)
                 days[route.vehicle] = day
                 cost += vehicle.fixed_cost + vehicle.cost_per_km * day.km
         for trip in route.trips:
@@ -433,7 +435,8 @@ def _with_day(route: Route, day: DayFigures | None, scenario: Scenario) -> Route
         return route
     v = scenario.vehicle_map[route.vehicle]
     return route.model_copy(update={
-        "start_min": day.start_min, "end_min": day.end_min, "km": round(day.km, 3),
+        "start_min": route.start_min if route.start_min is not None else day.start_min,
+        "end_min": day.end_min, "km": round(day.km, 3),
         "cost": round(v.fixed_cost + v.cost_per_km * day.km, 2),
         "longest_drive_min": day.longest_drive_min,
     })
@@ -487,7 +490,8 @@ def schedule_route(
             stops=[Stop(site=site, arrive_min=a, unload=dict(unload))
                    for (site, unload), a in zip(stops, timing.arrive_min, strict=True)],
             return_min=back))
-    return Route(vehicle=vehicle.id, trips=out)
+    return Route(vehicle=vehicle.id, trips=out,
+                 start_min=timings[0].after.start_min if timings else None)
 
 
 @dataclass(frozen=True)
@@ -610,7 +614,7 @@ class _Checker:
     def route(
         self, route: Route, v: VehicleUnit, path: str, drawn: dict[tuple[str, str], int]
     ) -> None:
-        day = check_day(self.sc, self.net, v, route.trips)
+        day = check_day(self.sc, self.net, v, route.trips, route.start_min)
         for issue in day.issues:
             self.add(issue.code, path + issue.where, issue.message)
         for t, trip in enumerate(route.trips):
@@ -622,8 +626,8 @@ class _Checker:
                 self.add("empty_trip", tp, "a trip needs at least one stop")
         if self.v2 and route.trips:
             want = {
-                "start_min": day.start_min, "end_min": day.end_min,
-                "longest_drive_min": day.longest_drive_min,
+                "start_min": day.start_min if route.start_min is None else route.start_min,
+                "end_min": day.end_min, "longest_drive_min": day.longest_drive_min,
             }
             for name, value in want.items():
                 got = getattr(route, name)

@@ -14,9 +14,11 @@ Conventions (docs/planning.md, "Timing"):
 * every leg is driven immediately before the arrival it leads to; waiting happens at the
   place the vehicle is at (so a stop's stationary time runs from its arrival until the next
   leg starts, and includes the service);
-* the first trip's approach leg ends when loading starts (the vehicle leaves its base just
-  in time: ``start_min`` = loading start of trip 1 - drive base -> source), so the vehicle
-  leaves its base no earlier than ``available_min``;
+* a route may say when the vehicle leaves its base (``start_min``, no earlier than
+  ``available_min``); the base leg then ends at ``start_min`` + the drive to the first
+  source. Without it the vehicle leaves just in time: the base leg ends when loading starts
+  (the latest start that fits; ``Day`` always says when it leaves, because an earlier start
+  can turn the wait at the source into a break);
 * a vehicle's shift runs from ``start_min`` to ``end_min``, the last trip's return to base;
 * a break is a stationary period of at least ``break_min`` minutes (anywhere: base, source
   or site; waiting, loading and unloading included); continuous driving (the sum of the legs
@@ -299,6 +301,7 @@ def check_day(
     network: TravelNetwork,
     vehicle: VehicleUnit,
     trips: Sequence[TripLike],
+    start_min: int | None = None,
 ) -> DayFigures:
     """Verify one vehicle's trips against the timing rules and derive its figures.
 
@@ -309,7 +312,8 @@ def check_day(
     no earlier than the previous departure + travel), ``return_early`` (each return no
     earlier than the last stop's end + travel to the next trip's source or, after the last
     trip, the base), ``driving`` (continuous driving within ``max_drive_min``), ``shift``
-    (end - start within ``max_shift_min``). Load and capacity rules are the checker's.
+    (end - start within ``max_shift_min``), ``start_early`` (a given ``start_min`` no earlier
+    than ``available_min``). Load and capacity rules are the checker's.
     """
     sc, net = scenario, network
     rules = sc.policy.drivers
@@ -364,13 +368,22 @@ def check_day(
                                            f"no path from base {vehicle.base} to {source.id}"))
                 t_in = 0
             free = vehicle.available_min + t_in
+            if start_min is not None:
+                if start_min < vehicle.available_min:
+                    out.issues.append(DayIssue("start_early", "", f"leaves its base at "
+                                               f"{start_min}, available from "
+                                               f"{vehicle.available_min}"))
+                free = max(free, start_min + t_in)
         floor = max(source.ready_min, free)
         load_start = trip.depart_min - source.load_min
         if load_start < floor:
             out.issues.append(DayIssue("depart_early", tp, f"loading starts at {load_start}, "
                                        f"vehicle/source free from {floor}"))
         if prev is None:
-            arrive_src = max(load_start, floor)
+            if start_min is not None:
+                arrive_src = max(start_min, vehicle.available_min) + t_in
+            else:
+                arrive_src = max(load_start, floor)
             out.start_min = arrive_src - t_in
             add_leg(here, s_loc, arrive_src)
         here, t_now = s_loc, max(trip.depart_min, floor + source.load_min)
