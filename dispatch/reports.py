@@ -72,16 +72,18 @@ class CoverageReport(BaseModel):
 
 
 def _lines(session: Session, incident: Incident) -> list[_Line]:
+    # Only the plan's approval time: loading the plan rows would decode their large JSON
+    # columns once per stop line.
     rows = session.execute(
-        select(StopLine, ShipmentStop, Shipment, DispatchPlan)
+        select(StopLine, ShipmentStop, Shipment, DispatchPlan.approved_at)
         .join(ShipmentStop, ShipmentStop.id == StopLine.stop_id)
         .join(Shipment, Shipment.id == ShipmentStop.shipment_id)
         .join(DispatchPlan, DispatchPlan.id == Shipment.plan_id)
         .where(Shipment.incident_id == incident.id, DispatchPlan.state != PlanState.draft)
     ).all()
     out = []
-    for line, stop, shipment, plan in rows:
-        approved = plan.approved_at or incident.onset
+    for line, stop, shipment, approved_at in rows:
+        approved = approved_at or incident.onset
         if stop.status == StopStatus.delivered:
             arrived = stop.arrived_at or approved
             if line.delivered:

@@ -44,12 +44,13 @@ from supplies.models.operations import (
     TransferIn,
     TransferReceiveIn,
 )
-from web import rollups, stockio
+from web import rollups, stockio, trips
 from web.forms import FormState, attempt, build
 from web.i18n import LANGS, Translator
 from web.render import page, translator
 from web.routing import ConsoleRoute, move_context, redirect, write
 from web.session import ConsoleUser, Form
+from web.tripquery import TripQuery, trip_page
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -135,8 +136,9 @@ def _recent_moves(session: Session, depot: Depot, limit: int = 15) -> list[Any]:
     return list(reversed(moves))
 
 
-def depot_context(session: Session, code: str, today: date) -> dict[str, Any]:
-    """Everything the depot page shows."""
+def depot_context(session: Session, code: str, today: date,
+                  trip_query: TripQuery | None = None) -> dict[str, Any]:
+    """Everything the depot page shows (with one page of the trips leaving it)."""
     depot = get_depot_or_404(session, code)
     chain = []
     current: str | None = depot.division_code
@@ -177,6 +179,11 @@ def depot_context(session: Session, code: str, today: date) -> dict[str, Any]:
         "moves": _recent_moves(session, depot),
         "today": today,
         "expiring_days": EXPIRING_DAYS,
+        **trips.panel_values(trip_page(session, trip_query or TripQuery(),
+                                       source_depot=depot.code),
+                             list_url=f"/console/depots/{depot.code}/trips",
+                             page_url=f"/console/depots/{depot.code}",
+                             items={i.code: i for i in items}, show_incident=True),
     }
 
 
@@ -185,13 +192,15 @@ def render_depot(request: Request, user: Principal, code: str, *,
                  done: str | None = None) -> Response:
     """The depot page, with the given form states (values and errors) in place."""
     with get_database(request).read_session() as session:
-        ctx = depot_context(session, code, settings_of(request).today())
+        ctx = depot_context(session, code, settings_of(request).today(),
+                            TripQuery.of(request.query_params))
     states = {name: FormState() for name in STOCK_FORMS}
     for transfer in ctx["transfers_in"]:
         states[f"receive-transfer-{transfer.id}"] = FormState()
     states.update(forms or {})
+    canonical = "" if request.method == "GET" else f"/console/depots/{code}"
     return page(request, user, "depot.html", status=status, forms=states, done=done or "",
-                **ctx)
+                canonical=canonical, **ctx)
 
 
 @router.get("/depots/{code}", response_class=HTMLResponse)

@@ -16,33 +16,33 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from dispatch import execution, flows, manifest, reports, service
+from dispatch import execution, flows, reports, service
 from dispatch.models import (
     DispatchPlan,
     Incident,
     IncidentKind,
     IncidentStatus,
     JobStatus,
-    Shipment,
 )
 from dispatch.models.incidents import ClosureIn, HeadCountIn, IncidentIn, SiteIn
-from dispatch.models.plans import CancelIn, PlanRequestIn, StopConfirmIn
+from dispatch.models.plans import PlanRequestIn
 from relief.platform.api import settings_of
 from relief.platform.auth import get_database
 from relief.platform.dbtypes import utcnow
 from relief.platform.models import Role
 from relief.platform.principal import Principal
-from supplies.models import Depot, DepotKind, Division, DivisionLevel, Item
-from web import geo
+from supplies.models import Depot, DepotKind, Division, DivisionLevel
+from web import geo, trips
 from web.forms import FormState, attempt, build
-from web.render import SECURITY_HEADERS, page, translator
+from web.render import page, translator
 from web.routing import ConsoleRoute, is_htmx, move_context, redirect, write
 from web.session import ConsoleUser, Form
+from web.tripquery import TripQuery, trip_page
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -177,8 +177,8 @@ def plan_view(plan: DispatchPlan, incident: Incident) -> dict[str, Any]:
     }
 
 
-def desk_context(session: Session, incident_id: int, plan_id: int | None, *, now: datetime
-                 ) -> dict[str, Any]:
+def desk_context(session: Session, incident_id: int, plan_id: int | None, *, now: datetime,
+                 trip_query: TripQuery | None = None) -> dict[str, Any]:
     """Everything the desk page shows for one incident."""
     incident = service.get_incident(session, incident_id)
     public = service.incident_public(session, incident)
@@ -190,10 +190,8 @@ def desk_context(session: Session, incident_id: int, plan_id: int | None, *, now
     elif plans:
         selected = plans[0]
     view = plan_view(selected, incident) if selected and selected.result else None
-    shipments = [execution.shipment_public(session, s, incident) for s in session.execute(
-        select(Shipment).where(Shipment.incident_id == incident_id).order_by(Shipment.id)
-    ).scalars()]
-    items = {i.code: i for i in session.execute(select(Item).order_by(Item.code)).scalars()}
+    trip_list = trip_page(session, trip_query or TripQuery(), incident_id=incident_id)
+    items = trips.items_by_code(session)
     divisions = {d.code: d for d in session.execute(select(Division)).scalars()}
     townships = sorted(
         (d for d in divisions.values()
@@ -228,32 +226,42 @@ def desk_context(session: Session, incident_id: int, plan_id: int | None, *, now
         "plans": plans,
         "selected": selected,
         "view": view,
-        "shipments": shipments,
         "items": items,
+        **trips.panel_values(trip_list, list_url=f"/console/incidents/{incident_id}/trips",
+                             page_url=f"/console/incidents/{incident_id}", items=items,
+                             show_incident=False),
         "townships": townships,
         "division_names": {c: d.name for c, d in divisions.items()},
         "shelters": shelters,
         "coverage_now": coverage_now,
         "map_json": map_json,
         "time_limit_default": DEFAULT_TIME_LIMIT_S,
+        "route_rows": [(r, t) for r in (view["routes"] if view else []) for t in r["trips"]],
+        "rpage": 1,
     }
 
 
 def render_desk(request: Request, user: Principal, incident_id: int, *,
                 plan_id: int | None = None, forms: dict[str, FormState] | None = None,
                 status: int = 200, done: str | None = None) -> Response:
-    """The desk page with the given form states in place."""
+    """The desk page with the given form states in place (after a failed post, the address
+    bar is set back to the desk's own address)."""
     with get_database(request).read_session() as session:
-        ctx = desk_context(session, incident_id, plan_id, now=utcnow())
+        ctx = desk_context(session, incident_id, plan_id, now=utcnow(),
+                           trip_query=TripQuery.of(request.query_params))
         ctx["map_json"]["labels"] = {**translator(request).map_labels(),
                                      "counties": geo.county_labels(session)}
+    rpage = str(request.query_params.get("rpage") or "1")
+    ctx["rpage"] = max(1, min(int(rpage), 10_000)) if rpage.isdigit() else 1
     states: dict[str, FormState] = defaultdict(FormState)
     states["site"] = FormState(values={"mode": "township"})
     states["plan"] = FormState(values={"time_limit_s": str(DEFAULT_TIME_LIMIT_S)})
     states["closure"] = FormState(values={"mode": "edge"})
     states.update(forms or {})
+    canonical = "" if request.method == "GET" else (
+        f"/console/incidents/{incident_id}" + (f"?plan={plan_id}" if plan_id else ""))
     return page(request, user, "incident.html", status=status, forms=states, done=done or "",
-                **ctx)
+                canonical=canonical, **ctx)
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
@@ -405,14 +413,15 @@ def plan_progress(request: Request, incident_id: int, plan_id: int, user: Consol
     """The job's phase and progress (htmx polls this); a finished job reloads the desk."""
     with get_database(request).read_session() as session:
         job = execution.get_plan(session, plan_id, incident_id=incident_id)
-    headers = {}
-    if job.status in (JobStatus.succeeded, JobStatus.failed) and is_htmx(request):
-        # A URL that differs from the page's (not only by its hash), so the browser reloads.
+    status, next_url = 200, ""
+    if job.status in (JobStatus.succeeded, JobStatus.failed):
+        # 286 tells htmx to stop polling; console.js then opens the result (an address that
+        # differs from the page's, not only by its hash, so the browser loads it).
+        status = 286 if is_htmx(request) else 200
         done = "planned" if job.status == JobStatus.succeeded else "plan_failed"
-        headers["HX-Redirect"] = (f"/console/incidents/{incident_id}?plan={plan_id}"
-                                  f"&done={done}#plan-result")
-    return page(request, user, "_plan_progress.html", job=job, incident_id=incident_id,
-                headers=headers)
+        next_url = f"/console/incidents/{incident_id}?plan={plan_id}&done={done}#plan-result"
+    return page(request, user, "_plan_progress.html", status=status, job=job,
+                incident_id=incident_id, next_url=next_url)
 
 
 @router.post("/incidents/{incident_id}/plans/{plan_id}/approve", response_class=HTMLResponse)
@@ -426,79 +435,3 @@ def post_approve(request: Request, incident_id: int, plan_id: int, user: Console
             s, incident_id=incident_id, plan_id=plan_id, principal=user, ctx=c).id or 0),
         plan_id=plan_id,
         after=f"/console/incidents/{incident_id}?plan={plan_id}&done=approved#trips")
-
-
-# ---------------------------------------------------------------------------------------------
-# Trips
-
-
-def _shipment_home(request: Request, shipment_id: int) -> tuple[int, int]:
-    with get_database(request).read_session() as session:
-        shipment = execution.get_shipment(session, shipment_id)
-        return shipment.incident_id, shipment.plan_id
-
-
-@router.post("/shipments/{shipment_id}/depart", response_class=HTMLResponse)
-def post_depart(request: Request, shipment_id: int, user: ConsoleUser, form: Form) -> Response:
-    """The truck leaves (dispatch.execution.depart)."""
-    user.require_role(Role.dispatcher, Role.depot_manager)
-    incident_id, plan_id = _shipment_home(request, shipment_id)
-    return _desk_post(
-        request, user, form, incident_id, f"trip-{shipment_id}", None,
-        lambda s, _d, c: _Done(id=execution.depart(
-            s, shipment_id=shipment_id, principal=user, ctx=c).id or 0),
-        plan_id=plan_id,
-        after=f"/console/incidents/{incident_id}?plan={plan_id}&done=departed"
-              f"#trip-{shipment_id}")
-
-
-@router.post("/shipments/{shipment_id}/stops/{seq}/confirm", response_class=HTMLResponse)
-def post_confirm(request: Request, shipment_id: int, seq: int, user: ConsoleUser, form: Form
-                 ) -> Response:
-    """Confirm a stop with the quantities delivered (dispatch.execution.confirm_stop)."""
-    user.require_role(Role.dispatcher, Role.depot_manager)
-    incident_id, plan_id = _shipment_home(request, shipment_id)
-    tr = translator(request)
-    state = FormState.of(form)
-    delivered = {k.removeprefix("delivered."): v for k, v in state.values.items()
-                 if k.startswith("delivered.")}
-    data = None
-    try:
-        data = StopConfirmIn.model_validate({"delivered": delivered,
-                                             "note": state.value("note") or None})
-    except ValidationError as exc:
-        state.absorb_validation(exc, tr)
-    return _desk_post(
-        request, user, form, incident_id, f"confirm-{shipment_id}-{seq}", None, data=data,
-        state=state,
-        run=lambda s, d, c: _Done(id=execution.confirm_stop(
-            s, shipment_id=shipment_id, seq=seq, data=d, principal=user, ctx=c).id or 0),
-        plan_id=plan_id,
-        after=f"/console/incidents/{incident_id}?plan={plan_id}&done=confirmed"
-              f"#trip-{shipment_id}")
-
-
-@router.post("/shipments/{shipment_id}/cancel", response_class=HTMLResponse)
-def post_cancel(request: Request, shipment_id: int, user: ConsoleUser, form: Form) -> Response:
-    """Cancel a trip (dispatch.execution.cancel)."""
-    user.require_role(Role.dispatcher, Role.depot_manager)
-    incident_id, plan_id = _shipment_home(request, shipment_id)
-    return _desk_post(
-        request, user, form, incident_id, f"cancel-{shipment_id}", CancelIn,
-        lambda s, d, c: _Done(id=execution.cancel(
-            s, shipment_id=shipment_id, reason=d.reason, principal=user, ctx=c).id or 0),
-        plan_id=plan_id,
-        after=f"/console/incidents/{incident_id}?plan={plan_id}&done=cancelled"
-              f"#trip-{shipment_id}")
-
-
-@router.get("/shipments/{shipment_id}/manifest", response_class=HTMLResponse)
-def manifest_page(request: Request, shipment_id: int, user: ConsoleUser) -> Response:
-    """The printable manifest of a trip (the API's manifest, with the console session)."""
-    with get_database(request).read_session() as session:
-        shipment = execution.get_shipment(session, shipment_id)
-        incident = service.get_incident(session, shipment.incident_id)
-        public = execution.shipment_public(session, shipment, incident)
-    html = manifest.manifest_html(public, incident_name=incident.name,
-                                  tz=settings_of(request).tz)
-    return HTMLResponse(html, headers=SECURITY_HEADERS)

@@ -356,6 +356,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "incident.coverage_now": ("当前覆盖:计划 {planned} · 已送达 {delivered}",
                               "Covered now: planned {planned} · delivered {delivered}"),
     "incident.close": ("关闭事件", "Close incident"),
+    "incident.no_people": ("尚无受灾点:覆盖率无从计算",
+                           "No affected sites yet: no coverage to show"),
     "incident.close_confirm": ("确认关闭该事件?关闭后不能再规划。",
                                "Close this incident? It cannot be planned any more."),
     "desk.map": ("调度地图", "Dispatch map"),
@@ -446,6 +448,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "plan.reason": ("原因", "Reason"),
     "plan.all_met": ("所有需求均可在时限内送达。", "Every need arrives by the deadline."),
     "plan.routes": ("车辆路线", "Routes"),
+    "plan.routes_as_trips": ("方案已批准:各车次见下方“运输任务”(可按库点、车辆、状态筛选)。",
+                             "The plan is approved: its trips are listed under Trips below "
+                             "(filter by depot, vehicle or status)."),
     "plan.vehicle": ("车辆", "Vehicle"),
     "plan.depart": ("出发", "Departs"),
     "plan.stops": ("站点与到达时间", "Stops and arrival"),
@@ -460,6 +465,29 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "trips.lines": ("物资(计划 → 实收)", "Goods (planned → delivered)"),
     "trips.planned_n": ("计划 {n}", "planned {n}"),
     "trips.confirm": ("确认送达", "Confirm delivery"),
+    "trips.filter.depot": ("出发库点", "Source depot"),
+    "trips.filter.vehicle": ("车辆/司机", "Vehicle / driver"),
+    "trips.filter.site": ("受灾点", "Site"),
+    "trips.filter.apply": ("筛选", "Filter"),
+    "trips.count": ("共 {n} 个车次 · 第 {page}/{pages} 页", "{n} trips · page {page} of {pages}"),
+    "trips.none": ("没有符合条件的运输任务。", "No trip matches."),
+    "trips.incident": ("事件", "Incident"),
+    "trips.actions": ("操作", "Actions"),
+    "trips.departed_at": ("{at} 已出发", "left {at}"),
+    "trips.on_map": ("地图", "Map"),
+    "trips.depart_confirm": ("确认车辆 {vehicle} 从 {source} 出发?出发后物资转为在途,不能撤回。",
+                             "Confirm that {vehicle} leaves {source}? The goods go into transit; "
+                             "this cannot be undone."),
+    "trips.cancel_confirm": ("确认取消车辆 {vehicle} 的这趟任务?预留的库存将释放。",
+                             "Cancel this trip of {vehicle}? Its reserved stock is released."),
+    "trips.cancel_confirm_departed": ("车辆 {vehicle} 已在途中。确认取消?车上物资将退回出发库点。",
+                                      "{vehicle} is on the road. Cancel anyway? The goods on "
+                                      "board return to the depot."),
+    "trips.back": ("返回", "Back"),
+    "trips.outgoing": ("本库点出发的运输任务", "Trips leaving this depot"),
+    "common.pages": ("分页", "Pages"),
+    "common.request_failed": ("请求未完成,请刷新页面后重试", "The request failed; reload the "
+                              "page and try again"),
     # readiness
     "readiness.title": ("储备保障能力", "Readiness"),
     "readiness.subtitle": ("灾前评估:{hours} 小时内可调用的储备能满足各县常住人口"

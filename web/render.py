@@ -133,7 +133,16 @@ def context(request: Request, user: Principal | None) -> dict[str, Any]:
 
 
 def page(request: Request, user: Principal | None, template: str, *, status: int = 200,
-         headers: dict[str, str] | None = None, **values: Any) -> HTMLResponse:
-    """Render ``template`` with the shared context and ``values``."""
-    html = environment.get_template(template).render(**context(request, user), **values)
+         headers: dict[str, str] | None = None, canonical: str = "", **values: Any
+         ) -> HTMLResponse:
+    """Render ``template`` with the shared context and ``values``.
+
+    ``canonical``: the address of the page shown when it differs from the request's (a form
+    re-shown with its errors after a failed post); the browser's address bar is set to it, so
+    a reload or a language switch asks for the page, never the post.
+    """
+    shared = context(request, user)
+    if canonical:
+        shared["here"] = canonical
+    html = environment.get_template(template).render(**shared, canonical=canonical, **values)
     return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})

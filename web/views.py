@@ -23,7 +23,7 @@ from relief.platform.auth import get_database
 from relief.platform.errors import NotFound
 from supplies import reports
 from supplies.models import Depot, Division, DivisionLevel, Item
-from web import depots, desk, geo, rollups
+from web import depots, desk, geo, rollups, trips
 from web.forms import FormState
 from web.i18n import LANG_COOKIE, LANGS, Translator
 from web.readiness import HOURS, readiness
@@ -226,6 +226,7 @@ def readiness_view(request: Request, user: ConsoleUser) -> Response:
 
 router.include_router(depots.router)
 router.include_router(desk.router)
+router.include_router(trips.router)
 
 
 @router.get("/{rest:path}", response_class=HTMLResponse)

@@ -301,6 +301,18 @@
     apply();
   }
 
+  /* ---- the first field with an error gets the focus, its summary stays in view ---- */
+  function focusFirstError(root) {
+    var scope = root && root.querySelector ? root : document;
+    var bad = scope.querySelector("[aria-invalid='true']");
+    if (bad) {
+      var details = bad.closest("details");
+      if (details) { details.open = true; }
+      bad.focus({ preventScroll: true });
+      bad.scrollIntoView({ block: "center" });
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("select[data-switch]").forEach(switcher);
     var data = readJSON("map-data");
@@ -316,6 +328,34 @@
     var meta = document.querySelector('meta[name="csrf-token"]');
     document.body.addEventListener("htmx:configRequest", function (ev) {
       if (meta) { ev.detail.headers["X-CSRF-Token"] = meta.getAttribute("content"); }
+    });
+    // After a failed post the page is the form with its errors: the address bar shows the
+    // page's own address, so a reload or a bookmark asks for the page, not the post.
+    var canonical = document.body.getAttribute("data-canonical");
+    if (canonical && window.history && history.replaceState) {
+      history.replaceState(null, "", canonical + window.location.hash);
+    }
+    focusFirstError(document);
+    // A finished planning job: htmx stops polling (286) and the result opens at once.
+    var shown = 0;
+    document.body.addEventListener("htmx:beforeSwap", function (ev) {
+      var bar = document.querySelector("#plan-progress progress");
+      if (bar && ev.detail.target && ev.detail.target.id === "plan-progress") {
+        shown = Math.max(shown, Number(bar.value) || 0);
+      }
+    });
+    document.body.addEventListener("htmx:afterSettle", function (ev) {
+      var box = document.getElementById("plan-progress");
+      if (box) {
+        var bar = box.querySelector("progress");
+        if (bar && Number(bar.value) < shown) { bar.value = shown; }  // never backwards
+        if (box.getAttribute("data-next")) { window.location.assign(box.getAttribute("data-next")); }
+      }
+      if (ev.detail && ev.detail.elt) { focusFirstError(ev.detail.elt); }
+    });
+    document.body.addEventListener("htmx:responseError", function (ev) {
+      var status = ev.detail && ev.detail.xhr ? ev.detail.xhr.status : "";
+      window.alert((document.body.getAttribute("data-request-failed") || "!") + " (" + status + ")");
     });
     // Confirmation for buttons that commit (approve, cancel...)
     document.querySelectorAll("form[data-confirm]").forEach(function (f) {
