@@ -27,6 +27,8 @@ SOLOMON_TARGET = 2.0  # mean gap %, 10 s per instance
 SECTIONS = (
     ("inventory.md", "Inventory service on PostgreSQL", "python -m bench.inventory --runs 3"),
     ("nantong.md", "Nantong dispatch scenarios", "python -m bench.nantong --runs 3"),
+    ("families-held_out.md", "Scenario families (held-out half)",
+     "python -m bench.families --split held_out"),
     ("solomon.md", "Solomon VRPTW: routing layer beside PyVRP",
      "python -m bench.solomon --runs 3 --out bench/results/solomon.md"),
 )
@@ -85,6 +87,26 @@ def glance(results: Path = RESULTS) -> list[str]:
             f"checker {'ok' if row['all_checked'] else 'FAIL'} | greedy baseline "
             f"{row['baseline']:.2%} | {_mark(ok and row['all_checked'])} |"
         )
+    families = _load_json(results, "families-held_out.json")
+    for e in (families or {}).get("summary", []):
+        new, today = e.get("new"), e.get("today")
+        if not new:
+            continue
+        targets = e["targets"]
+        if "mean_of_bound" in targets:
+            target = "held out: mean ≥ 97% and worst ≥ 93% of the tighter bound"
+        else:
+            target = "held out: ≥ 1.3 x today's engine's people covered"
+        target += "; ≥ baseline; 0 idle while coverable"
+        measured = (f"mean {new['mean_of_bound']:.1%}, worst {new['worst_of_bound']:.1%} of "
+                    f"bound; {new['people_covered']:,} people; {new['idle']} idle; "
+                    f"{new['below_baseline']} below baseline; max {new['max_s']:.0f} s; "
+                    f"{new['peak_mb']:.0f} MB")
+        reference = (f"today's engine (v1 twin): mean {today['mean_of_bound']:.1%} of bound, "
+                     f"{today['people_covered']:,} people; greedy {e['baseline']:,}"
+                     if today else f"greedy {e['baseline']:,}")
+        lines.append(f"| family {e['family']} ({e['scenarios']} scenarios) | {target} | "
+                     f"{measured} | {reference} | {_mark(all(targets.values()))} |")
     figures = gap_summary(_solomon_rows(results))
     if "ours" in figures:
         ours, ref = figures["ours"], figures.get("pyvrp")
@@ -121,8 +143,9 @@ def build() -> str:
         "baseline and upper bound, PyVRP) was measured in the same benchmark run.",
         "",
         "Reproduce everything with `make bench` (`python -m bench`: about 20 min inventory, "
-        "6 min Nantong, 1 h Solomon with 3 runs per instance), or one part with "
-        "`.venv/bin/python -m bench --only inventory|nantong|solomon`.",
+        "6 min Nantong, 45 min the held-out scenario families, 1 h Solomon with 3 runs per "
+        "instance), or one part with "
+        "`.venv/bin/python -m bench --only inventory|nantong|families|solomon`.",
         "",
         "## At a glance",
         "",

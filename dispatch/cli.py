@@ -133,17 +133,19 @@ def render_summary(plan: Plan, scenario: Scenario) -> str:
             f"{n.name or n.need} {_pct(n.coverage)}" for n in s.needs))
     if s.cost:
         lines.append(f"  cost {s.cost:,.2f}")
-    short: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
+    short: dict[str, list[tuple[str, int | float, str, str]]] = defaultdict(list)
     for u in plan.unmet:
-        short[u.site].append((u.item, u.qty, u.reason))
+        unit = f" {u.unit}" if u.unit and u.unit != "unit" else ""
+        short[u.site].append((u.item, u.qty, u.reason, unit))
     if short:
         names = {i.code: i.name or i.code for i in scenario.items}
+        names.update({n.id: n.name or n.id for n in scenario.demand.needs.values()})
         people = scenario.site_map
         lines.append(f"  not covered: {len(short)} site(s)")
         order = sorted(short, key=lambda j: (-people[j].people, j))
         for j in order:
-            reasons = sorted({r for _, _, r in short[j]})
-            missing = ", ".join(f"{names[c]} {q:,}" for c, q, _ in short[j])
+            reasons = sorted({r for _, _, r, _ in short[j]})
+            missing = ", ".join(f"{names.get(c, c)} {q:,}{unit}" for c, q, _, unit in short[j])
             why = "; ".join(REASON_TEXT[r] for r in reasons)
             lines.append(f"    {j} ({people[j].name}, {people[j].people:,} people): "
                          f"short {missing} - {why}")
@@ -176,7 +178,13 @@ def render_timeline(plan: Plan, scenario: Scenario) -> str:
 
 @scenario_app.command("generate")
 def generate_command(
-    kind: Annotated[str, typer.Option(help="typhoon, flood or earthquake")],
+    kind: Annotated[str | None, typer.Option(help="typhoon, flood or earthquake (contract v1)")]
+    = None,
+    family: Annotated[str | None, typer.Option(
+        help="a benchmark family (contract v2): stock-bound, fleet-bound, road-flood, "
+        "typhoon or earthquake")] = None,
+    contract: Annotated[int, typer.Option(
+        min=1, max=2, help="with --family: 1 writes the family scenario's v1 twin")] = 2,
     sites: Annotated[int, typer.Option(min=1, help="Number of affected sites")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same scenario)")] = 1,
     output: Annotated[Path | None, typer.Option(
@@ -191,12 +199,26 @@ def generate_command(
     """Write a reproducible Nantong scenario from the seed data (synthetic head counts)."""
     import json
 
+    from dispatch.families import FAMILIES, generate_family
     from dispatch.scenarios import KINDS, generate_scenario, write_scenario
 
-    if kind not in KINDS:
-        raise typer.BadParameter(f"must be one of {', '.join(KINDS)}", param_hint="--kind")
-    scenario, meta = generate_scenario(kind, sites, seed, scale=scale,  # type: ignore[arg-type]
-                                        fleet=fleet)
+    if (kind is None) == (family is None):
+        raise typer.BadParameter("give exactly one of --kind and --family",
+                                 param_hint="--kind/--family")
+    if family is not None:
+        if family not in FAMILIES:
+            raise typer.BadParameter(f"must be one of {', '.join(FAMILIES)}",
+                                     param_hint="--family")
+        if scale != 1.0 or fleet != 1.0:
+            raise typer.BadParameter("a family fixes its own scale and fleet",
+                                     param_hint="--scale/--fleet")
+        scenario, meta = generate_family(family, sites, seed,  # type: ignore[arg-type]
+                                         contract=contract)
+    else:
+        if kind not in KINDS:
+            raise typer.BadParameter(f"must be one of {', '.join(KINDS)}", param_hint="--kind")
+        scenario, meta = generate_scenario(kind, sites, seed, scale=scale,  # type: ignore[arg-type]
+                                            fleet=fleet)
     if output is None:
         sys.stdout.write(json.dumps(scenario, ensure_ascii=False, indent=1) + "\n")
         return

@@ -195,7 +195,7 @@ def _load(data_dir: Path, onset: datetime) -> _Seed:
 
 
 def _affected(
-    kind: Kind, seed: _Seed, rng: random.Random
+    kind: Kind, seed: _Seed, rng: random.Random, quake_radius_km: float = QUAKE_RADIUS_KM
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Affected people per township code (floats, before splitting into sites) and details."""
     out: dict[str, float] = {}
@@ -229,12 +229,12 @@ def _affected(
         lon = centre.lon + rng.uniform(-0.05, 0.05)
         for t in seed.towns:
             d = _km(lat, lon, t.lat, t.lon)
-            if d <= QUAKE_RADIUS_KM:
-                out[t.code] = t.people * QUAKE_SHARE * (1 - d / QUAKE_RADIUS_KM) ** 2
+            if d <= quake_radius_km:
+                out[t.code] = t.people * QUAKE_SHARE * (1 - d / quake_radius_km) ** 2
         info["epicentre"] = {"lat": round(lat, 5), "lon": round(lon, 5), "near": centre.name}
         info["rule"] = (
-            f"townships within {QUAKE_RADIUS_KM:g} km of the epicentre; homeless = township "
-            f"people x {QUAKE_SHARE:g} x (1 - d/{QUAKE_RADIUS_KM:g})^2"
+            f"townships within {quake_radius_km:g} km of the epicentre; homeless = township "
+            f"people x {QUAKE_SHARE:g} x (1 - d/{quake_radius_km:g})^2"
         )
     return out, info
 
@@ -264,9 +264,10 @@ def _place(town: _Town, seed: _Seed, rng: random.Random, spread_km: float) -> tu
 
 
 def _sites(
-    kind: Kind, n_sites: int, seed: _Seed, rng: random.Random, scale: float
+    kind: Kind, n_sites: int, seed: _Seed, rng: random.Random, scale: float,
+    quake_radius_km: float = QUAKE_RADIUS_KM,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    affected, info = _affected(kind, seed, rng)
+    affected, info = _affected(kind, seed, rng, quake_radius_km)
     towns = {t.code: t for t in seed.towns}
     ranked = sorted(affected, key=lambda c: (-affected[c], c))
     if n_sites < len(ranked):
@@ -419,7 +420,8 @@ def _sources_and_fleet(
 
 
 def _network(
-    kind: Kind, seed: _Seed, rng: random.Random
+    kind: Kind, seed: _Seed, rng: random.Random, close_km: float = FLOOD_CLOSE_KM,
+    close_share: float = FLOOD_CLOSE_SHARE,
 ) -> tuple[dict[str, Any], list[list[str]]]:
     nodes = [
         {"id": n["id"], "lat": float(n["lat"]), "lon": float(n["lon"])} for n in seed.nodes
@@ -439,8 +441,8 @@ def _network(
             if e["kind"] == "bridge":
                 closed.append([e["a"], e["b"]])
                 continue
-            near = all(_polyline_km(*where[x], seed.river) <= FLOOD_CLOSE_KM for x in ends(e))
-            if near and e["kind"] != "expressway" and rng.random() < FLOOD_CLOSE_SHARE:
+            near = all(_polyline_km(*where[x], seed.river) <= close_km for x in ends(e))
+            if near and e["kind"] != "expressway" and rng.random() < close_share:
                 closed.append([e["a"], e["b"]])
     net: dict[str, Any] = {"mode": "road", "nodes": nodes, "edges": edges}
     if closed:
@@ -513,7 +515,7 @@ def generate_scenario(
             }
             for c in codes
         ],
-        "needs": standard.model_dump(),
+        "needs": standard.model_dump(exclude={"groups"}),  # the v1 shape
         "sites": site_list,
         "sources": sources,
         "vehicles": vehicles,

@@ -11,11 +11,12 @@ bound") gives the model and the proof that it is a valid upper bound.
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,7 +34,7 @@ from dispatch.planning.network import (
 )
 from dispatch.planning.plan import BoundFigure, Plan, Route, Stop, Trip, build_plan
 from dispatch.planning.problem import Scenario, VehicleUnit
-from dispatch.planning.timing import Day, TripTiming, VehicleState
+from dispatch.planning.timing import Day, TripTiming
 
 _FIT_SLACK = 1e-9
 
@@ -66,16 +67,8 @@ def greedy_baseline(scenario: Scenario, network: TravelNetwork | None = None) ->
     """
     t0 = time.perf_counter()
     net = network or build_network(scenario)
+    g = _Greedy(scenario, net)
     model = scenario.demand
-    stock = {s.id: dict(s.stock) for s in scenario.sources}
-    fleet: dict[str, list[VehicleUnit]] = defaultdict(list)
-    days: dict[str, Day] = {}
-    for v in scenario.vehicle_units:
-        days[v.id] = Day(scenario, net, v)
-        for sid in v.loads_at:
-            fleet[sid].append(v)
-    state = {v.id: days[v.id].start() for v in scenario.vehicle_units}
-    made: dict[str, list[tuple[TripTiming, dict[str, int]]]] = defaultdict(list)
     reach = earliest_arrival(scenario, net) <= scenario.deadline_min
     base = net.minutes(1.0)
     ranks = [scenario.tier_rank(s.tier) for s in scenario.sources]
@@ -89,19 +82,18 @@ def greedy_baseline(scenario: Scenario, network: TravelNetwork | None = None) ->
             key=lambda s: (int(base[s, loc]), ranks[s], s),
         )
         while True:
-            pick = _pick(scenario, site.id, outstanding, nearby, stock, fleet, days, state)
+            pick = g.pick(site.id, outstanding, nearby)
             if pick is None:
                 break
             source_id, vehicle, timing, load = pick
             for code, q in load.items():
                 need = model.item_need[site.id][code]
                 outstanding[need] -= q * model.needs[need].items[code]
-                stock[source_id][code] -= q
-            state[vehicle.id] = timing.after
-            made[vehicle.id].append((timing, load))
-    routes = [Route(vehicle=v.id, trips=_trips(days[v.id], made[v.id]),
-                    start_min=made[v.id][0][0].after.start_min)
-              for v in scenario.vehicle_units if made[v.id]]
+            g.commit(source_id, vehicle, timing, load)
+    units = scenario.vehicle_units
+    routes = [Route(vehicle=v.id, trips=_trips(g.days[k], g.made[k]),
+                    start_min=g.made[k][0][0].after.start_min)
+              for k, v in enumerate(units) if g.made[k]]
     plan = build_plan(scenario, routes, network=net, status="baseline")
     summary = plan.summary.model_copy(
         update={
@@ -124,53 +116,140 @@ def _trips(day: Day, made: list[tuple[TripTiming, dict[str, int]]]) -> list[Trip
     ]
 
 
-def _pick(
-    scenario: Scenario,
-    site_id: str,
-    outstanding: dict[str, float],
-    nearby: Sequence[int],
-    stock: dict[str, dict[str, int]],
-    fleet: dict[str, list[VehicleUnit]],
-    days: dict[str, Day],
-    state: dict[str, VehicleState],
-) -> tuple[str, VehicleUnit, TripTiming, dict[str, int]] | None:
-    """Nearest source with stock for the first servable need, its earliest-arriving allowed
-    vehicle that can carry a unit of it and still end its day within its shift, and the
-    load that vehicle takes."""
-    model = scenario.demand
-    deadline = scenario.deadline_min
-    for need, left in outstanding.items():
-        if left <= NEED_SLACK:
-            continue
-        items = model.needs[need].items
-        for s in nearby:
-            source_id = scenario.sources[s].id
-            have = [c for c in items if stock[source_id].get(c, 0) > 0]
-            if not have:
+class _Greedy:
+    """The greedy baseline's state: stock left, every vehicle's day so far (``timing.Day``
+    states, mirrored in arrays for a vectorised lower bound on arrivals)."""
+
+    def __init__(self, scenario: Scenario, net: TravelNetwork) -> None:
+        self.sc, self.net = scenario, net
+        units = scenario.vehicle_units
+        self.units = units
+        self.stock = {s.id: dict(s.stock) for s in scenario.sources}
+        self.days = [Day(scenario, net, v) for v in units]
+        self.state = [d.start() for d in self.days]
+        self.made: list[list[tuple[TripTiming, dict[str, int]]]] = [[] for _ in units]
+        self.loc = np.array([st.loc for st in self.state], dtype=np.int64)
+        self.ready = np.array([st.ready_min for st in self.state], dtype=np.int64)
+        factors = sorted({v.speed_factor for v in units})
+        self.factor = np.array([factors.index(v.speed_factor) for v in units], dtype=np.int64)
+        self.minutes = [net.minutes(f) for f in factors]
+        codes = [i.code for i in scenario.items]
+        self.code_index = {c: k for k, c in enumerate(codes)}
+        self.carry = np.array([[_can_carry_one(v, scenario, c) for c in codes] for v in units],
+                              dtype=bool).reshape(len(units), len(codes))
+        fleet: dict[str, list[int]] = defaultdict(list)
+        for k, v in enumerate(units):
+            for sid in v.loads_at:
+                fleet[sid].append(k)
+        self.fleet = {sid: np.array(ks, dtype=np.int64) for sid, ks in fleet.items()}
+        self.allowed = np.zeros((len(units), len(scenario.sources)), dtype=bool)
+        for sid, ks in self.fleet.items():
+            self.allowed[ks, net.source_loc(sid)] = True
+        self.src_ready = np.array([x.ready_min for x in scenario.sources], dtype=np.int64)
+        self.src_load = np.array([x.load_min for x in scenario.sources], dtype=np.int64)
+
+    def _open_sources(self, site_id: str) -> NDArray[np.bool_]:
+        """Per source: whether some vehicle allowed there may still reach the site by the
+        deadline (a lower bound on arrivals, no breaks)."""
+        j = self.net.site_loc(site_id)
+        n_src = len(self.src_ready)
+        best = np.full(n_src, np.iinfo(np.int64).max // 4, dtype=np.int64)
+        for f, m in enumerate(self.minutes):
+            ks = np.flatnonzero(self.factor == f)
+            if not len(ks):
                 continue
-            # earliest arrival first (input order on ties); the first that can take a load
-            # and still end its day within its shift is sent
-            ranked = []
-            for k, v in enumerate(fleet[source_id]):
-                if not any(_can_carry_one(v, scenario, c) for c in have):
+            arrive = np.maximum(self.src_ready[None, :], self.ready[ks, None]
+                                + m[self.loc[ks]][:, :n_src])
+            arrive = arrive + self.src_load[None, :] + m[:n_src, j][None, :]
+            arrive = np.where(self.allowed[ks], arrive, np.iinfo(np.int64).max // 4)
+            best = np.minimum(best, arrive.min(axis=0))
+        return best <= self.sc.deadline_min
+
+    def commit(self, source_id: str, k: int, timing: TripTiming, load: dict[str, int]) -> None:
+        """Record a trip of vehicle ``k``."""
+        for code, q in load.items():
+            self.stock[source_id][code] -= q
+        self.state[k] = timing.after
+        self.loc[k] = timing.after.loc
+        self.ready[k] = timing.after.ready_min
+        self.made[k].append((timing, load))
+
+    def pick(self, site_id: str, outstanding: dict[str, float], nearby: Sequence[int]
+             ) -> tuple[str, int, TripTiming, dict[str, int]] | None:
+        """Nearest source with stock for the first servable need, its earliest-arriving
+        allowed vehicle that can carry a unit of it and still end its day within its shift,
+        and the load that vehicle takes."""
+        sc = self.sc
+        model = sc.demand
+        open_sources: NDArray[np.bool_] | None = None
+        for need, left in outstanding.items():
+            if left <= NEED_SLACK:
+                continue
+            items = model.needs[need].items
+            for s in nearby:
+                if open_sources is None:
+                    open_sources = self._open_sources(site_id)
+                if not open_sources[s]:
                     continue
-                arrive = days[v.id].first_arrival(state[v.id], source_id, site_id)
+                source_id = sc.sources[s].id
+                have = [c for c in items if self.stock[source_id].get(c, 0) > 0]
+                if not have:
+                    continue
+                # earliest arrival first (input order on ties); the first that can take a
+                # load and still end its day within its shift is sent
+                for k in self._by_arrival(have, s, site_id):
+                    v = self.units[k]
+                    load = _load(sc, v, site_id, outstanding, self.stock[source_id])
+                    if not load:
+                        continue
+                    kg = sum(q * sc.item(c).unit_kg for c, q in load.items())
+                    day = self.days[k]
+                    timing = day.time_trip(self.state[k], source_id, [(site_id, kg)])
+                    if timing is not None and day.fits(timing.after):
+                        return source_id, k, timing, load
+        return None
+
+    def _by_arrival(self, have: list[str], s: int, site_id: str) -> Iterator[int]:
+        """Vehicles (indices) allowed at source ``s`` that can carry a unit of ``have`` and
+        reach the site by the deadline, in order of arrival (input order on ties), lazily: a
+        vectorised lower bound (no breaks) orders the exact ``first_arrival`` calls, and
+        vehicles of one speed in the same state are timed once."""
+        sc = self.sc
+        source = sc.sources[s]
+        deadline = sc.deadline_min
+        idx = self.fleet.get(source.id)
+        if idx is None:
+            return
+        idx = idx[self.carry[idx][:, [self.code_index[c] for c in have]].any(axis=1)]
+        if not len(idx):
+            return
+        j = self.net.site_loc(site_id)
+        lb = np.empty(len(idx), dtype=np.int64)
+        for f, m in enumerate(self.minutes):
+            sel = self.factor[idx] == f
+            if sel.any():
+                ks = idx[sel]
+                lb[sel] = np.maximum(source.ready_min, self.ready[ks] + m[self.loc[ks], s]) \
+                    + source.load_min + m[s, j]
+        keep = lb <= deadline
+        if not keep.any():
+            return
+        bounds = sorted(zip(lb[keep].tolist(), idx[keep].tolist(), strict=True))
+        exact: list[tuple[int, int]] = []
+        cache: dict[tuple[object, ...], int | None] = {}
+        n = 0
+        while n < len(bounds) or exact:
+            if n < len(bounds) and (not exact or bounds[n][0] <= exact[0][0]):
+                _, k = bounds[n]
+                n += 1
+                key = (self.factor[k], self.state[k])
+                if key not in cache:
+                    cache[key] = self.days[k].first_arrival(self.state[k], source.id, site_id)
+                arrive = cache[key]
                 if arrive is not None and arrive <= deadline:
-                    ranked.append((arrive, k, v))
-            best: tuple[VehicleUnit, TripTiming, dict[str, int]] | None = None
-            for _, _, v in sorted(ranked, key=lambda r: (r[0], r[1])):
-                load = _load(scenario, v, site_id, outstanding, stock[source_id])
-                if not load:
-                    continue
-                kg = sum(q * scenario.item(c).unit_kg for c, q in load.items())
-                day = days[v.id]
-                timing = day.time_trip(state[v.id], source_id, [(site_id, kg)])
-                if timing is not None and day.fits(timing.after):
-                    best = (v, timing, load)
-                    break
-            if best is not None:
-                return source_id, best[0], best[1], best[2]
-    return None
+                    heapq.heappush(exact, (arrive, k))
+                continue
+            yield heapq.heappop(exact)[1]
 
 
 def _load(

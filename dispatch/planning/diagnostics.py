@@ -114,11 +114,10 @@ def _coverable_trip(
     return None
 
 
-def fill_by_type(scenario: Scenario, routes: Sequence[Route]) -> dict[str, float]:
-    """Median fill of the trips of each vehicle type (entry id), fill = max(kg share, m³
-    share) of the load; types without trips are left out."""
-    fills: dict[str, list[float]] = defaultdict(list)
+def trip_fills(scenario: Scenario, routes: Sequence[Route]) -> list[tuple[VehicleUnit, float]]:
+    """Every trip's vehicle and fill, fill = max(kg share, m³ share) of its load."""
     items = scenario.item_map
+    out: list[tuple[VehicleUnit, float]] = []
     for r in routes:
         v = scenario.vehicle_map.get(r.vehicle)
         if v is None:
@@ -126,20 +125,20 @@ def fill_by_type(scenario: Scenario, routes: Sequence[Route]) -> dict[str, float
         for t in r.trips:
             kg = sum(q * items[c].unit_kg for c, q in t.load.items() if c in items)
             m3 = sum(q * items[c].unit_m3 for c, q in t.load.items() if c in items)
-            fills[v.type_id].append(max(kg / v.capacity_kg, m3 / v.capacity_m3))
+            out.append((v, max(kg / v.capacity_kg, m3 / v.capacity_m3)))
+    return out
+
+
+def fill_by_type(scenario: Scenario, routes: Sequence[Route]) -> dict[str, float]:
+    """Median fill of the trips of each vehicle type (entry id), fill = max(kg share, m³
+    share) of the load; types without trips are left out."""
+    fills: dict[str, list[float]] = defaultdict(list)
+    for v, fill in trip_fills(scenario, routes):
+        fills[v.type_id].append(fill)
     return {k: float(statistics.median(x)) for k, x in sorted(fills.items())}
 
 
 def median_fill(scenario: Scenario, routes: Sequence[Route]) -> float | None:
     """Median fill over every trip of the plan (None without trips)."""
-    items = scenario.item_map
-    fills = []
-    for r in routes:
-        v = scenario.vehicle_map.get(r.vehicle)
-        if v is None:
-            continue
-        for t in r.trips:
-            kg = sum(q * items[c].unit_kg for c, q in t.load.items() if c in items)
-            m3 = sum(q * items[c].unit_m3 for c, q in t.load.items() if c in items)
-            fills.append(max(kg / v.capacity_kg, m3 / v.capacity_m3))
+    fills = [f for _, f in trip_fills(scenario, routes)]
     return float(np.median(fills)) if fills else None

@@ -295,6 +295,14 @@ class Scenario(_Model):
         """Sources by id."""
         return {source.id: source for source in self.sources}
 
+    @cached_property
+    def _site_index(self) -> dict[str, int]:
+        return {site.id: k for k, site in enumerate(self.sites)}
+
+    def site_index(self, site_id: str) -> int:
+        """Position of a site in ``sites`` (KeyError when unknown)."""
+        return self._site_index[site_id]
+
     def item(self, code: str) -> Item:
         """The item with this code (KeyError when unknown)."""
         return self.item_map[code]
