@@ -237,12 +237,13 @@ def test_degenerate_scenarios_give_a_valid_plan():
 
 
 def test_progress_reports_every_phase_in_order():
-    """The progress callback sees network, bound, baseline, allocation, routing and check,
-    in that order, with fractions in [0, 1]."""
+    """The progress callback sees network, bound, baseline, allocation (construction),
+    routing (search), repair (filling) and check, in that order, with fractions in [0, 1]."""
     seen: list[tuple[str, float]] = []
     solve(build(three_loads()), FAST, progress=lambda p, f: seen.append((p, f)))
     phases = list(dict.fromkeys(p for p, _ in seen))
-    assert phases == ["network", "bound", "baseline", "allocation", "routing", "check"]
+    assert phases == ["network", "bound", "baseline", "allocation", "routing", "repair",
+                      "check"]
     assert all(0.0 <= f <= 1.0 for _, f in seen)
 
 
@@ -250,8 +251,10 @@ def test_solve_params_are_frozen_and_validated():
     """Bad values are rejected with the field named; parameters cannot be changed."""
     with pytest.raises(ValueError, match="time_limit_s"):
         SolveParams(time_limit_s=0)
-    with pytest.raises(ValueError, match="first_solution"):
-        SolveParams(first_solution="NOPE")
+    with pytest.raises(ValueError, match="guide"):
+        SolveParams(guide="NOPE")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="moves"):
+        SolveParams(moves=-1)
     with pytest.raises(ValueError):
         SolveParams(unknown=1)  # type: ignore[call-arg]
     params = SolveParams()
@@ -271,20 +274,21 @@ def test_items_unknown_to_the_fleet_are_reported_not_raised():
     assert any(u.site == "A" and u.item == "gen" for u in plan.unmet)
 
 
-def test_an_engine_failure_is_reported_loudly_with_a_valid_plan(monkeypatch):
-    """If allocation or routing raised, solve still returns a checked plan (the greedy
-    baseline here) but says so: status engine_error with the error as its reason; in strict
-    mode it raises instead."""
+def test_an_engine_failure_is_reported_loudly_with_a_valid_plan(monkeypatch, caplog):
+    """If the construction raised, solve still returns a checked plan (the greedy baseline
+    here) but says so: status engine_error, the error logged; in strict mode it raises."""
     import dispatch.planning.solve as engine
 
     def broken(*args, **kwargs):
         raise RuntimeError("solver crashed")
 
-    monkeypatch.setattr(engine, "allocate", broken)
+    monkeypatch.setattr(engine, "construct", broken)
     sc = build(three_loads())
-    plan = planned(sc)
+    with caplog.at_level("ERROR", logger="dispatch.planning.solve"):
+        plan = planned(sc)
     assert plan.summary.status == "engine_error"
     assert "solver crashed" in (plan.summary.status_reason or "")
+    assert "solver crashed" in caplog.text
     assert plan.summary.coverage == greedy_baseline(sc).summary.coverage
     with pytest.raises(RuntimeError, match="solver crashed"):
         solve(sc, SolveParams(time_limit_s=2, strict=True))
