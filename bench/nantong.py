@@ -10,7 +10,7 @@ checker's verdict, as medians over ``--runs`` runs. Every solve runs in its own 
 
 Usage: python -m bench.nantong [--runs 3] [--variant NAME=JSON ...] [--only NAME ...]
        [--out bench/results/nantong.md]
-A variant is a JSON object of SolveParams fields, e.g. --variant lp='{"allocation_solver":"lp"}'.
+A variant is a JSON object of SolveParams fields, e.g. --variant short='{"moves":200}'.
 """
 
 from __future__ import annotations

@@ -1,27 +1,31 @@
 """Building deliveries into the working plan: completing sites, then filling.
 
-A **move** brings goods from one source to one site on one vehicle, either on a new trip
-appended to the vehicle's day or as a stop added to one of its trips that loads at that source
-and has room left (a multi-stop trip), at the position that delays the vehicle least; the
-vehicle's later trips move later and every stop must still arrive by the deadline. Its cost is
-how much later the vehicle is free (vehicle-minutes), its size the goods in reference
-truckloads (``Static.load_size``).
+A **move** brings goods from one source to one site on one vehicle allowed to load there,
+either on a new trip appended to the vehicle's day (driving to the source from where its
+last trip ended, or from its base) or as a stop added to one of its trips that loads at that
+source and has room left (a multi-stop trip), at the position that delays the trip least;
+the vehicle's later trips move later, every stop must still arrive by the deadline and the
+day must end within the shift. Its cost is how much longer the vehicle is busy
+(vehicle-minutes), its size the goods in reference truckloads (``Static.load_size``). Goods
+are chosen per need: the items of a need that bring the most units of need per truckload
+first (substitutes).
 
-``complete`` finishes a site: moves with the most goods per vehicle-minute until the site has
-its whole demand, or takes them all back. ``construct`` completes sites by most people per
+``complete`` finishes a site: moves with the most goods per vehicle-minute until every need
+is met, or takes them all back. ``construct`` completes sites by most people per
 vehicle-minute first (lazy greedy: a site's cost is recomputed when it comes up and it waits
 if it got dearer than the next). ``fill`` runs only after that: part-deliveries, by fill
-gained per vehicle-minute, with what stock and vehicle time are left, so a part-delivery never
-takes capacity a completable site needed.
+gained per vehicle-minute, with what stock and vehicle time are left, so a part-delivery
+never takes capacity a completable site needed.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from dispatch.planning.needs import NEED_SLACK
 from dispatch.planning.network import UNREACHABLE
 from dispatch.planning.state import FIT_SLACK, State, Static, WTrip
 
@@ -29,12 +33,15 @@ _EPS_MIN = 1.0  # minutes added to every cost, so a free ride still has a finite
 _KEY_TOL = 1e-9
 
 
+
 @dataclass(frozen=True, slots=True)
 class Move:
-    """A delivery to site ``j`` by vehicle ``k`` from source ``source``: on a new trip
-    (``trip`` None) or added to trip ``trip`` at stop position ``pos`` (``merge``: onto the
-    site's own stop there). ``cost``: how much later the vehicle is free; ``size`` in
-    reference truckloads; ``value``: fill value (filling only)."""
+    """A delivery to site ``j`` by vehicle ``k`` from source ``source``: a new trip
+    (``trip`` None; ``made`` is it, timed) or a stop added to trip ``trip`` at position
+    ``pos`` (``merge``: onto the site's own stop there). ``cost``: how much longer the
+    vehicle is busy (an estimate for added stops, checked when made); ``gain``: the units
+    of need it brings (capped at what is outstanding), in reference truckloads of the
+    lightest items that meet them when completing, in fill value when filling."""
 
     j: int
     k: int
@@ -46,248 +53,344 @@ class Move:
     kg: float
     m3: float
     cost: int
-    size: float
-    value: float
+    gain: float
+    made: WTrip | None
 
 
-Valuer = Callable[[int, int], float]  # (site, item) -> value of one unit
-
-
-def _pack(st: Static, k: int, kg: float, m3: float, avail: dict[int, int],
-          order: Iterable[int]) -> tuple[dict[int, int], float, float]:
-    """Greedy load for vehicle k with kg/m3 already on board: items in ``order``; returns
-    the load and its kg and m3."""
+def _pack(st: Static, j: int, k: int, kg: float, m3: float, rem: dict[int, float],
+          stock: dict[int, int], filling: bool) -> tuple[dict[int, int], float, float]:
+    """Load for vehicle k (kg/m3 already on board) towards site j's outstanding needs
+    ``rem`` from ``stock``, in the site's loading order (``Static.pack_order``, or
+    ``fill_order`` when filling). Returns load, kg, m3."""
     room_kg = st.cap_kg[k] * (1 + FIT_SLACK) - kg
     room_m3 = st.cap_m3[k] * (1 + FIT_SLACK) - m3
     load: dict[int, int] = {}
     lkg = lm3 = 0.0
-    for i in order:
-        ukg, um3 = st.kg[i], st.m3[i]
-        n = min(avail[i], math.floor(room_kg / ukg + 1e-9), math.floor(room_m3 / um3 + 1e-9))
-        if n > 0:
-            load[i] = n
-            room_kg -= n * ukg
-            room_m3 -= n * um3
-            lkg += n * ukg
-            lm3 += n * um3
+    left = dict(rem)
+    for n, i, e, ukg, um3 in (st.fill_order[j] if filling else st.pack_order[j]):
+        r = left.get(n, 0.0)
+        if r <= NEED_SLACK:
+            continue
+        have = stock.get(i, 0)
+        if have <= 0:
+            continue
+        q = min(math.ceil(r / e - NEED_SLACK), have,
+                math.floor(room_kg / ukg + 1e-9), math.floor(room_m3 / um3 + 1e-9))
+        if q > 0:
+            load[i] = q
+            room_kg -= q * ukg
+            room_m3 -= q * um3
+            lkg += q * ukg
+            lm3 += q * um3
+            left[n] = r - q * e
     return load, lkg, lm3
 
 
-def _shift_cost(state: State, k: int, t: int, delta: int) -> int | None:
-    """How much later vehicle k is free when its trip t returns ``delta`` later (later trips
-    move as far as they must); None when a later stop would miss the deadline."""
+def _span(state: State, k: int) -> int:
+    """How long vehicle k is busy: from leaving its base to the end of its last stop."""
+    ts = state.trips[k]
+    if not ts:
+        return 0
+    return ts[-1].after.ready - (state.day_start(k) or 0)
+
+
+def _best_position(state: State, k: int, t: int, j: int, kg: float
+                   ) -> tuple[int, int, bool] | None:
+    """(estimated delay, position, merge) of the cheapest insertion of a stop at site j
+    unloading ``kg`` into vehicle k's trip t that keeps every stop of the day by the
+    deadline (driving breaks aside: the exact check is made when the move is made)."""
     st = state.st
     trips = state.trips[k]
-    prev = trips[t].ret + delta
-    for u in trips[t + 1:]:
-        shift = max(prev, st.ready[u.source], st.available[k]) - u.load_start
-        if shift <= 0:
-            return 0  # the rest of the day is unchanged
-        if u.arrivals[-1] + shift > st.deadline:
-            return None
-        prev = u.ret + shift
-    return prev - trips[-1].ret
-
-
-def _best_position(state: State, k: int, trip: WTrip, j: int) -> tuple[int, int] | None:
-    """(delay of the trip's return, position) of the cheapest on-time insertion of a stop at
-    site j into ``trip``."""
-    st = state.st
+    trip = trips[t]
     m = st.mins[k]
     loc = st.n_src + j
     deadline = st.deadline
+    # arrivals only grow along a day: the last stop of the day is the latest
+    later = trips[-1].arrivals[-1] if t + 1 < len(trips) else -1
+    if j in trip.sites:
+        n = trip.sites.index(j)
+        delta = st.unload_min(j, trip.kgs[n] + kg) - st.unload_min(j, trip.kgs[n])
+        last = later if later >= 0 else (trip.arrivals[-1] if n + 1 < len(trip.sites) else -1)
+        return (delta, n, True) if last + delta <= deadline else None
     n = len(trip.sites)
-    pick: tuple[int, int] | None = None
+    closing = trips[t + 1].source if t + 1 < len(trips) else st.base[k]
+    unload = st.unload_min(j, kg)
+    pick: tuple[int, int, bool] | None = None
     prev = trip.source
+    ready = trip.depart
     for pos in range(n + 1):
-        if pos == 0:
-            reach = trip.depart + m[prev][loc]
-        else:
-            reach = trip.arrivals[pos - 1] + st.service[trip.sites[pos - 1]] + m[prev][loc]
-        nxt = st.n_src + trip.sites[pos] if pos < n else trip.source
+        nxt = st.n_src + trip.sites[pos] if pos < n else closing
         go, back = m[prev][loc], m[loc][nxt]
-        if go < UNREACHABLE and back < UNREACHABLE:
-            delta = go + st.service[j] + back - m[prev][nxt]
-            last = trip.arrivals[-1] + delta if pos < n else reach
-            if reach <= deadline and last <= deadline and (pick is None or delta < pick[0]):
-                pick = (delta, pos)
+        if go < UNREACHABLE and back < UNREACHABLE and ready + go <= deadline:
+            delta = go + unload + back - m[prev][nxt]
+            last = later if later >= 0 else (trip.arrivals[-1] if pos < n else -1)
+            if last + delta <= deadline and (pick is None or delta < pick[0]):
+                pick = (delta, pos, False)
+        if pos < n:
+            ready = trip.arrivals[pos] + st.unload_min(trip.sites[pos], trip.kgs[pos])
         prev = nxt
     return pick
 
 
+def _shift_room(state: State, k: int) -> int | None:
+    """Minutes vehicle k's day may still grow within its shift (None: no limit)."""
+    st = state.st
+    if st.max_shift is None:
+        return None
+    ts = state.trips[k]
+    if not ts:
+        return st.max_shift
+    end = state.clock.end(k, ts[-1].after)
+    start = state.day_start(k) or 0
+    return st.max_shift - (end - start) if end is not None else -1
+
+
 def can_serve(state: State, s: int, j: int) -> bool:
-    """Source s still has a vehicle that can get to site j by the deadline on a new trip,
-    or a trip with room that might take j as an extra stop."""
+    """Source s still has a vehicle that can get to site j by the deadline on a new trip
+    (breaks aside), or a trip with room that might take j as an extra stop."""
     st = state.st
     loc = st.n_src + j
+    if state.open[s]:
+        return True
     for k in st.loaders[s]:
-        if max(state.free(k), st.ready[s], st.available[k]) + st.load_min[s] \
+        at = state.at(k)
+        go = st.mins[k][at.loc][s]
+        if go < UNREACHABLE and max(at.ready + go, st.ready[s]) + st.load_min[s] \
                 + st.mins[k][s][loc] <= st.deadline:
-            return True
-        if any(t.source == s and t.kg < st.cap_kg[k] and t.m3 < st.cap_m3[k]
-               for t in state.trips[k]):
             return True
     return False
 
 
-def candidate_sources(state: State, j: int, rem: dict[int, int], per_item: int) -> list[int]:
-    """Sources that can still serve site j: for each outstanding item, the ``per_item``
-    nearest that hold it and ``can_serve`` j; nearest first."""
+def candidate_sources(state: State, j: int, rem: dict[int, float], per_item: int) -> list[int]:
+    """Sources that can still serve site j: for each outstanding need, the ``per_item``
+    nearest that hold one of its items and ``can_serve`` j; nearest first."""
     st = state.st
     usable: dict[int, bool] = {}
     chosen: set[int] = set()
-    for i in rem:
-        n = 0
+    for n in rem:
+        items = st.need_items[j][n]
+        count = 0
         for s in st.reach[j]:
-            if state.stock[s].get(i, 0) <= 0:
+            stock = state.stock[s]
+            if not any(stock.get(i, 0) > 0 for i, _ in items):
                 continue
             ok = usable.get(s)
             if ok is None:
                 ok = usable[s] = can_serve(state, s, j)
             if ok:
                 chosen.add(s)
-                n += 1
-                if n >= per_item:
+                count += 1
+                if count >= per_item:
                     break
     return [s for s in st.reach[j] if s in chosen]
 
 
-def moves(state: State, j: int, rem: dict[int, int], value: Valuer | None = None,
-          per_item: int = 6, floor: list[float] | None = None) -> Iterator[Move]:
-    """Candidate moves towards site j's outstanding ``rem`` from its candidate sources.
+@dataclass(slots=True)
+class _Cand:
+    """A candidate move before its load is packed: vehicle, source, trip (None: a new
+    trip), a lower bound on its cost and an upper bound on its rate."""
 
-    With ``value`` None the load carries as much of ``rem`` as fits (completion, catalogue
-    order); otherwise items go in order of value per unit of room (filling). ``floor``
-    (a one-element list the caller raises as it finds better moves) skips candidates whose
-    rate could not beat it: with a gain of at most everything outstanding, at their cost.
-    """
+    ub: float
+    k: int
+    s: int
+    t: int | None
+    lower: int
+    tier: int
+
+
+def _capacity_size(st: Static, k: int, kg: float, m3: float) -> float:
+    """Room left on vehicle k (kg/m3 on board), in reference truckloads: no load can be
+    bigger."""
+    return max((st.cap_kg[k] - kg) / st.kg_ref, (st.cap_m3[k] - m3) / st.m3_ref)
+
+
+def candidates(state: State, j: int, rem: dict[int, float], filling: bool = False,
+               per_item: int = 6) -> list[_Cand]:
+    """Every candidate move towards site j's outstanding needs ``rem`` from its candidate
+    sources, with cheap bounds: new trips (every allowed vehicle that has trips, one per
+    kind of the idle ones) and stops added to trips from the source with room left."""
     st = state.st
     loc = st.n_src + j
     deadline = st.deadline
-    if value is None:
-        gain_max = max(sum(q * st.kg[i] for i, q in rem.items()) / st.kg_ref,
-                       sum(q * st.m3[i] for i, q in rem.items()) / st.m3_ref)
-    else:
-        gain_max = sum(q * value(j, i) for i, q in rem.items())
+    per_unit = st.fill_value[j] if filling else st.need_unit_size[j]
+    gain_max = sum(r * per_unit[n] for n, r in rem.items())
+    out: list[_Cand] = []
     for s in candidate_sources(state, j, rem, per_item):
         stock = state.stock[s]
-        avail = {i: min(q, stock.get(i, 0)) for i, q in rem.items() if stock.get(i, 0) > 0}
-        if value is None:
-            order: list[int] = sorted(avail)
-        else:
-            order = sorted(avail, key=lambda i: (-value(j, i) / max(st.kg[i] / st.kg_ref,
-                                                                   st.m3[i] / st.m3_ref), i))
-        # new trips: one vehicle per kind (capacity, speed, availability), the first free
-        seen: dict[tuple, tuple[int, int]] = {}
-        for k in st.loaders[s]:
-            key = (st.cap_kg[k], st.cap_m3[k], id(st.mins[k]), st.available[k])
-            f = state.free(k)
-            if key not in seen or f < seen[key][0]:
-                seen[key] = (f, k)
-        for f, k in seen.values():
-            m = st.mins[k]
-            go, back = m[s][loc], m[loc][s]
-            if go >= UNREACHABLE or back >= UNREACHABLE:
-                continue
-            arrive = max(f, st.ready[s], st.available[k]) + st.load_min[s] + go
-            if arrive > deadline:
-                continue
-            cost = arrive + st.service[j] + back - f
-            if floor is not None and gain_max / (cost + _EPS_MIN) < floor[0]:
-                continue
-            load, kg, m3 = _pack(st, k, 0.0, 0.0, avail, order)
-            if load:
-                yield _move(st, j, k, s, None, 0, False, load, kg, m3, cost, value)
-        # stops added to trips from s with room left
-        min_kg = min(st.kg[i] for i in avail)
-        min_m3 = min(st.m3[i] for i in avail)
+        units = [(n, i, e, ukg, um3) for n, i, e, ukg, um3 in st.pack_order[j]
+                 if n in rem and stock.get(i, 0) > 0]
+        if not units:
+            continue
+        if filling:
+            dens = max(st.fill_value[j][n] * e / st.item_size(i) for n, i, e, _, _ in units)
+        idle: set[tuple] = set()
         for k in st.loaders[s]:
             ts = state.trips[k]
             if not ts:
+                kind = (st.base[k], st.cap_kg[k], st.cap_m3[k], id(st.mins[k]), st.available[k])
+                if kind in idle:
+                    continue
+                idle.add(kind)
+            at = state.at(k)
+            m = st.mins[k]
+            go = m[at.loc][s]
+            out_min = m[s][loc]
+            if go >= UNREACHABLE or out_min >= UNREACHABLE:
                 continue
-            room_kg = st.cap_kg[k] * (1 + FIT_SLACK) - min_kg
-            room_m3 = st.cap_m3[k] * (1 + FIT_SLACK) - min_m3
-            for t, trip in enumerate(ts):
-                if trip.source != s or trip.kg > room_kg or trip.m3 > room_m3:
+            # it leaves its last stop (or its base) when ready, or just in time
+            arrive = max(at.ready + go, st.ready[s]) + st.load_min[s] + out_min
+            if arrive > deadline:
+                continue
+            start = state.day_start(k) if ts else max(st.ready[s] - go, at.ready)
+            lower = max(0, arrive + st.service[j] - (start or 0) - _span(state, k))
+            room = _capacity_size(st, k, 0.0, 0.0)
+            gain = min(gain_max, dens * room) if filling else min(gain_max, room)
+            out.append(_Cand(gain / (lower + _EPS_MIN), k, s, None, lower, st.tier[s]))
+        min_kg = min(u[3] for u in units)
+        min_m3 = min(u[4] for u in units)
+        direct = st.base_min[s][loc]
+        for k, open_trips in sorted(state.open[s].items()):
+            ts = state.trips[k]
+            shift_room = _shift_room(state, k)
+            for t in open_trips:
+                trip = ts[t]
+                if trip.kg + min_kg > st.cap_kg[k] * (1 + FIT_SLACK) or \
+                        trip.m3 + min_m3 > st.cap_m3[k] * (1 + FIT_SLACK):
                     continue
-                if j in trip.sites:
-                    pick: tuple[int, int] | None = (0, trip.sites.index(j))
-                    merge = True
-                else:
-                    pick = _best_position(state, k, trip, j)
-                    merge = False
-                if pick is None:
+                # an extra stop only pays when the trip passes closer to j than its source
+                if j not in trip.sites and all(st.base_min[st.n_src + x][loc] > direct
+                                               for x in trip.sites):
                     continue
-                if floor is not None and gain_max / (pick[0] + _EPS_MIN) < floor[0]:
-                    continue  # the day cannot get cheaper than the trip's own delay
-                cost = _shift_cost(state, k, t, pick[0])
-                if cost is None:
+                pick = _best_position(state, k, t, j, 0.0)
+                if pick is None or (shift_room is not None and pick[0] > shift_room):
                     continue
-                load, kg, m3 = _pack(st, k, trip.kg, trip.m3, avail, order)
-                if load:
-                    yield _move(st, j, k, s, t, pick[1], merge, load, kg, m3, cost, value)
+                room = _capacity_size(st, k, trip.kg, trip.m3)
+                gain = min(gain_max, dens * room) if filling else min(gain_max, room)
+                out.append(_Cand(gain / (pick[0] + _EPS_MIN), k, s, t, pick[0], st.tier[s]))
+    return out
+
+
+def evaluate(state: State, c: _Cand, j: int, rem: dict[int, float], filling: bool
+             ) -> Move | None:
+    """The candidate's move with its load packed and its cost (exact for a new trip,
+    estimated for an added stop); None when nothing fits or it breaks a rule."""
+    st = state.st
+    k, s = c.k, c.s
+    stock = state.stock[s]
+    ts = state.trips[k]
+    if c.t is None:
+        load, kg, m3 = _pack(st, j, k, 0.0, 0.0, rem, stock, filling)
+        if not load:
+            return None
+        at = state.at(k)
+        made = state.make_trip(k, at, not ts, s, (j,), (load,), (kg,))
+        if made is None or made.arrivals[0] > st.deadline or not state.shift_ok(k, [*ts, made]):
+            return None
+        begin = state.day_start(k) if ts else made.src_arrive - st.mins[k][st.base[k]][s]
+        cost = made.after.ready - (begin or 0) - _span(state, k)
+        return _move(st, j, k, s, None, 0, False, load, kg, m3, cost, filling, made, rem)
+    trip = ts[c.t]
+    load, kg, m3 = _pack(st, j, k, trip.kg, trip.m3, rem, stock, filling)
+    if not load:
+        return None
+    pick = _best_position(state, k, c.t, j, kg)
+    shift_room = _shift_room(state, k)
+    if pick is None or (shift_room is not None and pick[0] > shift_room):
+        return None
+    return _move(st, j, k, s, c.t, pick[1], pick[2], load, kg, m3, pick[0], filling, None,
+                 rem)
 
 
 def _move(st: Static, j: int, k: int, s: int, t: int | None, pos: int, merge: bool,
-          load: dict[int, int], kg: float, m3: float, cost: int, value: Valuer | None) -> Move:
-    v = sum(q * value(j, i) for i, q in load.items()) if value is not None else 0.0
-    return Move(j, k, s, t, pos, merge, load, kg, m3, cost,
-                max(kg / st.kg_ref, m3 / st.m3_ref), v)
+          load: dict[int, int], kg: float, m3: float, cost: int, filling: bool,
+          made: WTrip | None, rem: dict[int, float]) -> Move:
+    brought: dict[int, float] = {}
+    mapping = st.item_need[j]
+    for i, q in load.items():
+        n, e = mapping[i]
+        brought[n] = brought.get(n, 0.0) + q * e
+    per_unit = st.fill_value[j] if filling else st.need_unit_size[j]
+    gain = sum(min(b, rem[n]) * per_unit[n] for n, b in brought.items())
+    return Move(j, k, s, t, pos, merge, load, kg, m3, max(0, cost), gain, made)
 
 
-def apply_move(state: State, m: Move) -> None:
-    """Make the move: build the vehicle's new day and apply it."""
+def made_day(state: State, m: Move) -> list[WTrip] | None:
+    """Vehicle m.k's whole day with the move made, exactly timed (None: it breaks a rule
+    the estimate missed, e.g. a driving break)."""
     trips = state.trips[m.k]
     if m.trip is None:
-        made = state.make_trip(m.k, m.source, (m.j,), (m.load,), state.free(m.k), (m.kg, m.m3))
-        assert made is not None and made.arrivals[0] <= state.st.deadline
-        state.apply_trips(m.k, [*trips, made])
-        return
+        assert m.made is not None
+        return [*trips, m.made]
     trip = trips[m.trip]
-    free = trips[m.trip - 1].ret if m.trip else state.st.start[m.k]
-    size = (trip.kg + m.kg, trip.m3 + m.m3)
     if m.merge:
         merged = dict(trip.loads[m.pos])
         for i, q in m.load.items():
             merged[i] = merged.get(i, 0) + q
-        made = state.make_trip(m.k, trip.source, trip.sites,
-                               (*trip.loads[:m.pos], merged, *trip.loads[m.pos + 1:]), free,
-                               size)
+        sites = trip.sites
+        loads = (*trip.loads[:m.pos], merged, *trip.loads[m.pos + 1:])
+        kgs = (*trip.kgs[:m.pos], trip.kgs[m.pos] + m.kg, *trip.kgs[m.pos + 1:])
     else:
-        made = state.make_trip(m.k, trip.source,
-                               (*trip.sites[:m.pos], m.j, *trip.sites[m.pos:]),
-                               (*trip.loads[:m.pos], m.load, *trip.loads[m.pos:]), free, size)
-    assert made is not None
-    new = state.retimed(m.k, [*trips[:m.trip], made, *trips[m.trip + 1:]], m.trip)
-    assert new is not None, "a costed move must stay on time"
-    state.apply_trips(m.k, new)
+        sites = (*trip.sites[:m.pos], m.j, *trip.sites[m.pos:])
+        loads = (*trip.loads[:m.pos], m.load, *trip.loads[m.pos:])
+        kgs = (*trip.kgs[:m.pos], m.kg, *trip.kgs[m.pos:])
+    before = trips[m.trip - 1].after if m.trip else state.clock.start(m.k)
+    made = state.make_trip(m.k, before, m.trip == 0, trip.source, sites, loads, kgs)
+    if made is None:
+        return None
+    return state.retimed(m.k, [*trips[:m.trip], made, *trips[m.trip + 1:]], m.trip)
 
 
 def _rate(m: Move, filling: bool) -> tuple[float, int, int]:
-    gain = m.value if filling else m.size
-    return (gain / (m.cost + _EPS_MIN), -m.cost, -m.k)
+    return (m.gain / (m.cost + _EPS_MIN), -m.cost, -m.k)
 
 
-def best_move(state: State, j: int, rem: dict[int, int], value: Valuer | None = None,
-              tier_first: bool = False) -> Move | None:
-    """The move with the most goods (or fill value) per vehicle-minute; ties: cheaper, then
-    the lower vehicle index. ``tier_first``: from the lowest tier (policy order) first."""
-    best: Move | None = None
-    key: tuple[float, ...] | None = None
-    filling = value is not None
-    floor = None if tier_first else [0.0]
-    tier = state.st.tier
-    for m in moves(state, j, rem, value, floor=floor):
-        r = (-tier[m.source], *_rate(m, filling)) if tier_first else _rate(m, filling)
-        if key is None or r > key:
-            best, key = m, r
-            if floor is not None:
-                floor[0] = r[0] * (1 - 1e-12)
-    return best
+def best_move(state: State, j: int, rem: dict[int, float], filling: bool = False,
+              tier_first: bool = False, per_item: int = 6
+              ) -> tuple[Move, list[WTrip]] | None:
+    """The move with the most goods (or fill value) per vehicle-minute that works when made
+    (ties: cheaper, then the lower vehicle index; ``tier_first``: from the lowest tier of
+    the policy order first), with the vehicle's new day.
+
+    Candidates are examined best bound first and the scan stops when no bound can beat the
+    best move found, so only a few are packed and timed."""
+    cands = candidates(state, j, rem, filling, per_item)
+    if tier_first:
+        cands.sort(key=lambda c: (c.tier, -c.ub, c.k, -1 if c.t is None else c.t))
+    else:
+        cands.sort(key=lambda c: (-c.ub, c.k, -1 if c.t is None else c.t))
+    failed: set[int] = set()
+    while True:
+        best: Move | None = None
+        best_at = -1
+        key: tuple[float, ...] | None = None
+        for n, c in enumerate(cands):
+            if n in failed:
+                continue
+            if key is not None:
+                if tier_first and c.tier > -key[0]:
+                    break
+                rate = key[1] if tier_first else key[0]
+                if c.ub < rate * (1 - 1e-12):
+                    if tier_first:
+                        continue
+                    break
+            m = evaluate(state, c, j, rem, filling)
+            if m is None:
+                failed.add(n)
+                continue
+            r = (-c.tier, *_rate(m, filling)) if tier_first else _rate(m, filling)
+            if key is None or r > key:
+                best, best_at, key = m, n, r
+        if best is None:
+            return None
+        day = made_day(state, best)
+        if day is not None:
+            return best, day
+        failed.add(best_at)
 
 
-def complete(state: State, j: int, tier_first: bool = False) -> int | None:
-    """Deliver site j's whole outstanding demand with the best moves (``tier_first``: lowest
+def complete(state: State, j: int, tier_first: bool = False, per_item: int = 6) -> int | None:
+    """Meet every outstanding need of site j with the best moves (``tier_first``: lowest
     tier first); the vehicle-minutes spent, or None (and nothing changed) when it cannot be
     completed."""
     rem = state.outstanding(j)
@@ -296,25 +399,28 @@ def complete(state: State, j: int, tier_first: bool = False) -> int | None:
     mark = state.mark()
     spent = 0
     while rem:
-        m = best_move(state, j, rem, tier_first=tier_first)
-        if m is None:
+        found = best_move(state, j, rem, tier_first=tier_first, per_item=per_item)
+        if found is None:
             state.rollback(mark)
             return None
-        apply_move(state, m)
-        spent += m.cost
+        m, day = found
+        old = _span(state, m.k)
+        state.apply_trips(m.k, day)
+        spent += _span(state, m.k) - old
         rem = state.outstanding(j)
     return spent
 
 
-def _may_complete(state: State, j: int, rem: dict[int, int]) -> bool:
-    """Quick necessary condition: the sources in reach hold enough of every item and one of
-    them still has a vehicle that can get there by the deadline or a trip with room."""
+def _may_complete(state: State, j: int, rem: dict[int, float]) -> bool:
+    """Quick necessary condition: the sources in reach hold enough for every need and one
+    of them can still serve the site."""
     st = state.st
-    for i, q in rem.items():
-        have = 0
+    for n, r in rem.items():
+        have = 0.0
         for s in st.reach[j]:
-            have += state.stock[s].get(i, 0)
-            if have >= q:
+            stock = state.stock[s]
+            have += sum(stock.get(i, 0) * e for i, e in st.need_items[j][n])
+            if have >= r - NEED_SLACK:
                 break
         else:
             return False
@@ -327,7 +433,7 @@ def estimate(state: State, j: int) -> int:
     st = state.st
     s = st.reach[j][0]
     loads = max(1.0, st.size[j])
-    trip = st.load_min[s] + 2 * st.base[s][st.n_src + j]
+    trip = st.load_min[s] + 2 * st.base_min[s][st.n_src + j]
     return round(st.size[j] * trip + math.ceil(loads) * st.service[j])
 
 
@@ -338,7 +444,7 @@ def site_key(state: State, j: int, cost: int) -> float:
 
 def construct(state: State, sites: Iterable[int], *, noise: Callable[[int], float] | None = None,
               rank: Callable[[int], int] | None = None,
-              stop: Callable[[], bool] | None = None) -> list[int]:
+              stop: Callable[[], bool] | None = None, per_item: int = 6) -> list[int]:
     """Complete as many of ``sites`` as possible, most people per vehicle-minute first.
 
     Lazy greedy: sites start with an estimated key (``estimate``); the best is costed on
@@ -363,7 +469,7 @@ def construct(state: State, sites: Iterable[int], *, noise: Callable[[int], floa
         if state.is_covered(j):
             continue
         mark = state.mark()
-        cost = complete(state, j)
+        cost = complete(state, j, per_item=per_item)
         if cost is None:
             continue  # resources only shrink while constructing: it will not fit later
         key = site_key(state, j, cost) * (noise(j) if noise else 1.0)
@@ -375,21 +481,18 @@ def construct(state: State, sites: Iterable[int], *, noise: Callable[[int], floa
     return done
 
 
-def fill(state: State, sites: Iterable[int], stop: Callable[[], bool] | None = None) -> int:
+def fill(state: State, sites: Iterable[int], stop: Callable[[], bool] | None = None,
+         per_item: int = 6) -> int:
     """Part-deliveries to ``sites`` (not covered) by fill gained per vehicle-minute, with
     the stock and vehicle time left. Returns the number of moves made."""
     st = state.st
-
-    def value(j: int, i: int) -> float:
-        return st.people[j] / (len(st.demand[j]) * st.demand[j][i])
-
     heap: list[tuple[float, int]] = []
     for j in sites:
-        if st.people[j] == 0 or state.is_covered(j):
+        if st.people[j] == 0 or state.is_covered(j) or not st.reach[j]:
             continue
-        m = best_move(state, j, state.outstanding(j), value)
-        if m is not None:
-            heap.append((-_rate(m, True)[0], j))
+        found = best_move(state, j, state.outstanding(j), True, per_item=per_item)
+        if found is not None:
+            heap.append((-_rate(found[0], True)[0], j))
     heapq.heapify(heap)
     made = 0
     while heap:
@@ -399,14 +502,15 @@ def fill(state: State, sites: Iterable[int], stop: Callable[[], bool] | None = N
         rem = state.outstanding(j)
         if not rem:
             continue
-        m = best_move(state, j, rem, value)
-        if m is None:
+        found = best_move(state, j, rem, True, per_item=per_item)
+        if found is None:
             continue
+        m, day = found
         rate = _rate(m, True)[0]
         if heap and rate < -heap[0][0] * (1 - _KEY_TOL):
             heapq.heappush(heap, (-rate, j))
             continue
-        apply_move(state, m)
+        state.apply_trips(m.k, day)
         made += 1
         heapq.heappush(heap, (-rate, j))
     return made
@@ -418,20 +522,20 @@ def tier_cost(state: State, j: int) -> float:
     total = 0.0
     for k in state.visitors[j]:
         for t in state.trips[k]:
-            for site, load in zip(t.sites, t.loads, strict=True):
+            for site, kg in zip(t.sites, t.kgs, strict=True):
                 if site == j:
-                    total += st.tier[t.source] * sum(q * st.kg[i] for i, q in load.items())
+                    total += st.tier[t.source] * kg
     return total
 
 
-def polish_tiers(state: State, stop: Callable[[], bool] | None = None) -> int:
+def polish_tiers(state: State, stop: Callable[[], bool] | None = None, per_item: int = 6) -> int:
     """Tiered draw: serve each covered site again from the lowest tiers that can complete it
     (policy ``tier_order``), kept only when its tier cost falls; coverage and fill do not
     change (the site gets its whole demand again, nothing else moves). Biggest sites first.
     Returns the number of sites served anew."""
     st = state.st
     changed = 0
-    order = sorted((j for j in range(st.n_sites) if st.people[j] and st.demand[j]
+    order = sorted((j for j in range(st.n_sites) if st.people[j] and st.need_qty[j]
                     and state.is_covered(j) and state.visitors[j]),
                    key=lambda j: (-st.people[j], j))
     for j in order:
@@ -441,8 +545,10 @@ def polish_tiers(state: State, stop: Callable[[], bool] | None = None) -> int:
         if before == 0:
             continue
         mark = state.mark()
+        covered = state.covered_people
         state.remove_sites(frozenset((j,)))
-        if complete(state, j, tier_first=True) is None or tier_cost(state, j) >= before:
+        if (complete(state, j, tier_first=True, per_item=per_item) is None
+                or tier_cost(state, j) >= before or state.covered_people < covered):
             state.rollback(mark)
             continue
         changed += 1

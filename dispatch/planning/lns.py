@@ -31,6 +31,7 @@ class SearchParams:
     noise: float = 0.3  # lognormal sigma of the recreate's priority noise
     vehicle_ruin: float = 0.2  # share of moves that ruin every site of one vehicle
     threshold: float = 0.02  # start of the accepted worsening in vehicle-minutes (share)
+    per_item: int = 6  # sources considered per need of a site
 
 
 @dataclass
@@ -48,9 +49,9 @@ def neighbours(state: State, limit: int) -> list[list[int]]:
     ``limit``."""
     st = state.st
     out = []
-    sites = [j for j in range(st.n_sites) if st.people[j] > 0 and st.demand[j]]
+    sites = [j for j in range(st.n_sites) if st.people[j] > 0 and st.need_qty[j]]
     for j in range(st.n_sites):
-        row = st.base[st.loc(j)]
+        row = st.base_min[st.loc(j)]
         near = sorted((row[st.loc(x)], x) for x in sites if x != j)
         out.append([x for _, x in near[:limit]])
     return out
@@ -67,7 +68,7 @@ def search(state: State, params: SearchParams, seed: int,
     st = state.st
     rng = random.Random(seed)
     stats = SearchStats()
-    candidates = [j for j in range(st.n_sites) if st.people[j] > 0 and st.demand[j]
+    candidates = [j for j in range(st.n_sites) if st.people[j] > 0 and st.need_qty[j]
                   and st.reach[j]]
     if not candidates or params.moves <= 0:
         return stats
@@ -93,7 +94,7 @@ def search(state: State, params: SearchParams, seed: int,
             removed + [x for x in [seed_site, *near[seed_site][:params.around]]
                        if not state.is_covered(x)]))
         factors = {j: math.exp(rng.gauss(0.0, params.noise)) for j in pool}
-        construct(state, pool, noise=factors.__getitem__, rank=rank)
+        construct(state, pool, noise=factors.__getitem__, rank=rank, per_item=params.per_item)
         after = (state.covered_people, state.busy_minutes())
         slack = params.threshold * (1.0 - it / params.moves) * before[1]
         if after[0] > before[0] or (after[0] == before[0] and after[1] <= before[1] + slack):

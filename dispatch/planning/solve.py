@@ -42,7 +42,8 @@ Progress = Callable[[str, float], None]
 log = logging.getLogger(__name__)
 
 # contract-v2 features the engine plans with (the others make it refuse loudly, for now)
-SUPPORTED_V2 = frozenset({"costs"})
+SUPPORTED_V2 = frozenset({"costs", "bases", "loads_at", "driver_rules", "unload_min_per_t",
+                          "need_groups"})
 
 
 class EngineError(RuntimeError):
@@ -73,7 +74,7 @@ class SolveParams(BaseModel):
     moves: Annotated[int, Field(ge=0)] | None = None
     trial_share: Annotated[float, Field(ge=0, le=0.5)] = 0.15
     guide: Literal["auto", "selection", "none"] = "auto"
-    per_item: Annotated[int, Field(ge=1, le=100)] = 6
+    per_item: Annotated[int, Field(ge=1, le=100)] = 10
     ruin_max: Annotated[int, Field(ge=1, le=100)] = 10
     around: Annotated[int, Field(ge=0, le=200)] = 16
     noise: Annotated[float, Field(ge=0, le=3)] = 0.3
@@ -215,7 +216,7 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
         if starts and out_of_time():
             break  # the first construction always completes: it is the plan
         state = State.empty(st)
-        construct(state, sites, rank=rank)
+        construct(state, sites, rank=rank, per_item=params.per_item)
         starts[name] = state
         report("allocation", (k + 1) / len(ranks))
         log.info("construction %s: %d people covered", name, state.covered_people)
@@ -224,7 +225,8 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
     trial = round(total * params.trial_share) if len(starts) > 1 else 0
     ranks = {name: ranks[name] for name in starts}
     shape = {"ruin_max": params.ruin_max, "around": params.around, "noise": params.noise,
-             "vehicle_ruin": params.vehicle_ruin, "threshold": params.threshold}
+             "vehicle_ruin": params.vehicle_ruin, "threshold": params.threshold,
+             "per_item": params.per_item}
     done = 0
 
     def phase(moves: int, state: State, rank: Callable[[int], int] | None, seed: int) -> None:
@@ -247,8 +249,8 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
     log.info("search (%s): %d people covered, %d vehicle-minutes", name, state.covered_people,
              state.busy_minutes())
     report("repair", 0.0)
-    polish_tiers(state)
+    polish_tiers(state, per_item=params.per_item)
     report("repair", 0.5)
-    fill(state, sites)
+    fill(state, sites, per_item=params.per_item)
     report("repair", 1.0)
     return state, capped

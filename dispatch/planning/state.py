@@ -1,13 +1,23 @@
-"""The engine's working plan: every vehicle's trips with exact times, the stock left at each
-source and the goods each site has received, with an undo journal for search.
+"""The engine's working plan: every vehicle's day with exact times, the stock left at each
+source and what each site's needs have received, with an undo journal for search.
 
-Everything is indexed by integers (items, sources, sites and vehicles in scenario order;
-network locations are sources first, then sites), so iteration order never depends on hash
-seeds. Timing follows the plan contract exactly (``plan.time_trip``): a trip loads at its
-source for ``load_min``, not before the source's ``ready_min``, the vehicle's
-``available_min`` and the vehicle's previous return; stops follow in order, each taking the
-site's ``service_min``; the truck then returns home. The engine only ever makes stops that
-arrive by the deadline, so everything unloaded counts.
+Everything is indexed by integers (items, needs, sources, sites and vehicles in scenario
+order; network locations are sources, then sites, then bases), so iteration order never
+depends on hash seeds.
+
+**Timing** follows the contract's one timing model (``timing.Day``, docs/planning.md
+"Timing of a vehicle's day") rule for rule, in integer arithmetic fast enough for search: a
+vehicle leaves its base just in time for its first trip; each trip drives to its source
+(from the base, or straight from the previous trip's last stop), loads for ``load_min`` (not
+before the source's ``ready_min``), visits its stops in order, each taking ``service_min`` +
+the per-tonne unloading time; after the last trip it drives back to base. A break is any
+stationary time of ``break_min``; a leg that would take continuous driving past
+``max_drive_min`` starts after a break. ``Clock`` is that model; ``State.routes`` times the
+final plan with the contract's own ``plan.schedule_route`` and raises if the two disagree.
+The engine only makes stops that arrive by the deadline and days that end within the shift.
+
+**Needs**: a site's demand is per need (a group of substitutes or a single item, contract
+v2); an item unit brings its equivalence in units of the need it meets at that site.
 
 Changes go through a few methods that record what they overwrite; ``mark()`` and
 ``rollback(mark)`` undo everything after a mark, which is how the search tries a move and
@@ -16,15 +26,26 @@ takes it back.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from dispatch.planning.needs import scenario_demand
-from dispatch.planning.network import UNREACHABLE, TravelNetwork
-from dispatch.planning.plan import Route, Stop, Trip
+from dispatch.planning.needs import NEED_SLACK, ceil_slack, scenario_needs
+from dispatch.planning.network import UNREACHABLE, TravelNetwork, earliest_arrival
+from dispatch.planning.plan import Route, schedule_route
 from dispatch.planning.problem import Scenario
 
 FIT_SLACK = 1e-9  # the checker's relative capacity slack
+NEVER = -(10**9)  # drive_end before any driving: the time before the day is rest
+
+
+@dataclass(frozen=True, slots=True)
+class At:
+    """Where a vehicle is and when it may leave: location, earliest departure, continuous
+    driving since its last break and the end of its last leg (``timing.VehicleState``)."""
+
+    loc: int
+    ready: int
+    drive: int
+    drive_end: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,28 +53,25 @@ class WTrip:
     """One trip of the working plan (immutable: a change builds a new trip).
 
     ``sites`` are stop sites in order, ``loads`` what each stop unloads (item -> qty, never
-    mutated once built); ``arrivals`` per stop; ``ret`` back home; ``kg``/``m3`` the load.
+    mutated once built), ``kgs`` its kilograms; ``src_arrive`` the arrival at the source
+    (loading start for a day's first trip), ``depart`` the departure after loading,
+    ``arrivals`` per stop, ``after`` the vehicle once the last stop is done; ``kg``/``m3``
+    the load; ``before`` and ``first``: what it was timed after (the vehicle then, and
+    whether it is the day's first trip), so an unchanged trip is reused as it is.
     """
 
     source: int
     sites: tuple[int, ...]
     loads: tuple[dict[int, int], ...]
-    load_start: int
+    kgs: tuple[float, ...]
+    src_arrive: int
     depart: int
     arrivals: tuple[int, ...]
-    ret: int
+    after: At
     kg: float
     m3: float
-
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """Times of a trip: loading start, departure, arrival at each stop, return home."""
-
-    load_start: int
-    depart: int
-    arrivals: tuple[int, ...]
-    ret: int
+    before: At
+    first: bool
 
 
 class Static:
@@ -70,56 +88,122 @@ class Static:
         self.m3 = [i.unit_m3 for i in sc.items]
         self.n_src = len(sc.sources)
         self.n_sites = len(sc.sites)
-        demand = scenario_demand(sc)
-        self.demand: list[dict[int, int]] = [
-            {self.item_ix[c]: q for c, q in demand[s.id].items() if q > 0} for s in sc.sites
-        ]
+        # needs: per site, need -> quantity; per site, item -> (need, units of need per unit)
+        demand = scenario_needs(sc)
+        self.need_ids = list(demand.needs)
+        need_ix = {n: k for k, n in enumerate(self.need_ids)}
+        self.need_qty: list[dict[int, int]] = []
+        self.item_need: list[dict[int, tuple[int, float]]] = []
+        self.need_items: list[dict[int, list[tuple[int, float]]]] = []
+        for s in sc.sites:
+            qty = {need_ix[n]: q for n, q in demand.by_site[s.id].items() if q > 0}
+            self.need_qty.append(qty)
+            mapping: dict[int, tuple[int, float]] = {}
+            per_need: dict[int, list[tuple[int, float]]] = {n: [] for n in qty}
+            for code, nid in demand.item_need[s.id].items():
+                n = need_ix[nid]
+                if n in qty and code in self.item_ix:
+                    e = float(demand.needs[nid].items[code])
+                    mapping[self.item_ix[code]] = (n, e)
+                    per_need[n].append((self.item_ix[code], e))
+            for items in per_need.values():
+                items.sort()
+            self.item_need.append(mapping)
+            self.need_items.append(per_need)
         self.people = [s.people for s in sc.sites]
         self.service = [s.service_min for s in sc.sites]
+        self.unload_rate = [sc.policy.unload_min_per_t if s.unload_min_per_t is None
+                            else s.unload_min_per_t for s in sc.sites]
         self.ready = [s.ready_min for s in sc.sources]
         self.load_min = [s.load_min for s in sc.sources]
         self.tier = [sc.tier_rank(s.tier) for s in sc.sources]
         self.stock0 = [{self.item_ix[c]: q for c, q in s.stock.items() if q > 0}
                        for s in sc.sources]
+        rules = sc.policy.drivers
+        self.max_shift = rules.max_shift_min
+        self.max_drive = rules.max_drive_min
+        self.break_min = rules.break_min
         src_ix = {s.id: k for k, s in enumerate(sc.sources)}
         units = sc.vehicle_units
         self.vehicle_ids = [v.id for v in units]
-        self.home = [src_ix[v.source] for v in units]
+        self.base = [net.place_loc(v.base) for v in units]
+        self.allowed = [tuple(src_ix[s] for s in v.loads_at) for v in units]
         self.cap_kg = [v.capacity_kg for v in units]
         self.cap_m3 = [v.capacity_m3 for v in units]
         self.available = [v.available_min for v in units]
-        self.start = [max(v.available_min, self.ready[self.home[k]]) for k, v in enumerate(units)]
+        self.fixed_cost = [v.fixed_cost for v in units]
+        self.cost_per_km = [v.cost_per_km for v in units]
         factors = sorted({v.speed_factor for v in units} | {1.0})
         mats = {f: net.minutes(f).tolist() for f in factors}
         self.mins: list[list[list[int]]] = [mats[v.speed_factor] for v in units]
-        self.base: list[list[int]] = mats[1.0]
+        self.base_min: list[list[int]] = mats[1.0]
         self.km: list[list[float]] = net.km.tolist()
-        # vehicles that may load at each source (today: their home)
         self.loaders: list[list[int]] = [[] for _ in range(self.n_src)]
-        for k, s in enumerate(self.home):
-            self.loaders[s].append(k)
-        # reach[j]: sources with a vehicle that can arrive at site j by the deadline on its
-        # first trip, nearest first (speed factor 1), ties by tier then index
+        for k, sources in enumerate(self.allowed):
+            for s in sources:
+                self.loaders[s].append(k)
+        # reach[j]: sources from which some vehicle allowed there can arrive at site j by the
+        # deadline on a first trip (driver rules aside), nearest first (speed factor 1),
+        # ties by tier then index
+        first = earliest_arrival(sc, net)
         self.reach: list[list[int]] = []
         for j in range(self.n_sites):
             loc = self.n_src + j
-            cand = []
-            for s in range(self.n_src):
-                if any(self.start[k] + self.load_min[s] + self.mins[k][s][loc] <= self.deadline
-                       and self.mins[k][loc][s] < UNREACHABLE for k in self.loaders[s]):
-                    cand.append(s)
-            cand.sort(key=lambda s, loc=loc: (self.base[s][loc], self.tier[s], s))
+            cand = [s for s in range(self.n_src) if first[s, j] <= self.deadline]
+            cand.sort(key=lambda s, loc=loc: (self.base_min[s][loc], self.tier[s], s))
             self.reach.append(cand)
+        self.min_kg = min(self.kg)
+        self.min_m3 = min(self.m3)
         caps_kg = sorted(self.cap_kg) or [1.0]
         caps_m3 = sorted(self.cap_m3) or [1.0]
         self.kg_ref = caps_kg[len(caps_kg) // 2]
         self.m3_ref = caps_m3[len(caps_m3) // 2]
-        # the site's whole demand in reference truckloads (what completing it moves)
-        self.size = [self.load_size(d) for d in self.demand]
+        # what completing each site moves, in reference truckloads (lightest items per need)
+        self.size = [self._need_size(j) for j in range(self.n_sites)]
+        # one unit of a need in reference truckloads of its lightest item (what completing
+        # moves count as done)
+        self.need_unit_size: list[dict[int, float]] = [
+            {n: min((self.item_size(i) / e for i, e in self.need_items[j][n]), default=0.0)
+             for n in self.need_qty[j]} for j in range(self.n_sites)]
+        # fill value of one unit of a need: people / (needs of the site x its quantity)
+        self.fill_value: list[dict[int, float]] = [
+            {n: self.people[j] / (len(q) * qty) for n, qty in q.items()}
+            for j, q in enumerate(self.need_qty)]
+        # loading order per site: (need, item, units of need per unit, kg, m3); completing:
+        # needs in priority order, within a need the items bringing most need per truckload;
+        # filling: by fill value per truckload
+        self.pack_order: list[list[tuple[int, int, float, float, float]]] = []
+        self.fill_order: list[list[tuple[int, int, float, float, float]]] = []
+        for j in range(self.n_sites):
+            rows = [(n, i, e) for n, items in self.need_items[j].items() for i, e in items]
+            self.pack_order.append([
+                (n, i, e, self.kg[i], self.m3[i]) for n, i, e in sorted(
+                    rows, key=lambda r: (r[0], -r[2] / self.item_size(r[1]), r[1]))])
+            self.fill_order.append([
+                (n, i, e, self.kg[i], self.m3[i]) for n, i, e in sorted(
+                    rows, key=lambda r, j=j: (-self.fill_value[j][r[0]] * r[2]
+                                              / self.item_size(r[1]), r[0], r[1]))])
+
+    def _need_size(self, j: int) -> float:
+        kg = m3 = 0.0
+        for n, q in self.need_qty[j].items():
+            items = self.need_items[j][n]
+            if not items:
+                continue
+            i, e = min(items, key=lambda ie: (max(self.kg[ie[0]] / self.kg_ref,
+                                                  self.m3[ie[0]] / self.m3_ref) / ie[1], ie[0]))
+            units = ceil_slack(q / e)
+            kg += units * self.kg[i]
+            m3 += units * self.m3[i]
+        return max(kg / self.kg_ref, m3 / self.m3_ref)
 
     def loc(self, j: int) -> int:
         """Network location of site j."""
         return self.n_src + j
+
+    def item_size(self, i: int) -> float:
+        """One unit of item i in reference truckloads."""
+        return max(self.kg[i] / self.kg_ref, self.m3[i] / self.m3_ref)
 
     def load_size(self, load: dict[int, int]) -> float:
         """A load in reference truckloads (median vehicle capacity, binding dimension)."""
@@ -127,36 +211,82 @@ class Static:
         m3 = sum(q * self.m3[i] for i, q in load.items())
         return max(kg / self.kg_ref, m3 / self.m3_ref)
 
-    def fits(self, k: int, kg_used: float, m3_used: float, item: int) -> int:
-        """How many more units of ``item`` vehicle k can take on top of kg_used / m3_used."""
-        n_kg = math.floor((self.cap_kg[k] * (1 + FIT_SLACK) - kg_used) / self.kg[item] + 1e-9)
-        n_m3 = math.floor((self.cap_m3[k] * (1 + FIT_SLACK) - m3_used) / self.m3[item] + 1e-9)
-        return max(0, min(n_kg, n_m3))
+    def unload_min(self, j: int, kg: float) -> int:
+        """Minutes a stop at site j unloading ``kg`` takes (``Scenario.unload_min``)."""
+        rate = self.unload_rate[j]
+        if rate == 0 or kg <= 0:
+            return self.service[j]
+        return self.service[j] + ceil_slack(rate * kg / 1000.0)
 
-    def time_trip(self, k: int, source: int, sites: tuple[int, ...] | list[int],
-                  free: int) -> Timing | None:
-        """Earliest timing of a trip of vehicle k loading at ``source`` once free at
-        ``free``; None when a leg has no path."""
-        m = self.mins[k]
-        t = max(free, self.ready[source], self.available[k])
-        load_start = t
-        t += self.load_min[source]
-        depart = t
-        here = source
-        arrivals = []
-        for j in sites:
-            nxt = self.n_src + j
-            leg = m[here][nxt]
-            if leg >= UNREACHABLE:
-                return None
-            t += leg
-            arrivals.append(t)
-            t += self.service[j]
-            here = nxt
-        back = m[here][source]
-        if back >= UNREACHABLE:
+
+class Clock:
+    """The contract's timing rules (``timing.Day``) for one scenario, in integers."""
+
+    def __init__(self, st: Static) -> None:
+        self.st = st
+
+    def leg(self, k: int, at: At, to: int) -> At | None:
+        """The vehicle after driving from ``at`` to location ``to`` (a break first when the
+        driving rule needs one): ``ready`` is the arrival. None: no path, or the leg alone
+        exceeds the driving limit."""
+        t = self.st.mins[k][at.loc][to]
+        if t >= UNREACHABLE:
             return None
-        return Timing(load_start, depart, tuple(arrivals), t + back)
+        leave = at.ready
+        if t == 0:
+            return At(to, leave, at.drive, at.drive_end)
+        drive = at.drive
+        if leave - at.drive_end >= self.st.break_min:
+            drive = 0
+        limit = self.st.max_drive
+        if limit is not None and drive + t > limit:
+            if t > limit:
+                return None
+            leave = max(leave, at.drive_end + self.st.break_min)
+            drive = 0
+        return At(to, leave + t, drive + t, leave + t)
+
+    def start(self, k: int) -> At:
+        """Vehicle k at its base before its day."""
+        return At(self.st.base[k], self.st.available[k], 0, NEVER)
+
+    def trip(self, k: int, before: At, first: bool, source: int, sites: tuple[int, ...],
+             kgs: tuple[float, ...]) -> tuple[int, int, tuple[int, ...], At] | None:
+        """(arrival at the source, departure, stop arrivals, state after the last stop) of a
+        trip after ``before``; ``first``: the day's first trip (the vehicle leaves its base
+        just in time). None when a leg has no path or breaks the driving limit alone."""
+        st = self.st
+        if first:
+            t0 = st.mins[k][before.loc][source]
+            if t0 >= UNREACHABLE or (st.max_drive is not None and t0 > st.max_drive):
+                return None
+            load_start = max(st.ready[source], before.ready + t0)
+            here = At(source, load_start + st.load_min[source], t0 if t0 else 0,
+                      load_start if t0 else NEVER)
+            src_arrive = load_start
+        else:
+            got = self.leg(k, before, source)
+            if got is None:
+                return None
+            src_arrive = got.ready
+            here = At(source, max(st.ready[source], got.ready) + st.load_min[source],
+                      got.drive, got.drive_end)
+        depart = -1
+        arrivals = []
+        for j, kg in zip(sites, kgs, strict=True):
+            nxt = self.leg(k, here, st.n_src + j)
+            if nxt is None:
+                return None
+            if depart < 0:
+                depart = nxt.ready - st.mins[k][here.loc][st.n_src + j]
+            arrivals.append(nxt.ready)
+            here = At(nxt.loc, nxt.ready + st.unload_min(j, kg), nxt.drive, nxt.drive_end)
+        return src_arrive, (depart if depart >= 0 else here.ready), tuple(arrivals), here
+
+    def end(self, k: int, after: At) -> int | None:
+        """When vehicle k is back at its base after ``after`` (None: no path)."""
+        back = self.leg(k, after, self.st.base[k])
+        return None if back is None else back.ready
 
 
 @dataclass
@@ -164,60 +294,81 @@ class State:
     """The working plan and what is left: mutable, journaled (see the module docstring)."""
 
     st: Static
+    clock: Clock
     trips: list[list[WTrip]] = field(default_factory=list)
     stock: list[dict[int, int]] = field(default_factory=list)
-    got: list[dict[int, int]] = field(default_factory=list)
+    got: list[dict[int, float]] = field(default_factory=list)  # site -> need -> units met
     visitors: list[dict[int, int]] = field(default_factory=list)  # site -> vehicle -> stops
-    short: list[int] = field(default_factory=list)  # site -> items still short
+    short: list[int] = field(default_factory=list)  # site -> needs still short
+    # source -> vehicle -> its trips loading there with room for the smallest item
+    open: list[dict[int, tuple[int, ...]]] = field(default_factory=list)
     journal: list[tuple] = field(default_factory=list)
     covered_people: int = 0
     n_covered: int = 0
 
     @classmethod
     def empty(cls, st: Static) -> State:
-        """Nothing planned yet: all stock at the sources, every vehicle free."""
-        state = cls(st)
-        state.trips = [[] for _ in st.home]
+        """Nothing planned yet: all stock at the sources, every vehicle at its base."""
+        state = cls(st, Clock(st))
+        state.trips = [[] for _ in st.base]
         state.stock = [dict(s) for s in st.stock0]
         state.got = [{} for _ in range(st.n_sites)]
         state.visitors = [{} for _ in range(st.n_sites)]
-        state.short = [len(d) for d in st.demand]
+        state.short = [len(d) for d in st.need_qty]
+        state.open = [{} for _ in range(st.n_src)]
         for j in range(st.n_sites):
-            if not st.demand[j]:
+            if not st.need_qty[j]:
                 state.covered_people += st.people[j]
                 state.n_covered += 1
         return state
 
-    # -- queries ---------------------------------------------------------------------------------
-    def free(self, k: int) -> int:
-        """When vehicle k is back from its last trip (its start when it has none)."""
+    # -- queries ------------------------------------------------------------------------------
+    def at(self, k: int) -> At:
+        """Where vehicle k is once its last stop is done (its base before its first trip)."""
         ts = self.trips[k]
-        return ts[-1].ret if ts else self.st.start[k]
+        return ts[-1].after if ts else self.clock.start(k)
 
-    def outstanding(self, j: int) -> dict[int, int]:
-        """What site j still needs (item -> qty)."""
+    def free(self, k: int) -> int:
+        """When vehicle k may leave its last stop (its availability with no trip)."""
+        return self.at(k).ready
+
+    def day_start(self, k: int) -> int | None:
+        """When vehicle k leaves its base (None: no trip)."""
+        ts = self.trips[k]
+        if not ts:
+            return None
+        return ts[0].src_arrive - self.st.mins[k][self.st.base[k]][ts[0].source]
+
+    def outstanding(self, j: int) -> dict[int, float]:
+        """What site j still needs: need -> units."""
         got = self.got[j]
-        return {i: q - got.get(i, 0) for i, q in self.st.demand[j].items() if q > got.get(i, 0)}
+        return {n: q - got.get(n, 0.0) for n, q in self.st.need_qty[j].items()
+                if got.get(n, 0.0) < q - NEED_SLACK}
 
     def is_covered(self, j: int) -> bool:
-        """Site j has received its whole demand."""
+        """Site j has every need met."""
         return self.short[j] == 0
 
     def fill_of(self, j: int) -> float:
-        """Mean over demanded items of min(1, got / demand); 1 with no demand."""
-        need = self.st.demand[j]
+        """Mean over the site's needs of min(1, met / quantity); 1 with no need."""
+        need = self.st.need_qty[j]
         if not need:
             return 1.0
         got = self.got[j]
-        return sum(min(1.0, got.get(i, 0) / q) for i, q in need.items()) / len(need)
+        return sum(min(1.0, got.get(n, 0.0) / q) for n, q in need.items()) / len(need)
 
     def fill_people(self) -> float:
         """People-weighted fill over all sites (the plan's fill rate times all people)."""
         return sum(p * self.fill_of(j) for j, p in enumerate(self.st.people) if p)
 
     def busy_minutes(self) -> int:
-        """Vehicle-minutes used: sum over vehicles of (last return - start)."""
-        return sum(ts[-1].ret - self.st.start[k] for k, ts in enumerate(self.trips) if ts)
+        """Vehicle-minutes used: per vehicle with trips, from leaving its base to the end of
+        its last stop."""
+        total = 0
+        for k, ts in enumerate(self.trips):
+            if ts:
+                total += ts[-1].after.ready - (self.day_start(k) or 0)
+        return total
 
     def sites_of(self, k: int) -> list[int]:
         """Sites vehicle k stops at (in order of first visit)."""
@@ -227,7 +378,7 @@ class State:
                 seen.setdefault(j, None)
         return list(seen)
 
-    # -- journaled primitives --------------------------------------------------------------------
+    # -- journaled primitives -----------------------------------------------------------------
     def mark(self) -> int:
         """A point to roll back to."""
         return len(self.journal)
@@ -249,22 +400,30 @@ class State:
                     vis[entry[2]] = entry[3]
                 else:
                     vis.pop(entry[2], None)
+            elif kind == "open":
+                room = self.open[entry[1]]
+                if entry[3]:
+                    room[entry[2]] = entry[3]
+                else:
+                    room.pop(entry[2], None)
 
     def snapshot(self) -> tuple:
         """A copy of the plan to return to with ``restore`` (trips are immutable)."""
         return ([list(ts) for ts in self.trips], [dict(x) for x in self.stock],
                 [dict(x) for x in self.got], [dict(x) for x in self.visitors],
-                list(self.short), self.covered_people, self.n_covered)
+                list(self.short), self.covered_people, self.n_covered,
+                [dict(x) for x in self.open])
 
     def restore(self, snap: tuple) -> None:
         """Return to a ``snapshot`` (the journal is dropped)."""
-        trips, stock, got, visitors, short, people, n = snap
+        trips, stock, got, visitors, short, people, n, open_ = snap
         self.trips = [list(ts) for ts in trips]
         self.stock = [dict(x) for x in stock]
         self.got = [dict(x) for x in got]
         self.visitors = [dict(x) for x in visitors]
         self.short = list(short)
         self.covered_people, self.n_covered = people, n
+        self.open = [dict(x) for x in open_]
         self.journal.clear()
 
     def forget(self) -> None:
@@ -281,6 +440,22 @@ class State:
             for j in t.sites:
                 self._visit(j, k, +1)
         self.trips[k] = trips
+        st = self.st
+        room_kg = st.cap_kg[k] * (1 + FIT_SLACK) - st.min_kg
+        room_m3 = st.cap_m3[k] * (1 + FIT_SLACK) - st.min_m3
+        rooms: dict[int, list[int]] = {}
+        for n, t in enumerate(trips):
+            if t.kg <= room_kg and t.m3 <= room_m3:
+                rooms.setdefault(t.source, []).append(n)
+        for s in {t.source for t in old} | set(rooms):
+            value = tuple(rooms.get(s, ()))
+            now = self.open[s].get(k, ())
+            if value != now:
+                self.journal.append(("open", s, k, now))
+                if value:
+                    self.open[s][k] = value
+                else:
+                    self.open[s].pop(k, None)
 
     def _visit(self, j: int, k: int, d: int) -> None:
         vis = self.visitors[j]
@@ -298,17 +473,17 @@ class State:
             self.journal.append(("stock", s, i, old))
             stock[i] = old - sign * q
 
-    def _set_got(self, j: int, i: int, value: int, journal: bool = True) -> None:
+    def _set_got(self, j: int, n: int, value: float, journal: bool = True) -> None:
         got = self.got[j]
-        old = got.get(i, 0)
+        old = got.get(n, 0.0)
         if journal:
-            self.journal.append(("got", j, i, old))
-        if value:
-            got[i] = value
+            self.journal.append(("got", j, n, old))
+        if value > NEED_SLACK:
+            got[n] = value
         else:
-            got.pop(i, None)
-        need = self.st.demand[j].get(i, 0)
-        was, now = old >= need, value >= need
+            got.pop(n, None)
+        need = self.st.need_qty[j].get(n, 0)
+        was, now = old >= need - NEED_SLACK, value >= need - NEED_SLACK
         if was != now:
             before = self.short[j] == 0
             self.short[j] += -1 if now else 1
@@ -319,48 +494,61 @@ class State:
                 self.n_covered += sign
 
     def _deliver(self, j: int, load: dict[int, int], sign: int) -> None:
+        mapping = self.st.item_need[j]
         for i, q in load.items():
-            self._set_got(j, i, self.got[j].get(i, 0) + sign * q)
+            ne = mapping.get(i)
+            if ne is not None:
+                n, e = ne
+                self._set_got(j, n, self.got[j].get(n, 0.0) + sign * q * e)
 
-    # -- building trips --------------------------------------------------------------------------
-    def make_trip(self, k: int, source: int, sites: tuple[int, ...],
-                  loads: tuple[dict[int, int], ...], free: int,
-                  size: tuple[float, float] | None = None) -> WTrip | None:
-        """A timed trip for vehicle k free from ``free`` (None: a leg has no path);
-        ``size`` (kg, m3) of the loads when the caller knows it."""
-        timing = self.st.time_trip(k, source, sites, free)
-        if timing is None:
+    # -- building days -------------------------------------------------------------------------
+    def make_trip(self, k: int, before: At, first: bool, source: int, sites: tuple[int, ...],
+                  loads: tuple[dict[int, int], ...], kgs: tuple[float, ...] | None = None
+                  ) -> WTrip | None:
+        """A timed trip for vehicle k after ``before`` (None: a leg has no path)."""
+        st = self.st
+        if kgs is None:
+            kgs = tuple(sum(q * st.kg[i] for i, q in ld.items()) for ld in loads)
+        timed = self.clock.trip(k, before, first, source, sites, kgs)
+        if timed is None:
             return None
-        if size is None:
-            st = self.st
-            size = (sum(q * st.kg[i] for ld in loads for i, q in ld.items()),
-                    sum(q * st.m3[i] for ld in loads for i, q in ld.items()))
-        return WTrip(source, sites, loads, timing.load_start, timing.depart, timing.arrivals,
-                     timing.ret, size[0], size[1])
+        m3 = sum(q * st.m3[i] for ld in loads for i, q in ld.items())
+        return WTrip(source, sites, loads, kgs, timed[0], timed[1], timed[2], timed[3],
+                     sum(kgs), m3, before, first)
 
     def retimed(self, k: int, trips: list[WTrip], start: int) -> list[WTrip] | None:
-        """``trips`` of vehicle k with trips[start:] re-timed after a change at ``start``;
-        None when a stop would arrive after the deadline (or a leg has no path).
-        trips[start] must already be timed."""
-        out = trips[:start + 1]
-        deadline = self.st.deadline
-        first = trips[start]
-        if first.arrivals and first.arrivals[-1] > deadline:
-            return None
-        prev = first.ret
-        for t in trips[start + 1:]:
-            ls = max(prev, self.st.ready[t.source], self.st.available[k])
-            shift = ls - t.load_start
-            if shift == 0:
-                out.extend(trips[len(out):])
-                return out
-            if t.arrivals[-1] + shift > deadline:
+        """Vehicle k's day ``trips`` with trips[start:] timed anew where needed (their sites
+        and loads kept; a trip timed after the same vehicle state is reused); None when a
+        stop would arrive after the deadline, a leg has no path or the shift would be too
+        long."""
+        st = self.st
+        out = trips[:start]
+        before = out[-1].after if out else self.clock.start(k)
+        for n in range(start, len(trips)):
+            t = trips[n]
+            if t.before == before and t.first == (n == 0):
+                made: WTrip | None = t
+            else:
+                made = self.make_trip(k, before, n == 0, t.source, t.sites, t.loads, t.kgs)
+            if made is None or made.arrivals[-1] > st.deadline:
                 return None
-            t = WTrip(t.source, t.sites, t.loads, ls, t.depart + shift,
-                      tuple(a + shift for a in t.arrivals), t.ret + shift, t.kg, t.m3)
-            out.append(t)
-            prev = t.ret
+            out.append(made)
+            before = made.after
+        if not self.shift_ok(k, out):
+            return None
         return out
+
+    def shift_ok(self, k: int, trips: list[WTrip]) -> bool:
+        """The day ends back at base within the shift limit (and there is a way back)."""
+        if not trips:
+            return True
+        end = self.clock.end(k, trips[-1].after)
+        if end is None:
+            return False
+        if self.st.max_shift is None:
+            return True
+        start = trips[0].src_arrive - self.st.mins[k][self.st.base[k]][trips[0].source]
+        return end - start <= self.st.max_shift
 
     def apply_trips(self, k: int, new: list[WTrip]) -> None:
         """Replace vehicle k's trips by ``new``, moving stock and deliveries accordingly."""
@@ -384,53 +572,57 @@ class State:
         self._take_stock(t.source, total, sign)
 
     def remove_sites(self, sites: set[int] | frozenset[int]) -> None:
-        """Remove every stop at these sites (trips left empty disappear, later trips move
-        earlier)."""
+        """Remove every stop at these sites: trips left empty disappear, later trips move
+        earlier. Rarely a shorter day breaks a rule (a removed stop was the break a long
+        drive needed): then the trips that no longer fit are dropped too."""
         vehicles = sorted({k for j in sites for k in self.visitors[j]})
         for k in vehicles:
-            trips = self.trips[k]
-            new: list[WTrip] = []
-            free = self.st.start[k]
-            for t in trips:
+            out: list[WTrip] = []
+            before = self.clock.start(k)
+            for t in self.trips[k]:
                 keep = [n for n, j in enumerate(t.sites) if j not in sites]
-                ls = max(free, self.st.ready[t.source], self.st.available[k])
-                if len(keep) == len(t.sites) and t.load_start == ls:
-                    new.append(t)
-                    free = t.ret
-                    continue
                 if not keep:
                     continue
-                made = self.make_trip(k, t.source, tuple(t.sites[n] for n in keep),
-                                      tuple(t.loads[n] for n in keep), free,
-                                      None if len(keep) < len(t.sites) else (t.kg, t.m3))
-                assert made is not None  # a sub-sequence of a feasible trip has paths
-                new.append(made)
-                free = made.ret
-            self.apply_trips(k, new)
+                if len(keep) == len(t.sites) and t.before == before and t.first == (not out):
+                    made: WTrip | None = t
+                else:
+                    made = self.make_trip(k, before, not out, t.source,
+                                          tuple(t.sites[n] for n in keep),
+                                          tuple(t.loads[n] for n in keep),
+                                          tuple(t.kgs[n] for n in keep))
+                if made is None or made.arrivals[-1] > self.st.deadline:
+                    continue
+                out.append(made)
+                before = made.after
+            while out and not self.shift_ok(k, out):
+                out.pop()
+            self.apply_trips(k, out)
 
     def check_on_time(self) -> bool:
-        """Every stop arrives by the deadline (an internal invariant)."""
-        return all(t.arrivals[-1] <= self.st.deadline for ts in self.trips for t in ts)
+        """Every stop arrives by the deadline and every day fits its shift (invariants)."""
+        return all(t.arrivals[-1] <= self.st.deadline for ts in self.trips for t in ts) and all(
+            self.shift_ok(k, ts) for k, ts in enumerate(self.trips))
 
-    # -- output ----------------------------------------------------------------------------------
+    # -- output -----------------------------------------------------------------------------------
     def routes(self) -> list[Route]:
-        """The plan's routes (contract models), vehicles in scenario order."""
+        """The plan's routes (contract models), vehicles in scenario order, timed by the
+        contract's timing module (``plan.schedule_route``). Raises RuntimeError when those
+        times disagree with the engine's own (an engine bug, reported loudly)."""
         st = self.st
+        sc = st.scenario
         out = []
         for k, ts in enumerate(self.trips):
             if not ts:
                 continue
-            trips = []
-            for t in ts:
-                total: dict[int, int] = {}
-                stops = []
-                for j, load, arr in zip(t.sites, t.loads, t.arrivals, strict=True):
-                    for i, q in load.items():
-                        total[i] = total.get(i, 0) + q
-                    stops.append(Stop(site=st.scenario.sites[j].id, arrive_min=arr,
-                                      unload={st.codes[i]: q for i, q in sorted(load.items())}))
-                trips.append(Trip(source=st.scenario.sources[t.source].id, depart_min=t.depart,
-                                  load={st.codes[i]: q for i, q in sorted(total.items())},
-                                  stops=stops, return_min=t.ret))
-            out.append(Route(vehicle=st.vehicle_ids[k], trips=trips))
+            specs = [(sc.sources[t.source].id,
+                      [(sc.sites[j].id, {st.codes[i]: q for i, q in sorted(load.items())})
+                       for j, load in zip(t.sites, t.loads, strict=True)]) for t in ts]
+            route = schedule_route(sc, st.net, sc.vehicle_units[k], specs)
+            if route is None or [s.arrive_min for t in route.trips for s in t.stops] != [
+                    a for t in ts for a in t.arrivals]:
+                raise RuntimeError(f"the engine's times for {st.vehicle_ids[k]} disagree with "
+                                   "the contract's timing")
+            out.append(route)
         return out
+
+

@@ -323,19 +323,19 @@ def test_status_vocabulary_and_bounds_are_checked():
 # -- engines -----------------------------------------------------------------------------
 
 
-def test_the_v1_engine_refuses_v2_features_loudly():
-    """solve() of the v1 engine on a scenario with loads_at/bases: status engine_error with
-    the features named, a plan that passes the checker (the greedy baseline); strict mode
-    raises."""
-    from dispatch.planning.solve import EngineError, SolveParams, solve
+def test_the_engine_plans_with_v2_features():
+    """solve() on `yard` (bases, loads_at, driver rules, per-tonne unloading, costs): a
+    plan that passes the checker and covers everyone, the kits coming from Q on e."""
+    from dispatch.planning.solve import SolveParams, solve
 
-    sc = build(yard())
-    plan = solve(sc, SolveParams(time_limit_s=2))
-    assert plan.summary.status == "engine_error"
-    assert "loads_at" in (plan.summary.status_reason or "")
-    assert check(plan, sc).ok
-    with pytest.raises(EngineError, match="loads_at"):
-        solve(sc, SolveParams(time_limit_s=2, strict=True))
+    data = yard(drivers={"max_shift_min": 300, "max_drive_min": 45, "break_min": 20},
+                unload_min_per_t=200.0)
+    data["vehicles"][1].update(fixed_cost=50.0, cost_per_km=1.5)
+    sc = build(data)
+    plan = solve(sc, SolveParams(time_limit_s=10, strict=True))
+    assert check(plan, sc).ok, str(check(plan, sc))
+    assert plan.summary.coverage == 1.0
+    assert any(t.source == "Q" for r in plan.routes if r.vehicle == "e#1" for t in r.trips)
 
 
 def test_greedy_baseline_follows_every_v2_rule():

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 import pytest
-from planning_scenarios import FLAT, ITEMS, build, site, source, truck
+from planning_scenarios import FLAT, ITEMS, build, site, source, substitutes, truck, yard
 
 import dispatch.planning.solve as engine
 from dispatch.planning.baseline import coverage_upper_bound, greedy_baseline
@@ -148,10 +148,13 @@ def test_a_busy_machine_does_not_change_the_plan():
 
 
 def test_the_wall_clock_cap_is_reported_in_the_status():
-    """A work budget far beyond a tiny cap: the search stops at the cap, the plan is still
-    valid and not below the baseline, and its status says time_capped."""
-    plan = planned(twelve_sites(), SolveParams(time_limit_s=0.05, moves=10**6))
+    """A work budget far beyond a tiny cap: the search stops at the cap, the plan (the
+    first construction, which always completes) is still valid and above the baseline, and
+    its status says time_capped, with the reason."""
+    plan = planned(one_trip_two_sites(), SolveParams(time_limit_s=0.05, moves=10**6))
     assert plan.summary.status == "time_capped"
+    assert "cap" in (plan.summary.status_reason or "")
+    assert plan.summary.people_covered == 40
 
 
 def test_strict_mode_raises_when_the_checker_rejects_the_plan(monkeypatch, caplog):
@@ -213,3 +216,103 @@ def test_no_vehicle_stays_idle_while_demand_it_could_bring_is_unmet():
                 arrive = (max(src.ready_min, v.available_min) + src.load_min
                           + int(minutes[net.source_loc(src.id), net.site_loc(site_id)]))
                 assert left <= 0 or arrive > sc.deadline_min, (v.id, site_id, code)
+
+
+# -- contract v2: timing, drivers, loading anywhere, substitutes ---------------------------
+
+
+def test_the_engine_clock_agrees_with_the_contract_timing():
+    """The engine's integer timing (state.Clock) gives the same arrivals, returns and day
+    ends as the contract's timing module (plan.schedule_route / timing.Day) on random days
+    with bases, loading anywhere, a driving limit with breaks and per-tonne unloading."""
+    import random
+
+    from dispatch.planning.plan import schedule_route
+    from dispatch.planning.state import Clock, Static
+
+    rng = random.Random(7)
+    compared = 0
+    for trial in range(40):
+        data = yard(drivers={"max_drive_min": 30 + trial % 50, "break_min": 5 + trial % 15},
+                    unload_min_per_t=float(trial * 37 % 300))
+        data["sites"].append(site("C", 45, 10, demand={"water": 2}, service_min=trial % 7))
+        data["sources"][1]["ready_min"] = trial * 3
+        sc = build(data)
+        net = build_network(sc)
+        st = Static(sc, net)
+        clock = Clock(st)
+        for k, v in [*enumerate(sc.vehicle_units)] * 2:
+            sources = [sc.sources.index(sc.source_map[s]) for s in v.loads_at]
+            specs, days = [], []
+            at, first = clock.start(k), True
+            for _ in range(rng.randint(1, 4)):
+                s = rng.choice(sources)
+                stops = rng.sample(range(len(sc.sites)), rng.randint(1, 3))
+                kgs = tuple(float(rng.randint(1, 40)) for _ in stops)
+                timed = clock.trip(k, at, first, s, tuple(stops), kgs)
+                if timed is None:
+                    break
+                days.append(timed)
+                specs.append((sc.sources[s].id, [(sc.sites[j].id, {"water": int(kg)})
+                                                 for j, kg in zip(stops, kgs, strict=True)]))
+                at, first = timed[3], False
+            if not specs:
+                continue
+            route = schedule_route(sc, net, v, specs)
+            if clock.end(k, at) is None:  # no way back to base within the driving limit
+                assert route is None
+                continue
+            assert route is not None
+            assert [[s.arrive_min for s in t.stops] for t in route.trips] == [
+                list(d[2]) for d in days]
+            assert [t.depart_min for t in route.trips] == [d[1] for d in days]
+            assert route.trips[-1].return_min == clock.end(k, at)
+            compared += 1
+    assert compared >= 60
+
+
+def test_a_truck_based_far_away_loads_where_the_goods_are():
+    """An enterprise's truck is based at its yard (km -40) beside a point holding 1 quilt;
+    with loads_at any it fetches the county depot's goods and covers both sites; with
+    loads_at home (the yard point only) nobody can be covered."""
+    def data(loads_at: Any) -> dict[str, Any]:
+        return {
+            "contract_version": 2, "name": "far-yard", "onset": "2025-08-01T06:00:00+08:00",
+            "deadline_min": 180, "items": copy.deepcopy(ITEMS),
+            "sites": [site("A", 10, 40, demand={"water": 20}, service_min=5),
+                      site("B", 14, 30, demand={"water": 15}, service_min=5)],
+            "sources": [source("Y", -40, {"water": 1}, load_min=5),
+                        source("C", 0, {"water": 200}, tier="county", load_min=10)],
+            "vehicles": [{"id": "e", "source": "Y", "loads_at": loads_at,
+                          "capacity_kg": 40, "capacity_m3": 10.0}],
+            "network": dict(FLAT),
+        }
+
+    anywhere = planned(build(data("any")))
+    assert anywhere.summary.coverage == 1.0
+    assert {t.source for r in anywhere.routes for t in r.trips} == {"C"}
+    assert planned(build(data("home"))).summary.people_covered == 0
+
+
+def test_driver_rules_and_the_shift_are_kept():
+    """With a 45-minute driving limit (20-minute breaks), 200 min per tonne unloading and a
+    300-minute shift the plan passes the checker (which verifies every rule) and still
+    covers everyone on `yard`; with a 40-minute shift it covers what the greedy can, or
+    more, and every day ends within 40 minutes."""
+    full = build(yard(drivers={"max_shift_min": 300, "max_drive_min": 45, "break_min": 20},
+                      unload_min_per_t=200.0))
+    assert planned(full).summary.coverage == 1.0
+    short_day = build(yard(drivers={"max_shift_min": 40}))
+    plan = planned(short_day)
+    assert all(r.end_min - r.start_min <= 40 for r in plan.routes)
+
+
+def test_substitutes_complete_a_site_when_one_item_is_short():
+    """Site S needs 60 meals: 2 cases of rice (24 meals) are not enough, biscuits (64 meals
+    a case) are accepted for food; sheltered H needs no tent. Both are covered, as the
+    bound allows."""
+    sc = build(substitutes())
+    plan = planned(sc)
+    assert plan.summary.coverage == 1.0
+    h = next(s for s in plan.sites if s.site == "H")
+    assert "tent" not in h.delivered
