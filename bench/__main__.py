@@ -1,6 +1,6 @@
 """Run every benchmark, one after the other, then rebuild bench/RESULTS.md (``make bench``).
 
-Usage: python -m bench [--only inventory|nantong|families|solomon ...] [--runs 3]
+Usage: python -m bench [--only inventory|nantong|families|solomon|readiness ...] [--runs 3]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ BENCHMARKS = {
     # the held-out half only: the tune half is for tuning (python -m bench.families)
     "families": ["bench.families", "--split", "held_out"],
     "solomon": ["bench.solomon", "--out", "bench/results/solomon.md"],
+    "readiness": ["bench.readiness"],
 }
 
 

@@ -31,6 +31,7 @@ SECTIONS = (
      "python -m bench.families --split held_out"),
     ("solomon.md", "Solomon VRPTW: routing layer beside PyVRP",
      "python -m bench.solomon --runs 3 --out bench/results/solomon.md"),
+    ("readiness.md", "Readiness on the seeded city", "python -m bench.readiness --runs 3"),
 )
 
 
@@ -107,6 +108,7 @@ def glance(results: Path = RESULTS) -> list[str]:
                      if today else f"greedy {e['baseline']:,}")
         lines.append(f"| family {e['family']} ({e['scenarios']} scenarios) | {target} | "
                      f"{measured} | {reference} | {_mark(all(targets.values()))} |")
+    lines += _readiness_rows(results)
     figures = gap_summary(_solomon_rows(results))
     if "ours" in figures:
         ours, ref = figures["ours"], figures.get("pyvrp")
@@ -119,6 +121,33 @@ def glance(results: Path = RESULTS) -> list[str]:
             f"{_mark(ours['mean'] <= SOLOMON_TARGET and not ours['invalid_runs'])} |"
         )
     return lines
+
+
+def _readiness_rows(results: Path) -> list[str]:
+    """Readiness: the library and one county against their targets, the advice's effect."""
+    r = _load_json(results, "readiness.json")
+    if not r:
+        return []
+    ref = r["reference"]
+    same = ref["plan_covered"] == ref["readiness_covered"]
+    rows = [
+        f"| readiness, whole library ({r['scenarios']} scenarios) | < "
+        f"{r['library_target_s'] / 60:g} min on 2 cores | {r['library_s'] / 60:.1f} min, "
+        f"{r['library_peak_mb']:.0f} MB | dispatcher's plan of {ref['scenario']}: "
+        f"{ref['wall_s']:.1f} s, {ref['plan_covered']:,} covered (readiness "
+        f"{ref['readiness_covered']:,}) | "
+        f"{_mark(r['library_s'] < r['library_target_s'] and same)} |",
+        f"| readiness, one county ({r['county']}, {r['county_scenarios']} scenarios) | < "
+        f"{r['county_target_s']:g} s | {r['county_s']:.1f} s | - | "
+        f"{_mark(r['county_s'] < r['county_target_s'])} |",
+    ]
+    for a in r["advice"]:
+        (before, who), (after, who_after) = a["worst_before"], a["worst_after"]
+        rows.append(
+            f"| advice, {a['budget_t']:g} t | worst scenario up (engine-verified) | "
+            f"{before:.1%} ({who}) → {after:.1%} ({who_after}), {a['tonnes_moved']:.1f} t in "
+            f"{a['orders']} orders | - | {_mark(after >= before)} |")
+    return rows
 
 
 def section(page: Path) -> list[str]:
@@ -144,8 +173,8 @@ def build() -> str:
         "",
         "Reproduce everything with `make bench` (`python -m bench`: about 20 min inventory, "
         "6 min Nantong, 45 min the held-out scenario families, 1 h Solomon with 3 runs per "
-        "instance), or one part with "
-        "`.venv/bin/python -m bench --only inventory|nantong|families|solomon`.",
+        "instance, about 40 min readiness), or one part with "
+        "`.venv/bin/python -m bench --only inventory|nantong|families|solomon|readiness`.",
         "",
         "## At a glance",
         "",

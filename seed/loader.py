@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatch.models import TransportEnterprise, Vehicle
+from dispatch.readiness import library
+from dispatch.readiness.models import ReadinessScenario, ScenarioIn
 from relief.platform.dbtypes import utcnow
 from supplies import ledger
 from supplies.ledger import MoveContext
@@ -266,6 +268,25 @@ def load_fleet(session: Session, data_dir: Path = DATA_DIR) -> dict[str, int]:
     return counts
 
 
+def load_readiness_library(session: Session, data_dir: Path = DATA_DIR) -> int:
+    """The readiness scenario library (docs/readiness.md): each scenario once, as version 1;
+    a scenario already in the database (perhaps edited since) is left as it is."""
+    existing = set(session.execute(select(ReadinessScenario.code)).scalars())
+    added = 0
+    for r in rows("readiness_library.csv", data_dir):
+        if r["code"] in existing:
+            continue
+        library.create_scenario(session, actor=ACTOR, data=ScenarioIn(
+            code=r["code"], county=r["county_code"], hazard=r["hazard"], name=r["name"],
+            townships=r["townships"].split(";"), displaced_share=float(r["displaced_share"]),
+            displaced_basis=r["displaced_basis"], displaced_source=r["displaced_source"],
+            sheltered_share=float(r["sheltered_share"]), sheltered_basis=r["sheltered_basis"],
+            sheltered_source=r["sheltered_source"], townships_source=r["townships_source"],
+            note=f"seed: seed/data/readiness_library.csv ({r['provenance']})"))
+        added += 1
+    return added
+
+
 def load(session: Session, *, today: date, data_dir: Path = DATA_DIR) -> dict[str, int]:
     """Load everything that is missing; returns how many rows of each kind were added."""
     ledger.ensure_virtual_locations(session)
@@ -277,4 +298,5 @@ def load(session: Session, *, today: date, data_dir: Path = DATA_DIR) -> dict[st
     report.update(load_reserves(session, data_dir))
     report.update(load_fleet(session, data_dir))
     report["opening stock lots"] = load_opening_stock(session, today=today, data_dir=data_dir)
+    report["readiness scenarios"] = load_readiness_library(session, data_dir)
     return report

@@ -109,8 +109,9 @@ def _dispose_engines() -> Iterator[None]:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    """Settings aimed at the test database."""
-    return Settings(database_url=db_url)
+    """Settings aimed at the test database (no scheduled readiness runs in the background;
+    tests that need the schedule tick it themselves)."""
+    return Settings(database_url=db_url, readiness_interval_hours=0)
 
 
 @dataclass

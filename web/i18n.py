@@ -490,39 +490,192 @@ MESSAGES: dict[str, tuple[str, str]] = {
                               "page and try again"),
     # readiness
     "readiness.title": ("储备保障能力", "Readiness"),
-    "readiness.subtitle": ("灾前评估:{hours} 小时内可调用的储备能满足各县常住人口"
-                           "首日基本生活需求的比例。",
-                           "Before a disaster: the share of each county's people whose "
-                           "first-day needs the reserves available within {hours} hours "
-                           "would cover."),
-    "readiness.population": ("常住人口(2020)", "Population (2020)"),
-    "readiness.overall": ("整体保障率", "Covered overall"),
-    "readiness.within": ("可调用", "Within reach"),
-    "readiness.needed": ("需求", "Needed"),
-    "readiness.people_covered": ("约 {n} 人", "about {n} people"),
-    "readiness.limited_by": ("短板:{item}", "limited by {item}"),
-    "readiness.city_reserves": ("市级储备(全市共用)", "City-level reserves (shared)"),
-    "readiness.shared": ("统筹调用", "drawn city-wide"),
-    "readiness.total": ("{name}合计", "{name} total"),
+    "readiness.subtitle": ("灾前评估:若情景库中的灾害此刻发生,调度引擎按实时库存、协议与产能储备、"
+                           "车辆和路网,10 小时内能保障各县多少受灾群众,缺口在哪里。",
+                           "Before a disaster: if a library scenario struck now, how many of each "
+                           "county's affected people the dispatch engine would cover within 10 "
+                           "hours from live stock, reserves, fleet and roads, and what binds."),
+    "readiness.all_counties": ("全部县(市、区)", "All counties"),
+    "readiness.time_limit": ("每个情景计算时限(秒)", "Seconds per scenario"),
+    "readiness.run": ("立即评估", "Run now"),
+    "readiness.run_n": ("评估 #{id}", "Run #{id}"),
+    "readiness.done_of": ("已完成 {done}/{total} 个情景", "{done} of {total} scenarios done"),
+    "readiness.map": ("各县保障率地图", "Covered share by county"),
+    "readiness.band.ok": ("≥90%", "≥ 90%"),
+    "readiness.band.warn": ("50%–90%", "50–90%"),
+    "readiness.band.bad": ("<50%", "< 50%"),
+    "readiness.no_run": ("尚未评估", "Not run yet"),
+    "readiness.map_note": ("颜色取各县最不利情景的保障率;县界为近似轮廓。",
+                           "Colour: the county's worst scenario; outlines are approximate."),
+    "readiness.by_county": ("各县最不利情景", "Worst scenario per county"),
+    "readiness.worst": ("最不利情景", "Worst scenario"),
+    "readiness.covered": ("10 小时内保障率", "Covered within 10 h"),
+    "readiness.binding": ("主要制约", "Binding"),
+    "readiness.people_of": ("{covered} / {people} 人", "{covered} of {people} people"),
+    "readiness.scenarios": ("各情景评估结果", "Every scenario"),
+    "readiness.scenarios_note": ("每个情景最新一次评估;分项为各类需求的保障率。",
+                                 "The latest result of each scenario; per need, the covered "
+                                 "share."),
+    "readiness.hazard": ("灾种", "Hazard"),
+    "readiness.people": ("需救助人数", "People"),
+    "readiness.needs": ("分项需求", "Per need"),
+    "readiness.when": ("时间", "When"),
+    "readiness.gap_title": ("储备定额缺口与情景缺口", "Quota shortfall and scenario gap"),
+    "readiness.gap_note": ("定额缺口:各库点对照储备目录清单的差额之和;情景缺口:该县最不利情景"
+                           "在 10 小时内未送达的数量。单位与吨数并列。",
+                           "Quota shortfall: the county's depots against the reserve catalogue; "
+                           "scenario gap: what the county's worst scenario does not receive "
+                           "within 10 hours. Units and tonnes side by side."),
+    "readiness.item": ("物资", "Item"),
+    "readiness.quota_shortfall": ("定额缺口", "Quota shortfall"),
+    "readiness.scenario_gap": ("情景缺口", "Scenario gap"),
+    "readiness.library": ("情景库", "Scenario library"),
+    "readiness.scenario": ("情景", "Scenario"),
+    "readiness.township": ("乡镇(街道)", "Township"),
+    "readiness.townships": ("受影响乡镇", "Townships"),
+    "readiness.population": ("常住人口", "Population"),
+    "readiness.displaced": ("需转移安置", "Displaced"),
+    "readiness.sheltered": ("其中已在避难场所", "Already sheltered"),
+    "readiness.basis": ("依据", "Basis"),
+    "readiness.source": ("来源说明", "Source"),
+    "readiness.inactive": ("已停用", "inactive"),
+    "readiness.runs": ("评估记录", "Runs"),
+    "readiness.trigger": ("触发", "Trigger"),
+    "readiness.status": ("状态", "Status"),
     "readiness.how": ("计算方法", "How this is computed"),
-    "readiness.how_supply": ("供给:储备报告中 {hours} 小时内可得的数量 = 现有可用实物库存"
-                             " + 响应时间不超过时限的协议储备 + 产能储备在时限内的产量。",
-                             "Supply: what the reserves report says is at hand within {hours} "
-                             "hours = usable physical stock now + agreement reserves whose lead "
-                             "time fits + capacity output produced in time."),
-    "readiness.how_demand": ("需求:规划引擎默认标准(每人每日 3 升饮用水、3 份即食餐、"
-                             "每人 1 床棉被、每 3 人 1 顶 12㎡ 帐篷)乘以 2020 年第七次"
-                             "人口普查常住人口。",
-                             "Demand: the planning engine's default standard (3 L of drinking "
-                             "water and 3 ready meals per person per day, a quilt per person, "
-                             "a 12 m² tent per 3 people) times the 2020 census population."),
-    "readiness.how_share": ("每项物资的保障率 = min(1, 供给 ÷ 需求);整体保障率取各项最小值,"
-                            "即能获得全部首日物资的人口比例。市级储备不分摊到各县,"
-                            "只计入全市合计。",
-                            "Per item: min(1, supply ÷ demand); overall: the smallest item "
-                            "share, i.e. the share of people who would get the whole first-day "
-                            "kit. City-level reserves are not split among counties; they count "
-                            "in the city total only."),
+    "readiness.how_engine": ("每个情景都当作此刻发生的一次灾害:由调度台使用的同一实时情景构建与同一"
+                             "规划引擎,按实时可用库存、协议储备与产能储备(含响应时间)、车辆与路网"
+                             "生成配送方案;显示的保障率就是调度员对同一情景生成方案的覆盖率。",
+                             "Each scenario is treated as a disaster striking now: the dispatch "
+                             "desk's own live-scenario builder and planning engine plan it from "
+                             "live usable stock, agreement and capacity reserves (with their "
+                             "lead times), vehicles and roads; the share shown is what a "
+                             "dispatcher's plan on the same scenario covers."),
+    "readiness.how_sites": ("受灾点:每个受影响乡镇的常住人口 × 转移比例;其中已在避难场所的人不需"
+                            "帐篷,其余按默认标准(饮用水、即食餐、棉被、每 3 人 1 顶帐篷)。",
+                            "Sites: each affected township's population × the displaced share; "
+                            "people already in a shelter need no tent, the others the default "
+                            "standard (water, ready meals, a quilt, a tent per 3 people)."),
+    "readiness.how_binding": ("主要制约:未覆盖人数最多的原因 — 某物资库存不足、车辆运力(时间)不足、"
+                              "储备响应时间过长或距离不可达。",
+                              "Binding: the reason leaving the most people uncovered — stock of "
+                              "an item, fleet time, reserve lead time, or distance."),
+    "readiness.people_summary": ("{towns} 个乡镇,需救助 {people} 人",
+                                 "{towns} townships, {people} people"),
+    "readiness.exercise": ("按此情景开演练事件", "Open as an exercise incident"),
+    "readiness.exercise_confirm": ("将新建一个演练事件并转到调度台,继续?",
+                                   "This opens an exercise incident in the dispatch desk. "
+                                   "Continue?"),
+    "readiness.current": ("当前版本", "Current version"),
+    "readiness.edit": ("修改情景(保存为新版本)", "Edit (saved as a new version)"),
+    "readiness.edit_note": ("已有评估结果保留其所用版本;停用的情景不参加评估。",
+                            "Results keep the version they ran; inactive scenarios are not "
+                            "run."),
+    "readiness.name": ("名称", "Name"),
+    "readiness.displaced_share": ("转移比例(0–1)", "Displaced share (0–1)"),
+    "readiness.sheltered_share": ("已在避难场所比例(0–1)", "Sheltered share (0–1)"),
+    "readiness.townships_source": ("乡镇选取依据", "Why these townships"),
+    "readiness.deadline_hours": ("时限(小时)", "Deadline (hours)"),
+    "readiness.note": ("备注", "Note"),
+    "readiness.active": ("参加评估", "Included in runs"),
+    "readiness.save": ("保存", "Save"),
+    "readiness.trend": ("评估趋势", "Trend"),
+    "readiness.version": ("版本", "Version"),
+    "readiness.inputs": ("输入摘要", "Inputs digest"),
+    "readiness.versions": ("版本记录", "Versions"),
+    "readiness.by": ("修改人", "By"),
+    "readiness.advice": ("预置调拨建议", "Pre-positioning advice"),
+    "readiness.advice_note": ("优化模型在运输吨数(及车公里)与库容限制内,提出库间调拨、"
+                              "临期物资轮换与新增采购/协议储备量,使情景库中最不利县的保障率"
+                              "最高;再用调度引擎对调整后的库存逐一复算。",
+                              "An optimisation proposes transfers between depots, rotations of "
+                              "near-expiry stock and purchase or agreement volumes, within a "
+                              "budget of tonnes (and truck-km) and the depots' room, to raise "
+                              "the worst county's coverage over the library; the engine then "
+                              "re-plans every scenario on the moved stock."),
+    "readiness.budget_t": ("调拨吨数上限", "Tonnes to move"),
+    "readiness.budget_km": ("车公里上限(可选)", "Truck-km (optional)"),
+    "readiness.purchase_t": ("新增采购/协议吨数", "Tonnes to buy or contract"),
+    "readiness.horizon_days": ("评估日(今天+天数)", "Evaluate in (days)"),
+    "readiness.advise": ("生成建议", "Advise"),
+    "readiness.advice_n": ("调拨建议 #{id}", "Advice #{id}"),
+    "readiness.advice_params": ("调拨上限 {t_} 吨 · 车公里上限 {km} · 新增 {new} 吨 · "
+                                "评估日 {date}",
+                                "move up to {t_} t · {km} truck-km · {new} t new stock · "
+                                "evaluated on {date}"),
+    "readiness.effect": ("效果(调度引擎复算)", "Effect (re-planned by the engine)"),
+    "readiness.worst_change": ("最不利情景保障率:{before}({before_name})→ {after}({after_name})",
+                               "Worst scenario: {before} ({before_name}) → {after} "
+                               "({after_name})"),
+    "readiness.worst_short": ("最不利 {before} → {after}", "worst {before} → {after}"),
+    "readiness.objective": ("优化目标", "Objective"),
+    "readiness.objective_text": ("先使所有情景中最低保障率最大,再使按人口加权的平均保障率最大,"
+                                 "最后使调拨量(吨公里)、新增量和轮换量最小;受调拨吨数(车公里)、"
+                                 "新增吨数与各库点剩余库容约束。",
+                                 "maximise the smallest covered share over the scenarios, then "
+                                 "the population-weighted mean, then move as little as "
+                                 "possible; within the tonnes (truck-km) of transfers, the tonnes "
+                                 "of new stock and each depot's free room."),
+    "readiness.model_says": ("模型估计:最低 {min_before} → {min_after},平均 {mean_before} → "
+                             "{mean_after};调拨 {tonnes} 吨、{km} 车公里,新增 {new} 吨。",
+                             "The model's estimate: lowest {min_before} → {min_after}, mean "
+                             "{mean_before} → {mean_after}; moves {tonnes} t over {km} "
+                             "truck-km, {new} t new stock."),
+    "readiness.orders": ("建议单", "Orders"),
+    "readiness.orders_note": ("调拨单由调出库点管理员确认,经台账生成调拨(重复确认不会重复调拨);"
+                              "轮换、采购和协议储备为建议量,确认仅作记录。",
+                              "A transfer is accepted by the sending depot's manager and sent "
+                              "through the ledger (accepting again sends nothing more); "
+                              "rotation, purchase and agreement lines are volumes to act on, "
+                              "accepting them records the decision."),
+    "readiness.no_orders": ("预算内没有能提高保障率的调整。",
+                            "Nothing within the budget raises coverage."),
+    "readiness.kind": ("类型", "Kind"),
+    "readiness.from": ("调出", "From"),
+    "readiness.to": ("调入/库点", "To"),
+    "readiness.quantity": ("数量", "Quantity"),
+    "readiness.state": ("状态", "State"),
+    "readiness.transfers": ("调拨单 {ids}", "transfers {ids}"),
+    "readiness.accept": ("确认", "Accept"),
+    "readiness.decline": ("拒绝", "Decline"),
+    "readiness.accept_confirm": ("确认后将从调出库点发出调拨,继续?",
+                                 "Accepting sends the transfer from the depot. Continue?"),
+    "readiness.order_accepted": ("已确认。", "Accepted."),
+    "readiness.order_declined": ("已拒绝。", "Declined."),
+    "readiness.before_after": ("各情景调整前后(调度引擎复算)", "Every scenario before and after "
+                               "(the engine)"),
+    "readiness.before_after_note": ("调整前后都在评估日的实时数据上由调度引擎生成方案;"
+                                    "“模型”列为优化模型自身的估计(人)。",
+                                    "Before and after are the engine's plans on the live data of "
+                                    "the evaluation date; “model” is the optimisation's own "
+                                    "estimate (people)."),
+    "readiness.before": ("调整前", "Before"),
+    "readiness.after": ("调整后", "After"),
+    "readiness.model": ("模型", "Model"),
+    "order_kind.transfer": ("调拨", "transfer"),
+    "order_kind.rotation": ("轮换", "rotation"),
+    "order_kind.purchase": ("采购", "purchase"),
+    "order_kind.agreement": ("协议储备", "agreement"),
+    "order_state.draft": ("待确认", "draft"),
+    "order_state.accepted": ("已确认", "accepted"),
+    "order_state.declined": ("已拒绝", "declined"),
+    "hazard.typhoon": ("台风", "Typhoon"),
+    "hazard.storm_surge": ("风暴潮", "Storm surge"),
+    "hazard.yangtze_flood": ("长江洪水", "Yangtze flood"),
+    "hazard.river_flood": ("区域洪涝", "River flood and waterlogging"),
+    "hazard.earthquake": ("地震", "Earthquake"),
+    "hazard.wind_hail": ("风雹", "Wind and hail"),
+    "hazard.forest_fire": ("森林火灾", "Forest fire"),
+    "hazard.other": ("其他", "Other"),
+    "basis.cited": ("有出处", "cited"),
+    "basis.derived": ("推算", "derived"),
+    "basis.assumption": ("假设", "assumption"),
+    "binding.stock": ("库存不足", "Stock"),
+    "binding.fleet_time": ("运力不足", "Fleet time"),
+    "binding.lead_time": ("储备响应时间过长", "Lead time"),
+    "binding.unreachable": ("距离/道路不可达", "Distance"),
+    "trigger.on_demand": ("手动", "on demand"),
+    "trigger.scheduled": ("定时", "scheduled"),
     # map script labels
     "js.available": ("可用", "Available"),
     "js.people": ("人数", "People"),

@@ -1,7 +1,8 @@
-"""Console routes under /console: login, language, the one map of supplies and readiness.
+"""Console routes under /console: login, language and the one map of supplies.
 
-The depot pages (``web.depots``) and the dispatch desk (``web.desk``) add their routes to the
-same router. ``relief.app.main`` includes :data:`router` and mounts :data:`STATIC_DIR` at /static.
+The depot pages (``web.depots``), the dispatch desk (``web.desk``) and readiness
+(``web.readiness``) add their routes to the same router. ``relief.app.main`` includes
+:data:`router` and mounts :data:`STATIC_DIR` at /static.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from relief.platform.auth import get_database
 from relief.platform.errors import NotFound
 from supplies import reports
 from supplies.models import Depot, Division, DivisionLevel, Item
-from web import depots, desk, geo, rollups, trips
+from web import depots, desk, geo, readiness, rollups, trips
 from web.forms import FormState
 from web.i18n import LANG_COOKIE, LANGS, Translator
-from web.readiness import HOURS, readiness
 from web.render import SECURITY_HEADERS, STATIC_DIR, page, translator
 from web.routing import ConsoleRoute, redirect
 from web.session import (
@@ -210,21 +210,8 @@ def depot_popup(request: Request, code: str, user: ConsoleUser,
                 names=names, item=item or "")
 
 
-# ---------------------------------------------------------------------------------------------
-# Readiness
-
-
-@router.get("/readiness", response_class=HTMLResponse)
-def readiness_view(request: Request, user: ConsoleUser) -> Response:
-    """Per county: the share of its people whose first-day needs the reserves within 10 hours
-    would cover, per item and overall."""
-    with get_database(request).read_session() as session:
-        rows = readiness(session, today=settings_of(request).today(), hours=HOURS)
-    return page(request, user, "readiness.html", rows=rows, hours=HOURS,
-                kit=rows[0].items if rows else [])
-
-
 router.include_router(depots.router)
+router.include_router(readiness.router)
 router.include_router(desk.router)
 router.include_router(trips.router)
 

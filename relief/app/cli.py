@@ -201,6 +201,12 @@ def _register_domain_commands() -> None:
                                                                    planner=inline_planner)
     app.add_typer(incident_cli.app, name="incident")
 
+    from dispatch.readiness import cli as readiness_cli
+    from relief.app.wiring import readiness_engine
+
+    readiness_cli.engine_factory = readiness_engine
+    app.add_typer(readiness_cli.app, name="readiness")
+
 
 _register_domain_commands()
 

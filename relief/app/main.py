@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from relief.app.wiring import plan_runner
+from relief.app.wiring import plan_runner, readiness_runner
 from relief.platform.db import Database
 from relief.platform.errors import ReliefError, error_envelope
 from relief.platform.settings import Settings, get_settings
@@ -34,6 +34,7 @@ Authenticate with `Authorization: Bearer <token>` (`relief token create`, or the
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the application; nothing is connected until the first request."""
+    from dispatch.readiness.views import router as readiness_router
     from dispatch.views import router as dispatch_router
     from exchange.views import router as exchange_router
     from supplies.views import router as supplies_router
@@ -43,19 +44,24 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or get_settings()
     db = database or Database.from_settings(settings)
     runner = plan_runner(db, settings)
+    readiness = readiness_runner(db, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runner.start()
+        readiness.start()
         yield
+        readiness.shutdown()
         runner.shutdown()
 
     app = FastAPI(title="relief", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.db = db
     app.state.runner = runner
+    app.state.readiness = readiness
     app.include_router(supplies_router)
     app.include_router(dispatch_router)
+    app.include_router(readiness_router)
     app.include_router(exchange_router)
     app.include_router(console_router)  # the web console under /console
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

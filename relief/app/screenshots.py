@@ -8,7 +8,7 @@ Chromium (Debian's ``/usr/bin/chromium`` through Playwright; no browser download
 * ``map.png``: the one map of supplies with the county roll-up;
 * ``depot.png``: the Tongzhou county depot's page;
 * ``dispatch.png``: the dispatch desk with the plan's routes and coverage;
-* ``readiness.png``: readiness per county;
+* ``readiness.png``: readiness per county (after readiness runs for three counties);
 * ``map-tablet.png``: the map on a tablet-sized screen.
 
 Chinese text needs a CJK font in the system (Debian: ``fonts-wqy-microhei`` or
@@ -132,11 +132,14 @@ def capture(out: Path, time_limit: float) -> list[Path]:
     dispatcher = _token(url, "--role", "dispatcher", "--scope", "draw:city", "--scope",
                         "draw:agreement", "--name", "值班调度员")
     manager = _token(url, "--role", "depot_manager", "--depot", "NT-320612", "--name", "通州库管员")
+    # readiness for the coast and the centre (the schedule is off for the demo server)
+    for county in ("320681", "320613", "320623"):
+        _relief(url, "readiness", "run", "--county", county, "--time-limit", "5")
     planner, which = _planner()
     if planner is not None:
         flows.inline_planner = planner  # type: ignore[assignment]
     print(f"planning with {which}")
-    settings = Settings(database_url=url, planner="inline")
+    settings = Settings(database_url=url, planner="inline", readiness_interval_hours=0)
     app = create_app(settings=settings, database=Database.from_settings(settings))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
@@ -186,7 +189,8 @@ def capture(out: Path, time_limit: float) -> list[Path]:
             shoot("map.png", "/console/", wait="#map[data-ready='1']")
             shoot("dispatch.png", f"/console/incidents/{incident}?plan={plan}",
                   wait="#map[data-ready='1']", height=1700)
-            shoot("readiness.png", "/console/readiness")
+            shoot("readiness.png", "/console/readiness", wait="#map[data-ready='1']",
+                  height=1500)
             page.set_viewport_size({"width": 820, "height": 1180})
             shoot("map-tablet.png", "/console/", wait="#map[data-ready='1']")
             context.close()

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-import dispatch.models  # noqa: F401  (registers the dispatch tables)
+import dispatch.models
+import dispatch.readiness.models  # noqa: F401  (registers the readiness tables)
 import exchange.models  # noqa: F401  (registers the provincial exchange tables)
 import relief.platform.models  # noqa: F401  (registers the platform tables)
 import supplies.models  # noqa: F401  (registers the inventory tables)

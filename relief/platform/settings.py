@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     # ("subprocess", keeps the API responsive) or in the API process ("inline").
     plan_workers: int = Field(default=1, ge=1, le=8)
     planner: str = Field(default="subprocess", pattern="^(subprocess|inline)$")
+    # Readiness (dispatch.readiness): a run over the scenario library every N hours (0: never),
+    # the engine's time limit per scenario, and how many scenarios are solved at once.
+    readiness_interval_hours: float = Field(default=24.0, ge=0)
+    readiness_time_limit_s: float = Field(default=8.0, gt=0, le=600)
+    readiness_parallel: int = Field(default=2, ge=1, le=8)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -22,6 +22,7 @@ def test_seed_is_complete_and_idempotent(db: Database) -> None:
     assert first["items"] == sum(1 for _ in rows("items.csv")) >= 20
     assert first["depots"] == sum(1 for _ in rows("depots.csv"))
     assert first["opening stock lots"] == sum(1 for _ in rows("opening_stock.csv"))
+    assert first["readiness scenarios"] == sum(1 for _ in rows("readiness_library.csv")) >= 25
     second = db.write(lambda s: load(s, today=today))
     assert set(second.values()) == {0}
     with db.read_session() as s:

@@ -280,4 +280,14 @@ def test_a_desk_of_300_trips_filters_pages_and_departs_in_place(world: World, ta
     page.wait_for_selector("#trip-pager span.on:text('2')")
     assert "page=2" in page.url and "status=planned" in page.url
     assert page.evaluate("() => window.__notReloaded === true")
+
+
+def test_readiness_map_colours_the_counties_without_errors(world: World, tab: Page) -> None:
+    """The readiness page draws every county of the base layer in its band (here: not run
+    yet) on the map, with no script error and nothing fetched from outside."""
+    page = tab.login(world.viewer.token)
+    page.goto(tab.base + "/console/readiness")
+    page.wait_for_selector("#map[data-ready='1']")
+    assert page.locator("path.readiness-county").count() >= 1
+    assert "尚未评估" in page.inner_text("#readiness-table")
     tab.clean()

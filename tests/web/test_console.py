@@ -270,22 +270,6 @@ def test_map_shows_depots_county_rollup_and_popups(world: World, console: MakeCo
     assert "tile" not in page.lower()  # no tile server anywhere
 
 
-def test_readiness_compares_reserves_within_10_hours_with_population_needs(
-        world: World, console: MakeConsole) -> None:
-    """Each county's population needs, under the engine's default standard, are set against
-    what its reserves can deliver within 10 hours; the weakest item bounds the share."""
-    from supplies.models import Division
-
-    world.db.write(lambda s: s.execute(update(Division).where(Division.code == "320612")
-                                       .values(population=300)))
-    world.receive("CTY", QUILT, 150, lot="Q-1")  # half the quilts 300 people need
-    c = console(world.viewer.token)
-    page = c.get("/console/readiness").text
-    row = page.split('data-county="320612" data-kind="county"')[1].split("</tr>")[0]
-    assert "150 / 300" in row and "50%" in row
-    assert "0.0%" in row  # no water or tents within reach: nobody has the whole kit
-
-
 def test_english_switch_translates_the_labels(world: World, console: MakeConsole) -> None:
     """Chinese by default; /console/lang/en sets a cookie and the pages speak English."""
     c = console(world.viewer.token)

@@ -68,6 +68,31 @@
       .then(then);
   }
 
+  /* ---- readiness: counties coloured by their worst scenario's covered share ---- */
+  var BAND = { ok: "#47b881", warn: "#f5b642", bad: "#e5534b", none: "#d0d5dd" };
+  function initReadiness(el, data) {
+    var base = baseMap(el, data.base, data.labels || {});
+    var lab = data.labels || {};
+    var byCode = {};
+    data.counties.forEach(function (c) { byCode[c.code] = c; });
+    data.base.counties.forEach(function (p) {
+      var c = byCode[p.code];
+      if (!c) { return; }
+      var text = "<strong>" + esc(c.name) + "</strong><br>";
+      if (c.share == null) {
+        text += esc(lab.no_run);
+      } else {
+        text += esc(lab.covered) + ": " + (c.share * 100).toFixed(1) + "% (" + fmt(c.covered) +
+          " / " + fmt(c.people) + ")<br>" + esc(c.hazard) +
+          (c.binding ? "<br>" + esc(lab.binding) + ": " + esc(c.binding) : "");
+      }
+      L.polygon(p.polygons, { color: "#5f5545", weight: 1, fillColor: BAND[c.band] || BAND.none,
+        fillOpacity: 0.55, className: "readiness-county" }).bindTooltip(text, { sticky: true })
+        .addTo(base.map);
+    });
+    el.dataset.ready = "1";
+  }
+
   /* ---- the one map of supplies ---- */
   function depotStyle(d, item, maxQty) {
     var color = TIER[d.tier] || "#555";
@@ -322,6 +347,7 @@
         data.base = base;
         if (data.page === "overview") { initOverview(el, data); }
         if (data.page === "desk") { initDesk(el, data); }
+        if (data.page === "readiness") { initReadiness(el, data); }
       });
     }
     // htmx sends the session's CSRF token with every request it makes.
