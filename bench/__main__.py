@@ -1,6 +1,7 @@
 """Run every benchmark, one after the other, then rebuild bench/RESULTS.md (``make bench``).
 
-Usage: python -m bench [--only inventory|nantong|families|solomon|readiness ...] [--runs 3]
+Usage: python -m bench [--only inventory|nantong|families|solomon|readiness|exchange ...]
+       [--runs 3]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ BENCHMARKS = {
     "families": ["bench.families", "--split", "held_out"],
     "solomon": ["bench.solomon", "--out", "bench/results/solomon.md"],
     "readiness": ["bench.readiness"],
+    "exchange": ["bench.exchange"],
 }
 
 

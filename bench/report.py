@@ -32,6 +32,7 @@ SECTIONS = (
     ("solomon.md", "Solomon VRPTW: routing layer beside PyVRP",
      "python -m bench.solomon --runs 3 --out bench/results/solomon.md"),
     ("readiness.md", "Readiness on the seeded city", "python -m bench.readiness --runs 3"),
+    ("exchange.md", "Provincial imports", "python -m bench.exchange --runs 3"),
 )
 
 
@@ -109,6 +110,14 @@ def glance(results: Path = RESULTS) -> list[str]:
         lines.append(f"| family {e['family']} ({e['scenarios']} scenarios) | {target} | "
                      f"{measured} | {reference} | {_mark(all(targets.values()))} |")
     lines += _readiness_rows(results)
+    exchange = _load_json(results, "exchange.json")
+    for row in (exchange or {}).get("backends", []):
+        lines.append(
+            f"| import {row['records']:,} stock records, {row['backend']} | < "
+            f"{exchange['target_s']:g} s | first load {row['first_s']:.1f} s, update "
+            f"{row['update_s']:.1f} s, replay {row['replay_s']:.1f} s | pgbench TPC-B "
+            f"{row['pgbench_tps']:.0f} tps, load average {row['load_avg']:.1f} | "
+            f"{_mark(row['first_s'] < exchange['target_s'] and row['check_ok'])} |")
     figures = gap_summary(_solomon_rows(results))
     if "ours" in figures:
         ours, ref = figures["ours"], figures.get("pyvrp")
@@ -173,8 +182,8 @@ def build() -> str:
         "",
         "Reproduce everything with `make bench` (`python -m bench`: about 20 min inventory, "
         "6 min Nantong, 45 min the held-out scenario families, 1 h Solomon with 3 runs per "
-        "instance, about 40 min readiness), or one part with "
-        "`.venv/bin/python -m bench --only inventory|nantong|families|solomon|readiness`.",
+        "instance, about 40 min readiness, 10 min provincial imports), or one part with "
+        "`.venv/bin/python -m bench --only inventory|nantong|families|solomon|readiness|exchange`.",
         "",
         "## At a glance",
         "",

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from exchange import service
+from exchange import imports, service
 from exchange.models import PULL_ORDER, Entity, RunStatus, SourceOptions, SyncRunPublic
 from relief.platform.db import Database
 from relief.platform.errors import ReliefError
@@ -39,6 +39,8 @@ from relief.platform.errors import ReliefError
 log = logging.getLogger(__name__)
 
 PageHook = Callable[[Entity, int, dict[str, int]], None]
+# Records applied per transaction (a page's last chunk also commits the cursor).
+CHUNK = 250
 
 
 class FetchError(Exception):
@@ -247,9 +249,8 @@ def _pull_feed(db: Database, client: ProvincialClient, *, run_id: int, source_id
     while True:
         page = client.fetch(feed, cursor)
         after = page.next_cursor if page.next_cursor is not None else cursor
-        counts = db.write(lambda s, p=page, c=cursor, a=after: service.apply_page(
-            s, run_id=run_id, entity=feed, batch_id=_batch_id(p, feed, c), records=p.records,
-            cursor_before=c, cursor_after=a, today=today()))
+        counts = _apply_page(db, run_id=run_id, feed=feed, page=page, cursor=cursor,
+                             after=after, today=today)
         pages += 1
         if on_page is not None:
             on_page(feed, pages, counts)
@@ -262,3 +263,19 @@ def _pull_feed(db: Database, client: ProvincialClient, *, run_id: int, source_id
         else:
             stuck = 0
         cursor = after
+
+
+def _apply_page(db: Database, *, run_id: int, feed: Entity, page: ProvincialPage,
+                cursor: str | None, after: str | None, today: Callable[[], date]
+                ) -> dict[str, int]:
+    """Apply a page chunk by chunk (each its own transaction); the last chunk commits the
+    feed's new cursor, so the cursor never passes records that were not applied."""
+    batch_id = _batch_id(page, feed, cursor)
+    plan = imports.chunk_plan(feed, page.records, CHUNK) or [imports.Chunk(start=0, records=[])]
+    counts: dict[str, int] = imports.counts_of([])
+    for position, chunk in enumerate(plan):
+        done = db.write(lambda s, c=chunk, p=position: imports.apply_page_chunk(
+            s, run_id=run_id, entity=feed, batch_id=batch_id, chunk=c, cursor_before=cursor,
+            cursor_after=after, first=p == 0, last=p == len(plan) - 1, today=today()))
+        counts = imports.add_counts(counts, done)
+    return counts

@@ -33,6 +33,10 @@ JIANGSU = "320000"
 
 # Fields that carry the version, left out of the content hash.
 VERSION_FIELDS = ("BBH", "GXSJ")
+# Characters no text field may hold (C0 controls but tab, line feed and return; DEL).
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Dates outside this window are typing errors, not expiry dates.
+FIRST_DATE, LAST_DATE = date(1990, 1, 1), date(2199, 12, 31)
 
 # ---------------------------------------------------------------------------------------------
 # Field names (our assumption of the provincial schema): field -> meaning
@@ -105,6 +109,14 @@ STOCK_FIELDS: dict[str, str] = {
     "ZLZT": "质量状态 quality: 01 合格 good, 02 待检 quarantine, 03 不合格 damaged (default 01)",
     "BBH": COMMON_FIELDS["BBH"],
     "GXSJ": COMMON_FIELDS["GXSJ"],
+}
+
+# Per entity: the record's fields, and the fields of each nested list.
+KNOWN_FIELDS: dict[Entity, tuple[Mapping[str, str], dict[str, Mapping[str, str]]]] = {
+    Entity.warehouses: (WAREHOUSE_FIELDS, {}),
+    Entity.logistics: (LOGISTICS_FIELDS, {"CLLB": VEHICLE_FIELDS}),
+    Entity.producers: (PRODUCER_FIELDS, {"CNLB": CAPACITY_FIELDS}),
+    Entity.stock: (STOCK_FIELDS, {}),
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -342,6 +354,8 @@ def _text(raw: Mapping[str, Any], name: str, *, max_length: int, required: bool 
     text = str(value).strip()
     if len(text) > max_length:
         raise MappingError(name, f"longer than {max_length} characters")
+    if CONTROL.search(text):
+        raise MappingError(name, "contains a control character (such as NUL)")
     return text
 
 
@@ -406,15 +420,35 @@ def _contact(raw: Mapping[str, Any]) -> str | None:
 
 
 def _date(raw: Mapping[str, Any], name: str) -> date | None:
+    """A date as ``YYYY-MM-DD`` or ``YYYYMMDD``, or an ISO 8601 time with a zone (or none,
+    meaning Asia/Shanghai) whose date in Asia/Shanghai is taken."""
     if not _present(raw, name):
         return None
-    text = str(raw[name]).strip()
-    for pattern in ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d"):
+    value = raw[name]
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise MappingError(name, f"not a date: {value!r}")
+    text = str(value).strip()
+    parsed: date | None = None
+    for pattern in ("%Y-%m-%d", "%Y%m%d"):
         try:
-            return datetime.strptime(text, pattern).date()
+            parsed = datetime.strptime(text, pattern).date()
+            break
         except ValueError:
             continue
-    raise MappingError(name, f"not a date (YYYY-MM-DD or YYYYMMDD): {text!r}")
+    if parsed is None and "T" in text:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None:
+            aware = moment if moment.tzinfo else moment.replace(tzinfo=PROVINCE_TZ)
+            parsed = aware.astimezone(PROVINCE_TZ).date()
+    if parsed is None:
+        raise MappingError(name, f"not a date (YYYY-MM-DD, YYYYMMDD or ISO 8601 with a time "
+                           f"zone): {text[:40]!r}")
+    if not FIRST_DATE <= parsed <= LAST_DATE:
+        raise MappingError(name, f"{parsed} is outside {FIRST_DATE.year}-{LAST_DATE.year}")
+    return parsed
 
 
 def _records(raw: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
@@ -456,6 +490,8 @@ def version(raw: Mapping[str, Any]) -> int:
     """
     if _present(raw, "BBH"):
         value = raw["BBH"]
+        if isinstance(value, float) and value.is_integer() and 0 <= value < 1e18:
+            value = int(value)  # 3.0 is version 3, like 3
         if isinstance(value, bool) or not re.fullmatch(r"\d{1,18}", str(value).strip()):
             raise MappingError("BBH", f"not a non-negative integer: {value!r}")
         return int(str(value).strip())
@@ -479,11 +515,55 @@ def _timestamp(value: Any) -> datetime:
 
 
 def content_hash(raw: Mapping[str, Any]) -> str:
-    """SHA-256 of the record without its version fields (same content, same hash)."""
+    """SHA-256 of the record without its version fields: equal content, equal hash.
+
+    Numbers are compared by value, so ``12000``, ``12000.0`` and ``1.2e4`` are the same content
+    (a replay written by another serializer is still a replay); text stays text.
+    """
+    body = {k: v for k, v in raw.items() if k not in VERSION_FIELDS}
+    canonical = json.dumps(_canonical(body), sort_keys=True, ensure_ascii=False,
+                           separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def legacy_content_hash(raw: Mapping[str, Any]) -> str:
+    """The hash stored before numbers were compared by value (migration 0008): a record
+    applied then and replayed unchanged must still be recognised as a replay."""
     body = {k: v for k, v in raw.items() if k not in VERSION_FIELDS}
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                            default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        if isinstance(value, float) and (value != value or value in (float("inf"),
+                                                                      float("-inf"))):
+            return repr(value)
+        exact = Fraction(value)
+        return int(exact) if exact.denominator == 1 else repr(float(value))
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return str(value)
+
+
+def unknown_fields(entity: Entity, raw: Mapping[str, Any]) -> list[str]:
+    """Fields of a record that the provincial format (as we know it) does not have, with the
+    nested lists' fields as ``CLLB[2].XYZ``; they are reported, and ignored."""
+    known, nested = KNOWN_FIELDS[entity]
+    found = [name for name in raw if name not in known]
+    for list_field, item_fields in nested.items():
+        value = raw.get(list_field)
+        if isinstance(value, list):
+            for position, entry in enumerate(value):
+                if isinstance(entry, dict):
+                    found += [f"{list_field}[{position}].{name}" for name in entry
+                              if name not in item_fields]
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

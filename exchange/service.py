@@ -1,26 +1,18 @@
-"""Use cases of the provincial exchange: sources, imports, the sync log, provincial sources.
+"""Use cases of the provincial exchange: sources, applying one record of each entity, the
+sync log, provincial planning sources.
 
-Every function runs inside the caller's transaction and never commits. An import batch is one
-transaction; each record in it is all-or-nothing (a savepoint), so one bad record is rejected
-with its reason while the good ones are applied. Records are keyed by (source, entity, external
-id) in ``exchange_record`` with the last applied version and a content hash:
-
-* a version older than the applied one is ``stale`` (ignored, nothing written);
-* the applied version again with the same content is ``unchanged`` (a replay writes nothing);
-* the applied version with different content is ``rejected`` (a version must change with it);
-* a newer version is applied; it is ``updated`` if that changed our data, else ``unchanged``.
-
-Provincial warehouses and producers become depots of tier ``province``; logistics enterprises
-transport enterprises with their vehicles; provincial stock is absolute and is reconciled
-through the stock ledger (a receipt for a lot new at the depot, else a count adjustment), never
-by writing quants.
+Every function runs inside the caller's transaction and never commits. Batches are cut into
+chunks and screened (versions, hashes, mapping) by :mod:`exchange.imports`; the functions here
+apply one mapped warehouse, logistics enterprise or producer (stock records go many at a time
+through :mod:`exchange.stock`). Provincial warehouses and producers become depots of tier
+``province``; logistics enterprises transport enterprises with their vehicles.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -37,7 +29,6 @@ from exchange.mapping import (
     ItemTable,
     MappedLogistics,
     MappedProducer,
-    MappedStock,
     MappedWarehouse,
     MappingError,
 )
@@ -46,17 +37,12 @@ from exchange.models import (
     Entity,
     ExchangeCursor,
     ExchangeDepot,
-    ExchangeRecord,
     ExchangeRejection,
     ExchangeSource,
     ExchangeSourceCreate,
     ExchangeSourcePublic,
     ExchangeSourceUpdate,
-    ImportBatchIn,
-    ImportReport,
     ProvincialDepotPublic,
-    RecordResult,
-    RecordStatus,
     RejectionPublic,
     RunKind,
     RunStatus,
@@ -68,10 +54,9 @@ from relief.platform import crud
 from relief.platform.audit import record as audit
 from relief.platform.db import one_or_none
 from relief.platform.dbtypes import utcnow
-from relief.platform.errors import Conflict, Forbidden, InvalidInput, NotFound, ReliefError
+from relief.platform.errors import Conflict, Forbidden, InvalidInput, NotFound
 from relief.platform.principal import Principal
 from supplies import ledger, masterdata
-from supplies.ledger import MoveContext
 from supplies.models import (
     CapacityReserve,
     Depot,
@@ -81,7 +66,6 @@ from supplies.models import (
     Item,
     Location,
     Lot,
-    Quality,
     Quant,
     Tier,
 )
@@ -106,6 +90,15 @@ def get_source(session: Session, name: str, *, lock: bool = False) -> ExchangeSo
     if source is None:
         raise NotFound(f"exchange source {name} not found",
                        fields=[{"field": "source", "message": "unknown"}])
+    return source
+
+
+def get_source_by_id(session: Session, source_id: int, *, lock: bool = False
+                     ) -> ExchangeSource:
+    """The source with id ``source_id`` (it exists: rows referring to it keep it)."""
+    source = one_or_none(session, select(ExchangeSource).where(ExchangeSource.id == source_id),
+                         lock=lock)
+    assert source is not None
     return source
 
 
@@ -183,7 +176,8 @@ def _validation_message(exc: ValidationError) -> str:
     )
 
 
-def _reason(exc: Exception) -> str:
+def reason_of(exc: Exception) -> str:
+    """Why a record was rejected, naming the provincial field where there is one."""
     if isinstance(exc, ValidationError):
         return _validation_message(exc)[:500]
     if isinstance(exc, IntegrityError):
@@ -238,101 +232,6 @@ def import_context(session: Session, *, source: ExchangeSource, actor: str, toda
         raise InvalidInput("options.item_codes", exc.message) from exc
     return ImportContext(session=session, source=source, options=options, items=items,
                          actor=actor, today=today, batch_id=batch_id)
-
-
-def apply_records(ctx: ImportContext, *, entity: Entity, records: list[Any]
-                  ) -> list[RecordResult]:
-    """Apply a batch's records, each all-or-nothing; results in the records' order.
-
-    Stock records are applied in (warehouse, material, lot) order so concurrent transactions
-    lock quants in one order; the others in the order given.
-    """
-    order = list(range(len(records)))
-    if entity == Entity.stock:
-        order.sort(key=lambda i: _stock_sort_key(records[i]))
-    results: dict[int, RecordResult] = {}
-    for index in order:
-        results[index] = _apply_one(ctx, entity, index, records[index])
-    return [results[i] for i in range(len(records))]
-
-
-def _stock_sort_key(raw: Any) -> tuple[str, str, str]:
-    if not isinstance(raw, dict):
-        return ("", "", "")
-    return (str(raw.get("CKBM", "")), str(raw.get("WZBM", "")), str(raw.get("PCH", "")))
-
-
-def _apply_one(ctx: ImportContext, entity: Entity, index: int, raw: Any) -> RecordResult:
-    session = ctx.session
-    try:
-        obj = mapping.ensure_object(raw)
-        key = mapping.external_id(entity, obj)
-        ver = mapping.version(obj)
-    except MappingError as exc:
-        return RecordResult(index=index, external_id=_guess_id(entity, raw),
-                            status=RecordStatus.rejected, reason=str(exc))
-    digest = mapping.content_hash(obj)
-    existing = session.execute(
-        select(ExchangeRecord).where(ExchangeRecord.source_id == ctx.source.id,
-                                     ExchangeRecord.entity == entity,
-                                     ExchangeRecord.external_id == key)
-    ).scalar_one_or_none()
-    result = RecordResult(index=index, external_id=key, status=RecordStatus.rejected,
-                          version=ver, local_id=existing.local_id if existing else None)
-    if existing is not None and ver < existing.version:
-        result.status = RecordStatus.stale
-        result.reason = f"version {ver} is older than the applied version {existing.version}"
-        return result
-    if existing is not None and ver == existing.version:
-        if digest == existing.content_hash:
-            result.status = RecordStatus.unchanged
-            result.reason = "version already applied"
-            return result
-        result.reason = (f"version {ver} was already applied with different content: a changed "
-                         "record needs a new version")
-        return result
-    try:
-        mapped = mapping.map_record(entity, obj, ctx.items)
-    except MappingError as exc:
-        result.reason = str(exc)
-        return result
-    savepoint = session.begin_nested()
-    try:
-        changed, local_id = APPLY[entity](ctx, mapped, existing.local_id if existing else None,
-                                          ver)
-        if existing is None:
-            session.add(ExchangeRecord(source_id=ctx.source.id or 0, entity=entity,
-                                       external_id=key, local_id=local_id, version=ver,
-                                       content_hash=digest, batch_id=ctx.batch_id))
-        else:
-            existing.local_id = local_id
-            existing.version = ver
-            existing.content_hash = digest
-            existing.batch_id = ctx.batch_id
-            existing.updated_at = utcnow()
-            session.add(existing)
-        session.flush()
-        savepoint.commit()
-    except (ReliefError, MappingError, ValidationError, IntegrityError) as exc:
-        savepoint.rollback()
-        ledger.forget_locations(session)
-        result.reason = _reason(exc)
-        return result
-    result.local_id = local_id
-    if existing is None:
-        result.status = RecordStatus.created
-    else:
-        result.status = RecordStatus.updated if changed else RecordStatus.unchanged
-        if not changed:
-            result.reason = "newer version, nothing to change"
-    return result
-
-
-def _guess_id(entity: Entity, raw: Any) -> str | None:
-    try:
-        return mapping.external_id(entity, mapping.ensure_object(raw))
-    except MappingError:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,107 +424,15 @@ def apply_producer(ctx: ImportContext, rec: MappedProducer, local_id: str | None
     return changed, depot.code
 
 
-def apply_stock(ctx: ImportContext, rec: MappedStock, _local_id: str | None, version: int
-                ) -> tuple[bool, str]:
-    """Bring the ledger to the province's absolute quantity of one lot at one warehouse.
-
-    A lot with nothing on hand at the depot gets a receipt; otherwise a count adjustment (gain
-    or loss against the inventory location) makes up the difference. Both go through
-    :mod:`supplies.ledger`, referenced ``SYNC:<source>:<batch>``.
-    """
-    session = ctx.session
-    warehouse = session.execute(
-        select(ExchangeRecord.local_id).where(ExchangeRecord.source_id == ctx.source.id,
-                                              ExchangeRecord.entity == Entity.warehouses,
-                                              ExchangeRecord.external_id == rec.warehouse)
-    ).scalar_one_or_none()
-    depot = _depot_by_code(session, warehouse)
-    if depot is None:
-        raise NotFound(f"CKBM: warehouse {rec.warehouse} has not been imported from "
-                       f"{ctx.source.name}")
-    item = get_item(session, rec.item, field="WZBM")
-    base = rec.lot or (f"AUTO-{rec.expiry:%Y%m%d}" if rec.expiry else "AUTO-NOEXP")
-    lot_number = f"{ctx.lot_prefix}{base}"
-    if len(lot_number) > 64:
-        raise InvalidInput("lot", "lot number too long once prefixed")
-    location = ledger.depot_location(session, depot)
-    lot = ledger.ensure_lot(session, item=item, lot_number=lot_number, expiry=rec.expiry,
-                            location=location)
-    # The quality is this warehouse's verdict, kept on its quant (never on the shared lot).
-    rows = ledger.lock_stock(session, location, item.id or 0, [lot.id or 0])
-    if not rows and (rec.quantity > 0 or rec.quality != Quality.good):
-        ledger.lock_destination(session, location, item, [lot.id or 0])
-        rows = ledger.lock_stock(session, location, item.id or 0, [lot.id or 0])
-    changed = False
-    if rows:
-        before, _ = ledger.set_quality(session, location=location, item=item, lot=lot,
-                                       quality=rec.quality)
-        if before != rec.quality:
-            audit(session, actor=ctx.actor, action="lot.quality", entity="lot",
-                  entity_id=str(lot.id), details={"depot": depot.code, "from": before,
-                                                  "to": rec.quality,
-                                                  "reason": f"provincial report {ctx.reference}"})
-            changed = True
-    on_hand = rows[0][0].on_hand if rows else 0
-    if rec.quantity != on_hand:
-        move_ctx = MoveContext(actor=ctx.actor, today=ctx.today, reference=ctx.reference,
-                               reason=f"provincial stock {rec.external_id} v{version}"[:300])
-        if on_hand == 0:
-            ledger.receive(session, destination=location, item=item, lot=lot,
-                           quantity=rec.quantity, ctx=move_ctx)
-        else:
-            ledger.adjust(session, location=location, item=item, lot=lot, counted=rec.quantity,
-                          ctx=move_ctx)
-        changed = True
-    return changed, f"{depot.code}/{item.code}/{lot.lot_number}"[:160]
-
-
 APPLY: dict[Entity, Callable[[ImportContext, Any, str | None, int], tuple[bool, str]]] = {
     Entity.warehouses: apply_warehouse,
     Entity.logistics: apply_logistics,
     Entity.producers: apply_producer,
-    Entity.stock: apply_stock,
 }
 
 
 # ---------------------------------------------------------------------------------------------
 # Batches: push imports and pulled pages, with the sync log and the audit trail
-
-
-def counts_of(results: Iterable[RecordResult]) -> dict[str, int]:
-    """How many records ended in each status."""
-    counts = {status.value: 0 for status in RecordStatus}
-    for result in results:
-        counts[result.status.value] += 1
-    return counts
-
-
-def _log_batch(ctx: ImportContext, *, entity: Entity, run: SyncRun, records: list[Any],
-               results: list[RecordResult]) -> dict[str, int]:
-    """Count the batch into its run, keep its rejected records and audit it."""
-    counts = counts_of(results)
-    per_feed = {feed: dict(values) for feed, values in (run.per_feed or {}).items()}
-    feed_counts = per_feed.setdefault(entity.value, {"pages": 0, **dict.fromkeys(counts, 0)})
-    feed_counts["pages"] += 1
-    for status, count in counts.items():
-        setattr(run, status, getattr(run, status) + count)
-        feed_counts[status] += count
-    run.per_feed = per_feed
-    run.pages += 1
-    run.heartbeat_at = utcnow()
-    ctx.session.add(run)
-    ctx.session.flush()
-    assert run.id is not None
-    for result in results:
-        if result.status == RecordStatus.rejected:
-            ctx.session.add(ExchangeRejection(
-                run_id=run.id, entity=entity, batch_id=ctx.batch_id, position=result.index,
-                external_id=result.external_id, reason=result.reason or "rejected",
-                record=records[result.index]))
-    audit(ctx.session, actor=ctx.actor, action="exchange.import", entity="exchange_batch",
-          entity_id=f"{ctx.source.name}/{entity.value}/{ctx.batch_id}"[:120],
-          details={"run": run.id, "kind": run.kind, "records": len(records), **counts})
-    return counts
 
 
 def require_source_scope(principal: Principal, source: str) -> None:
@@ -635,29 +442,6 @@ def require_source_scope(principal: Principal, source: str) -> None:
     if allowed and source not in allowed:
         raise Forbidden(f"{principal.actor} may not import for source {source}",
                         details={"source": source})
-
-
-def import_batch(session: Session, *, principal: Principal, entity: Entity, data: ImportBatchIn,
-                 today: date) -> ImportReport:
-    """A batch pushed to the import API: one sync-log entry, a per-record report."""
-    require_source_scope(principal, data.source)
-    source = get_source(session, data.source, lock=True)
-    if not source.active:
-        raise Conflict(f"exchange source {source.name} is inactive")
-    ctx = import_context(session, source=source, actor=principal.actor, today=today,
-                         batch_id=data.batch_id)
-    run = SyncRun(source_id=source.id or 0, kind=RunKind.push, actor=principal.actor,
-                  feeds=[entity.value])
-    session.add(run)
-    session.flush()
-    results = apply_records(ctx, entity=entity, records=data.records)
-    counts = _log_batch(ctx, entity=entity, run=run, records=data.records, results=results)
-    run.status = RunStatus.succeeded
-    run.finished_at = utcnow()
-    session.add(run)
-    session.flush()
-    return ImportReport(source=source.name, entity=entity, batch_id=data.batch_id,
-                        run_id=run.id, counts=counts, records=results)
 
 
 def start_run(session: Session, *, source_name: str, actor: str, feeds: list[Entity]
@@ -688,38 +472,6 @@ def committed_cursor(session: Session, *, source_id: int, feed: Entity) -> str |
         select(ExchangeCursor.cursor).where(ExchangeCursor.source_id == source_id,
                                             ExchangeCursor.feed == feed)
     ).scalar_one_or_none()
-
-
-def apply_page(session: Session, *, run_id: int, entity: Entity, batch_id: str,
-               records: list[Any], cursor_before: str | None, cursor_after: str | None,
-               today: date) -> dict[str, int]:
-    """Apply one pulled page and advance the feed's cursor in the same transaction.
-
-    The cursor only moves from ``cursor_before``: if another pull moved it meanwhile, or this
-    run was taken over, nothing is written (409).
-    """
-    run = session.execute(select(SyncRun).where(SyncRun.id == run_id).with_for_update()
-                          .execution_options(populate_existing=True)).scalar_one()
-    source = session.execute(select(ExchangeSource).where(ExchangeSource.id == run.source_id)
-                             .with_for_update()).scalar_one()
-    if run.status != RunStatus.running:
-        raise Conflict(f"sync run {run_id} is {run.status}: another pull took over")
-    cursor = session.get(ExchangeCursor, (source.id, entity))
-    current = cursor.cursor if cursor is not None else None
-    if current != cursor_before:
-        raise Conflict(f"the {entity.value} cursor moved under this pull (another pull?)")
-    ctx = import_context(session, source=source, actor=run.actor, today=today,
-                         batch_id=batch_id)
-    results = apply_records(ctx, entity=entity, records=records)
-    counts = _log_batch(ctx, entity=entity, run=run, records=records, results=results)
-    if cursor is None:
-        cursor = ExchangeCursor(source_id=source.id or 0, feed=entity)
-    cursor.cursor = cursor_after
-    cursor.pages += 1
-    cursor.updated_at = utcnow()
-    session.add(cursor)
-    session.flush()
-    return counts
 
 
 def note_run_error(session: Session, *, run_id: int, feed: Entity | None, message: str,

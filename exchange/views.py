@@ -11,11 +11,11 @@ import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from exchange import feeds, service
+from exchange import feeds, jobs, service
 from exchange.models import (
     AgreementRow,
     CapacityRow,
@@ -24,20 +24,28 @@ from exchange.models import (
     ExchangeSourcePublic,
     Feed,
     FeedPage,
-    ImportBatchIn,
+    ImportJob,
+    ImportJobPublic,
     ImportReport,
     ItemRow,
+    JobStatus,
     MoveRow,
     ProvincialDepotPublic,
     RunStatus,
     StockRow,
     SyncRunPublic,
 )
+from exchange.models.records import (
+    LogisticsBatchIn,
+    ProducerBatchIn,
+    StockBatchIn,
+    WarehouseBatchIn,
+)
 from exchange.ratelimit import TokenBucket
-from relief.platform.api import IdempotencyKey, Limit, Offset, Page, idempotent_post, settings_of
-from relief.platform.auth import CurrentUser, DatabaseDep, Reader
+from relief.platform.api import IdempotencyKey, Limit, Offset, Page, settings_of
+from relief.platform.auth import CurrentUser, DatabaseDep, Reader, get_database
 from relief.platform.db import Database
-from relief.platform.errors import RateLimited
+from relief.platform.errors import Conflict, RateLimited
 from relief.platform.models import Role
 from relief.platform.principal import Principal
 
@@ -217,27 +225,107 @@ IMPORT_EXAMPLES: dict[str, Any] = {
 }
 
 
-@router.post("/import/{entity}", response_model=ImportReport)
-def post_import(
-    entity: Entity,
-    request: Request,
-    user: ExchangeWriter,
-    body: Annotated[ImportBatchIn, Body(openapi_examples=IMPORT_EXAMPLES)],
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    """Upsert a batch of provincial records keyed by the source's external ids and versions.
+DryRun = Annotated[bool, Query(description="Check the batch without writing: the report says "
+                               "what applying it would do")]
+Prefer = Annotated[str | None, Header(
+    description="`respond-async`: answer 202 with the job at once, whatever the batch size")]
+IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The batch was applied (or, dry, checked): the per-record report"},
+    202: {"model": ImportJobPublic, "description": "A large batch (or `Prefer: respond-async`):"
+          " the job, applied in the background; poll its `Location`",
+          "headers": {"Location": {"description": "The job to poll",
+                                   "schema": {"type": "string"}}}},
+}
 
-    Replaying a batch changes nothing; an older version is reported `stale` and ignored; each
-    record is all-or-nothing and a rejected one is reported with its reason and never written.
-    Field names and codes are the province's (see docs/integration.md). Stock quantities are
-    absolute and reconciled through the stock ledger (reference `SYNC:<source>:<batch_id>`).
+
+def _import(entity: Entity, request: Request, user: Principal, body: Any, key: str | None,
+            dry_run: bool, prefer: str | None) -> JSONResponse:
+    """Create (or, on an Idempotency-Key retry, find) the batch's job; apply it now or in the
+    background; answer with the report (200) or the job (202)."""
+    settings = settings_of(request)
+    db = get_database(request)
+    records = list(body.records)
+    job_id, new = db.write(lambda s: _job_id(jobs.create_job(
+        s, principal=user, entity=entity, source_name=body.source, batch_id=body.batch_id,
+        records=records, dry_run=dry_run, key=key, today=settings.today())))
+    waiting = len(records) <= settings.exchange_import_sync_max and \
+        "respond-async" not in (prefer or "").lower()
+    if new and waiting:
+        jobs.run_job(db, job_id, today=settings.today, chunk_size=settings.exchange_import_chunk)
+    elif new:
+        request.app.state.import_runner.submit(job_id)
+    with db.read_session() as session:
+        job = jobs.job_public(session, session.get_one(ImportJob, job_id))
+    if waiting and job.status == JobStatus.failed:
+        raise Conflict(f"import job {job.id} failed: {job.error}", details={"job": job.id})
+    if waiting and job.report is not None:
+        return JSONResponse(job.report.model_dump(mode="json"), status_code=200)
+    return JSONResponse(job.model_dump(mode="json"), status_code=202,
+                        headers={"Location": f"/api/v1/exchange/import-jobs/{job.id}"})
+
+
+def _job_id(found: tuple[ImportJob, bool]) -> tuple[int, bool]:
+    job, new = found
+    assert job.id is not None
+    return job.id, new
+
+
+@router.post("/import/warehouses", response_model=ImportReport, responses=IMPORT_RESPONSES)
+def import_warehouses(
+    request: Request, user: ExchangeWriter,
+    body: Annotated[WarehouseBatchIn, Body(openapi_examples={
+        "warehouses": IMPORT_EXAMPLES["warehouses"]})],
+    key: IdempotencyKey = None, dry_run: DryRun = False, prefer: Prefer = None,
+) -> JSONResponse:
+    """Upsert provincial warehouses (仓储设施) as depots of tier `province`.
+
+    Records are keyed by the source's external ids and versions: a replay changes nothing,
+    an older version is `stale`, each record is all-or-nothing and a rejected one is reported
+    with the provincial field named. See docs/integration.md.
     """
-    today = settings_of(request).today()
-    return idempotent_post(
-        request, principal=user, key=key, body=body, status_code=200,
-        use_case=lambda s: service.import_batch(s, principal=user, entity=entity, data=body,
-                                                today=today),
-    )
+    return _import(Entity.warehouses, request, user, body, key, dry_run, prefer)
+
+
+@router.post("/import/logistics", response_model=ImportReport, responses=IMPORT_RESPONSES)
+def import_logistics(
+    request: Request, user: ExchangeWriter,
+    body: Annotated[LogisticsBatchIn, Body(openapi_examples={
+        "logistics": IMPORT_EXAMPLES["logistics"]})],
+    key: IdempotencyKey = None, dry_run: DryRun = False, prefer: Prefer = None,
+) -> JSONResponse:
+    """Upsert logistics enterprises (物流运输企业) with their complete vehicle lists."""
+    return _import(Entity.logistics, request, user, body, key, dry_run, prefer)
+
+
+@router.post("/import/producers", response_model=ImportReport, responses=IMPORT_RESPONSES)
+def import_producers(
+    request: Request, user: ExchangeWriter,
+    body: Annotated[ProducerBatchIn, Body(openapi_examples={
+        "producers": IMPORT_EXAMPLES["producers"]})],
+    key: IdempotencyKey = None, dry_run: DryRun = False, prefer: Prefer = None,
+) -> JSONResponse:
+    """Upsert producers (生产企业) as capacity depots with their complete capacity lists."""
+    return _import(Entity.producers, request, user, body, key, dry_run, prefer)
+
+
+@router.post("/import/stock", response_model=ImportReport, responses=IMPORT_RESPONSES)
+def import_stock(
+    request: Request, user: ExchangeWriter,
+    body: Annotated[StockBatchIn, Body(openapi_examples={"stock": IMPORT_EXAMPLES["stock"]})],
+    key: IdempotencyKey = None, dry_run: DryRun = False, prefer: Prefer = None,
+) -> JSONResponse:
+    """Reconcile reserve stock (储备物资库存): absolute quantities per warehouse lot, booked
+    through the stock ledger (reference `SYNC:<source>:<batch_id>`)."""
+    return _import(Entity.stock, request, user, body, key, dry_run, prefer)
+
+
+@router.get("/import-jobs/{job_id}", response_model=ImportJobPublic)
+def get_import_job(job_id: Annotated[int, Path(ge=1, le=2**31 - 1)], db: DatabaseDep,
+                   user: ExchangeWriter) -> ImportJobPublic:
+    """An import job: `done` of `total` records applied so far, and the report once it has
+    ended (`succeeded` or `failed`; a failed job keeps what its committed chunks applied)."""
+    with db.read_session() as session:
+        return jobs.job_public(session, jobs.get_job(session, job_id, user))
 
 
 # ---------------------------------------------------------------------------------------------

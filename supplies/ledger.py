@@ -28,15 +28,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, tuple_
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from relief.platform.dbtypes import utcnow
-from relief.platform.errors import Conflict, InsufficientStock, InvalidInput, NotFound
+from relief.platform.errors import (
+    Conflict,
+    InsufficientStock,
+    InvalidInput,
+    NotFound,
+    ReliefError,
+)
 from supplies.models import (
     Depot,
     Item,
@@ -61,6 +68,13 @@ VIRTUAL_LOCATIONS: dict[LocationKind, tuple[str, str]] = {
     LocationKind.scrap: ("VIRTUAL/SCRAP", "Scrapped: expired or damaged"),
     LocationKind.transit: ("VIRTUAL/TRANSIT", "In transit between depots or to sites"),
 }
+
+
+class _Dated(Protocol):
+    expiry: date | None
+
+
+LotT = TypeVar("LotT", bound=_Dated)
 
 
 @dataclass(frozen=True)
@@ -192,11 +206,27 @@ def ensure_lot(
     is simply another lot.
     """
     assert item.id is not None
+    lot_number = lot_number_for(item, lot_number, expiry)
+    held = lots_at(session, location=location, item=item, lot_number=lot_number)
+    return choose_lot(held, item=item, lot_number=lot_number, expiry=expiry,
+                      location=location) or _find_or_create_lot(session, item, lot_number,
+                                                                 expiry)
+
+
+def lot_number_for(item: Item, lot_number: str | None, expiry: date | None) -> str:
+    """The lot number goods are received under: the given one, else one named after the expiry
+    (``AUTO-20271231``, ``AUTO-NOEXP``); 422 naming ``expiry`` for a perishable without one."""
     if item.perishable and expiry is None:
         raise InvalidInput("expiry", f"item {item.code} is perishable: an expiry date is required")
     if lot_number is None:
-        lot_number = f"AUTO-{expiry:%Y%m%d}" if expiry else "AUTO-NOEXP"
-    held = lots_at(session, location=location, item=item, lot_number=lot_number)
+        return f"AUTO-{expiry:%Y%m%d}" if expiry else "AUTO-NOEXP"
+    return lot_number
+
+
+def choose_lot(held: Sequence[LotT], *, item: Item, lot_number: str, expiry: date | None,
+               location: Location) -> LotT | None:
+    """The rule of :func:`ensure_lot` on what ``location`` holds under ``lot_number``: the held
+    lot to use, or None when the lot (number, expiry) is to be found or created globally."""
     if expiry is None and held:
         if len(held) > 1:
             raise InvalidInput(
@@ -205,13 +235,16 @@ def ensure_lot(
                 f"{', '.join(str(lt.expiry) for lt in held)}: give the expiry",
             )
         return held[0]
-    if expiry is not None and held and all(lt.expiry != expiry for lt in held):
-        raise InvalidInput(
-            "expiry",
-            f"lot {lot_number} of item {item.code} at {location.code} has expiry "
-            f"{held[0].expiry}, not {expiry}",
-        )
-    return _find_or_create_lot(session, item, lot_number, expiry)
+    if expiry is not None and held:
+        same = [lt for lt in held if lt.expiry == expiry]
+        if not same:
+            raise InvalidInput(
+                "expiry",
+                f"lot {lot_number} of item {item.code} at {location.code} has expiry "
+                f"{held[0].expiry}, not {expiry}",
+            )
+        return same[0]
+    return None
 
 
 def held_lot(
@@ -812,6 +845,221 @@ def consume(
     session.add(reservation)
     session.flush()
     return moves
+
+
+# ---------------------------------------------------------------------------------------------
+# Many lots and absolute counts at once (imports): the same rules, set-based
+
+
+@dataclass(frozen=True)
+class LotRequest:
+    """Goods of ``item`` to be booked at ``location`` under a lot number (None: automatic) and
+    an expiry, as :func:`ensure_lot` takes them."""
+
+    location: Location
+    item: Item
+    lot_number: str | None
+    expiry: date | None
+
+
+def ensure_lots(session: Session, requests: Sequence[LotRequest]) -> list[Lot | ReliefError]:
+    """:func:`ensure_lot` for many requests in a few queries, in order: a request breaking a
+    rule gets its error in place of a lot and nothing is created for it. A lot chosen for an
+    earlier request counts as held at its location for the later ones."""
+    numbers: list[str | ReliefError] = []
+    for request in requests:
+        try:
+            numbers.append(lot_number_for(request.item, request.lot_number, request.expiry))
+        except InvalidInput as exc:
+            numbers.append(exc)
+    pairs = {(r.item.id, n) for r, n in zip(requests, numbers, strict=True)
+             if isinstance(n, str)}
+    by_number: dict[tuple[int, str], list[Lot | _NewLot]] = defaultdict(list)
+    if pairs:
+        for lot in session.execute(select(Lot).where(
+                tuple_(Lot.item_id, Lot.lot_number).in_(sorted(pairs)))).scalars():
+            by_number[(lot.item_id, lot.lot_number)].append(lot)
+    lot_ids = [lot.id for lots in by_number.values() for lot in lots]
+    locations = sorted({r.location.id for r in requests if r.location.id is not None})
+    held: set[tuple[int | None, Any]] = set()
+    if lot_ids:
+        held = {(loc, lot) for loc, lot in session.execute(
+            select(Quant.location_id, Quant.lot_id).where(Quant.lot_id.in_(lot_ids),
+                                                          Quant.location_id.in_(locations)))}
+    # A lot still to be created is a Lot without id, known by its (item, number, expiry).
+    chosen: list[Lot | tuple[int, str, date | None] | ReliefError] = []
+    for request, number in zip(requests, numbers, strict=True):
+        if not isinstance(number, str):
+            chosen.append(number)
+            continue
+        assert request.item.id is not None
+        known = by_number[(request.item.id, number)]
+        mine = sorted((lt for lt in known if (request.location.id, _lot_key(lt)) in held),
+                      key=lambda lt: (lt.expiry is None, lt.expiry or date.max, lt.id or 0))
+        try:
+            lot = choose_lot(mine, item=request.item, lot_number=number, expiry=request.expiry,
+                             location=request.location)
+        except InvalidInput as exc:
+            chosen.append(exc)
+            continue
+        if lot is None:
+            lot = next((lt for lt in known if lt.expiry == request.expiry), None)
+        if lot is None:
+            lot = _NewLot(item_id=request.item.id, lot_number=number, expiry=request.expiry)
+            known.append(lot)
+        held.add((request.location.id, _lot_key(lot)))
+        chosen.append(lot if isinstance(lot, Lot) else (lot.item_id, lot.lot_number, lot.expiry))
+    return _create_lots(session, chosen)
+
+
+@dataclass(frozen=True)
+class _NewLot:
+    """A lot :func:`ensure_lots` will create, known by its identity until it exists."""
+
+    item_id: int
+    lot_number: str
+    expiry: date | None
+    id: None = None
+
+
+def _lot_key(lot: Lot | _NewLot) -> Any:
+    return lot.id if isinstance(lot, Lot) else (lot.item_id, lot.lot_number, lot.expiry)
+
+
+def _create_lots(session: Session, chosen: list[Lot | tuple[int, str, date | None] | ReliefError]
+                 ) -> list[Lot | ReliefError]:
+    """Create the lots ``chosen`` names by (item, number, expiry), race-safe, in sorted order."""
+    wanted = sorted({c for c in chosen if isinstance(c, tuple)},
+                    key=lambda k: (k[0], k[1], k[2] is None, k[2] or date.max))
+    if not wanted:
+        return [c for c in chosen if not isinstance(c, tuple)]
+    now = utcnow()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(Lot.__table__).on_conflict_do_nothing(), [
+        {"item_id": item_id, "lot_number": number, "expiry": expiry, "created_at": now,
+         "updated_at": now} for item_id, number, expiry in wanted])
+    created: dict[tuple[int, str, date | None], Lot] = {}
+    for lot in session.execute(select(Lot).where(tuple_(Lot.item_id, Lot.lot_number).in_(
+            sorted({(k[0], k[1]) for k in wanted})))).scalars():
+        created[(lot.item_id, lot.lot_number, lot.expiry)] = lot
+    return [created[c] if isinstance(c, tuple) else c for c in chosen]
+
+
+@dataclass(frozen=True)
+class CountLine:
+    """An absolute quantity and quality of one lot at one location (a stock-take line, or a
+    provincial report of a warehouse's stock)."""
+
+    location: Location
+    item: Item
+    lot: Lot
+    counted: int
+    quality: Quality
+    ctx: MoveContext
+
+
+@dataclass
+class CountOutcome:
+    """What :func:`count_many` did with one line: nothing when ``error`` is set."""
+
+    quality_before: Quality | None = None  # None: nothing to do (never held, counted 0, good)
+    quality_changed: bool = False
+    moved: int = 0  # the quantity of the line's move (0: none)
+    error: ReliefError | None = None
+
+    @property
+    def changed(self) -> bool:
+        """True when the line moved stock or changed the location's quality verdict."""
+        return bool(self.moved) or self.quality_changed
+
+
+def count_many(session: Session, lines: Sequence[CountLine]) -> list[CountOutcome]:
+    """Bring many quants to absolute counts and qualities at once; each line all-or-nothing.
+
+    The rules are :func:`adjust`'s and :func:`set_quality`'s: a count below what is reserved
+    is refused for that line (409); stock arrives as a receipt from the supplier when nothing
+    is on hand, otherwise as a count gain or loss against the inventory location. A line
+    counting 0 in good quality where the location never held the lot does nothing. Missing
+    quants are created in sorted order, then every quant involved is locked in the global
+    order (location, item, quant id) before anything is decided; then one flush updates the
+    quants and one multi-row INSERT appends the moves.
+    """
+    keys = sorted({(line.location.id, line.item.id, line.lot.id) for line in lines})
+    needed = sorted({(line.location.id, line.item.id, line.lot.id) for line in lines
+                     if line.counted > 0 or line.quality != Quality.good})
+    if needed:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        now = utcnow()
+        session.execute(insert(Quant.__table__).on_conflict_do_nothing(
+            index_elements=["location_id", "item_id", "lot_id"]), [
+            {"location_id": loc, "item_id": item, "lot_id": lot, "on_hand": 0, "reserved": 0,
+             "quality": Quality.good.value, "updated_at": now} for loc, item, lot in needed])
+    quants: dict[tuple[int, int, int], Quant] = {}
+    if keys:
+        for quant in session.execute(
+            select(Quant)
+            .where(tuple_(Quant.location_id, Quant.item_id, Quant.lot_id).in_(keys))
+            .order_by(Quant.location_id, Quant.item_id, Quant.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalars():
+            quants[(quant.location_id, quant.item_id, quant.lot_id)] = quant
+    outcomes: list[CountOutcome] = []
+    moves: list[dict[str, Any]] = []
+    for line in lines:
+        assert line.location.id is not None and line.item.id is not None
+        quant = quants.get((line.location.id, line.item.id, line.lot.id or 0))
+        if quant is None:  # counted 0 in good quality, never held: nothing to do
+            outcomes.append(CountOutcome())
+            continue
+        outcome = CountOutcome(quality_before=quant.quality)
+        delta = line.counted - quant.on_hand
+        if delta and line.counted < quant.reserved:
+            outcome.error = Conflict(
+                f"counted {line.counted} but {quant.reserved} are reserved; release "
+                "reservations first",
+                details={"reserved": quant.reserved, "on_hand": quant.on_hand,
+                         "counted": line.counted},
+            )
+            outcomes.append(outcome)
+            continue
+        if delta:
+            if delta > 0:
+                source_kind = (LocationKind.supplier if quant.on_hand == 0
+                               else LocationKind.inventory)
+                kind = MoveKind.receipt if quant.on_hand == 0 else MoveKind.adjustment_gain
+                source, destination = virtual_location(session, source_kind), line.location
+            else:
+                kind = MoveKind.adjustment_loss
+                source = line.location
+                destination = virtual_location(session, LocationKind.inventory)
+            moves.append(_move_row(item_id=line.item.id, lot_id=line.lot.id or 0,
+                                   quantity=abs(delta), source=source, destination=destination,
+                                   kind=kind, ctx=line.ctx))
+            outcome.moved = abs(delta)
+            quant.on_hand = line.counted
+        if quant.quality != line.quality:
+            quant.quality = line.quality
+            outcome.quality_changed = True
+        if delta or outcome.quality_changed:
+            quant.updated_at = utcnow()
+        outcomes.append(outcome)
+    session.flush()
+    if moves:
+        session.execute(sa_insert(StockMove.__table__), moves)
+    return outcomes
+
+
+def _move_row(*, item_id: int, lot_id: int, quantity: int, source: Location,
+              destination: Location, kind: MoveKind, ctx: MoveContext) -> dict[str, Any]:
+    """The values of one ledger row, as :func:`_record` would write it."""
+    assert quantity > 0 and source.id is not None and destination.id is not None
+    return {"at": utcnow(), "item_id": item_id, "lot_id": lot_id, "quantity": quantity,
+            "from_location_id": source.id, "to_location_id": destination.id,
+            "kind": kind.value, "state": "done", "operation": ctx.operation,
+            "reference": ctx.reference, "reason": ctx.reason, "actor": ctx.actor,
+            "idempotency_key": ctx.idempotency_key, "transfer_id": None,
+            "reservation_id": None}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,14 @@
 """Tables and schemas of the provincial exchange; import them from here."""
 
-from exchange.models.enums import PULL_ORDER, Entity, Feed, RecordStatus, RunKind, RunStatus
+from exchange.models.enums import (
+    PULL_ORDER,
+    Entity,
+    Feed,
+    JobStatus,
+    RecordStatus,
+    RunKind,
+    RunStatus,
+)
 from exchange.models.schemas import (
     AgreementRow,
     CapacityLine,
@@ -10,6 +18,7 @@ from exchange.models.schemas import (
     FeedSnapshot,
     FeedTotals,
     ImportBatchIn,
+    ImportJobPublic,
     ImportReport,
     ItemRow,
     MoveRow,
@@ -30,7 +39,10 @@ from exchange.models.tables import (
     ExchangeSourceCreate,
     ExchangeSourcePublic,
     ExchangeSourceUpdate,
+    ImportChunk,
+    ImportJob,
     SyncRun,
+    Tombstone,
 )
 
 __all__ = [
@@ -54,8 +66,12 @@ __all__ = [
     "FeedSnapshot",
     "FeedTotals",
     "ImportBatchIn",
+    "ImportChunk",
+    "ImportJob",
+    "ImportJobPublic",
     "ImportReport",
     "ItemRow",
+    "JobStatus",
     "MoveRow",
     "ProvincialDepotPublic",
     "RecordResult",
@@ -67,4 +83,5 @@ __all__ = [
     "StockRow",
     "SyncRun",
     "SyncRunPublic",
+    "Tombstone",
 ]

@@ -55,3 +55,12 @@ class RunStatus(StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     interrupted = "interrupted"  # left running by a process that died; found by the next pull
+
+
+class JobStatus(StrEnum):
+    """State of an import job."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"

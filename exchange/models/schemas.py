@@ -9,7 +9,15 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from exchange.models.enums import PULL_ORDER, Entity, Feed, RecordStatus, RunKind, RunStatus
+from exchange.models.enums import (
+    PULL_ORDER,
+    Entity,
+    Feed,
+    JobStatus,
+    RecordStatus,
+    RunKind,
+    RunStatus,
+)
 from supplies.models import DepotKind, MoveKind, Quality, Tier
 
 T = TypeVar("T")
@@ -122,6 +130,9 @@ class RecordResult(BaseModel):
     version: int | None = None
     local_id: str | None = None
     reason: str | None = None
+    unknown_fields: list[str] = Field(
+        default_factory=list, description="Fields the provincial format does not have: "
+        "reported, and ignored")
 
 
 class ImportReport(BaseModel):
@@ -129,19 +140,53 @@ class ImportReport(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "source": "jiangsu", "entity": "warehouses", "batch_id": "CK-20261128-0001", "run_id": 7,
+        "job_id": 12, "dry_run": False,
         "counts": {"created": 1, "updated": 0, "unchanged": 0, "stale": 0, "rejected": 1},
         "records": [
             {"index": 0, "external_id": "JS-CK-3201-001", "status": "created", "version": 3,
-             "local_id": "JIANGSU-W-JS-CK-3201-001", "reason": None},
+             "local_id": "JIANGSU-W-JS-CK-3201-001", "reason": None, "unknown_fields": []},
             {"index": 1, "external_id": "JS-CK-3201-002", "status": "rejected", "version": 1,
-             "local_id": None, "reason": "JD: not a number: '东经118'"}]}]})
+             "local_id": None, "reason": "JD: not a number: '东经118'",
+             "unknown_fields": ["BZ"]}]}]})
 
     source: str
     entity: Entity
     batch_id: str
     run_id: int | None
+    job_id: int | None = None
+    dry_run: bool = Field(default=False, description="True: nothing was written; the statuses "
+                          "say what applying the batch would do")
     counts: dict[str, int]
     records: list[RecordResult]
+
+
+class ImportJobPublic(BaseModel):
+    """An import job: progress while it runs, the report once it has finished."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 12, "source": "jiangsu", "entity": "stock", "batch_id": "KC-20261128-0001",
+        "status": "running", "dry_run": False, "total": 10000, "done": 4000,
+        "counts": {"created": 3990, "updated": 0, "unchanged": 0, "stale": 0, "rejected": 10},
+        "run_id": 31, "error": None, "created_at": "2026-11-28T02:00:00Z",
+        "started_at": "2026-11-28T02:00:00Z", "finished_at": None,
+        "heartbeat_at": "2026-11-28T02:00:09Z", "report": None}]})
+
+    id: int
+    source: str
+    entity: Entity
+    batch_id: str
+    status: JobStatus
+    dry_run: bool
+    total: int
+    done: int = Field(description="Records applied so far (in committed chunks)")
+    counts: dict[str, int]
+    run_id: int | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    report: ImportReport | None = Field(default=None, description="Once the job has ended")
 
 
 

@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ConfigDict, field_validator
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from exchange.models.enums import Entity, RunKind, RunStatus
+from exchange.models.enums import Entity, JobStatus, RunKind, RunStatus
 from exchange.models.schemas import SourceOptions
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
 
@@ -165,6 +165,8 @@ class SyncRun(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     heartbeat_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    current_feed: str | None = Field(default=None, max_length=40,
+                                     description="The feed a running pull is reading")
     pages: int = 0
     created: int = 0
     updated: int = 0
@@ -195,3 +197,69 @@ class ExchangeRejection(SQLModel, table=True):
     reason: str = Field(max_length=500)
     record: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ImportJob(SQLModel, table=True):
+    """One import batch: its records until they are applied, progress, and where the report is.
+
+    Every batch is a job, answered at once (200 with the report) or, when large, with 202 and
+    polled at ``/exchange/import-jobs/{id}``. Records are applied in chunks, each its own
+    transaction (``done`` advances with each), so a job resumes after a crash where it stopped.
+    ``(token_id, idempotency_key)`` makes a retried POST find its job instead of importing again.
+    """
+
+    __tablename__ = "exchange_import_job"
+    __table_args__ = (UniqueConstraint("token_id", "idempotency_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="exchange_source.id", index=True)
+    entity: Entity = Field(sa_type=str_enum(Entity))
+    batch_id: str = Field(max_length=120)
+    actor: str = Field(max_length=120)
+    token_id: int | None = Field(default=None)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_hash: str = Field(max_length=64)
+    dry_run: bool = False
+    status: JobStatus = Field(default=JobStatus.queued, sa_type=str_enum(JobStatus), index=True)
+    total: int = 0
+    done: int = 0
+    counts: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    records: Any = Field(default=None, sa_column=Column(JSON, nullable=True),
+                         description="The batch's records until the job ends")
+    run_id: int | None = Field(default=None, foreign_key="exchange_sync_run.id")
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ImportChunk(SQLModel, table=True):
+    """The per-record results of one chunk of an import job (records ``start`` onwards)."""
+
+    __tablename__ = "exchange_import_chunk"
+
+    job_id: int = Field(
+        sa_column=Column(ForeignKey("exchange_import_job.id", ondelete="CASCADE"),
+                         primary_key=True, autoincrement=False)
+    )
+    start: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    results: list[dict[str, Any]] = Field(default_factory=list,
+                                          sa_column=Column(JSON, nullable=False))
+
+
+class Tombstone(SQLModel, table=True):
+    """A deleted row of an exported table, written by a database trigger on every DELETE
+    (migration 0008), so the export feeds can announce deletions in stamp order."""
+
+    __tablename__ = "exchange_tombstone"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    )
+    table_name: str = Field(max_length=40)
+    row_id: int = Field(sa_type=BigInteger)
+    key: str = Field(max_length=160, description="The row's key in its feed")
+    change_stamp: int = Field(default=0, sa_type=BigInteger, index=True)
+    deleted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

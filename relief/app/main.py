@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from relief.app.wiring import plan_runner, readiness_runner
+from relief.app.wiring import import_runner, plan_runner, readiness_runner
 from relief.platform.db import Database
 from relief.platform.errors import ReliefError, error_envelope
 from relief.platform.settings import Settings, get_settings
@@ -45,12 +45,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     db = database or Database.from_settings(settings)
     runner = plan_runner(db, settings)
     readiness = readiness_runner(db, settings)
+    imports = import_runner(db, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runner.start()
         readiness.start()
+        imports.start()
         yield
+        imports.shutdown()
         readiness.shutdown()
         runner.shutdown()
 
@@ -59,6 +62,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.db = db
     app.state.runner = runner
     app.state.readiness = readiness
+    app.state.import_runner = imports
     app.include_router(supplies_router)
     app.include_router(dispatch_router)
     app.include_router(readiness_router)

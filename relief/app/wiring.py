@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dispatch.flows import Planner, PlanRunner, inline_planner, subprocess_planner
 from dispatch.readiness.runner import ReadinessRunner
 from dispatch.readiness.service import Engine
 from relief.platform.db import Database
 from relief.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from exchange.jobs import ImportRunner
 
 
 def plan_runner(db: Database, settings: Settings, *, planner: Planner | None = None
@@ -38,3 +43,10 @@ def readiness_runner(db: Database, settings: Settings, *, planner: Planner | Non
                            today=settings.today, interval_hours=settings.readiness_interval_hours,
                            time_limit_s=settings.readiness_time_limit_s,
                            advice_job=execute_advice)
+
+
+def import_runner(db: Database, settings: Settings) -> ImportRunner:
+    """The runner of large provincial import batches (202 jobs)."""
+    from exchange.jobs import ImportRunner
+
+    return ImportRunner(db, today=settings.today, chunk_size=settings.exchange_import_chunk)

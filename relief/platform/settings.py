@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     # Provincial exchange: a token bucket per integration token, per API process.
     exchange_rate_per_s: float = Field(default=10.0, gt=0, description="Sustained requests/s")
     exchange_rate_burst: int = Field(default=60, ge=1, description="Requests allowed at once")
+    # Imports: records per transaction, and the largest batch answered while the client waits
+    # (larger ones get 202 and a job to poll).
+    exchange_import_chunk: int = Field(default=250, ge=1, le=5000)
+    exchange_import_sync_max: int = Field(default=1000, ge=0, le=10_000)
     # Planning jobs: how many run at once, and whether the engine runs in a worker process
     # ("subprocess", keeps the API responsive) or in the API process ("inline").
     plan_workers: int = Field(default=1, ge=1, le=8)

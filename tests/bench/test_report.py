@@ -61,3 +61,19 @@ def test_regenerating_a_page_keeps_the_notes_below_the_marker(tmp_path: Path) ->
     text = page.read_text()
     assert text.startswith("# New\n") and "# Old" not in text
     assert text.endswith(f"{NOTES_MARKER}\n\nwhy the numbers are so\n")
+
+
+def test_import_rows_are_met_only_under_the_target_with_the_ledger_check(
+    tmp_path: Path,
+) -> None:
+    """An import row says yes only when the first load beats the target and the check held."""
+    def rows(first_s: float, ok: bool) -> list[str]:
+        (tmp_path / "exchange.json").write_text(json.dumps({
+            "target_s": 60.0, "backends": [{
+                "backend": "postgresql", "records": 10000, "first_s": first_s, "update_s": 20,
+                "replay_s": 5, "pgbench_tps": 900, "load_avg": 1.0, "check_ok": ok}]}))
+        return [line for line in glance(tmp_path) if line.startswith("| import")]
+
+    assert rows(31.0, True)[0].endswith("| yes |")
+    assert rows(61.0, True)[0].endswith("| **no** |")
+    assert rows(31.0, False)[0].endswith("| **no** |")

@@ -103,7 +103,7 @@ def test_openapi_documents_every_exchange_endpoint_with_examples(exchange: Excha
     (and the import, examples of each entity's request body)."""
     spec = exchange.world.client.get("/openapi.json").json()
     paths = {p: ops for p, ops in spec["paths"].items() if p.startswith("/api/v1/exchange")}
-    assert len(paths) == 11
+    assert len(paths) == 15
     schemas = spec["components"]["schemas"]
 
     def has_example(node: object) -> bool:
@@ -124,6 +124,6 @@ def test_openapi_documents_every_exchange_endpoint_with_examples(exchange: Excha
             assert has_example(op["responses"]["200"]), (path, method)
             for code in ("401", "403", "429"):
                 assert code in op["responses"], (path, method, code)
-    body = paths["/api/v1/exchange/import/{entity}"]["post"]["requestBody"]
-    examples = body["content"]["application/json"]["examples"]
-    assert set(examples) == {e.value for e in Entity}
+    for entity in Entity:
+        body = paths[f"/api/v1/exchange/import/{entity.value}"]["post"]["requestBody"]
+        assert set(body["content"]["application/json"]["examples"]) == {entity.value}

@@ -1,0 +1,228 @@
+"""Imports as jobs: chunks committed one by one, 202 for large batches with a report to poll,
+resume after a crash, dry runs, and the record checks (unknown fields, numbers by value, dates
+with zones, control characters) that never give a 500."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from exchange.models import ExchangeRecord, ImportChunk, ImportJob, JobStatus, SyncRun
+from relief.platform.settings import Settings
+from supplies.models import StockMove
+from tests.exchange.conftest import SOURCE, Exchange
+from tests.exchange.province import P_TENT, P_WATER, stock, warehouse
+from tests.world import TENT, TODAY
+
+SYNC_MAX, CHUNK = 5, 3
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    """Tiny chunks and a tiny synchronous limit, so a dozen records make a multi-chunk job."""
+    return Settings(database_url=db_url, exchange_rate_burst=100_000,
+                    exchange_import_sync_max=SYNC_MAX, exchange_import_chunk=CHUNK)
+
+
+def _tents(n: int, version: int = 1, qty: int = 10) -> list[dict[str, Any]]:
+    return [stock("CK1", P_TENT, qty + i, version, lot=f"L{i:02d}") for i in range(n)]
+
+
+def _post(exchange: Exchange, entity: str, records: list[Any], *, batch: str = "B1",
+          key: str | None = None, **params: Any) -> Any:
+    headers = {"Authorization": f"Bearer {exchange.writer.token}"}
+    if key:
+        headers["Idempotency-Key"] = key
+    prefer = params.pop("prefer", None)
+    if prefer:
+        headers["Prefer"] = prefer
+    return exchange.world.client.post(f"/api/v1/exchange/import/{entity}", params=params,
+                                      headers=headers, json={"source": SOURCE,
+                                                             "batch_id": batch,
+                                                             "records": records})
+
+
+def _wait(exchange: Exchange, job_id: int) -> dict[str, Any]:
+    exchange.world.client.app.state.import_runner.wait(job_id, timeout=120)  # type: ignore
+    job = exchange.writer.get(f"/exchange/import-jobs/{job_id}")
+    assert job.status_code == 200, job.text
+    return job.json()  # type: ignore[no-any-return]
+
+
+def _moves(exchange: Exchange) -> int:
+    with exchange.world.db.read_session() as s:
+        return s.execute(select(func.count()).select_from(StockMove)).scalar_one()
+
+
+def test_a_large_batch_is_a_job_with_a_report_to_poll(exchange: Exchange) -> None:
+    """More than the synchronous limit: 202 with the job and its Location; the runner applies
+    it in chunks of CHUNK records, each committed with its results; the polled job ends
+    succeeded with the whole report in record order."""
+    assert _post(exchange, "warehouses", [warehouse("CK1")]).status_code == 200
+    response = _post(exchange, "stock", _tents(11))
+    assert response.status_code == 202
+    job = response.json()
+    assert response.headers["Location"] == f"/api/v1/exchange/import-jobs/{job['id']}"
+    assert job["total"] == 11 and job["status"] in ("queued", "running", "succeeded")
+    done = _wait(exchange, job["id"])
+    assert done["status"] == "succeeded" and done["done"] == 11
+    report = done["report"]
+    assert [r["index"] for r in report["records"]] == list(range(11))
+    assert report["counts"]["created"] == 11
+    with exchange.world.db.read_session() as s:
+        starts = s.execute(select(ImportChunk.start).where(ImportChunk.job_id == job["id"])
+                           .order_by(ImportChunk.start)).scalars().all()
+        run = s.get_one(SyncRun, done["run_id"])
+    assert starts == [0, 3, 6, 9]
+    assert (run.status, run.created, run.pages) == ("succeeded", 11, 1)
+    assert exchange.world.available(_warehouse_depot(exchange), TENT) == sum(
+        10 + i for i in range(11))
+    exchange.world.ledger_ok()
+
+
+def test_small_batches_may_ask_for_a_job(exchange: Exchange) -> None:
+    """`Prefer: respond-async` makes even a small batch a 202 job."""
+    response = _post(exchange, "warehouses", [warehouse("CK1")], prefer="respond-async")
+    assert response.status_code == 202
+    assert _wait(exchange, response.json()["id"])["report"]["counts"]["created"] == 1
+
+
+def test_a_job_resumes_after_a_crash_where_it_stopped(exchange: Exchange) -> None:
+    """A job left running by a dead process (stale heartbeat, 2 chunks committed) is resumed
+    by the next runner from its first uncommitted chunk: nothing is applied twice."""
+    _post(exchange, "warehouses", [warehouse("CK1")])
+    job_id = _post(exchange, "stock", _tents(8)).json()["id"]
+    _wait(exchange, job_id)
+    moves = _moves(exchange)
+    # Pretend the process died after two chunks: forget the last chunk and mark it running.
+    with exchange.world.db.engine.begin() as conn:
+        conn.execute(ImportChunk.__table__.delete().where(ImportChunk.job_id == job_id,
+                                                          ImportChunk.start == 6))
+    records = _tents(8)
+    exchange.world.db.write(lambda s: s.execute(update(ImportJob).where(ImportJob.id == job_id)
+                                                .values(status=JobStatus.running, done=6,
+                                                        records=records, finished_at=None,
+                                                        heartbeat_at=None)))
+    runner = exchange.world.client.app.state.import_runner  # type: ignore[attr-defined]
+    runner.start()
+    done = _wait(exchange, job_id)
+    assert done["status"] == "succeeded" and done["done"] == 8
+    # The re-applied last chunk found its records already applied: unchanged, no new moves.
+    assert [r["status"] for r in done["report"]["records"][6:]] == ["unchanged", "unchanged"]
+    assert _moves(exchange) == moves
+    exchange.world.ledger_ok()
+
+
+def test_a_dry_run_writes_nothing_and_reports_what_would_happen(exchange: Exchange) -> None:
+    """?dry_run=true: the report has the statuses an import would have (created, rejected
+    for a count below what is reserved, ...); no move, mapping, sync run or audit is written."""
+    _post(exchange, "warehouses", [warehouse("CK1")])
+    _post(exchange, "stock", _tents(2))
+    with exchange.world.db.read_session() as s:
+        before = (s.execute(select(func.count()).select_from(ExchangeRecord)).scalar_one(),
+                  s.execute(select(func.count()).select_from(SyncRun)).scalar_one())
+    moves = _moves(exchange)
+    records = [*_tents(2, version=2, qty=50), stock("CK1", P_TENT, 5, lot="NEW"),
+               stock("CK1", P_TENT, 5, lot="BAD", KCSL="x")]
+    response = _post(exchange, "stock", records, batch="B2", dry_run="true")
+    assert response.status_code == 200
+    report = response.json()
+    assert report["dry_run"] is True
+    assert [r["status"] for r in report["records"]] == ["updated", "updated", "created",
+                                                        "rejected"]
+    with exchange.world.db.read_session() as s:
+        after = (s.execute(select(func.count()).select_from(ExchangeRecord)).scalar_one(),
+                 s.execute(select(func.count()).select_from(SyncRun)).scalar_one())
+    assert after == before and _moves(exchange) == moves
+    large = _post(exchange, "stock", _tents(9, version=3), batch="B3", dry_run="true")
+    assert large.status_code == 202
+    counts = _wait(exchange, large.json()["id"])["report"]["counts"]
+    assert (counts["unchanged"], counts["created"]) == (2, 7)  # v3 repeats v1's counts
+    assert _moves(exchange) == moves
+
+
+def test_an_idempotency_key_finds_its_job(exchange: Exchange) -> None:
+    """A retried POST with the same key gets the same job back (no second import); the same
+    key with another batch is a 409."""
+    _post(exchange, "warehouses", [warehouse("CK1")])
+    first = _post(exchange, "stock", _tents(7), key="big-1")
+    job_id = first.json()["id"]
+    _wait(exchange, job_id)
+    again = _post(exchange, "stock", _tents(7), key="big-1")
+    assert again.status_code == 202 and again.json()["id"] == job_id
+    assert again.json()["status"] == "succeeded"
+    other = _post(exchange, "stock", _tents(6), key="big-1")
+    assert other.status_code == 409
+    with exchange.world.db.read_session() as s:
+        assert s.execute(select(func.count()).select_from(ImportJob)).scalar_one() == 2
+
+
+def test_record_checks_report_instead_of_failing(exchange: Exchange) -> None:
+    """Unknown fields are reported per record and ignored; a replay written with 12000.0 for
+    12000 is a replay; an expiry with a time zone is taken as its date in Asia/Shanghai; an
+    undocumented 2028/05/31, a NUL byte or a date in year 9999 are rejected naming the field."""
+    _post(exchange, "warehouses", [warehouse("CK1")])
+    expiry = TODAY + timedelta(days=300)
+    zoned = f"{(expiry - timedelta(days=1)).isoformat()}T20:00:00-04:00"  # next day in 上海
+    records = [
+        stock("CK1", P_TENT, 12000, lot="N", BZ="备注", CKMC="extra"),
+        stock("CK1", P_WATER, 24, lot="Z", YXQZ=zoned),
+        stock("CK1", P_WATER, 24, lot="S", YXQZ=expiry.strftime("%Y/%m/%d")),
+        stock("CK1", P_TENT, 1, lot="NUL\x00"),
+        stock("CK1", P_WATER, 24, lot="Y", YXQZ="9999-12-31"),
+    ]
+    report = _post(exchange, "stock", records).json()
+    statuses = [r["status"] for r in report["records"]]
+    assert statuses == ["created", "created", "rejected", "rejected", "rejected"]
+    assert report["records"][0]["unknown_fields"] == ["BZ", "CKMC"]
+    assert [r["reason"].split(":")[0] for r in report["records"][2:]] == ["YXQZ", "PCH",
+                                                                           "YXQZ"]
+    rows = exchange.world.viewer.get("/stock", item="1040101").json()["items"]
+    assert [r["expiry"] for r in rows] == [expiry.isoformat()]
+    replay = _post(exchange, "stock", [
+        {**stock("CK1", P_TENT, 12000, lot="N", BZ="备注", CKMC="extra"), "KCSL": 12000.0,
+         "BBH": 1.0}], batch="B2").json()
+    assert replay["records"][0]["status"] == "unchanged"
+
+
+@pytest.mark.parametrize("body", [
+    {"source": "jiangsu\x00", "batch_id": "B1", "records": []},
+    {"source": SOURCE, "batch_id": "B\x001", "records": []},
+    {"source": SOURCE, "batch_id": "B1", "records": {"CKBM": "x"}},
+    {"source": SOURCE, "batch_id": "B1", "records": [{}] * 10_001},
+    {"source": SOURCE, "batch_id": "B1", "records": [], "extra": 1},
+])
+def test_a_malformed_batch_is_a_422_naming_the_field(exchange: Exchange, body: Any) -> None:
+    """The batch envelope itself is checked: bad source, batch id, records or extra fields are
+    a 422 in the error envelope naming the field, and nothing is written."""
+    response = exchange.world.client.post(
+        "/api/v1/exchange/import/stock", json=body,
+        headers={"Authorization": f"Bearer {exchange.writer.token}"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["fields"], response.text
+    with exchange.world.db.read_session() as s:
+        assert s.execute(select(func.count()).select_from(ImportJob)).scalar_one() == 0
+
+
+def test_jobs_are_seen_only_within_ones_sources(exchange: Exchange) -> None:
+    """An unknown job is 404; a token limited to another source cannot read a job (403)."""
+    from relief.platform.models import Role
+    from tests.world import Api, make_token
+
+    job_id = _post(exchange, "warehouses", [warehouse("CK1")], prefer="respond-async"
+                   ).json()["id"]
+    _wait(exchange, job_id)
+    assert exchange.writer.get("/exchange/import-jobs/999999").status_code == 404
+    other = Api(exchange.world.client, make_token(
+        exchange.world.db, Role.integration, scopes=["exchange:write", "exchange:source:zj"],
+        name="zj"))
+    assert other.get(f"/exchange/import-jobs/{job_id}").status_code == 403
+
+
+def _warehouse_depot(exchange: Exchange) -> str:
+    with exchange.world.db.read_session() as s:
+        return s.execute(select(ExchangeRecord.local_id).where(
+            ExchangeRecord.external_id == "CK1")).scalar_one()
