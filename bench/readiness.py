@@ -5,7 +5,9 @@ A fresh SQLite database with the Nantong seed (``relief db upgrade``, ``relief s
 temporary directory; every figure comes from the ``relief`` command in its own process, as an
 operator would run it (the engine in worker processes, ``RELIEF_READINESS_PARALLEL`` = 2
 scenarios at once), timed from outside; peak memory is the largest resident set among the
-command and its worker processes (``RUSAGE_CHILDREN`` of a fresh measuring process).
+command and its worker processes (``RUSAGE_CHILDREN`` of a fresh measuring process), with the
+CPU seconds they used and the machine's load average (the machine is shared: on a loaded
+machine the engine's wall-clock time limits give it less CPU per scenario).
 
 Reference, measured in the same run: a dispatcher's plan of the largest library scenario
 (``relief incident plan`` on its exercise incident, same time limit), whose coverage must
@@ -63,9 +65,12 @@ def measured(url: str, *args: str) -> dict[str, Any]:
 
 
 def _measure(url: str, args: list[str]) -> dict[str, Any]:
+    load = os.getloadavg()[0]
     text, wall = relief(url, *args)
-    kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"wall_s": round(wall, 1), "peak_mb": round(kb / 1024, 1), "tail": text[-4000:]}
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_mb": round(usage.ru_maxrss / 1024, 1),
+            "load": round((load + os.getloadavg()[0]) / 2, 1), "tail": text[-4000:]}
 
 
 def _db(path: Path) -> sqlite3.Connection:
@@ -220,6 +225,8 @@ def summary(library: list[dict[str, Any]], county: list[dict[str, Any]],
         "runs": len(library),
         "scenarios": len(library[0]["results"]),
         "library_s": _median(library, "wall_s"),
+        "library_cpu_s": _median(library, "cpu_s"),
+        "load": _median(library, "load"),
         "library_peak_mb": _median(library, "peak_mb"),
         "library_target_s": LIBRARY_TARGET_S,
         "county": COUNTY,
@@ -257,12 +264,13 @@ def render(library: list[dict[str, Any]], county: list[dict[str, Any]],
         "| what | target | measured (median) | runs |",
         "| --- | --- | ---: | --- |",
         f"| whole library, {len(last)} scenarios | < {LIBRARY_TARGET_S / 60:g} min | "
-        f"{_median(library, 'wall_s') / 60:.1f} min, {_median(library, 'peak_mb'):.0f} MB | "
-        + ", ".join(f"{r['wall_s']:.0f} s" for r in library) + " |",
+        f"{_median(library, 'wall_s') / 60:.1f} min, {_median(library, 'peak_mb'):.0f} MB, "
+        f"{_median(library, 'cpu_s') / 60:.1f} CPU-min | "
+        + ", ".join(f"{r['wall_s']:.0f} s (load {r['load']:g})" for r in library) + " |",
         f"| one county on demand ({COUNTY}, {len(county[0]['results'])} scenarios) | "
         f"< {COUNTY_TARGET_S:g} s | {_median(county, 'wall_s'):.1f} s, "
-        f"{_median(county, 'peak_mb'):.0f} MB | "
-        + ", ".join(f"{r['wall_s']:.1f} s" for r in county) + " |",
+        f"{_median(county, 'peak_mb'):.0f} MB, {_median(county, 'cpu_s'):.0f} CPU-s | "
+        + ", ".join(f"{r['wall_s']:.1f} s (load {r['load']:g})" for r in county) + " |",
         f"| reference: a dispatcher's plan of {reference['scenario']} (`relief incident plan` "
         "on its exercise incident) | covers what readiness shows | "
         f"{reference['plan_covered']:,} of {reference['people']:,} people, "
