@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 from sqlmodel.sql.sqltypes import AutoString
 
 from alembic import context
+from relief.app.migrations import include_name
 from relief.app.tables import metadata
 from relief.platform.db import make_engine
 from relief.platform.dbtypes import UTCDateTime
@@ -40,6 +41,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=False,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

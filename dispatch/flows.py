@@ -1,76 +1,203 @@
-"""Planning jobs: build the scenario from live data, run the engine outside the request, store
-the plan, the scenario it used and the checker's verdict.
+"""Planning jobs: request and cancel them, and run one under a lease.
 
-A job is a ``dispatch_plan`` row. ``POST /incidents/{id}/plans`` queues one and answers 202;
-a :class:`PlanRunner` thread of the API process picks it up. The engine itself runs in a
-separate Python process (``python -m dispatch.worker``), so a long solve never holds the API
-process's interpreter, and a crash of the solver fails the job instead of the server. Progress
-lines from the worker update the job's phase and fraction. When the API restarts, jobs left
-running are marked failed ("interrupted") and queued ones are picked up again.
+A job is a ``dispatch_plan`` row. :func:`request_plan` creates it and hands it to a
+:class:`PlanQueue` **in the same transaction** (``dispatch.jobs`` has the two queues: the
+PostgreSQL job queue, and this process's own threads on SQLite), after checking the caps on
+jobs per incident and per user. Short jobs (time limit up to ``plan_urgent_limit_s``) wait in
+the *urgent* lane, long ones in the *long* lane, and every worker keeps slots for each lane, so
+a 5 s plan never waits behind ten 600 s ones.
+
+:class:`PlanExecutor` runs one delivery of a job:
+
+1. **claim**: one UPDATE takes the job if it is queued, or running under a lease that lapsed
+   (its worker died); it becomes ``running`` with this worker as ``lease_owner``, a fresh
+   ``lease_until`` and ``attempts`` + 1. A job whose lease is alive is never touched: the
+   delivery raises :class:`TryLater` and the queue delivers it again later;
+2. **heartbeat**: every ``plan_heartbeat_s`` the owner renews the lease with an UPDATE fenced on
+   (owner, attempt); the same statement reads the cancel request. Losing the lease (someone
+   else took over) or a cancel request stops the engine (the worker process is killed);
+3. **build, solve, check, store**: the scenario from live data, the engine in a separate
+   process (``python -m dispatch.worker``), the independent checker; every write is fenced on
+   (owner, attempt), so a worker that lost its lease can never overwrite the new owner's job.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
+import zlib
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import DateTime, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dispatch import live
 from dispatch.execution import get_plan
-from dispatch.models import DispatchPlan, JobStatus
+from dispatch.models import FINISHED, DispatchPlan, JobStatus, PlanLane
 from dispatch.planning.plan import Plan, check
 from dispatch.planning.problem import ScenarioError, load_scenario
 from dispatch.service import open_incident
+from relief.platform.audit import record
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
-from relief.platform.errors import ReliefError
+from relief.platform.errors import Conflict, ReliefError
 from relief.platform.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
-Planner = Callable[[dict[str, Any], float, Progress], dict[str, Any]]
+
+
+class Planner(Protocol):
+    """Runs the engine: scenario JSON, time limit, progress callback and (optionally) an event
+    that stops it -> plan JSON."""
+
+    def __call__(self, scenario: dict[str, Any], time_limit_s: float, progress: Progress,
+                 stop: threading.Event | None = None) -> dict[str, Any]:
+        """The plan JSON for ``scenario``."""
+
+
 # Depot id -> minutes after a call before its stock can leave (provincial depots).
 LeadTimes = Callable[[Session, date], dict[int, int]]
 
 # Grace on top of the time limit before a silent worker is killed.
 WORKER_GRACE_S = 120.0
+ACTIVE = (JobStatus.queued, JobStatus.running)
 
 
 class PlanningFailed(Exception):
     """The engine could not produce a plan; the message says why."""
 
 
-def request_plan(session: Session, *, incident_id: int, time_limit_s: float, actor: str
-                 ) -> DispatchPlan:
-    """Queue a planning job for an open incident."""
-    incident = open_incident(session, incident_id)
+class PlanningStopped(Exception):
+    """The engine was stopped (cancel, lost lease or shutdown) before it finished."""
+
+
+class TryLater(Exception):
+    """This delivery cannot run the job now (another live worker holds it, or this worker is
+    shutting down): the queue should deliver it again later."""
+
+
+class PlanCapReached(ReliefError):
+    """Too many planning jobs queued or running for the incident or for the user (429)."""
+
+    status = 429
+    code = "plan_cap_reached"
+
+
+class PlanJobFinished(Conflict):
+    """The job has already finished; there is nothing to cancel (409)."""
+
+    code = "plan_job_finished"
+
+
+class PlanQueue(Protocol):
+    """Where requested jobs go; both calls run inside the caller's transaction."""
+
+    def enqueue(self, session: Session, plan: DispatchPlan) -> None:
+        """Queue the (flushed) job so it runs once the transaction commits."""
+
+    def cancel(self, session: Session, plan: DispatchPlan) -> None:
+        """Withdraw a queued job from the queue."""
+
+
+def lane_for(time_limit_s: float, settings: Settings) -> PlanLane:
+    """The lane of a job with this time limit."""
+    return PlanLane.urgent if time_limit_s <= settings.plan_urgent_limit_s else PlanLane.long
+
+
+def _active(session: Session, *conditions: Any) -> int:
+    return int(session.execute(select(func.count()).select_from(DispatchPlan).where(
+        DispatchPlan.status.in_(ACTIVE), *conditions)).scalar_one())
+
+
+def _lock_user(session: Session, actor: str) -> None:
+    """Serialise one user's job requests (PostgreSQL advisory lock; SQLite writes are serial)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = zlib.crc32(f"relief.plan-requests:{actor}".encode())
+        session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def request_plan(session: Session, *, incident_id: int, time_limit_s: float, actor: str,
+                 settings: Settings, queue: PlanQueue) -> DispatchPlan:
+    """Queue a planning job for an open incident, within the per-incident and per-user caps."""
+    incident = open_incident(session, incident_id, lock=True)
+    _lock_user(session, actor)
+    for scope, cap, active in (
+            ("incident", settings.plan_cap_per_incident,
+             _active(session, DispatchPlan.incident_id == incident_id)),
+            ("user", settings.plan_cap_per_user,
+             _active(session, DispatchPlan.requested_by == actor))):
+        if active >= cap:
+            raise PlanCapReached(
+                f"{active} planning jobs are already queued or running for this {scope} "
+                f"(at most {cap}); wait for one to finish or cancel one",
+                details={"scope": scope, "active": active, "cap": cap})
     job = DispatchPlan(incident_id=incident.id or 0, time_limit_s=time_limit_s,
-                       requested_by=actor)
+                       requested_by=actor, lane=lane_for(time_limit_s, settings))
     session.add(job)
     session.flush()
+    queue.enqueue(session, job)
+    record(session, actor=actor, action="plan.request", entity="dispatch_plan",
+           entity_id=str(job.id), details={"incident": incident_id, "lane": job.lane,
+                                           "time_limit_s": time_limit_s})
     return job
 
 
-def subprocess_planner(scenario: dict[str, Any], time_limit_s: float, progress: Progress
-                       ) -> dict[str, Any]:
-    """Run the engine in ``python -m dispatch.worker`` and return its plan JSON."""
+def cancel_plan(session: Session, *, incident_id: int, plan_id: int, actor: str,
+                queue: PlanQueue) -> DispatchPlan:
+    """Cancel a job: a queued one at once; a running one is stopped by its worker within a
+    heartbeat (the job shows ``cancel_requested_at`` until then)."""
+    plan = get_plan(session, plan_id, incident_id=incident_id, lock=True)
+    if plan.status in FINISHED:
+        raise PlanJobFinished(f"planning job {plan_id} has already {plan.status.value}",
+                              details={"status": plan.status.value})
+    now = utcnow()
+    if plan.cancel_requested_at is None:
+        plan.cancel_requested_at, plan.cancel_requested_by = now, actor
+    if plan.status == JobStatus.queued:
+        plan.status, plan.finished_at, plan.phase = JobStatus.cancelled, now, "cancelled"
+        queue.cancel(session, plan)
+    record(session, actor=actor, action="plan.cancel", entity="dispatch_plan",
+           entity_id=str(plan_id), details={"incident": incident_id, "was": plan.status})
+    session.flush()
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Planners: how the engine is run
+
+
+def subprocess_planner(scenario: dict[str, Any], time_limit_s: float, progress: Progress,
+                       stop: threading.Event | None = None) -> dict[str, Any]:
+    """Run the engine in ``python -m dispatch.worker`` and return its plan JSON; setting
+    ``stop`` kills the process and raises :class:`PlanningStopped`."""
+    stop = stop or threading.Event()
     proc = subprocess.Popen(
         [sys.executable, "-m", "dispatch.worker", "--time-limit", str(time_limit_s)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    killer = threading.Timer(time_limit_s + WORKER_GRACE_S, proc.kill)
-    killer.start()
+    finished = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + time_limit_s + WORKER_GRACE_S
+        while not finished.is_set():
+            if stop.wait(0.2) or time.monotonic() > deadline:
+                proc.kill()
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     stderr: list[str] = []
     drain = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
     drain.start()
@@ -85,79 +212,216 @@ def subprocess_planner(scenario: dict[str, Any], time_limit_s: float, progress: 
             elif "plan" in message:
                 plan = message["plan"]
         code = proc.wait()
+    except BrokenPipeError:
+        code = proc.wait()
+        plan = None
     finally:
-        killer.cancel()
+        finished.set()
     drain.join(timeout=5)
+    if stop.is_set():
+        raise PlanningStopped("the planning worker process was stopped")
     if code != 0 or plan is None:
         tail = "".join(stderr)[-1500:].strip()
         raise PlanningFailed(f"planning worker exited with {code}: {tail or 'no output'}")
     return plan
 
 
-def inline_planner(scenario: dict[str, Any], time_limit_s: float, progress: Progress
-                   ) -> dict[str, Any]:
-    """Run the engine in this process (the CLI uses it; the API uses the subprocess)."""
+def inline_planner(scenario: dict[str, Any], time_limit_s: float, progress: Progress,
+                   stop: threading.Event | None = None) -> dict[str, Any]:
+    """Run the engine in this process (the CLI and tests). It cannot be interrupted: a stop
+    takes effect when the engine returns, and the plan is then discarded."""
     from dispatch.planning.solve import SolveParams, solve
 
     parsed = load_scenario(json.dumps(scenario))
     plan = solve(parsed, SolveParams(time_limit_s=time_limit_s), progress=progress)
+    if stop is not None and stop.is_set():
+        raise PlanningStopped("stopped while the engine ran")
     return plan.model_dump(mode="json")
 
 
-class PlanRunner:
-    """Runs queued planning jobs on a small thread pool of the API process."""
+# ---------------------------------------------------------------------------------------------
+# Running one job under a lease
 
-    def __init__(self, db: Database, settings: Settings, planner: Planner | None = None,
-                 workers: int = 1, lead_times: LeadTimes | None = None) -> None:
+
+def worker_name(role: str) -> str:
+    """A name unique to this process: host, pid and a random suffix."""
+    return f"{role}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This worker's hold on a job: the fencing token every write of the run carries."""
+
+    plan_id: int
+    owner: str
+    attempt: int
+
+
+def _now(session: Session) -> Any:
+    """The database's clock on PostgreSQL (workers on several machines agree on it); this
+    process's clock on SQLite (one process, one machine)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.now(type_=DateTime(timezone=True))
+    return utcnow()
+
+
+def _held(claim: Claim) -> Any:
+    return and_(DispatchPlan.id == claim.plan_id, DispatchPlan.lease_owner == claim.owner,
+                DispatchPlan.attempts == claim.attempt, DispatchPlan.status == JobStatus.running)
+
+
+@dataclass(frozen=True)
+class Beat:
+    """What a lease renewal found: whether we still hold the job, and any cancel request."""
+
+    held: bool
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one delivery of a job ended."""
+
+    plan_id: int
+    status: JobStatus | None  # the job's status afterwards (None: no such job)
+    ran: bool  # whether this delivery ran the engine's pipeline
+
+
+class PlanExecutor:
+    """Runs deliveries of planning jobs; one instance per worker process (thread-safe)."""
+
+    def __init__(self, db: Database, settings: Settings, *, owner: str,
+                 planner: Planner | None = None, lead_times: LeadTimes | None = None,
+                 stopping: threading.Event | None = None) -> None:
         self.db = db
         self.settings = settings
+        self.owner = owner
         self.planner = planner or subprocess_planner
         self.lead_times = lead_times
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan")
-        self._futures: dict[int, Future[None]] = {}
+        self.stopping = stopping or threading.Event()
+        self.lease = timedelta(seconds=settings.plan_lease_s)
 
-    def start(self) -> None:
-        """Recover after a restart: fail jobs left running, pick queued ones up again."""
-        def recover(session: Session) -> list[int]:
-            session.execute(update(DispatchPlan).where(DispatchPlan.status == JobStatus.running)
-                            .values(status=JobStatus.failed, finished_at=utcnow(),
-                                    error="interrupted: the server stopped while planning"))
-            return list(session.execute(select(DispatchPlan.id).where(
-                DispatchPlan.status == JobStatus.queued).order_by(DispatchPlan.id)).scalars())
+    # -- claim and lease ------------------------------------------------------------------
+    def claim(self, plan_id: int) -> Claim | None:
+        """Take the job if it is queued or its lease lapsed; None when it is not ours."""
+        def take(session: Session) -> int | None:
+            now = _now(session)
+            row = session.execute(update(DispatchPlan).where(
+                DispatchPlan.id == plan_id,
+                or_(DispatchPlan.status == JobStatus.queued,
+                    and_(DispatchPlan.status == JobStatus.running,
+                         DispatchPlan.lease_until < now))).values(
+                status=JobStatus.running, attempts=DispatchPlan.attempts + 1,
+                lease_owner=self.owner, lease_until=now + self.lease,
+                started_at=func.coalesce(DispatchPlan.started_at, now),
+                phase="scenario", progress=0.0).returning(DispatchPlan.attempts)).first()
+            return None if row is None else int(row[0])
 
-        for plan_id in self.db.write(recover):
-            self.submit(plan_id)
+        attempt = self.db.write(take)
+        return None if attempt is None else Claim(plan_id, self.owner, attempt)
 
-    def submit(self, plan_id: int) -> None:
-        """Run job ``plan_id`` in the background."""
-        self._futures[plan_id] = self._pool.submit(self.run, plan_id)
+    def renew(self, claim: Claim) -> Beat:
+        """Extend the lease (fenced on the claim) and read the cancel request."""
+        def beat(session: Session) -> Beat:
+            now = _now(session)
+            row = session.execute(update(DispatchPlan).where(_held(claim)).values(
+                lease_until=now + self.lease).returning(
+                DispatchPlan.cancel_requested_at)).first()
+            return Beat(held=row is not None, cancel_requested=row is not None
+                        and row[0] is not None)
 
-    def wait(self, plan_id: int, timeout: float | None = None) -> None:
-        """Block until a submitted job has finished (tests and the CLI)."""
-        future = self._futures.get(plan_id)
-        if future is not None:
-            future.result(timeout=timeout)
+        return self.db.write(beat)
 
-    def shutdown(self) -> None:
-        """Stop taking jobs; running ones finish."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def _fenced(self, claim: Claim, **values: Any) -> bool:
+        return bool(self.db.write(lambda s: s.execute(update(DispatchPlan).where(
+            _held(claim)).values(**values)).rowcount))
 
-    def run(self, plan_id: int) -> None:
-        """Run one job to completion, recording success or the reason for failure."""
-        if not self.db.write(lambda s: _claim(s, plan_id)):
-            return
+    def status(self, plan_id: int) -> JobStatus | None:
+        """The job's current status (None when there is no such job)."""
+        with self.db.read_session() as session:
+            return session.execute(select(DispatchPlan.status).where(
+                DispatchPlan.id == plan_id)).scalar_one_or_none()
+
+    # -- one delivery ---------------------------------------------------------------------
+    def run(self, plan_id: int) -> RunOutcome:
+        """Run one delivery of job ``plan_id``.
+
+        Returns without running when the job is finished or gone; raises :class:`TryLater`
+        when a live worker holds it or this worker is shutting down.
+        """
+        if self.stopping.is_set():
+            raise TryLater("this worker is shutting down")
+        claim = self.claim(plan_id)
+        if claim is None:
+            status = self.status(plan_id)
+            if status is None or status in FINISHED:
+                return RunOutcome(plan_id, status, ran=False)
+            raise TryLater(f"planning job {plan_id} is held by a live worker")
+        log.info("planning job %s claimed (attempt %s)", plan_id, claim.attempt,
+                 extra={"plan_id": plan_id, "attempt": claim.attempt, "owner": self.owner})
+        stop = threading.Event()
+        why: list[str] = []
+        done = threading.Event()
+        beater = threading.Thread(target=self._heartbeat, args=(claim, stop, why, done),
+                                  daemon=True, name=f"lease-{plan_id}")
+        beater.start()
         try:
-            self._run(plan_id)
+            self._run(claim, stop)
+        except PlanningStopped:
+            pass
         except (ReliefError, ScenarioError, PlanningFailed) as exc:
-            self._fail(plan_id, str(exc))
+            if not stop.is_set():
+                self._fenced(claim, status=JobStatus.failed, error=str(exc)[:2000],
+                             finished_at=utcnow())
         except Exception as exc:
             log.exception("planning job %s crashed", plan_id)
-            self._fail(plan_id, f"{type(exc).__name__}: {exc}")
+            if not stop.is_set():
+                self._fenced(claim, status=JobStatus.failed,
+                             error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=utcnow())
+        finally:
+            done.set()
+            beater.join(timeout=self.settings.plan_heartbeat_s + 30)
+        # No reason but stopped: the final write found a cancel request (or a lost lease, in
+        # which case the fenced write below changes nothing).
+        reason = why[0] if why else ("cancel" if stop.is_set() else None)
+        if reason == "cancel":
+            self._fenced(claim, status=JobStatus.cancelled, phase="cancelled",
+                         finished_at=utcnow())
+        elif reason == "stopping":
+            # Give the job back at once instead of waiting for the lease to lapse.
+            self._fenced(claim, status=JobStatus.queued, lease_owner=None, lease_until=None,
+                         phase=None, progress=0.0)
+            raise TryLater(f"worker stopped while running planning job {plan_id}")
+        return RunOutcome(plan_id, self.status(plan_id), ran=True)
 
-    def _run(self, plan_id: int) -> None:
+    def _heartbeat(self, claim: Claim, stop: threading.Event, why: list[str],
+                   done: threading.Event) -> None:
+        while not done.wait(self.settings.plan_heartbeat_s):
+            if self.stopping.is_set():
+                why.append("stopping")
+                stop.set()
+                return
+            try:
+                beat = self.renew(claim)
+            except Exception:
+                log.exception("lease renewal of planning job %s failed; retrying",
+                              claim.plan_id)
+                continue
+            if not beat.held:
+                log.warning("planning job %s: lease lost, stopping", claim.plan_id)
+                why.append("lost")
+                stop.set()
+                return
+            if beat.cancel_requested:
+                log.info("planning job %s: cancel requested, stopping", claim.plan_id)
+                why.append("cancel")
+                stop.set()
+                return
+
+    def _run(self, claim: Claim, stop: threading.Event) -> None:
         now = utcnow()
         with self.db.read_session() as session:
-            job = get_plan(session, plan_id)
+            job = get_plan(session, claim.plan_id)
             incident = open_incident(session, job.incident_id)
             today = self.settings.today()
             leads = self.lead_times(session, today) if self.lead_times else None
@@ -166,8 +430,9 @@ class PlanRunner:
             time_limit = job.time_limit_s
         scenario = load_scenario(json.dumps(built.scenario))
         sources = {sid: vars(info) for sid, info in built.sources.items()}
-        self.db.write(lambda s: _store(s, plan_id, scenario=built.scenario, sources=sources,
-                                       as_of_min=built.as_of_min, phase="planning"))
+        if not self._fenced(claim, scenario=built.scenario, sources=sources,
+                            as_of_min=built.as_of_min, phase="planning"):
+            raise PlanningStopped("lease lost before planning")
         if not scenario.sites:
             raise PlanningFailed("nothing is missing: every site's needs are delivered or "
                                  "on the way")
@@ -177,36 +442,34 @@ class PlanRunner:
             if time.monotonic() - last[0] < 0.5 and fraction < 1:
                 return
             last[0] = time.monotonic()
-            self.db.write(lambda s: s.execute(update(DispatchPlan).where(
-                DispatchPlan.id == plan_id).values(phase=phase, progress=min(1.0, fraction))))
+            self._fenced(claim, phase=phase, progress=min(1.0, fraction))
 
-        plan_json = self.planner(built.scenario, time_limit, progress)
+        plan_json = self.planner(built.scenario, time_limit, progress, stop)
+        if stop.is_set():
+            raise PlanningStopped("stopped")
         plan = Plan.model_validate(plan_json)
         report = check(plan, scenario)
         verdict = {"ok": report.ok,
                    "violations": [{"code": v.code, "path": v.path, "message": v.message}
                                   for v in report.violations]}
-        self.db.write(lambda s: _finish(s, plan_id, plan_json, verdict))
-
-    def _fail(self, plan_id: int, reason: str) -> None:
-        self.db.write(lambda s: s.execute(update(DispatchPlan).where(
-            DispatchPlan.id == plan_id).values(status=JobStatus.failed, error=reason[:2000],
-                                               finished_at=utcnow())))
-
-
-def _claim(session: Session, plan_id: int) -> bool:
-    claimed = session.execute(update(DispatchPlan).where(
-        DispatchPlan.id == plan_id, DispatchPlan.status == JobStatus.queued).values(
-        status=JobStatus.running, started_at=utcnow(), phase="scenario", progress=0.0))
-    return bool(claimed.rowcount)
+        finished = self.db.write(lambda s: s.execute(update(DispatchPlan).where(
+            _held(claim), DispatchPlan.cancel_requested_at.is_(None)).values(
+            status=JobStatus.succeeded, result=plan_json, verdict=verdict, phase="done",
+            progress=1.0, finished_at=utcnow())).rowcount)
+        if not finished and not stop.is_set():
+            # A cancel request arrived after the last heartbeat: honour it.
+            stop.set()
+            raise PlanningStopped("cancelled as it finished")
 
 
-def _store(session: Session, plan_id: int, **values: Any) -> None:
-    session.execute(update(DispatchPlan).where(DispatchPlan.id == plan_id).values(**values))
 
+class RunInCaller:
+    """A queue for callers that run the job themselves right after committing it (the CLI on
+    SQLite, tests). If the caller dies in between, the job stays queued and the SQLite
+    process's sweep picks it up."""
 
-def _finish(session: Session, plan_id: int, plan_json: dict[str, Any], verdict: dict[str, Any]
-            ) -> None:
-    session.execute(update(DispatchPlan).where(DispatchPlan.id == plan_id).values(
-        status=JobStatus.succeeded, result=plan_json, verdict=verdict, phase="done",
-        progress=1.0, finished_at=utcnow()))
+    def enqueue(self, session: Session, plan: DispatchPlan) -> None:
+        """Nothing to queue: the caller runs the job."""
+
+    def cancel(self, session: Session, plan: DispatchPlan) -> None:
+        """Nothing to withdraw: a cancelled job's claim fails."""

@@ -10,20 +10,30 @@ import typer
 
 from dispatch import service
 from dispatch.execution import get_plan
-from dispatch.flows import PlanRunner, inline_planner, request_plan
+from dispatch.flows import (
+    PlanExecutor,
+    PlanQueue,
+    RunInCaller,
+    TryLater,
+    inline_planner,
+    request_plan,
+    worker_name,
+)
+from dispatch.jobs import PlanRunner
 from relief.platform.db import Database
 from relief.platform.settings import Settings, get_settings
 
 app = typer.Typer(help="Incidents: plan from live stock and inspect the result.",
                   no_args_is_help=True)
 
-# How `plan` builds its job runner; the composition root (relief.app.cli) plugs in the one that
-# knows provincial lead times. The default runs the engine in-process.
-def _in_process_runner(db: Database, settings: Settings) -> PlanRunner:
-    return PlanRunner(db, settings, planner=inline_planner)
+# How `plan` queues and runs its job; the composition root (relief.app.cli) plugs in the one
+# that knows provincial lead times and the PostgreSQL queue. The default runs the engine here.
+def _in_process(db: Database, settings: Settings) -> tuple[PlanQueue, PlanExecutor]:
+    return RunInCaller(), PlanExecutor(db, settings, owner=worker_name("cli"),
+                                       planner=inline_planner)
 
 
-runner_factory: Callable[[Database, Settings], PlanRunner] = _in_process_runner
+runner_factory: Callable[[Database, Settings], tuple[PlanQueue, PlanExecutor]] = _in_process
 
 
 def _database() -> Database:
@@ -40,11 +50,16 @@ def plan(
     """Plan what the incident still misses from live stock, like POST /incidents/{id}/plans."""
     settings = get_settings()
     db = _database()
+    queue, executor = runner_factory(db, settings)
     job = db.write(lambda s: request_plan(s, incident_id=incident_id, time_limit_s=time_limit,
-                                          actor=f"cli:{actor}"))
+                                          actor=f"cli:{actor}", settings=settings,
+                                          queue=queue))
     assert job.id is not None
     typer.echo(f"planning job {job.id} for incident {incident_id} ({time_limit:g} s)...")
-    runner_factory(db, settings).run(job.id)
+    try:
+        executor.run(job.id)
+    except TryLater:  # a worker took it first: wait for it
+        PlanRunner(db, queue, None).wait(job.id, timeout=time_limit + 600)
     show(incident_id, job.id)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,7 +15,6 @@ from dispatch.models import (
     DispatchPlan,
     Incident,
     IncidentStatus,
-    JobStatus,
     Shipment,
     ShipmentStatus,
     TransportEnterprise,
@@ -277,26 +275,50 @@ def _job_public(plan: DispatchPlan, *, full: bool = False) -> PlanJobPublic:
         requested_at=plan.requested_at, started_at=plan.started_at,
         finished_at=plan.finished_at, error=plan.error, summary=summary,
         verdict=plan.verdict, approved_by=plan.approved_by, approved_at=plan.approved_at,
+        lane=plan.lane, attempts=plan.attempts, cancel_requested_by=plan.cancel_requested_by,
+        cancel_requested_at=plan.cancel_requested_at,
         plan=plan.result if full else None, scenario=plan.scenario if full else None)
 
 
+def plan_queue(request: Request) -> flows.PlanQueue:
+    """Where this application's planning jobs go (relief.app.wiring builds it)."""
+    return request.app.state.runner.queue  # type: ignore[no-any-return]
+
+
+_CAPPED = {429: {"description": "Too many planning jobs queued or running for the incident "
+                  "or for the user (`plan_cap_reached`; details: scope, active, cap)"}}
+
+
 @router.post("/incidents/{incident_id}/plans", status_code=202, response_model=PlanJobPublic,
-             tags=["plans"])
+             tags=["plans"], responses=_CAPPED)
 def post_plan(incident_id: int, body: PlanRequestIn, request: Request, user: Dispatcher,
               key: IdempotencyKey = None) -> JSONResponse:
     """Start planning what the incident still misses from live stock; 202 with the job.
 
+    The job is queued in the same transaction (it runs even if this process dies next), in
+    the urgent lane when its time limit is short. At most ``plan_cap_per_incident`` jobs may be
+    queued or running per incident and ``plan_cap_per_user`` per dispatcher (429).
     Poll ``GET /incidents/{id}/plans/{plan_id}`` for status, progress and the result.
     """
-    response = idempotent_post(
+    settings, queue = settings_of(request), plan_queue(request)
+    return idempotent_post(
         request, principal=user, key=key, body=body, status_code=202,
         use_case=lambda s: _job_public(flows.request_plan(
-            s, incident_id=incident_id, time_limit_s=body.time_limit_s, actor=user.actor)))
-    runner: flows.PlanRunner = request.app.state.runner
-    job = json.loads(response.body)
-    if job["status"] == JobStatus.queued:
-        runner.submit(job["id"])
-    return response
+            s, incident_id=incident_id, time_limit_s=body.time_limit_s, actor=user.actor,
+            settings=settings, queue=queue)))
+
+
+@router.post("/incidents/{incident_id}/plans/{plan_id}/cancel", response_model=PlanJobPublic,
+             tags=["plans"], responses={409: {"description": "The job already finished"}})
+def post_cancel_plan(incident_id: int, plan_id: int, request: Request, user: Dispatcher,
+                     key: IdempotencyKey = None) -> JSONResponse:
+    """Cancel a planning job: a queued one is cancelled at once; a running one stops within a
+    couple of seconds (``cancel_requested_at`` is set, ``status`` becomes ``cancelled``)."""
+    queue = plan_queue(request)
+    return idempotent_post(
+        request, principal=user, key=key, body=None, status_code=200,
+        use_case=lambda s: _job_public(flows.cancel_plan(
+            s, incident_id=incident_id, plan_id=plan_id, actor=user.actor, queue=queue)))
 
 
 @router.get("/incidents/{incident_id}/plans", response_model=list[PlanJobPublic],

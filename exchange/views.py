@@ -1,13 +1,13 @@
 """HTTP routes of the provincial exchange under /api/v1/exchange. Thin: parse, authorise, call.
 
 Access: the export feeds need scope ``exchange:read``, imports ``exchange:write``; both need
-role ``integration`` (admins hold every role and scope). Integration tokens are rate limited
-(a token bucket per token and API process). ``/provincial-depots`` is a read for every role.
+role ``integration`` (admins hold every role and scope). Every token is rate limited, by
+role (a bucket per token shared by all API processes; relief.platform.ratelimit).
+``/provincial-depots`` is a read for every role.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -41,11 +41,10 @@ from exchange.models.records import (
     StockBatchIn,
     WarehouseBatchIn,
 )
-from exchange.ratelimit import TokenBucket
 from relief.platform.api import IdempotencyKey, Limit, Offset, Page, settings_of
 from relief.platform.auth import CurrentUser, DatabaseDep, Reader, get_database
 from relief.platform.db import Database
-from relief.platform.errors import Conflict, RateLimited
+from relief.platform.errors import Conflict
 from relief.platform.models import Role
 from relief.platform.principal import Principal
 
@@ -73,32 +72,13 @@ router = APIRouter(
     },
 )
 
-_limiter_lock = threading.Lock()
+def exchange_access(scope: str) -> Callable[[Principal], Principal]:
+    """A dependency admitting integration tokens holding ``scope`` (and admins); like every
+    request, rate limited per token (relief.platform.auth)."""
 
-
-def _limiter(request: Request) -> TokenBucket:
-    """The application's bucket set, made on first use from its settings."""
-    state = request.app.state
-    with _limiter_lock:
-        limiter = getattr(state, "exchange_limiter", None)
-        if limiter is None:
-            settings = settings_of(request)
-            limiter = TokenBucket(rate_per_s=settings.exchange_rate_per_s,
-                                  burst=settings.exchange_rate_burst)
-            state.exchange_limiter = limiter
-        return limiter  # type: ignore[no-any-return]
-
-
-def exchange_access(scope: str) -> Callable[[Request, Principal], Principal]:
-    """A dependency admitting integration tokens holding ``scope`` (and admins), rate limited."""
-
-    def dependency(request: Request, user: CurrentUser) -> Principal:
+    def dependency(user: CurrentUser) -> Principal:
         user.require_role(Role.integration)
         user.require_scope(scope)
-        if user.role == Role.integration:
-            wait = _limiter(request).take(user.token_id)
-            if wait > 0:
-                raise RateLimited(f"rate limit exceeded for {user.actor}", retry_after_s=wait)
         return user
 
     return dependency

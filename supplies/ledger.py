@@ -44,6 +44,7 @@ from relief.platform.errors import (
     NotFound,
     ReliefError,
 )
+from relief.platform.metrics import count_move
 from supplies.models import (
     Depot,
     Item,
@@ -470,6 +471,7 @@ def _record(
         reservation_id=reservation_id,
     )
     session.add(move)
+    count_move(session, kind.value)
     return move
 
 

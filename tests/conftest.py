@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from relief.app import migrations
 from relief.app.tables import metadata
 from relief.platform.db import Database, make_engine
-from relief.platform.settings import Settings
+from relief.platform.settings import DEFAULT_RATE_LIMITS, RateLimit, Settings
 from supplies import ledger
 
 pytest_plugins = ["tests.world"]
@@ -67,15 +67,18 @@ _engines: dict[str, Database] = {}
 
 
 def _truncate(database: Database) -> None:
-    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    # The database epoch row is part of the schema (migration 0009), not of a test's data.
+    tables = [t.name for t in reversed(metadata.sorted_tables) if t.name != "db_epoch"]
     with database.engine.begin() as conn:
         if database.is_sqlite:
             for name in tables:
                 conn.execute(text(f'DELETE FROM "{name}"'))
-            # Deleting exported rows leaves tombstones (their triggers, migration 0008).
+            # Deleting exported rows leaves tombstones (their triggers, migration 0009).
             conn.execute(text('DELETE FROM "exchange_tombstone"'))
         else:
-            joined = ", ".join(f'"{n}"' for n in tables)
+            # The job queue's own tables are not SQLModel tables (migration 0009).
+            queue = ["procrastinate_jobs", "procrastinate_workers"]
+            joined = ", ".join(f'"{n}"' for n in [*tables, *queue])
             conn.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
     database.write(ledger.ensure_virtual_locations)
 
@@ -109,11 +112,17 @@ def _dispose_engines() -> Iterator[None]:
         database.dispose()
 
 
+# Tests fire requests far faster than people do: limits no test reaches unless it means to.
+UNLIMITED = {role: RateLimit(per_s=100_000, burst=1_000_000) for role in DEFAULT_RATE_LIMITS}
+
+
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     """Settings aimed at the test database (no scheduled readiness runs in the background;
-    tests that need the schedule tick it themselves)."""
-    return Settings(database_url=db_url, readiness_interval_hours=0)
+    tests that need the schedule tick it themselves; PostgreSQL: planning workers in the
+    process)."""
+    return Settings(database_url=db_url, readiness_interval_hours=0, rate_limits=UNLIMITED,
+                    embedded_plan_workers=1)
 
 
 @dataclass

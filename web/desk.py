@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from dispatch import execution, flows, reports, service
 from dispatch.models import (
+    FINISHED,
     DispatchPlan,
     Incident,
     IncidentKind,
@@ -31,6 +32,7 @@ from dispatch.models import (
 )
 from dispatch.models.incidents import ClosureIn, HeadCountIn, IncidentIn, SiteIn
 from dispatch.models.plans import PlanRequestIn
+from dispatch.views import plan_queue
 from relief.platform.api import settings_of
 from relief.platform.auth import get_database
 from relief.platform.dbtypes import utcnow
@@ -390,17 +392,30 @@ def post_plan(request: Request, incident_id: int, user: ConsoleUser, form: Form)
     data = build(PlanRequestIn, state, tr)
     if data is not None:
         key = str(form.get("idem") or "") or None
+        settings, queue = settings_of(request), plan_queue(request)
         ok, job = attempt(state, tr, lambda: write(
             request, user, key=key, payload=data.model_dump(mode="json"),
             use_case=lambda s: _Done(**_job(flows.request_plan(
                 s, incident_id=incident_id, time_limit_s=data.time_limit_s,
-                actor=user.actor)))))
+                actor=user.actor, settings=settings, queue=queue)))))
         if ok and job is not None:
-            if job["status"] == JobStatus.queued:
-                runner: flows.PlanRunner = request.app.state.runner
-                runner.submit(job["id"])
             return redirect(f"/console/incidents/{incident_id}?plan={job['id']}#plan")
     return render_desk(request, user, incident_id, forms={"plan": state}, status=state.status)
+
+
+@router.post("/incidents/{incident_id}/plans/{plan_id}/cancel", response_class=HTMLResponse)
+def post_cancel_plan(request: Request, incident_id: int, plan_id: int, user: ConsoleUser,
+                     form: Form) -> Response:
+    """Cancel a queued or running planning job (dispatch.flows.cancel_plan)."""
+    user.require_role(Role.dispatcher)
+    queue = plan_queue(request)
+    return _desk_post(
+        request, user, form, incident_id, "plan", None,
+        lambda s, _d, _c: _Done(id=flows.cancel_plan(
+            s, incident_id=incident_id, plan_id=plan_id, actor=user.actor,
+            queue=queue).id or 0),
+        plan_id=plan_id,
+        after=f"/console/incidents/{incident_id}?plan={plan_id}#plan")
 
 
 def _job(plan: DispatchPlan) -> dict[str, Any]:
@@ -414,11 +429,12 @@ def plan_progress(request: Request, incident_id: int, plan_id: int, user: Consol
     with get_database(request).read_session() as session:
         job = execution.get_plan(session, plan_id, incident_id=incident_id)
     status, next_url = 200, ""
-    if job.status in (JobStatus.succeeded, JobStatus.failed):
+    if job.status in FINISHED:
         # 286 tells htmx to stop polling; console.js then opens the result (an address that
         # differs from the page's, not only by its hash, so the browser loads it).
         status = 286 if is_htmx(request) else 200
-        done = "planned" if job.status == JobStatus.succeeded else "plan_failed"
+        done = {JobStatus.succeeded: "planned", JobStatus.cancelled: "plan_cancelled"}.get(
+            job.status, "plan_failed")
         next_url = f"/console/incidents/{incident_id}?plan={plan_id}&done={done}#plan-result"
     return page(request, user, "_plan_progress.html", status=status, job=job,
                 incident_id=incident_id, next_url=next_url)

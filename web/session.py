@@ -28,7 +28,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from relief.platform.auth import get_database, principal_for
+from relief.platform.auth import enforce_rate_limit, get_database, principal_for
 from relief.platform.errors import Forbidden
 from relief.platform.models import Role
 from relief.platform.principal import Principal
@@ -78,6 +78,7 @@ def console_principal(request: Request) -> Principal:
     if principal is None:
         raise LoginRequired
     principal.require_role(*CONSOLE_ROLES)
+    enforce_rate_limit(request, principal)
     return principal
 
 

@@ -11,8 +11,10 @@ from dispatch.models.incidents import (
     SiteKind,
 )
 from dispatch.models.plans import (
+    FINISHED,
     DispatchPlan,
     JobStatus,
+    PlanLane,
     PlanState,
     ReserveDraw,
     Shipment,
@@ -25,6 +27,7 @@ from dispatch.models.plans import (
 )
 
 __all__ = [
+    "FINISHED",
     "AffectedSite",
     "DispatchPlan",
     "HeadCount",
@@ -32,6 +35,7 @@ __all__ = [
     "IncidentKind",
     "IncidentStatus",
     "JobStatus",
+    "PlanLane",
     "PlanState",
     "ReserveDraw",
     "RoadClosure",

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydField
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, ForeignKey, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
@@ -21,6 +21,18 @@ class JobStatus(StrEnum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    cancelled = "cancelled"
+
+
+# A job in one of these states will not run again.
+FINISHED = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled})
+
+
+class PlanLane(StrEnum):
+    """Which queue a job waits in: short (urgent) jobs never wait behind long ones."""
+
+    urgent = "urgent"
+    long = "long"
 
 
 class PlanState(StrEnum):
@@ -57,6 +69,16 @@ class DispatchPlan(SQLModel, table=True):
         description="Scenario source id -> depot code, tier and what it held at planning time")
     approved_by: str | None = Field(default=None, max_length=120)
     approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lane: PlanLane = Field(default=PlanLane.long, sa_type=str_enum(PlanLane))
+    attempts: int = Field(default=0, description="Times a worker claimed the job")
+    lease_owner: str | None = Field(default=None, max_length=120,
+                                    description="The worker running the job")
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime,
+                                         description="The owner's lease; renewed while alive")
+    cancel_requested_by: str | None = Field(default=None, max_length=120)
+    cancel_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    queue_job_id: int | None = Field(default=None, sa_type=BigInteger,
+                                     description="The job's id in the PostgreSQL job queue")
 
 
 class ShipmentStatus(StrEnum):
@@ -228,6 +250,10 @@ class PlanJobPublic(BaseModel):
     verdict: dict[str, Any] | None
     approved_by: str | None
     approved_at: datetime | None
+    lane: PlanLane
+    attempts: int
+    cancel_requested_by: str | None
+    cancel_requested_at: datetime | None
     plan: dict[str, Any] | None = None
     scenario: dict[str, Any] | None = None
 

@@ -35,14 +35,38 @@ def _database() -> Database:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes (PostgreSQL "
+                                         "only for more than one)")] = 1,
+    plan_workers: Annotated[int | None, typer.Option(
+        min=0, max=16, help="PostgreSQL: `relief worker` processes to start beside the API "
+        "(default 1; 0 when planning workers run elsewhere)")] = None,
     reload: Annotated[bool, typer.Option(help="Reload on code changes")] = False,
 ) -> None:
-    """Serve the API (OpenAPI docs at /docs)."""
-    import uvicorn
+    """Serve the API (OpenAPI docs at /docs) and, on PostgreSQL, planning workers."""
+    from relief.app import serving
+
+    serving.serve(get_settings(), host=host, port=port, workers=workers,
+                  plan_workers=plan_workers, reload=reload)
+
+
+@app.command()
+def worker(
+    urgent_slots: Annotated[int | None, typer.Option(
+        min=0, max=8, help="Urgent-lane jobs run at once (default RELIEF_PLAN_URGENT_SLOTS)")]
+    = None,
+    long_slots: Annotated[int | None, typer.Option(
+        min=0, max=8, help="Long-lane jobs run at once (default RELIEF_PLAN_LONG_SLOTS)")]
+    = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Serve this worker's Prometheus metrics on this port")] = None,
+) -> None:
+    """Run planning workers (PostgreSQL) until SIGTERM or Ctrl-C; any number, any machine."""
+    from relief.app import serving
 
     settings = get_settings()
-    uvicorn.run("relief.app.main:create_app", factory=True, host=host or settings.host,
-                port=port or settings.port, reload=reload)
+    update = {k: v for k, v in (("plan_urgent_slots", urgent_slots),
+                                ("plan_long_slots", long_slots)) if v is not None}
+    serving.run_worker(settings.model_copy(update=update), metrics_port=metrics_port)
 
 
 @db_app.command("upgrade")
@@ -194,11 +218,9 @@ def check() -> None:
 
 def _register_domain_commands() -> None:
     from dispatch import incident_cli
-    from dispatch.flows import inline_planner
-    from relief.app.wiring import plan_runner
+    from relief.app.wiring import cli_planning
 
-    incident_cli.runner_factory = lambda db, settings: plan_runner(db, settings,
-                                                                   planner=inline_planner)
+    incident_cli.runner_factory = cli_planning
     app.add_typer(incident_cli.app, name="incident")
 
     from dispatch.readiness import cli as readiness_cli

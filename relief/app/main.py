@@ -9,14 +9,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from relief.app import migrations
 from relief.app.wiring import import_runner, plan_runner, readiness_runner
+from relief.platform import metrics
 from relief.platform.db import Database
 from relief.platform.errors import ReliefError, error_envelope
+from relief.platform.middleware import RequestContext
+from relief.platform.ratelimit import limiter_for
 from relief.platform.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,7 @@ Authenticate with `Authorization: Bearer <token>` (`relief token create`, or the
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the application; nothing is connected until the first request."""
+    from dispatch.gauges import plan_gauges
     from dispatch.readiness.views import router as readiness_router
     from dispatch.views import router as dispatch_router
     from exchange.views import router as exchange_router
@@ -63,6 +68,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.runner = runner
     app.state.readiness = readiness
     app.state.import_runner = imports
+    app.state.limiter = limiter_for(db.engine)
+    app.state.gauges = [plan_gauges(db)]
+    app.add_middleware(RequestContext)
     app.include_router(supplies_router)
     app.include_router(dispatch_router)
     app.include_router(readiness_router)
@@ -78,8 +86,24 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
-        """Liveness probe."""
+        """Liveness probe: the process answers (it checks nothing else)."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["meta"], responses={503: {"description": "Not ready"}})
+    def readyz() -> JSONResponse:
+        """Readiness probe: the database answers and its schema is at the newest migration.
+        503 with the reason otherwise (take this process out of the load balancer)."""
+        readiness = migrations.readiness(db.engine)
+        if not readiness.ready:
+            return JSONResponse(error_envelope("not_ready", readiness.reason,
+                                               details=readiness.details()), status_code=503)
+        return JSONResponse({"status": "ready", **readiness.details()})
+
+    @app.get("/metrics", tags=["meta"], response_class=Response)
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics: request latency by route, planning queue depth and job
+        durations, plan coverage and gap, ledger write rate (docs/operations.md)."""
+        return Response(metrics.render(app.state.gauges), media_type=metrics.CONTENT_TYPE)
 
     return app
 

@@ -1,28 +1,71 @@
-"""Composition-root wiring shared by the API and the CLI: how domains are plugged together."""
+"""Composition-root wiring shared by the API, the CLI and the worker: how domains are plugged
+together."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
-from dispatch.flows import Planner, PlanRunner, inline_planner, subprocess_planner
+from dispatch.flows import (
+    PlanExecutor,
+    Planner,
+    PlanQueue,
+    RunInCaller,
+    inline_planner,
+    subprocess_planner,
+    worker_name,
+)
+from dispatch.jobs import EmbeddedWorkers, LocalPlans, PlanRunner, QueuedPlans
 from dispatch.readiness.runner import ReadinessRunner
 from dispatch.readiness.service import Engine
-from relief.platform.db import Database
+from relief.platform import jobqueue
+from relief.platform.db import Database, is_sqlite
 from relief.platform.settings import Settings
 
 if TYPE_CHECKING:
     from exchange.jobs import ImportRunner
 
 
-def plan_runner(db: Database, settings: Settings, *, planner: Planner | None = None
-                ) -> PlanRunner:
-    """The planning-job runner, with provincial depots' lead times from the exchange."""
+def uses_job_queue(settings: Settings) -> bool:
+    """Whether planning jobs go through the PostgreSQL job queue (else: this process)."""
+    if settings.plan_queue == "auto":
+        return not is_sqlite(settings.database_url)
+    return settings.plan_queue == "procrastinate"
+
+
+def plan_executor(db: Database, settings: Settings, *, role: str,
+                  planner: Planner | None = None,
+                  stopping: threading.Event | None = None) -> PlanExecutor:
+    """Runs planning jobs, with provincial depots' lead times from the exchange."""
     from exchange.service import lead_minutes
 
     if planner is None:
         planner = inline_planner if settings.planner == "inline" else subprocess_planner
-    return PlanRunner(db, settings, planner=planner, workers=settings.plan_workers,
-                      lead_times=lead_minutes)
+    return PlanExecutor(db, settings, owner=worker_name(role), planner=planner,
+                        lead_times=lead_minutes, stopping=stopping)
+
+
+def plan_runner(db: Database, settings: Settings, *, planner: Planner | None = None
+                ) -> PlanRunner:
+    """An API process's planning: the queue requests go to and the workers it runs itself
+    (SQLite: all of them; PostgreSQL: only with ``embedded_plan_workers``)."""
+    executor = plan_executor(db, settings, role="api", planner=planner)
+    if not uses_job_queue(settings):
+        local = LocalPlans(db, executor, settings)
+        return PlanRunner(db, local, local)
+    queue = QueuedPlans(jobqueue.queue_app(settings.database_url))
+    embedded = (EmbeddedWorkers(jobqueue.queue_app(settings.database_url), executor, settings)
+                if settings.embedded_plan_workers else None)
+    return PlanRunner(db, queue, embedded)
+
+
+def cli_planning(db: Database, settings: Settings) -> tuple[PlanQueue, PlanExecutor]:
+    """The CLI plans in its own process with the engine inline; on PostgreSQL the job also
+    goes on the queue, so a worker finishes it should the CLI die."""
+    executor = plan_executor(db, settings, role="cli", planner=inline_planner)
+    if uses_job_queue(settings):
+        return QueuedPlans(jobqueue.queue_app(settings.database_url)), executor
+    return RunInCaller(), executor
 
 
 def readiness_engine(settings: Settings, *, planner: Planner | None = None) -> Engine:

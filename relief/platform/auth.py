@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relief.platform.db import Database
-from relief.platform.errors import Unauthorized
+from relief.platform.errors import RateLimited, Unauthorized
 from relief.platform.models import ApiToken, Role
 from relief.platform.principal import Principal
+from relief.platform.ratelimit import RateLimiter
 
 TOKEN_PREFIX = "rlf_"
 
@@ -74,17 +75,30 @@ def get_database(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
+def enforce_rate_limit(request: Request, principal: Principal) -> None:
+    """Take one request from the token's bucket (sized by its role); 429 when it is empty."""
+    limiter: RateLimiter = request.app.state.limiter
+    limit = request.app.state.settings.rate_limits[principal.role.value]
+    wait = limiter.take(f"token:{principal.token_id}", limit)
+    if wait > 0:
+        raise RateLimited(f"rate limit exceeded for {principal.actor} ({limit.per_s:g}/s, "
+                          f"burst {limit.burst})", retry_after_s=wait)
+
+
 def current_principal(
+    request: Request,
     db: DatabaseDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Authenticate the request's bearer token (401 when missing, unknown or revoked)."""
+    """Authenticate the request's bearer token (401 when missing, unknown or revoked) and take
+    the request from its rate limit (429)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
     with db.read_session() as session:
         principal = principal_for(session, credentials.credentials)
     if principal is None:
         raise Unauthorized("unknown or revoked token")
+    enforce_rate_limit(request, principal)
     return principal
 
 

@@ -69,3 +69,26 @@ class AuditEvent(SQLModel, table=True):
     entity_id: str = Field(max_length=120)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class RateLimitBucket(SQLModel, table=True):
+    """One API token's rate-limit bucket as GCRA's theoretical arrival time (PostgreSQL; an
+    UNLOGGED table there, see relief.platform.ratelimit). Unused on SQLite."""
+
+    __tablename__ = "rate_limit"
+
+    key: str = Field(max_length=80, primary_key=True)
+    tat: datetime = Field(sa_type=UTCDateTime)
+
+
+class DatabaseEpoch(SQLModel, table=True):
+    """Which life of the database this is: one row, given a new random epoch by every
+    ``relief restore``. Exchange cursors carry it, so a mirror notices that the database it
+    pages went back in time (docs/integration.md)."""
+
+    __tablename__ = "db_epoch"
+
+    id: int = Field(default=1, primary_key=True)
+    epoch: str = Field(max_length=32)
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    reason: str = Field(max_length=200)

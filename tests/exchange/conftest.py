@@ -14,16 +14,9 @@ from exchange.models import Entity, ExchangeSourceCreate
 from relief.app.tables import metadata
 from relief.platform.db import Database
 from relief.platform.models import Role
-from relief.platform.settings import Settings
 from tests.world import Api, World, make_token
 
 SOURCE = "jiangsu"
-
-
-@pytest.fixture
-def settings(db_url: str) -> Settings:
-    """Settings aimed at the test database; a rate limit no ordinary test reaches."""
-    return Settings(database_url=db_url, exchange_rate_burst=100_000)
 
 
 @dataclass

@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from exchange.models import Entity
-from exchange.ratelimit import TokenBucket
 from relief.app.main import create_app
 from relief.platform.models import Role
-from relief.platform.settings import Settings
+from relief.platform.ratelimit import MemoryBuckets
+from relief.platform.settings import RateLimit, Settings
 from tests.exchange.conftest import SOURCE, Exchange
 from tests.exchange.province import warehouse
 from tests.world import Api, make_token
@@ -71,7 +71,8 @@ def test_rate_limit_is_per_token_with_retry_after(exchange: Exchange, db_url: st
     """Past its burst an integration token gets 429 in the shared envelope with Retry-After;
     another integration token and admins are not affected."""
     world = exchange.world
-    settings = Settings(database_url=db_url, exchange_rate_per_s=0.01, exchange_rate_burst=2)
+    settings = Settings(database_url=db_url,
+                        rate_limits={"integration": RateLimit(per_s=0.01, burst=2)})
     with TestClient(create_app(settings=settings, database=world.db)) as client:
         reader = Api(client, exchange.reader.token)
         writer = Api(client, exchange.writer.token)
@@ -89,13 +90,14 @@ def test_rate_limit_is_per_token_with_retry_after(exchange: Exchange, db_url: st
 def test_token_bucket_refills_at_its_rate() -> None:
     """The bucket admits its burst, then one request per 1/rate seconds (fake clock)."""
     now = [0.0]
-    bucket = TokenBucket(rate_per_s=2, burst=3, clock=lambda: now[0])
-    assert [bucket.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert bucket.take("a") == 0.5 and bucket.take("b") == 0.0
+    bucket = MemoryBuckets(clock=lambda: now[0])
+    limit = RateLimit(per_s=2, burst=3)
+    assert [bucket.take("a", limit) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.take("a", limit) == 0.5 and bucket.take("b", limit) == 0.0
     now[0] = 0.5
-    assert bucket.take("a") == 0.0 and bucket.take("a") == 0.5
+    assert bucket.take("a", limit) == 0.0 and bucket.take("a", limit) == 0.5
     now[0] = 100.0
-    assert [bucket.take("a") for _ in range(4)][-1] > 0
+    assert [bucket.take("a", limit) for _ in range(4)][-1] > 0
 
 
 def test_openapi_documents_every_exchange_endpoint_with_examples(exchange: Exchange) -> None:

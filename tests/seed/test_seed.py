@@ -51,7 +51,7 @@ def test_plan_on_the_seeded_network(db: Database) -> None:
     from datetime import timedelta
 
     from dispatch.execution import approve
-    from dispatch.flows import PlanRunner, inline_planner, request_plan
+    from dispatch.flows import PlanExecutor, RunInCaller, inline_planner, request_plan
     from dispatch.models import Shipment, ShipmentLine
     from dispatch.models.incidents import IncidentIn, SiteIn
     from dispatch.service import add_site, create_incident
@@ -76,8 +76,9 @@ def test_plan_on_the_seeded_network(db: Database) -> None:
     db.write(lambda s: add_site(s, incident_id=incident.id, actor="test",
                                 data=SiteIn(shelter=shelter, people=300, reported_by="李")))
     job = db.write(lambda s: request_plan(s, incident_id=incident.id, time_limit_s=8,
-                                          actor="test"))
-    PlanRunner(db, settings, planner=inline_planner).run(job.id)
+                                          actor="test", settings=settings,
+                                          queue=RunInCaller()))
+    PlanExecutor(db, settings, owner="test", planner=inline_planner).run(job.id)
     with db.read_session() as s:
         from dispatch.execution import get_plan
 

@@ -43,6 +43,7 @@ def desk(world: World, settings: Settings) -> Iterator[MakeDesk]:
         assert r.status_code == 201, r.text
     app = create_app(settings=settings.model_copy(update={"planner": "inline"}),
                      database=world.db)
+    app.state.runner.start()  # the clients below are not context managers (no lifespan)
     clients: list[TestClient] = []
 
     def make(token: str) -> Console:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from dispatch.flows import PlanRunner, inline_planner, request_plan
+from dispatch.flows import PlanExecutor, RunInCaller, inline_planner, request_plan
 from dispatch.models import DispatchPlan
 from dispatch.readiness.runner import ReadinessRunner
 from dispatch.readiness.scenario import digest
@@ -47,8 +47,9 @@ def test_county_readiness_equals_a_dispatchers_plan_on_the_same_scenario(
     incident = exercise.json()["id"]
     db = ready.world.db
     job = db.write(lambda s: request_plan(s, incident_id=incident, time_limit_s=2,
-                                          actor="test"))
-    PlanRunner(db, settings, planner=inline_planner).run(job.id)
+                                          actor="test", settings=settings,
+                                          queue=RunInCaller()))
+    PlanExecutor(db, settings, owner="test", planner=inline_planner).run(job.id)
     with db.read_session() as s:
         plan = s.execute(select(DispatchPlan).where(DispatchPlan.id == job.id)).scalar_one()
         assert plan.result is not None, plan.error
