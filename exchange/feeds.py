@@ -55,7 +55,8 @@ from exchange.models import (
 )
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
-from relief.platform.errors import InvalidInput
+from relief.platform.epoch import current_epoch
+from relief.platform.errors import Conflict, InvalidInput
 from supplies import ledger
 from supplies.models import (
     AgreementReserve,
@@ -72,31 +73,46 @@ from supplies.models import (
 # Cursors
 
 
+class EpochChanged(Conflict):
+    """The cursor was issued before the database was restored from a backup (409): its
+    position means nothing now; read the feed again from the start."""
+
+    code = "cursor_epoch_changed"
+
+
 @dataclass(frozen=True)
 class Cursor:
-    """A position in a feed: after the row with key (stamp, id)."""
+    """A position in a feed: after the row with key (stamp, id), in one database epoch."""
 
     stamp: int
     id: int
 
-    def encode(self, feed: Feed, local_only: bool) -> str:
+    def encode(self, feed: Feed, local_only: bool, epoch: str) -> str:
         """The opaque token handed to readers."""
-        body = {"f": feed.value, "s": self.stamp, "i": self.id, "l": int(local_only)}
+        body = {"f": feed.value, "s": self.stamp, "i": self.id, "l": int(local_only),
+                "e": epoch}
         raw = json.dumps(body, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, token: str, feed: Feed, local_only: bool) -> Cursor:
-        """Parse a token; it must come from the same feed with the same filter."""
+    def decode(cls, token: str, feed: Feed, local_only: bool, epoch: str) -> Cursor:
+        """Parse a token; it must come from the same feed with the same filter, issued in
+        this database epoch (else 409 ``cursor_epoch_changed``: start again)."""
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             body = json.loads(raw)
             cursor = cls(stamp=int(body["s"]), id=int(body["i"]))
             same = body["f"] == feed.value and bool(body.get("l", 0)) == local_only
+            issued_in = body.get("e")
         except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
             raise InvalidInput("after", "not a cursor issued by this feed") from None
         if not same:
             raise InvalidInput("after", f"a cursor of another feed or filter, not {feed.value}")
+        if issued_in != epoch:
+            raise EpochChanged(
+                "the database was restored from a backup after this cursor was issued; read "
+                "the feed again from the start (omit `after`)",
+                details={"cursor_epoch": issued_in, "epoch": epoch})
         return cursor
 
 
@@ -269,7 +285,8 @@ def read_page(session: Session, *, feed: Feed, after: str | None, limit: int, to
               local_only: bool = False) -> FeedPage[Any]:
     """One page of ``feed`` after the cursor ``after`` (None: from the start), with totals."""
     spec = SPECS[feed]
-    cursor = Cursor.decode(after, feed, local_only) if after else START
+    epoch = current_epoch(session)
+    cursor = Cursor.decode(after, feed, local_only, epoch) if after else START
     stamp, ident = spec.stamp(session), spec.ident
     limit_stamp = horizon(session)
     base = spec.base(today, local_only)
@@ -295,7 +312,7 @@ def read_page(session: Session, *, feed: Feed, after: str | None, limit: int, to
     return FeedPage[Any](
         feed=feed,
         items=[spec.row(r, today) for r in rows],
-        next_cursor=last.encode(feed, local_only),
+        next_cursor=last.encode(feed, local_only, epoch),
         has_more=has_more,
         pending=pending,
         snapshot=FeedSnapshot(as_of=utcnow(), totals=_totals(session, base, spec),

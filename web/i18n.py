@@ -138,6 +138,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                      "This planning job has already finished."),
     "error.code.rate_limited": ("请求过于频繁,请 {retry_after_s} 秒后再试。",
                                 "Too many requests; try again in {retry_after_s} s."),
+    "error.code.cursor_epoch_changed": (
+        "数据库已从备份恢复,此游标已失效:请从头重新读取该数据流。",
+        "The database was restored from a backup: this cursor is void; read the feed again "
+        "from the start."),
     "error.code.not_ready": ("服务尚未就绪(数据库不可达或未迁移到最新版本)。",
                              "Not ready (database unreachable or not migrated to the newest "
                              "revision)."),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from dispatch.cli import plan_command, scenario_app
@@ -199,6 +201,49 @@ def demo_tokens() -> None:
         "  Web console: http://127.0.0.1:8000/console/ (log in with a token above)\n"
         "  OpenAPI docs: http://127.0.0.1:8000/docs (Authorize with a token above)\n"
     )
+
+
+@app.command()
+def backup(
+    target: Annotated[Path, typer.Argument(help="Backup file to write (PostgreSQL: pg_dump "
+                                           "custom format; SQLite: a database file)")],
+) -> None:
+    """Write a consistent backup of the database while the service runs."""
+    from relief.app import backup as backups
+
+    try:
+        written = backups.backup(get_settings().database_url, target)
+    except backups.BackupError as exc:
+        typer.echo(f"backup failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"backup written to {written} ({written.stat().st_size} bytes)")
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A file written by `relief backup`")],
+    yes: Annotated[bool, typer.Option("--yes", help="Replace the database without asking")]
+    = False,
+) -> None:
+    """Replace the whole database with a backup (stop the API and workers first); gives the
+    database a new epoch so exchange mirrors re-read their feeds, then checks the ledger."""
+    from relief.app import backup as backups
+
+    url = get_settings().database_url
+    if not yes:
+        typer.confirm(f"Replace everything in {make_url(url).render_as_string()} with "
+                      f"{source}?", abort=True)
+    try:
+        done = backups.restore(url, source)
+    except backups.BackupError as exc:
+        typer.echo(f"restore failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"restored {source}; database epoch {done.old_epoch} -> {done.new_epoch}")
+    for problem in done.problems:
+        typer.echo(f"PROBLEM: {problem}", err=True)
+    if not done.ledger_ok:
+        raise typer.Exit(1)
+    typer.echo("ledger OK")
 
 
 @app.command()
