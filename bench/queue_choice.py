@@ -20,6 +20,7 @@ Per library, on a fresh PostgreSQL database:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -86,10 +87,8 @@ def p_worker() -> None:
                     await asyncio.sleep(1)
                     for job in await app.job_manager.get_stalled_jobs(
                             seconds_since_heartbeat=STALE_S):
-                        try:
+                        with contextlib.suppress(Exception):
                             await app.job_manager.retry_job(job)
-                        except Exception:
-                            pass
             task = asyncio.create_task(retry_stalled())
             await app.run_worker_async(queues=["probe"], concurrency=1,
                                        update_heartbeat_interval=STALE_S / 3,

@@ -30,8 +30,8 @@ import redis
 from sqlalchemy import create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from relief.platform.ratelimit import SharedBuckets  # noqa: E402
-from relief.platform.settings import RateLimit  # noqa: E402
+from relief.platform.ratelimit import SharedBuckets
+from relief.platform.settings import RateLimit
 
 SERVER = os.environ.get("RL_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 DBNAME = "ratelimit_bench"
