@@ -1,7 +1,7 @@
 """Run every benchmark, one after the other, then rebuild bench/RESULTS.md (``make bench``).
 
-Usage: python -m bench [--only inventory|nantong|families|solomon|readiness|exchange ...]
-       [--runs 3]
+Usage: python -m bench [--only inventory|nantong|families|solomon|readiness|exchange|load
+       ...] [--runs 3]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ BENCHMARKS = {
     "solomon": ["bench.solomon", "--out", "bench/results/solomon.md"],
     "readiness": ["bench.readiness"],
     "exchange": ["bench.exchange"],
+    "load": ["bench.load"],
 }
 
 

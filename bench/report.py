@@ -33,6 +33,12 @@ SECTIONS = (
      "python -m bench.solomon --runs 3 --out bench/results/solomon.md"),
     ("readiness.md", "Readiness on the seeded city", "python -m bench.readiness --runs 3"),
     ("exchange.md", "Provincial imports", "python -m bench.exchange --runs 3"),
+    ("load.md", "Load test: several API processes and planning workers",
+     "python -m bench.load --runs 1"),
+    ("queue_choice.md", "Job queue choice",
+     "python bench/queue_choice.py --runs 3 (scratch venv with pgqueuer, see the script)"),
+    ("ratelimit_store.md", "Rate-limit store",
+     "python bench/ratelimit_store.py --runs 3 (with redis-py, see the script)"),
 )
 
 
@@ -182,8 +188,9 @@ def build() -> str:
         "",
         "Reproduce everything with `make bench` (`python -m bench`: about 20 min inventory, "
         "6 min Nantong, 45 min the held-out scenario families, 1 h Solomon with 3 runs per "
-        "instance, about 40 min readiness, 10 min provincial imports), or one part with "
-        "`.venv/bin/python -m bench --only inventory|nantong|families|solomon|readiness|exchange`.",
+        "instance, about 40 min readiness, 10 min provincial imports, 8 min per load-test "
+        "run), or one part with `.venv/bin/python -m bench --only "
+        "inventory|nantong|families|solomon|readiness|exchange|load`.",
         "",
         "## At a glance",
         "",
