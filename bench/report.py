@@ -124,6 +124,7 @@ def glance(results: Path = RESULTS) -> list[str]:
             f"{row['update_s']:.1f} s, replay {row['replay_s']:.1f} s | pgbench TPC-B "
             f"{row['pgbench_tps']:.0f} tps, load average {row['load_avg']:.1f} | "
             f"{_mark(row['first_s'] < exchange['target_s'] and row['check_ok'])} |")
+    lines += _load_rows(results)
     figures = gap_summary(_solomon_rows(results))
     if "ours" in figures:
         ours, ref = figures["ours"], figures.get("pyvrp")
@@ -136,6 +137,25 @@ def glance(results: Path = RESULTS) -> list[str]:
             f"{_mark(ours['mean'] <= SOLOMON_TARGET and not ours['invalid_runs'])} |"
         )
     return lines
+
+
+def _load_rows(results: Path) -> list[str]:
+    """The load test's headline: 5xx, jobs finished exactly once, the ledger check."""
+    runs = _load_json(results, "load.json")
+    if not runs:
+        return []
+    r = runs[0]
+    worst = max(row["p95_ms"] for row in r["routes"].values())
+    once = r["exactly_once"] and r["jobs_succeeded"] == r["jobs"]
+    met = _mark(r["http_5xx"] == 0 and once and r["relief_check_ok"])
+    return [
+        f"| load test: {r['users']} users, 4 API processes, 2 workers, {r['seconds']:.0f} s, "
+        "kill -9 of a worker and an API process | 0 5xx, every job exactly once, "
+        f"`relief check` green | {r['requests']:,} requests, {r['http_5xx']} 5xx, worst route "
+        f"p95 {worst:.0f} ms; {r['jobs_succeeded']}/{r['jobs']} jobs once: {r['exactly_once']}; "
+        f"check {'green' if r['relief_check_ok'] else 'FAILED'} | pgbench TPC-B 1 client "
+        f"{r['pgbench_tps']:.0f} tps | {met} |"
+    ]
 
 
 def _readiness_rows(results: Path) -> list[str]:

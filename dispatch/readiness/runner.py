@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatch.readiness import service
@@ -70,7 +70,13 @@ class ReadinessRunner:
                 Advice.status == JobStatus.queued).order_by(Advice.id)).scalars())
             return runs, advice
 
-        runs, advice = self.db.write(recover)
+        try:
+            runs, advice = self.db.write(recover)
+        except DBAPIError:
+            # A database that is down or not migrated yet must not stop the process from
+            # starting: /readyz reports it; recovery runs at the next start.
+            log.exception("readiness recovery failed; starting without it")
+            runs, advice = [], []
         for run_id in runs:
             self.submit_run(run_id)
         for advice_id in advice:

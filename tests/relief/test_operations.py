@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from pythonjsonlogger.json import JsonFormatter
 
@@ -65,14 +66,16 @@ def test_readyz_checks_the_database_and_the_migrations(world: World, tmp_path: P
                             "revision": migrations.head_revision(),
                             "head": migrations.head_revision()}
     behind = f"sqlite:///{tmp_path / 'behind.db'}"
-    migrations.upgrade(behind, "0005")
+    previous = str(ScriptDirectory.from_config(migrations.alembic_config(behind))
+                   .get_revision(migrations.head_revision()).down_revision)
+    migrations.upgrade(behind, previous)
     old = Database(engine=make_engine(behind))
     with TestClient(create_app(Settings(database_url=behind), old)) as client:
         r = client.get("/readyz")
     old.dispose()
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "not_ready"
-    assert r.json()["error"]["details"]["revision"] == "0005"
+    assert r.json()["error"]["details"]["revision"] == previous
     gone = Database(engine=make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none"))
     with TestClient(create_app(Settings(database_url=str(gone.engine.url)), gone)) as client:
         r = client.get("/readyz")
