@@ -47,6 +47,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from bench.machine import describe
+from bench.pages import write_keeping_notes
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -72,7 +73,8 @@ def fresh_database() -> str:
         conn.execute(text(f"CREATE DATABASE {DBNAME}"))
     engine.dispose()
     url = SERVER.rsplit("/", 1)[0] + "/" + DBNAME
-    env = {**os.environ, "RELIEF_DATABASE_URL": url, "RELIEF_LOG_FORMAT": "text"}
+    env = {**os.environ, "RELIEF_DATABASE_URL": url, "RELIEF_LOG_FORMAT": "text",
+           "RELIEF_READINESS_INTERVAL_HOURS": "0"}
     for args in (["db", "upgrade"], ["seed"]):
         subprocess.run([*RELIEF, *args], env=env, check=True, capture_output=True)
     return url
@@ -154,8 +156,9 @@ class Cluster:
     logs: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="relief-load-")))
 
     def env(self, **extra: str) -> dict[str, str]:
+        # No scheduled readiness runs: they are another workload, measured in bench.readiness.
         return {**os.environ, "RELIEF_DATABASE_URL": self.url, "RELIEF_LOG_LEVEL": "WARNING",
-                **extra}
+                "RELIEF_READINESS_INTERVAL_HOURS": "0", **extra}
 
     def start(self) -> None:
         for i, port in enumerate(PORTS):
@@ -168,7 +171,7 @@ class Cluster:
         for i in range(2):
             self.start_worker(i)
         for port in PORTS:
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 300
             while True:
                 try:
                     if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
@@ -406,10 +409,19 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     towns = townships()
     reference_tps = pgbench_tps()
     cluster = Cluster(url)
-    cluster.start()
+    try:
+        cluster.start()
+        return _loaded(args, rng, url, tokens, all_depots, towns, reference_tps, cluster)
+    finally:
+        cluster.stop()
+
+
+def _loaded(args: argparse.Namespace, rng: random.Random, url: str,
+            tokens: dict[str, list[tuple[str, str]]], all_depots: list[str], towns: list[str],
+            reference_tps: float, cluster: Cluster) -> dict[str, Any]:
     tally = Tally()
-    admin = Client(tally, tokens["admin"][0][0], random.Random(seed))
-    planner = Client(tally, tokens["dispatcher"][0][0], random.Random(seed + 1))
+    admin = Client(tally, tokens["admin"][0][0], random.Random(rng.random()))
+    planner = Client(tally, tokens["dispatcher"][0][0], random.Random(rng.random()))
     # The same incident twice: planned on the quiet system, then under load.
     same = rng.sample(towns, 6)
     quiet_incident = open_incident(planner, "对照(空载)", same, 3000)
@@ -466,7 +478,6 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     elapsed = time.monotonic() - started
     outcomes = wait_plans(admin, jobs, timeout=900)
     checks = verify(url, jobs)
-    cluster.stop()
     for client in [*clients, admin, planner]:
         client.close()
     routes = {route: {"n": len(v), "p50_ms": percentile(v, 0.5) * 1000,
@@ -607,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "load.json").write_text(json.dumps(results, indent=1, default=str),
                                        encoding="utf-8")
     page = report(results, args)
-    (RESULTS / "load.md").write_text(page, encoding="utf-8")
+    write_keeping_notes(RESULTS / "load.md", page)
     print(page)
     return 0
 

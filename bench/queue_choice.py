@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psycopg
 
@@ -335,10 +336,12 @@ def main() -> None:
         cells = [fmt.format(statistics.median(r[key] for r in results[lib]))
                  for lib in results]
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                       "queue_choice.md")
-    with open(out, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, root)
+    from bench.pages import write_keeping_notes
+
+    write_keeping_notes(Path(root) / "bench" / "results" / "queue_choice.md",
+                        "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -130,8 +130,10 @@ def main() -> None:
         f"| takes/s, 8 threads on 1 token | {med('postgresql', 'threads8_key1'):,.0f} | "
         f"{med('redis', 'threads8_key1'):,.0f} |",
     ]
-    out = Path(__file__).resolve().parent / "results" / "ratelimit_store.md"
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from bench.pages import write_keeping_notes
+
+    write_keeping_notes(Path(__file__).resolve().parent / "results" / "ratelimit_store.md",
+                        "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
