@@ -73,7 +73,7 @@ def _truncate(database: Database) -> None:
         if database.is_sqlite:
             for name in tables:
                 conn.execute(text(f'DELETE FROM "{name}"'))
-            # Deleting exported rows leaves tombstones (their triggers, migration 0009).
+            # Deleting exported rows leaves tombstones (their triggers, migration 0008).
             conn.execute(text('DELETE FROM "exchange_tombstone"'))
         else:
             # The job queue's own tables are not SQLModel tables (migration 0009).
