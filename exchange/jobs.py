@@ -25,6 +25,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, defer
 
 from exchange import imports, service
@@ -271,7 +272,14 @@ class ImportRunner:
             return list(session.execute(select(ImportJob.id).where(
                 ImportJob.status == JobStatus.queued).order_by(ImportJob.id)).scalars())
 
-        for job_id in self.db.write(recover):
+        try:
+            pending = self.db.write(recover)
+        except DBAPIError:
+            # A database that is down or not migrated yet must not stop the process from
+            # starting: /readyz reports it; recovery runs at the next start.
+            log.exception("import job recovery failed; starting without it")
+            pending = []
+        for job_id in pending:
             self.submit(job_id)
 
     def submit(self, job_id: int) -> None:
