@@ -36,7 +36,7 @@ from dispatch.planning.needs import (
     SHELTERED_STANDARD,
     NeedsStandard,
 )
-from dispatch.planning.problem import LIVE_DRIVER_RULES, Scenario
+from dispatch.planning.problem import LIVE_DRIVER_RULES, LIVE_UNLOAD_MIN_PER_T, Scenario
 from dispatch.scenarios import (
     DATA_DIR,
     DEADLINE_MIN,
@@ -66,7 +66,7 @@ Family = Literal["stock-bound", "fleet-bound", "road-flood", "typhoon", "earthqu
 FAMILIES: tuple[Family, ...] = ("stock-bound", "fleet-bound", "road-flood", "typhoon",
                                 "earthquake")
 
-UNLOAD_MIN_PER_T = 6.0  # assumption: a crew of 3-4 unloads about 10 t an hour by hand
+UNLOAD_MIN_PER_T = LIVE_UNLOAD_MIN_PER_T
 # Synthetic costs (yuan) by capacity class, only for the tie-break after coverage and fill:
 # (up to kg, fixed cost per vehicle used, cost per km)
 COSTS = ((2_000.0, 300.0, 2.0), (6_000.0, 500.0, 3.5), (math.inf, 800.0, 5.0))

@@ -5,10 +5,13 @@ Rules (see docs/dispatch.md):
 
 * Times are minutes since the incident's onset; the plan starts ``as_of_min`` (now), so no
   source is ready and no vehicle available before it.
-* Sites: every active site with people; its demand is the needs standard applied to its latest
-  head count, minus what is already committed: delivered at confirmed stops, and planned on
-  trips of approved plans that are not cancelled (in transit or still to leave). Sites with
-  nothing missing are left out.
+* The scenario is planning contract v2 (docs/planning.md).
+* Sites: every active site with people; its demand, per need, is the needs standard (the
+  incident's, or ``DEFAULT_STANDARD_V2``: needs met by substitutes, and people in a shelter
+  (避难场所) are ``sheltered``: no tent) applied to its latest head count, minus what is
+  already committed (in units of need): delivered at confirmed stops, and planned on trips of
+  approved plans that are not cancelled (in transit or still to leave). Sites with nothing
+  missing are left out.
 * Physical sources: every active depot of kind government, social or shelter with usable
   available stock (good, unexpired, not reserved), tier = the depot's tier (``province`` for
   depots imported from the provincial databases, ready after the lead time the province
@@ -18,8 +21,11 @@ Rules (see docs/dispatch.md):
 * Capacity reserves: one source per producer and lead time; stock = what it produces between
   now + lead time and the deadline, minus draws; ready = now + lead time.
 * Vehicles: available vehicles at a source's depot, free from the end of any trip they are
-  already on; a transport enterprise's vehicles work from the physical source nearest to the
-  enterprise, available after its lead time plus the drive there.
+  already on, load at home; a transport enterprise's vehicles are based at the enterprise
+  (a scenario base) and may load at any source, available at the enterprise after its lead
+  time (the drive to a depot is the timed base leg).
+* Policy: the drivers' rules and the per-tonne unloading time live plans use
+  (``LIVE_DRIVER_RULES``, ``LIVE_UNLOAD_MIN_PER_T``).
 * Network: the Nantong road graph with the incident's active closures.
 """
 
@@ -50,9 +56,15 @@ from dispatch.models import (
     Vehicle,
     VehicleStatus,
 )
-from dispatch.planning.needs import DEFAULT_STANDARD, SHELTERED_STANDARD, NeedsStandard, demand_for
-from dispatch.planning.network import haversine_km, straight_minutes
-from dispatch.planning.problem import Site
+from dispatch.planning.needs import (
+    DEFAULT_STANDARD_V2,
+    NEED_SLACK,
+    NeedsStandard,
+    UnknownItemError,
+    ceil_slack,
+    demand_for,
+)
+from dispatch.planning.problem import LIVE_DRIVER_RULES, LIVE_UNLOAD_MIN_PER_T, Site
 from dispatch.roads import load_graph
 from dispatch.service import active_closures
 from relief.platform.errors import Conflict
@@ -70,8 +82,6 @@ from supplies.models import (
 
 PHYSICAL_KINDS = (DepotKind.government, DepotKind.social, DepotKind.shelter)
 LOAD_MIN = 20
-# Enterprise vehicles drive to their working source at this straight-line pace.
-APPROACH_DETOUR, APPROACH_KMH = 1.3, 50.0
 
 
 @dataclass
@@ -107,19 +117,51 @@ def deadline_min(incident: Incident) -> int:
     return round(incident.deadline_hours * 60)
 
 
-def standard_for(incident: Incident, site: AffectedSite) -> NeedsStandard:
-    """The incident's needs standard, or the default: people in a shelter need no tent."""
+def standard_for(incident: Incident, item_codes: list[str]) -> NeedsStandard:
+    """The incident's needs standard, or ``DEFAULT_STANDARD_V2`` restricted to the catalogue
+    (UnknownItemError when the catalogue has no item at all for one of its needs)."""
     if incident.needs:
         return NeedsStandard.model_validate(incident.needs)
-    return SHELTERED_STANDARD if site.kind == "shelter" else DEFAULT_STANDARD
+    missing = DEFAULT_STANDARD_V2.missing_groups(item_codes)
+    if missing:
+        raise UnknownItemError(f"the catalogue has no item for the needs {missing} of the "
+                               "default standard")
+    return DEFAULT_STANDARD_V2.restricted_to(item_codes)
+
+
+def _planning_site(site: AffectedSite) -> Site:
+    return Site(id=site.code, name=site.name, lat=site.lat, lon=site.lon, people=site.people,
+                households=site.households, sheltered=site.kind == "shelter")
+
+
+def item_needs(standard: NeedsStandard) -> dict[str, tuple[str, float]]:
+    """Item code -> (the need it meets, units of need per item unit) under a standard."""
+    out = {c: (g.id, eq) for g in standard.groups for c, eq in g.items.items()}
+    out.update({c: (c, 1.0) for c in standard.table_codes()})
+    return out
 
 
 def full_demand(incident: Incident, site: AffectedSite, item_codes: list[str]
                 ) -> dict[str, int]:
-    """A site's demand per item from its latest head count."""
-    planning_site = Site(id=site.code, name=site.name, lat=site.lat, lon=site.lon,
-                         people=site.people, households=site.households)
-    return demand_for(planning_site, standard_for(incident, site), item_codes)
+    """A site's demand per need (a group id, or an item code for a single-item need) from
+    its latest head count."""
+    return demand_for(_planning_site(site), standard_for(incident, item_codes), item_codes)
+
+
+def missing_needs(incident: Incident, site: AffectedSite, item_codes: list[str],
+                  units: Mapping[str, int]) -> dict[str, int]:
+    """What a site still needs (per need, whole units of need rounded up) once it has
+    ``units`` (item code -> units delivered or committed)."""
+    standard = standard_for(incident, item_codes)
+    meets = item_needs(standard)
+    got: dict[str, float] = defaultdict(float)
+    for code, q in units.items():
+        if code in meets and q:
+            need, eq = meets[code]
+            got[need] += q * eq
+    return {need: ceil_slack(qty - got[need])
+            for need, qty in full_demand(incident, site, item_codes).items()
+            if qty - got[need] > NEED_SLACK}
 
 
 def committed(session: Session, incident_id: int) -> dict[tuple[int, int], int]:
@@ -231,20 +273,18 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
     else:
         done, stored, closed = {}, [s for s in sites if s.active and s.people > 0], []
 
+    standard = standard_for(incident, codes)
     scenario_sites, site_ids = [], {}
     for site in stored:
-        missing = {}
-        for code, qty in full_demand(incident, site, codes).items():
-            item_id = next(i.id for i in items if i.code == code)
-            left = qty - done.get((site.id or 0, item_id or 0), 0)
-            if left > 0:
-                missing[code] = left
+        have = {i.code: done.get((site.id or 0, i.id or 0), 0) for i in items}
+        missing = missing_needs(incident, site, codes, have)
         if not missing:
             continue
         scenario_sites.append({"id": site.code, "name": site.name, "lat": site.lat,
                                "lon": site.lon,
                       "people": site.people, "demand": missing,
-                      "service_min": site.service_min})
+                      "service_min": site.service_min,
+                      "sheltered": site.kind == "shelter"})
         site_ids[site.code] = site.id or 0
 
     depots = {d.id: d for d in session.execute(select(Depot).where(
@@ -265,13 +305,15 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
     _contract_sources(session, sources, depots, by_id, today=today, as_of=as_of,
                       deadline=deadline)
 
-    vehicles, vehicle_ids = _vehicles(session, sources, depots, as_of)
+    vehicles, vehicle_ids, bases = _vehicles(session, sources, as_of)
     scenario = {
+        "contract_version": 2,
         "name": f"incident {incident.id}: {incident.name} (as of +{as_of} min)",
         "onset": incident.onset.isoformat(),
         "deadline_min": deadline,
         "items": [{"code": i.code, "name": i.name_zh, "unit_kg": i.unit_weight_kg,
                    "unit_m3": i.unit_volume_m3} for i in items],
+        "needs": standard.model_dump(exclude_defaults=True),
         "sites": scenario_sites,
         "sources": [
             {"id": sid, "name": depots[s.depot_id].name, "tier": s.tier,
@@ -280,8 +322,10 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
             for sid, s in sources.items()
         ],
         "vehicles": vehicles,
+        "bases": bases,
         "network": load_graph().scenario_network(closed),
-        "policy": {"time_limit_s": time_limit_s},
+        "policy": {"time_limit_s": time_limit_s, "drivers": LIVE_DRIVER_RULES.model_dump(),
+                   "unload_min_per_t": LIVE_UNLOAD_MIN_PER_T},
     }
     return LiveScenario(scenario=scenario, sources=sources, sites=site_ids, as_of_min=as_of,
                         vehicles=vehicle_ids)
@@ -323,40 +367,42 @@ def _contract_sources(session: Session, sources: dict[str, SourceInfo],
                                   lead_min=lead, stock=left)
 
 
-def _vehicles(session: Session, sources: dict[str, SourceInfo], depots: dict[int | None, Depot],
-              as_of: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Scenario vehicles (one per real vehicle, named by plate) and plate -> vehicle id."""
+def _vehicles(session: Session, sources: dict[str, SourceInfo], as_of: int
+              ) -> tuple[list[dict[str, Any]], dict[str, int], list[dict[str, Any]]]:
+    """Scenario vehicles (one per real vehicle, named by plate), plate -> vehicle id, and the
+    bases of the transport enterprises whose trucks take part (id ``TE:<code>``)."""
     home_of: dict[int, str] = {}
     for sid, info in sources.items():
         home_of.setdefault(info.depot_id, sid)
-    physical = [(sid, depots[s.depot_id]) for sid, s in sources.items() if s.kind == "stock"]
     busy = busy_until(session)
     out, ids = [], {}
+    bases: dict[str, dict[str, Any]] = {}
     rows = session.execute(select(Vehicle).where(Vehicle.status == VehicleStatus.available)
                            .order_by(Vehicle.plate)).scalars()
     enterprises = {e.id: e for e in session.execute(select(TransportEnterprise).where(
         TransportEnterprise.active.is_(True))).scalars()}
     for v in rows:
         free = max(as_of, busy.get(v.id or 0, 0))
+        entry: dict[str, Any] = {"id": v.plate}
         if v.depot_id is not None:
             home = home_of.get(v.depot_id)
             if home is None:
                 continue
+            entry["source"] = home
         else:
             enterprise = enterprises.get(v.enterprise_id)
-            if enterprise is None or not physical:
+            if enterprise is None or not sources:
                 continue
-            home, depot = min(physical, key=lambda p: haversine_km(
-                enterprise.lat, enterprise.lon, p[1].lat, p[1].lon))
-            approach = straight_minutes(
-                haversine_km(enterprise.lat, enterprise.lon, depot.lat, depot.lon),
-                APPROACH_DETOUR, APPROACH_KMH)
-            free = max(free, as_of + round(enterprise.lead_time_hours * 60) + approach)
-        out.append({"id": v.plate, "source": home, "capacity_kg": v.capacity_kg,
-                    "capacity_m3": v.capacity_m3, "available_min": free,
-                    "speed_factor": v.speed_factor})
+            base = f"TE:{enterprise.code}"
+            bases.setdefault(base, {"id": base, "name": enterprise.name, "lat": enterprise.lat,
+                                    "lon": enterprise.lon})
+            entry.update(base=base, loads_at="any")
+            free = max(free, as_of + round(enterprise.lead_time_hours * 60))
+        entry.update(capacity_kg=v.capacity_kg, capacity_m3=v.capacity_m3, available_min=free,
+                     speed_factor=v.speed_factor)
+        out.append(entry)
         ids[v.plate] = v.id or 0
-    return out, ids
+    return out, ids, list(bases.values())
 
 
 def _closed_edges(session: Session, incident_id: int) -> list[tuple[str, str]]:

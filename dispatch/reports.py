@@ -111,7 +111,6 @@ def coverage(session: Session, incident: Incident, *, now: datetime) -> Coverage
     sites = list(session.execute(select(AffectedSite).where(
         AffectedSite.incident_id == incident.id, AffectedSite.active.is_(True))
         .order_by(AffectedSite.id)).scalars())
-    demand = {s.id: live.full_demand(incident, s, code_list) for s in sites}
     lines = _lines(session, incident)
 
     def covered(at: datetime, delivered_only: bool) -> tuple[int, dict[int, dict[str, int]]]:
@@ -126,12 +125,8 @@ def coverage(session: Session, incident: Incident, *, now: datetime) -> Coverage
             got[(x.site_id, x.item_id)] += x.qty
         people, missing = 0, {}
         for s in sites:
-            gap = {}
-            for code, qty in demand[s.id].items():
-                item_id = next(k for k, v in codes.items() if v == code)
-                have = got.get((s.id or 0, item_id or 0), 0)
-                if have < qty:
-                    gap[code] = qty - have
+            have = {code: got.get((s.id or 0, item_id or 0), 0) for item_id, code in codes.items()}
+            gap = live.missing_needs(incident, s, code_list, have)
             missing[s.id or 0] = gap
             if not gap:
                 people += s.people

@@ -203,6 +203,9 @@ class DriverRules(_Model):
 # 4 h / 20 min from the road traffic safety regulation, and an 11-hour day (assumption:
 # the 8-hour day of the Labour Law art. 36 plus the 3-hour extension of art. 41).
 LIVE_DRIVER_RULES = DriverRules(max_shift_min=660, max_drive_min=240, break_min=20)
+# Minutes per tonne unloaded at a site, on top of its service_min (assumption: a crew of 3-4
+# unloads about 10 t an hour by hand); live plans and the generated families use it.
+LIVE_UNLOAD_MIN_PER_T = 6.0
 
 
 class Policy(_Model):

@@ -3,6 +3,7 @@ advice, go through the same rules as a dispatcher's incident (tests/world.py net
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import func, select
@@ -69,8 +70,8 @@ def test_an_unsaved_incident_builds_the_same_scenario_as_a_saved_one(world: Worl
                            today=TODAY, time_limit_s=5)
     assert _without_name(what_if.scenario) == _without_name(saved.scenario)
     demand = {s["id"]: s["demand"] for s in what_if.scenario["sites"]}
-    assert TENT in demand["S-1"] and TENT not in demand["S-2"]
-    assert demand["S-1"][QUILT] == 60
+    assert "shelter" in demand["S-1"] and "shelter" not in demand["S-2"]
+    assert demand["S-1"]["bedding"] == 60
 
 
 def test_stock_adjust_moves_usable_stock_and_can_create_a_source(world: World) -> None:
@@ -94,3 +95,42 @@ def test_stock_adjust_moves_usable_stock_and_can_create_a_source(world: World) -
     assert "CITY" in src_before and "CITY" not in src_after
     assert {v["source"] for v in after.scenario["vehicles"]} == {"CTY", "CTY2"}
     assert src_after["CTY"] == src_before["CTY"]
+
+
+def test_live_scenarios_are_contract_v2_with_enterprise_yards_and_driver_rules(
+        world: World) -> None:
+    """A transport enterprise's truck is based at the enterprise and may load at any source
+    (available after its lead time there); depot trucks load at home; live plans carry the
+    drivers' rules, per-tonne unloading and the default standard with substitutes, and
+    shelters are sheltered. The greedy baseline plans it within the checker's rules."""
+    from dispatch.planning.baseline import greedy_baseline
+    from dispatch.planning.plan import check
+    from dispatch.planning.problem import LIVE_DRIVER_RULES, load_scenario
+
+    _stock(world)
+    ent = world.admin.post("/transport-enterprises", {
+        "code": "TE-X", "name": "物流(测试)", "division_code": "320612", "lat": 32.05,
+        "lon": 121.02, "lead_time_hours": 1})
+    assert ent.status_code == 201, ent.text
+    hired = world.admin.post("/vehicles", {"plate": "TE-X-01", "enterprise": "TE-X",
+                                           "capacity_kg": 10000, "capacity_m3": 45})
+    assert hired.status_code == 201, hired.text
+    now = utcnow()
+    with world.db.read_session() as session:
+        draft = Incident(kind=IncidentKind.typhoon, name="what if", onset=now, created_by="t")
+        built = live.build(session, draft, now=now, today=TODAY, time_limit_s=5,
+                           sites=_sites(None))
+    data = built.scenario
+    assert data["contract_version"] == 2
+    trucks = {v["id"]: v for v in data["vehicles"]}
+    assert trucks["TE-X-01"]["base"] == "TE:TE-X" and trucks["TE-X-01"]["loads_at"] == "any"
+    assert "source" not in trucks["TE-X-01"] and trucks["TE-X-01"]["available_min"] >= 60
+    assert trucks["苏F-A1"]["source"] == "CTY" and "loads_at" not in trucks["苏F-A1"]
+    assert data["bases"] == [{"id": "TE:TE-X", "name": "物流(测试)", "lat": 32.05,
+                              "lon": 121.02}]
+    assert {s["id"]: s["sheltered"] for s in data["sites"]} == {"S-1": False, "S-2": True}
+    sc = load_scenario(json.dumps(data))
+    assert sc.policy.drivers == LIVE_DRIVER_RULES and sc.policy.unload_min_per_t > 0
+    assert [n for n in sc.demand.needs] == ["water", "food", "shelter", "bedding"]
+    plan = greedy_baseline(sc)
+    assert check(plan, sc).ok, str(check(plan, sc))

@@ -54,6 +54,14 @@ def test_every_unmet_reason_of_the_planning_contract_has_a_label() -> None:
         assert f"reason.{reason}" in MESSAGES, reason
 
 
+def test_every_need_of_the_default_standard_has_a_label() -> None:
+    """Live plans' unmet needs are named by need id (water, food, ...): each has a text."""
+    from dispatch.planning.needs import DEFAULT_STANDARD_V2
+
+    for group in DEFAULT_STANDARD_V2.groups:
+        assert f"need.{group.id}" in MESSAGES, group.id
+
+
 def test_both_languages_have_the_same_placeholders() -> None:
     """A {name} in the Chinese text is in the English text too, so formatting never fails."""
     fmt = string.Formatter()
