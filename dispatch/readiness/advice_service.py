@@ -29,6 +29,7 @@ from dispatch.flows import PlanningFailed
 from dispatch.planning.network import TravelNetwork, build_network, earliest_arrival
 from dispatch.planning.problem import Scenario, ScenarioError, load_scenario
 from dispatch.readiness import advice, library
+from dispatch.readiness.evaluate import primary_item
 from dispatch.readiness.models import (
     Advice,
     AdviceOrder,
@@ -204,8 +205,15 @@ def scenario_model(key: str, county: str, built: Built) -> tuple[advice.Scenario
     parsed = load_scenario(json.dumps(built.live.scenario))
     network = build_network(parsed)
     ea = earliest_arrival(parsed, network)
-    # live scenarios give every site its demand explicitly (per item, what is still missing)
-    per_site = {s.id: dict(s.demand or {}) for s in parsed.sites}
+    # live scenarios give every site its demand explicitly (per need, what is still missing);
+    # the model counts each need in its primary item (evaluate.primary_item), units rounded up
+    per_site: dict[str, dict[str, int]] = {}
+    for site in parsed.sites:
+        units: dict[str, int] = defaultdict(int)
+        for need, qty in (site.demand or {}).items():
+            item, eq = primary_item(parsed, need)
+            units[item] += math.ceil(qty / eq - 1e-9)
+        per_site[site.id] = dict(units)
     model = advice.ScenarioModel(
         key=key, county=county, people=sum(s.people for s in parsed.sites),
         site_people={s.id: s.people for s in parsed.sites},

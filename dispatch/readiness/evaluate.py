@@ -6,10 +6,15 @@ The engine's unmet reasons are named in one vocabulary here (contract v1 names m
 stock was there, the vehicles could not bring it in time), ``lead_time`` (only reserves whose
 activation lead time is too long hold it) and ``unreachable`` (no vehicle can arrive by the
 deadline: distance or closed roads).
+
+Contract-v2 plans name unmet needs (``water``, ``food``, ...; units of need); gaps and the
+binding item are expressed in the need's **primary item** (the first item of its group in the
+scenario's standard: the one the reserve catalogue stocks for it), units rounded up.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -80,7 +85,17 @@ def needs(plan: Plan, scenario: Scenario) -> list[NeedCoverage]:
     return [NeedCoverage(need=k, people=people[k], people_covered=covered[k]) for k in keys]
 
 
-def binding(plan: Plan) -> Binding | None:
+def primary_item(scenario: Scenario, need: str) -> tuple[str, float]:
+    """The item a need is counted in, and units of need per unit of it: the first item of
+    the need's group (an item code is its own need, 1 per unit)."""
+    found = scenario.demand.needs.get(need)
+    if found is None:
+        return need, 1.0
+    code, eq = next(iter(found.items.items()))
+    return code, eq
+
+
+def binding(plan: Plan, scenario: Scenario | None = None) -> Binding | None:
     """The reason (and, for stock, the item) leaving the most people of uncovered sites short;
     ties go to more units short, then to the order stock, lead time, fleet time, distance."""
     covered = {s.site: s.covered for s in plan.sites}
@@ -92,8 +107,9 @@ def binding(plan: Plan) -> Binding | None:
         if covered.get(u.site, False):
             continue
         reason = REASONS.get(u.reason, u.reason)
-        key = (reason, u.item if reason in ("stock", "lead_time") else None)
-        units[key] += u.qty
+        item, eq = primary_item(scenario, u.item) if scenario is not None else (u.item, 1.0)
+        key = (reason, item if reason in ("stock", "lead_time") else None)
+        units[key] += u.qty / eq
         if (u.site, key) not in counted:
             counted.add((u.site, key))
             persons[key] += people.get(u.site, 0)
@@ -113,7 +129,8 @@ def gaps(plan: Plan, scenario: Scenario) -> list[ItemGap]:
     """Per item: units not delivered by the deadline, and their weight in tonnes."""
     short: dict[str, float] = defaultdict(float)
     for u in plan.unmet:
-        short[u.item] += u.qty
+        item, eq = primary_item(scenario, u.item)
+        short[item] += math.ceil(u.qty / eq - 1e-9)
     kg = {i.code: i.unit_kg for i in scenario.items}
     order = [i.code for i in scenario.items]
     return [ItemGap(item=code, units=round(short[code]),
@@ -127,5 +144,6 @@ def outcome(plan: Plan, scenario: Scenario) -> Outcome:
     return Outcome(people=s.people, people_covered=s.people_covered, coverage=s.coverage,
                    fill_rate=s.fill_rate, bound_coverage=s.bound_coverage,
                    baseline_coverage=s.baseline_coverage, engine_status=s.status or "",
-                   solve_s=s.solve_s, needs=needs(plan, scenario), binding=binding(plan),
+                   solve_s=s.solve_s, needs=needs(plan, scenario),
+                   binding=binding(plan, scenario),
                    gaps=gaps(plan, scenario))
