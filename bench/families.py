@@ -317,28 +317,31 @@ def render(rows: list[dict[str, Any]], summary: list[dict[str, Any]], command: s
         "unloading or substitutes: its people covered are under v1's rules, for the same "
         "people).",
         "",
-        "| family | split | n | people | bound | baseline | engine: mean / worst of bound "
-        "| today's: mean / worst | engine / today people | max s | peak MB | fill van / "
-        "medium / heavy | idle | below baseline | targets |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | "
-        "---: | ---: | --- |",
+        "| family | split | engine | n | people | bound | greedy baseline | covered | "
+        "mean / worst of bound | vs today's | max s | peak MB | fill van / medium / heavy | "
+        "idle while coverable | below baseline | targets (held out) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- "
+        "| ---: | ---: | --- |",
     ]
     for e in summary:
-        new, today = e.get("new", {}), e.get("today", {})
-        gain = (new["people_covered"] / today["people_covered"]
-                if new and today and today["people_covered"] else None)
-        fill = " / ".join(f"{new.get('fill', {}).get(k, 0):.2f}" if k in new.get("fill", {})
-                          else "-" for k in ("van", "medium", "heavy")) if new else "-"
-        targets = ", ".join(f"{k} {'yes' if v else '**no**'}"
-                            for k, v in e["targets"].items()) or "-"
-        lines.append(
-            f"| {e['family']} | {e['split']} | {e['scenarios']} | {e['people']:,} | "
-            f"{e['bound']:,} | {e['baseline']:,} | "
-            f"{_pct(new.get('mean_of_bound'))} / {_pct(new.get('worst_of_bound'))} | "
-            f"{_pct(today.get('mean_of_bound'))} / {_pct(today.get('worst_of_bound'))} | "
-            f"{'-' if gain is None else f'{gain:.2f}x'} | "
-            f"{new.get('max_s', 0):.1f} | {new.get('peak_mb', 0):.0f} | {fill} | "
-            f"{new.get('idle', '-')} | {new.get('below_baseline', '-')} | {targets} |")
+        today = e.get("today")
+        for engine, label in (("new", "engine"), ("today", f"today's ({TODAY_COMMIT}, v1 twin)")):
+            x = e.get(engine)
+            if not x:
+                continue
+            gain = (f"{x['people_covered'] / today['people_covered']:.2f}x"
+                    if engine == "new" and today and today["people_covered"] else "-")
+            fill = " / ".join(f"{x['fill'][k]:.2f}" if k in x["fill"] else "-"
+                              for k in ("van", "medium", "heavy"))
+            targets = ", ".join(f"{k} {'yes' if v else '**no**'}"
+                                for k, v in e["targets"].items()) if engine == "new" else "-"
+            lines.append(
+                f"| {e['family']} | {e['split']} | {label} | {e['scenarios']} | "
+                f"{e['people']:,} | {e['bound']:,} | {e['baseline']:,} | "
+                f"{x['people_covered']:,} | {_pct(x['mean_of_bound'])} / "
+                f"{_pct(x['worst_of_bound'])} | {gain} | {x['max_s']:.1f} | "
+                f"{x['peak_mb']:.0f} | {fill} | {x['idle']} | {x['below_baseline']} | "
+                f"{targets or '-'} |")
     lines += ["", "Every scenario:", "",
               "| scenario | split | people | flow bound | trip bound | baseline | engine | "
               "status | s | MB | idle | today's | s | idle | check |",
@@ -369,6 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv and argv[0] == "--solve-today":
         print(json.dumps(solve_today(argv[1], float(argv[2]))))
+        return 0
+    if argv and argv[0] == "--render":  # --render RESULTS.json SPLIT COMMAND: rebuild a page
+        data = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+        page = render(data["scenarios"], summarise(data["scenarios"]), argv[3], argv[2])
+        write_keeping_notes(Path(argv[1]).with_suffix(".md"), page)
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=("tune", "held_out", "all"), default="tune")
