@@ -81,7 +81,7 @@ def get_plan(session: Session, plan_id: int, *, incident_id: int | None = None,
     plan = one_or_none(session, select(DispatchPlan).where(DispatchPlan.id == plan_id),
                        lock=lock)
     if plan is None or (incident_id is not None and plan.incident_id != incident_id):
-        raise NotFound(f"plan {plan_id} not found")
+        raise NotFound.of("plan.unknown", plan=plan_id)
     return plan
 
 
@@ -100,12 +100,12 @@ def approve(session: Session, *, incident_id: int, plan_id: int, principal: Prin
     incident = open_incident(session, incident_id, lock=True)  # one approval at a time
     plan = get_plan(session, plan_id, incident_id=incident_id, lock=True)
     if plan.status != JobStatus.succeeded:
-        raise Conflict(f"plan {plan_id} is {plan.status}, not ready to approve")
+        raise Conflict.of("plan.not_ready", plan=plan_id, status=plan.status.value)
     if plan.state != PlanState.draft:
-        raise Conflict(f"plan {plan_id} is {plan.state}", details={"state": plan.state})
+        raise Conflict.of("plan.state", plan=plan_id, state=plan.state.value)
     if not (plan.verdict or {}).get("ok"):
-        raise Conflict(f"plan {plan_id} failed the plan checker and cannot be approved",
-                       details={"verdict": plan.verdict})
+        raise Conflict.of("plan.checker_failed", plan=plan_id,
+                          details={"verdict": plan.verdict})
     result, sources = plan.result or {}, plan.sources or {}
     routes = result.get("routes", [])
     for tier in sorted({sources[t["source"]]["tier"] for r in routes for t in r["trips"]}):
@@ -153,10 +153,8 @@ def approve(session: Session, *, incident_id: int, plan_id: int, principal: Prin
                                              item_id=items[code].id or 0, planned=qty))
     _check_draws(session, plan, draws, items, ctx.today, changes)
     if changes:
-        raise Conflict(
-            "stock moved since planning: re-plan",
-            details={"changes": [c.__dict__ for c in changes]},
-        )
+        raise Conflict.of("plan.stock_moved", lines=len(changes),
+                          details={"changes": [c.__dict__ for c in changes]})
     for (depot_id, item_id), qty in draws.items():
         session.add(ReserveDraw(plan_id=plan_id, depot_id=depot_id, item_id=item_id,
                                 quantity=qty))
@@ -225,7 +223,7 @@ def get_shipment(session: Session, shipment_id: int, *, lock: bool = False) -> S
     shipment = one_or_none(session, select(Shipment).where(Shipment.id == shipment_id),
                            lock=lock)
     if shipment is None:
-        raise NotFound(f"shipment {shipment_id} not found")
+        raise NotFound.of("shipment.unknown", shipment=shipment_id)
     return shipment
 
 
@@ -256,7 +254,8 @@ def depart(session: Session, *, shipment_id: int, principal: Principal, ctx: Mov
     shipment = get_shipment(session, shipment_id, lock=True)
     depot = _require_source(principal, session, shipment)
     if shipment.status != ShipmentStatus.planned:
-        raise Conflict(f"shipment {shipment_id} is {shipment.status}")
+        raise Conflict.of("shipment.not_planned", shipment=shipment_id,
+                          status=shipment.status.value)
     location = ledger.depot_location(session, depot)
     transit = ledger.virtual_location(session, LocationKind.transit)
     for line, item in _lines(session, shipment):
@@ -294,14 +293,14 @@ def confirm_stop(session: Session, *, shipment_id: int, seq: int, data: StopConf
     shipment = get_shipment(session, shipment_id, lock=True)
     _require_source(principal, session, shipment)
     if shipment.status != ShipmentStatus.departed:
-        raise Conflict(f"shipment {shipment_id} is {shipment.status}; only a departed trip "
-                       "delivers")
+        raise Conflict.of("shipment.not_departed", shipment=shipment_id,
+                          status=shipment.status.value)
     stop = session.execute(select(ShipmentStop).where(
         ShipmentStop.shipment_id == shipment_id, ShipmentStop.seq == seq)).scalar_one_or_none()
     if stop is None:
-        raise NotFound(f"shipment {shipment_id} has no stop {seq}")
+        raise NotFound.of("stop.unknown", shipment=shipment_id, seq=seq)
     if stop.status != StopStatus.pending:
-        raise Conflict(f"stop {seq} of shipment {shipment_id} is already confirmed")
+        raise Conflict.of("stop.confirmed", shipment=shipment_id, seq=seq)
     lines = {item.code: (line, item) for line, item in session.execute(
         select(StopLine, Item).join(Item, Item.id == StopLine.item_id)
         .where(StopLine.stop_id == stop.id)).all()}
@@ -311,12 +310,12 @@ def confirm_stop(session: Session, *, shipment_id: int, seq: int, data: StopConf
     items = {i.code: i for i in session.execute(select(Item)).scalars()}
     for code, qty in delivered.items():
         if code not in items:
-            raise InvalidInput(f"delivered.{code}", "unknown item")
+            raise InvalidInput.of("delivery.unknown_item", field=f"delivered.{code}", item=code)
         if qty < 0:
-            raise InvalidInput(f"delivered.{code}", "must be >= 0")
+            raise InvalidInput.of("delivery.negative", field=f"delivered.{code}", item=code)
         if qty > on_truck.get(code, 0):
-            raise InvalidInput(f"delivered.{code}",
-                               f"only {on_truck.get(code, 0)} are on the truck")
+            raise InvalidInput.of("delivery.on_truck", field=f"delivered.{code}", item=code,
+                                  on_truck=on_truck.get(code, 0), delivered=qty)
     site = session.get_one(AffectedSite, stop.site_id)
     transit = ledger.virtual_location(session, LocationKind.transit)
     people = ledger.virtual_location(session, LocationKind.distribution)
@@ -368,7 +367,8 @@ def cancel(session: Session, *, shipment_id: int, reason: str, principal: Princi
     elif shipment.status == ShipmentStatus.departed:
         _finish(session, shipment, ShipmentStatus.cancelled, ctx)
     else:
-        raise Conflict(f"shipment {shipment_id} is {shipment.status}")
+        raise Conflict.of("shipment.finished", shipment=shipment_id,
+                          status=shipment.status.value)
     shipment.note = reason
     session.add(shipment)
     record(session, actor=principal.actor, action="shipment.cancel", entity="shipment",
@@ -415,7 +415,8 @@ def _unload(session: Session, shipment: Shipment, item: Item, qty: int, source: 
         session.add(sl)
         remaining -= take
     if remaining:
-        raise InvalidInput(field, f"{remaining} more {item.code} than the truck carries")
+        raise InvalidInput.of("delivery.more_than_carried", field=field, remaining=remaining,
+                              item=item.code)
 
 
 def _finish(session: Session, shipment: Shipment, status: ShipmentStatus, ctx: MoveContext

@@ -259,8 +259,8 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
     as_of = minutes_since(incident.onset, now)
     deadline = deadline_min(incident)
     if as_of >= deadline:
-        raise Conflict(f"the deadline of incident {incident.id} has passed",
-                       details={"as_of_min": as_of, "deadline_min": deadline})
+        raise Conflict.of("incident.deadline_passed", incident=incident.id, as_of_min=as_of,
+                          deadline_min=deadline)
     items = list(session.execute(select(Item).order_by(Item.code)).scalars())
     codes = [i.code for i in items]
     by_id = {i.id: i for i in items}

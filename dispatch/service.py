@@ -55,8 +55,7 @@ def get_enterprise(session: Session, code: str, *, field: str = "enterprise"
     row = session.execute(select(TransportEnterprise).where(TransportEnterprise.code == code)
                           ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"transport enterprise {code} not found",
-                       fields=[{"field": field, "message": "unknown"}])
+        raise NotFound.of("enterprise.unknown", field=field, code=code)
     return row
 
 
@@ -64,8 +63,7 @@ def get_vehicle(session: Session, plate: str) -> Vehicle:
     """The vehicle with ``plate`` or a 404."""
     row = session.execute(select(Vehicle).where(Vehicle.plate == plate)).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"vehicle {plate} not found", fields=[{"field": "plate",
-                                                               "message": "unknown"}])
+        raise NotFound.of("vehicle.unknown", field="plate", plate=plate)
     return row
 
 
@@ -87,7 +85,7 @@ def enterprise_public(enterprise: TransportEnterprise) -> TransportEnterprisePub
 def create_vehicle(session: Session, *, data: VehicleCreate, actor: str) -> Vehicle:
     """Register a vehicle at a depot or with a transport enterprise."""
     if session.execute(select(Vehicle.id).where(Vehicle.plate == data.plate)).first():
-        raise Conflict(f"vehicle {data.plate} exists", details={"plate": data.plate})
+        raise Conflict.of("vehicle.exists", field="plate", plate=data.plate)
     depot = get_depot(session, data.depot) if data.depot else None
     enterprise = get_enterprise(session, data.enterprise) if data.enterprise else None
     vehicle = Vehicle(**data.model_dump(exclude={"depot", "enterprise"}),
@@ -108,7 +106,7 @@ def create_enterprise(session: Session, *, data: TransportEnterpriseCreate, acto
     """Register a transport enterprise under agreement."""
     exists = select(TransportEnterprise.id).where(TransportEnterprise.code == data.code)
     if session.execute(exists).first():
-        raise Conflict(f"transport enterprise {data.code} exists", details={"code": data.code})
+        raise Conflict.of("enterprise.exists", field="code", code=data.code)
     masterdata.get_division(session, data.division_code)
     return crud.created(session, TransportEnterprise.model_validate(data), actor=actor,
                               entity="transport_enterprise", entity_id=data.code)
@@ -130,7 +128,7 @@ def get_incident(session: Session, incident_id: int, *, lock: bool = False) -> I
     incident = one_or_none(session, select(Incident).where(Incident.id == incident_id),
                            lock=lock)
     if incident is None:
-        raise NotFound(f"incident {incident_id} not found")
+        raise NotFound.of("incident.unknown", incident=incident_id)
     return incident
 
 
@@ -138,7 +136,7 @@ def open_incident(session: Session, incident_id: int, *, lock: bool = False) -> 
     """An incident that is still open (409 when closed)."""
     incident = get_incident(session, incident_id, lock=lock)
     if incident.status != IncidentStatus.open:
-        raise Conflict(f"incident {incident_id} is closed")
+        raise Conflict.of("incident.closed", incident=incident_id)
     return incident
 
 
@@ -168,20 +166,26 @@ def _site_place(session: Session, data: SiteIn) -> tuple[str, str, SiteKind, flo
     if data.shelter:
         depot = get_depot(session, data.shelter, field="shelter")
         if depot.kind != DepotKind.shelter:
-            raise InvalidInput("shelter", f"depot {depot.code} is a {depot.kind}, not a shelter")
+            raise InvalidInput.of("site.not_shelter", field="shelter", depot=depot.code,
+                                  kind=depot.kind.value)
         return depot.code, data.name or depot.name, SiteKind.shelter, depot.lat, depot.lon
     if data.township:
         division = masterdata.get_division(session, data.township, field="township")
         if division.level not in (DivisionLevel.township, DivisionLevel.township_other):
-            raise InvalidInput("township", f"division {division.code} is a {division.level}")
+            raise InvalidInput.of("site.not_township", field="township", code=division.code,
+                                  level=division.level.value)
         if division.lat is None or division.lon is None:
-            raise InvalidInput("township", f"division {division.code} has no coordinates")
+            raise InvalidInput.of("site.no_coordinates", field="township", code=division.code)
         return (division.code, data.name or division.name, SiteKind.township, division.lat,
                 division.lon)
     assert data.code and data.name and data.lat is not None and data.lon is not None
     where = boundaries.load().where(data.lat, data.lon)
-    if where != boundaries.Where.land:
-        raise PointNotInNantong(data.lat, data.lon, where)
+    if where == boundaries.Where.water:
+        raise PointNotInNantong.of("site.point_water", field="lat", also=("lon",),
+                                   lat=data.lat, lon=data.lon, where=where.value)
+    if where == boundaries.Where.outside:
+        raise PointNotInNantong.of("site.point_outside", field="lat", also=("lon",),
+                                   lat=data.lat, lon=data.lon, where=where.value)
     return data.code, data.name, SiteKind.point, data.lat, data.lon
 
 
@@ -189,13 +193,6 @@ class PointNotInNantong(InvalidInput):
     """An ad-hoc point in the sea, in the Yangtze or outside the city (422 naming lat and lon)."""
 
     code = "point_not_in_nantong"
-
-    def __init__(self, lat: float, lon: float, where: boundaries.Where) -> None:
-        reason = ("is in the sea or the Yangtze, not on land" if where == boundaries.Where.water
-                  else "is outside Nantong")
-        super().__init__("lat", f"point ({lat}, {lon}) {reason}",
-                         details={"lat": lat, "lon": lon, "where": str(where)})
-        self.fields.append({"field": "lon", "message": self.fields[0]["message"]})
 
 
 def add_site(session: Session, *, incident_id: int, data: SiteIn, actor: str) -> AffectedSite:
@@ -205,8 +202,7 @@ def add_site(session: Session, *, incident_id: int, data: SiteIn, actor: str) ->
     exists = select(AffectedSite.id).where(AffectedSite.incident_id == incident.id,
                                            AffectedSite.code == code)
     if session.execute(exists).first():
-        raise Conflict(f"site {code} is already part of incident {incident_id}; "
-                       "report a new head count instead", details={"site": code})
+        raise Conflict.of("site.exists", field="code", site=code, incident=incident_id)
     site = AffectedSite(incident_id=incident.id or 0, code=code, name=name, kind=kind, lat=lat,
                         lon=lon, people=data.people, households=data.households,
                         service_min=data.service_min)
@@ -225,7 +221,7 @@ def get_site(session: Session, incident_id: int, code: str) -> AffectedSite:
     site = session.execute(select(AffectedSite).where(
         AffectedSite.incident_id == incident_id, AffectedSite.code == code)).scalar_one_or_none()
     if site is None:
-        raise NotFound(f"site {code} is not part of incident {incident_id}")
+        raise NotFound.of("site.unknown", site=code, incident=incident_id)
     return site
 
 
@@ -261,13 +257,13 @@ def add_closure(session: Session, *, incident_id: int, data: ClosureIn, actor: s
     graph = load_graph()
     if data.a is not None and data.b is not None:
         if graph.edge(data.a, data.b) is None:
-            raise InvalidInput("a", f"no road edge between {data.a} and {data.b}")
+            raise InvalidInput.of("closure.no_edge", field="a", a=data.a, b=data.b)
         edges = [[data.a, data.b]]
     else:
         assert data.polygon is not None
         edges = [[a, b] for a, b in graph.crossing(list(data.polygon))]
         if not edges:
-            raise InvalidInput("polygon", "no road edge crosses this polygon")
+            raise InvalidInput.of("closure.no_edges_in_polygon", field="polygon")
     closure = RoadClosure(incident_id=incident_id, edges=edges,
                           polygon=[list(p) for p in data.polygon] if data.polygon else None,
                           reason=data.reason, created_by=actor)
@@ -280,7 +276,7 @@ def lift_closure(session: Session, *, incident_id: int, closure_id: int, actor: 
     """Reopen the roads of a closure."""
     closure = session.get(RoadClosure, closure_id)
     if closure is None or closure.incident_id != incident_id:
-        raise NotFound(f"closure {closure_id} not found in incident {incident_id}")
+        raise NotFound.of("closure.unknown", closure=closure_id, incident=incident_id)
     if closure.lifted_at is None:
         closure.lifted_at = utcnow()
         session.add(closure)

@@ -105,9 +105,9 @@ class Cursor:
             same = body["f"] == feed.value and bool(body.get("l", 0)) == local_only
             issued_in = body.get("e")
         except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
-            raise InvalidInput("after", "not a cursor issued by this feed") from None
+            raise InvalidInput.of("feed.cursor_bad", field="after", feed=feed.value) from None
         if not same:
-            raise InvalidInput("after", f"a cursor of another feed or filter, not {feed.value}")
+            raise InvalidInput.of("feed.cursor_other", field="after", feed=feed.value)
         if issued_in != epoch:
             raise EpochChanged(
                 "the database was restored from a backup after this cursor was issued; read "

@@ -88,8 +88,7 @@ def get_source(session: Session, name: str, *, lock: bool = False) -> ExchangeSo
     source = one_or_none(session, select(ExchangeSource).where(ExchangeSource.name == name),
                          lock=lock)
     if source is None:
-        raise NotFound(f"exchange source {name} not found",
-                       fields=[{"field": "source", "message": "unknown"}])
+        raise NotFound.of("exchange.source_unknown", field="source", name=name)
     return source
 
 
@@ -126,7 +125,7 @@ def list_sources(session: Session) -> list[ExchangeSourcePublic]:
 def create_source(session: Session, *, data: ExchangeSourceCreate, actor: str) -> ExchangeSource:
     """Configure a new provincial source."""
     if session.execute(select(ExchangeSource.id).where(ExchangeSource.name == data.name)).first():
-        raise Conflict(f"exchange source {data.name} exists", details={"name": data.name})
+        raise Conflict.of("exchange.source_exists", field="name", name=data.name)
     return crud.created(session, ExchangeSource.model_validate(data), actor=actor,
                               entity="exchange_source", entity_id=data.name)
 
@@ -141,7 +140,8 @@ def update_source(session: Session, *, name: str, data: ExchangeSourceUpdate, ac
         try:
             SourceOptions.model_validate(merged)
         except ValidationError as exc:
-            raise InvalidInput("options", _validation_message(exc)) from exc
+            raise InvalidInput.of("exchange.options_invalid", field="options",
+                                  detail=_validation_message(exc)) from exc
         desired["options"] = merged
     sync_fields(session, source, desired, actor=actor, entity="exchange_source", entity_id=name)
     return source
@@ -184,6 +184,9 @@ def reason_of(exc: Exception) -> str:
         return f"conflicts with a database constraint: {str(exc.orig).splitlines()[0]}"[:500]
     if isinstance(exc, InvalidInput):
         return f"{_PROVINCIAL_FIELD.get(exc.field, exc.field)}: {exc.fields[0]['message']}"[:500]
+    if isinstance(exc, ReliefError) and exc.key is not None and exc.fields:
+        field = exc.fields[0]["field"]
+        return f"{_PROVINCIAL_FIELD.get(field, field)}: {exc.message}"[:500]
     return str(exc)[:500]
 
 
@@ -229,7 +232,8 @@ def import_context(session: Session, *, source: ExchangeSource, actor: str, toda
     try:
         items = ItemTable.with_overrides(options.item_codes)
     except MappingError as exc:
-        raise InvalidInput("options.item_codes", exc.message) from exc
+        raise InvalidInput.of("exchange.options_invalid", field="options.item_codes",
+                              detail=exc.message) from exc
     return ImportContext(session=session, source=source, options=options, items=items,
                          actor=actor, today=today, batch_id=batch_id)
 
@@ -266,7 +270,7 @@ def _local_code(ctx: ImportContext, model: Any, letter: str, external_id: str) -
     digest = hashlib.sha256(f"{ctx.source.name}:{letter}:{external_id}".encode()).hexdigest()
     code = f"{ctx.code_prefix}-{letter}-{digest[:12]}"
     if taken(code):
-        raise Conflict(f"local code {code} is already taken")
+        raise Conflict.of("exchange.code_taken", code=code)
     return code
 
 
@@ -368,8 +372,7 @@ def apply_logistics(ctx: ImportContext, rec: MappedLogistics, local_id: str | No
                                    entity_id=mv.plate)
             continue
         if session.execute(select(Vehicle.id).where(Vehicle.plate == mv.plate)).first():
-            raise Conflict(f"CLLB: vehicle {mv.plate} is registered to another depot or "
-                           "enterprise")
+            raise Conflict.of("exchange.vehicle_elsewhere", field="CLLB", plate=mv.plate)
         crud.created(session, Vehicle(plate=mv.plate, enterprise_id=enterprise.id,
                                             note=_note(ctx, "vehicle of", rec.external_id),
                                             **desired),
@@ -440,8 +443,8 @@ def require_source_scope(principal: Principal, source: str) -> None:
     allowed = {s[len(SOURCE_SCOPE_PREFIX):] for s in principal.scopes
                if s.startswith(SOURCE_SCOPE_PREFIX)}
     if allowed and source not in allowed:
-        raise Forbidden(f"{principal.actor} may not import for source {source}",
-                        details={"source": source})
+        raise Forbidden.of("exchange.import_forbidden", actor=principal.actor, source=source,
+                           details={"source": source})
 
 
 def start_run(session: Session, *, source_name: str, actor: str, feeds: list[Entity]
@@ -450,9 +453,9 @@ def start_run(session: Session, *, source_name: str, actor: str, feeds: list[Ent
     interrupted (their process died, or is overtaken and stops at its next page)."""
     source = get_source(session, source_name, lock=True)
     if not source.active:
-        raise Conflict(f"exchange source {source.name} is inactive")
+        raise Conflict.of("exchange.source_inactive", name=source.name)
     if not source.base_url:
-        raise InvalidInput("base_url", f"source {source.name} has no base_url to pull from")
+        raise InvalidInput.of("exchange.no_base_url", field="base_url", name=source.name)
     session.execute(
         update(SyncRun)
         .where(SyncRun.source_id == source.id, SyncRun.kind == RunKind.pull,
@@ -545,7 +548,7 @@ def get_run(session: Session, run_id: int) -> SyncRunPublic:
     """One sync-log entry with its rejected records, or 404."""
     run = session.get(SyncRun, run_id)
     if run is None:
-        raise NotFound(f"sync run {run_id} not found")
+        raise NotFound.of("exchange.run_unknown", run=run_id)
     return run_public(session, run, with_rejections=True)
 
 

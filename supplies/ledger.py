@@ -218,7 +218,7 @@ def lot_number_for(item: Item, lot_number: str | None, expiry: date | None) -> s
     """The lot number goods are received under: the given one, else one named after the expiry
     (``AUTO-20271231``, ``AUTO-NOEXP``); 422 naming ``expiry`` for a perishable without one."""
     if item.perishable and expiry is None:
-        raise InvalidInput("expiry", f"item {item.code} is perishable: an expiry date is required")
+        raise InvalidInput.of("lot.expiry_required", field="expiry", item=item.code)
     if lot_number is None:
         return f"AUTO-{expiry:%Y%m%d}" if expiry else "AUTO-NOEXP"
     return lot_number
@@ -230,20 +230,16 @@ def choose_lot(held: Sequence[LotT], *, item: Item, lot_number: str, expiry: dat
     lot to use, or None when the lot (number, expiry) is to be found or created globally."""
     if expiry is None and held:
         if len(held) > 1:
-            raise InvalidInput(
-                "expiry",
-                f"{location.code} holds lot {lot_number} of item {item.code} with expiries "
-                f"{', '.join(str(lt.expiry) for lt in held)}: give the expiry",
-            )
+            raise InvalidInput.of("lot.expiry_ambiguous", field="expiry", location=location.code,
+                                  lot=lot_number, item=item.code,
+                                  expiries=", ".join(str(lt.expiry) for lt in held))
         return held[0]
     if expiry is not None and held:
         same = [lt for lt in held if lt.expiry == expiry]
         if not same:
-            raise InvalidInput(
-                "expiry",
-                f"lot {lot_number} of item {item.code} at {location.code} has expiry "
-                f"{held[0].expiry}, not {expiry}",
-            )
+            raise InvalidInput.of("lot.expiry_mismatch", field="expiry", lot=lot_number,
+                                  item=item.code, location=location.code,
+                                  held=str(held[0].expiry), expiry=str(expiry))
         return same[0]
     return None
 
@@ -265,17 +261,13 @@ def held_lot(
     if expiry is not None:
         lots = [lt for lt in lots if lt.expiry == expiry]
     if not lots:
-        suffix = f" with expiry {expiry}" if expiry is not None else ""
-        raise NotFound(
-            f"lot {lot_number}{suffix} of item {item.code} is not held at {location.code}",
-            fields=[{"field": field_name, "message": "not held here"}],
-        )
+        raise NotFound.of("lot.not_held", field=field_name, lot=lot_number, item=item.code,
+                          location=location.code,
+                          expiry="" if expiry is None else str(expiry))
     if len(lots) > 1:
-        raise InvalidInput(
-            expiry_field,
-            f"{location.code} holds lot {lot_number} of item {item.code} with expiries "
-            f"{', '.join(str(lt.expiry) for lt in lots)}: give the expiry",
-        )
+        raise InvalidInput.of("lot.expiry_ambiguous", field=expiry_field,
+                              location=location.code, lot=lot_number, item=item.code,
+                              expiries=", ".join(str(lt.expiry) for lt in lots))
     return lots[0]
 
 
@@ -306,10 +298,8 @@ def set_quality(
     assert item.id is not None and lot.id is not None
     rows = lock_stock(session, location, item.id, [lot.id])
     if not rows:
-        raise NotFound(
-            f"lot {lot.lot_number} of item {item.code} is not held at {location.code}",
-            fields=[{"field": "depot", "message": "does not hold this lot"}],
-        )
+        raise NotFound.of("lot.not_held", field="depot", lot=lot.lot_number, item=item.code,
+                          location=location.code, expiry="")
     quant = rows[0][0]
     before = quant.quality
     if before != quality:
@@ -410,22 +400,19 @@ def pick_fefo(
         rows = [(q, lt) for q, lt in rows if lt.id == lot.id]
         for quant, lot_row in rows:
             if not is_usable(quant, lot_row, today):
-                state = "expired" if quant.quality == Quality.good else quant.quality.value
-                raise Conflict(
-                    f"lot {lot.lot_number} is {state} here and cannot be used",
-                    details={"lot": lot.lot_number, "quality": quant.quality,
-                             "expiry": lot.expiry},
-                )
+                if quant.quality == Quality.good:
+                    raise Conflict.of("lot.expired", field="lot", lot=lot.lot_number,
+                                      expiry=str(lot.expiry), quality=quant.quality.value)
+                raise Conflict.of("lot.unusable", field="lot", lot=lot.lot_number,
+                                  quality=quant.quality.value,
+                                  expiry=None if lot.expiry is None else str(lot.expiry))
     candidates = sorted(
         ((q, lt) for q, lt in rows if available(q, lt, today) > 0), key=lambda r: fefo_key(r[1])
     )
     total = sum(available(q, lt, today) for q, lt in candidates)
     if total < quantity:
-        raise InsufficientStock(
-            f"only {total} available, {quantity} requested",
-            details={"available": total, "requested": quantity},
-            fields=[{"field": field_name, "message": f"only {total} available"}],
-        )
+        raise InsufficientStock.of("stock.short", field=field_name, available=total,
+                                   requested=quantity)
     picks: list[Pick] = []
     remaining = quantity
     for quant, lot_row in candidates:
@@ -506,16 +493,13 @@ def move_picks(
         quant = pick.quant
         if from_reserved:
             if quant.reserved < pick.quantity:
-                raise InsufficientStock(
-                    f"only {quant.reserved} reserved on lot {pick.lot.lot_number}",
-                    details={"available": quant.reserved, "requested": pick.quantity},
-                )
+                raise InsufficientStock.of("stock.reserved_short", lot=pick.lot.lot_number,
+                                           available=quant.reserved, requested=pick.quantity)
             quant.reserved -= pick.quantity
         elif quant.on_hand - quant.reserved < pick.quantity:
-            raise InsufficientStock(
-                f"only {quant.on_hand - quant.reserved} available on lot {pick.lot.lot_number}",
-                details={"available": quant.on_hand - quant.reserved, "requested": pick.quantity},
-            )
+            raise InsufficientStock.of("stock.lot_short", lot=pick.lot.lot_number,
+                                       available=quant.on_hand - quant.reserved,
+                                       requested=pick.quantity)
         quant.on_hand -= pick.quantity
         quant.updated_at = utcnow()
         session.add(quant)
@@ -620,11 +604,8 @@ def move_lot(
     rows = lock_stock(session, source, item.id, [lot.id])
     free = sum(q.on_hand - q.reserved for q, _ in rows)
     if not rows or free < quantity:
-        raise InsufficientStock(
-            f"only {free} of lot {lot.lot_number} free at {source.code}",
-            details={"available": free, "requested": quantity},
-            fields=[{"field": "quantity", "message": f"only {free} free"}],
-        )
+        raise InsufficientStock.of("stock.lot_free_short", field="quantity", lot=lot.lot_number,
+                                   depot=source.code, available=free, requested=quantity)
     picks = [Pick(quant=rows[0][0], lot=rows[0][1], quantity=quantity)]
     # Bypass the usability rule: this path moves stock that is already where it must go.
     (move,) = move_picks(
@@ -660,10 +641,8 @@ def adjust(
     if delta == 0:
         return None
     if counted < quant.reserved:
-        raise Conflict(
-            f"counted {counted} but {quant.reserved} are reserved; release reservations first",
-            details={"reserved": quant.reserved, "on_hand": quant.on_hand, "counted": counted},
-        )
+        raise Conflict.of("count.below_reserved", field="counted_quantity", counted=counted,
+                          reserved=quant.reserved, on_hand=quant.on_hand)
     inventory = virtual_location(session, LocationKind.inventory)
     if delta > 0:
         return receive(
@@ -762,13 +741,14 @@ def release(
 ) -> int:
     """Give back ``quantity`` (default: all) of what a reservation holds; returns the amount."""
     if reservation.state != ReservationState.active:
-        raise Conflict(f"reservation {reservation.id} is {reservation.state}")
+        raise Conflict.of("reservation.state", reservation=reservation.id,
+                          state=reservation.state.value)
     rows = _locked_reservation_rows(session, reservation, location)
     lines = reservation_lines(session, reservation)
     still = sum(line.quantity for line in lines)
     amount = still if quantity is None else quantity
     if amount > still:
-        raise InvalidInput("quantity", f"the reservation holds only {still}")
+        raise InvalidInput.of("reservation.holds_only", field="quantity", held=still)
     remaining = amount
     # Release the latest-expiring lots first, so what stays held is what should go first.
     for line in reversed(lines):
@@ -808,7 +788,8 @@ def consume(
     no longer supply ``quantity`` from usable lots gets a 409.
     """
     if reservation.state != ReservationState.active:
-        raise Conflict(f"reservation {reservation.id} is {reservation.state}")
+        raise Conflict.of("reservation.state", reservation=reservation.id,
+                          state=reservation.state.value)
     rows = _locked_reservation_rows(session, reservation, location)
     picks: list[Pick] = []
     remaining = quantity
@@ -826,10 +807,8 @@ def consume(
         remaining -= use
         session.add(line)
     if remaining:
-        raise InsufficientStock(
-            f"reservation {reservation.id} holds only {usable_total} usable",
-            details={"available": usable_total, "requested": quantity},
-        )
+        raise InsufficientStock.of("reservation.usable_short", reservation=reservation.id,
+                                   available=usable_total, requested=quantity)
     moves = move_picks(
         session,
         picks=picks,

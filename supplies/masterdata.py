@@ -45,15 +45,14 @@ def get_division(session: Session, code: str, *, field: str = "division_code") -
     """The division ``code`` or a 404 naming ``field``."""
     division = session.get(Division, code)
     if division is None:
-        raise NotFound(f"division {code} not found",
-                       fields=[{"field": field, "message": "unknown"}])
+        raise NotFound.of("division.unknown", field=field, code=code)
     return division
 
 
 def create_division(session: Session, *, data: DivisionCreate, actor: str) -> Division:
     """Add a division under an existing parent."""
     if session.get(Division, data.code) is not None:
-        raise Conflict(f"division {data.code} exists", details={"code": data.code})
+        raise Conflict.of("division.exists", field="code", code=data.code)
     if data.parent_code is not None:
         get_division(session, data.parent_code, field="parent_code")
     return created(session, Division.model_validate(data), actor=actor, entity="division",
@@ -86,7 +85,7 @@ def division_descendants(session: Session, code: str) -> list[str]:
 def create_depot(session: Session, *, data: DepotCreate, actor: str) -> Depot:
     """Register a depot and its internal stock location."""
     if session.execute(select(Depot.id).where(Depot.code == data.code)).first():
-        raise Conflict(f"depot {data.code} exists", details={"code": data.code})
+        raise Conflict.of("depot.exists", field="code", code=data.code)
     get_division(session, data.division_code)
     depot = created(session, Depot.model_validate(data), actor=actor, entity="depot",
                      entity_id=data.code)
@@ -109,7 +108,7 @@ def update_depot(session: Session, *, code: str, data: DepotUpdate, actor: str) 
 def create_item(session: Session, *, data: ItemCreate, actor: str) -> Item:
     """Add a catalogue item."""
     if session.execute(select(Item.id).where(Item.code == data.code)).first():
-        raise Conflict(f"item {data.code} exists", details={"code": data.code})
+        raise Conflict.of("item.exists", field="code", code=data.code)
     return created(session, Item.model_validate(data), actor=actor, entity="item",
                     entity_id=data.code)
 
@@ -149,7 +148,7 @@ def get_agreement(session: Session, agreement_id: int) -> AgreementReserve:
     """One agreement reserve or 404."""
     row = session.get(AgreementReserve, agreement_id)
     if row is None:
-        raise NotFound(f"agreement reserve {agreement_id} not found")
+        raise NotFound.of("agreement.unknown", id=agreement_id)
     return row
 
 
@@ -161,7 +160,8 @@ def update_agreement(
     valid_from = data.valid_from or row.valid_from
     valid_to = data.valid_to or row.valid_to
     if valid_to < valid_from:
-        raise InvalidInput("valid_to", "is before valid_from")
+        raise InvalidInput.of("agreement.dates", field="valid_to", valid_from=str(valid_from),
+                              valid_to=str(valid_to))
     return apply(session, row, data, actor=actor, entity="agreement",
                   entity_id=str(agreement_id))
 
@@ -186,7 +186,7 @@ def create_capacity(session: Session, *, data: CapacityReserveCreate, actor: str
         )
     ).first()
     if exists:
-        raise Conflict(f"capacity reserve {depot.code}/{item.code} exists")
+        raise Conflict.of("capacity.exists", depot=depot.code, item=item.code)
     row = CapacityReserve(**data.model_dump(exclude={"depot", "item"}), depot_id=depot.id or 0,
                           item_id=item.id or 0)
     return created(session, row, actor=actor, entity="capacity",
@@ -197,7 +197,7 @@ def get_capacity(session: Session, capacity_id: int) -> CapacityReserve:
     """One capacity reserve or 404."""
     row = session.get(CapacityReserve, capacity_id)
     if row is None:
-        raise NotFound(f"capacity reserve {capacity_id} not found")
+        raise NotFound.of("capacity.unknown", id=capacity_id)
     return row
 
 
@@ -234,7 +234,8 @@ def create_target(session: Session, *, data: ReserveTargetCreate, actor: str) ->
     clash = (clash.where(ReserveTarget.depot_id == depot.id) if depot
              else clash.where(ReserveTarget.tier == data.tier))
     if session.execute(clash).first():
-        raise Conflict("a target for this item and scope exists; update it instead")
+        raise Conflict.of("target.exists", item=item.code,
+                          scope=depot.code if depot else str(data.tier))
     row = ReserveTarget(tier=data.tier, depot_id=depot.id if depot else None,
                         item_id=item.id or 0, quantity=data.quantity)
     scope = depot.code if depot else f"tier:{data.tier}"
@@ -246,7 +247,7 @@ def update_target(session: Session, *, target_id: int, data: ReserveTargetUpdate
     """Change a target's quantity."""
     row = session.get(ReserveTarget, target_id)
     if row is None:
-        raise NotFound(f"target {target_id} not found")
+        raise NotFound.of("target.unknown", id=target_id)
     return apply(session, row, data, actor=actor, entity="target", entity_id=str(target_id))
 
 

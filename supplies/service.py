@@ -63,7 +63,7 @@ def get_depot(session: Session, code: str, *, field: str = "depot") -> Depot:
     """The depot with ``code`` or a 404 naming ``field``."""
     depot = session.execute(select(Depot).where(Depot.code == code)).scalar_one_or_none()
     if depot is None:
-        raise NotFound(f"depot {code} not found", fields=[{"field": field, "message": "unknown"}])
+        raise NotFound.of("depot.unknown", field=field, code=code)
     return depot
 
 
@@ -71,7 +71,7 @@ def get_item(session: Session, code: str, *, field: str = "item") -> Item:
     """The item with ``code`` or a 404 naming ``field``."""
     item = session.execute(select(Item).where(Item.code == code)).scalar_one_or_none()
     if item is None:
-        raise NotFound(f"item {code} not found", fields=[{"field": field, "message": "unknown"}])
+        raise NotFound.of("item.unknown", field=field, code=code)
     return item
 
 
@@ -90,7 +90,7 @@ def _active_depot(session: Session, code: str, principal: Principal, *, field: s
     depot = get_depot(session, code, field=field)
     principal.require_depot(depot.code)
     if not depot.active:
-        raise Conflict(f"depot {depot.code} is inactive", details={field: depot.code})
+        raise Conflict.of("depot.inactive", field=field, code=depot.code)
     return depot
 
 
@@ -252,10 +252,8 @@ def adjust_stock(
     else:
         held = [lt for q, lt in ledger.lock_stock(session, location, item.id or 0) if q.on_hand]
         if len(held) != 1:
-            raise InvalidInput(
-                "lot",
-                f"depot {depot.code} holds {len(held)} lots of item {item.code}: name the lot",
-            )
+            raise InvalidInput.of("lot.name_it", field="lot", depot=depot.code, count=len(held),
+                                  item=item.code)
         lot = held[0]
     move = ledger.adjust(
         session, location=location, item=item, lot=lot, counted=data.counted_quantity, ctx=ctx
@@ -273,7 +271,7 @@ def set_lot_quality(
     """
     lot = session.get(Lot, lot_id)
     if lot is None:
-        raise NotFound(f"lot {lot_id} not found")
+        raise NotFound.of("lot.unknown", id=lot_id)
     item = session.get_one(Item, lot.item_id)
     if data.depot is not None:
         depot = get_depot(session, data.depot)
@@ -287,8 +285,8 @@ def set_lot_quality(
         ).scalars())
         if len(holders) != 1:
             where = ", ".join(d.code for d in holders) or "no depot"
-            raise InvalidInput("depot", f"lot {lot.lot_number} is on hand at {where}: name the "
-                               "depot whose stock this verdict is about")
+            raise InvalidInput.of("lot.name_depot", field="depot", lot=lot.lot_number,
+                                  where=where)
         depot = holders[0]
     principal.require_depot(depot.code)
     location = ledger.depot_location(session, depot)
@@ -323,7 +321,7 @@ def send_transfer(
     source = _active_depot(session, data.from_depot, principal, field="from_depot")
     target = get_depot(session, data.to_depot, field="to_depot")
     if not target.active:
-        raise Conflict(f"depot {target.code} is inactive", details={"to_depot": target.code})
+        raise Conflict.of("depot.inactive", field="to_depot", code=target.code)
     item = get_item(session, data.item)
     lot = (get_lot(session, item, data.lot, depot=source, expiry=data.expiry)
            if data.lot else None)
@@ -368,12 +366,11 @@ def receive_transfer(
         select(Transfer).where(Transfer.id == transfer_id).with_for_update()
     ).scalar_one_or_none()
     if transfer is None:
-        raise NotFound(f"transfer {transfer_id} not found")
+        raise NotFound.of("transfer.unknown", id=transfer_id)
     target = session.get_one(Depot, transfer.to_depot_id)
     principal.require_depot(target.code)
     if transfer.state != TransferState.in_transit:
-        raise Conflict(f"transfer {transfer_id} was already received",
-                       details={"state": transfer.state})
+        raise Conflict.of("transfer.received", id=transfer_id, state=transfer.state.value)
     item = session.get_one(Item, transfer.item_id)
     lines = _transfer_lines(session, transfer)
     received = _allocate_receipt(lines, data, transfer.quantity)
@@ -426,23 +423,21 @@ def _allocate_receipt(
             matches = [(line, lot) for line, lot in lines if lot.lot_number == entry.lot
                        and (entry.expiry is None or lot.expiry == entry.expiry)]
             if not matches:
-                raise InvalidInput(f"lines.{i}.lot", f"lot {entry.lot} is not in this transfer")
+                raise InvalidInput.of("transfer.lot_not_in", field=f"lines.{i}.lot",
+                                      lot=entry.lot)
             if len(matches) > 1:
-                raise InvalidInput(
-                    f"lines.{i}.expiry",
-                    f"this transfer carries lot {entry.lot} with expiries "
-                    f"{', '.join(str(lot.expiry) for _, lot in matches)}: give the expiry",
-                )
+                raise InvalidInput.of(
+                    "transfer.lot_expiry_ambiguous", field=f"lines.{i}.expiry", lot=entry.lot,
+                    expiries=", ".join(str(lot.expiry) for _, lot in matches))
             line = matches[0][0]
             if entry.quantity > line.quantity:
-                raise InvalidInput(
-                    f"lines.{i}.quantity", f"only {line.quantity} of lot {entry.lot} were sent"
-                )
+                raise InvalidInput.of("transfer.lot_sent_only", field=f"lines.{i}.quantity",
+                                      sent=line.quantity, lot=entry.lot)
             received[line.lot_id] = entry.quantity
         return received
     total = sent if data.quantity is None else data.quantity
     if total > sent:
-        raise InvalidInput("quantity", f"only {sent} were sent")
+        raise InvalidInput.of("transfer.sent_only", field="quantity", sent=sent)
     received = {}
     for line, _ in lines:
         received[line.lot_id] = min(total, line.quantity)
@@ -493,7 +488,7 @@ def get_transfer(session: Session, transfer_id: int) -> TransferPublic:
     """One transfer or 404."""
     transfer = session.get(Transfer, transfer_id)
     if transfer is None:
-        raise NotFound(f"transfer {transfer_id} not found")
+        raise NotFound.of("transfer.unknown", id=transfer_id)
     return transfer_public(session, transfer)
 
 
@@ -509,7 +504,7 @@ def create_reservation(
     if not principal.has_role(Role.dispatcher):
         principal.require_depot(depot.code)
     if not depot.active:
-        raise Conflict(f"depot {depot.code} is inactive", details={"depot": depot.code})
+        raise Conflict.of("depot.inactive", field="depot", code=depot.code)
     item = get_item(session, data.item)
     lot = get_lot(session, item, data.lot, depot=depot, expiry=data.expiry) if data.lot else None
     reservation = ledger.reserve(
@@ -551,7 +546,7 @@ def _locked_reservation(session: Session, reservation_id: int) -> Reservation:
         session, select(Reservation).where(Reservation.id == reservation_id), lock=True
     )
     if reservation is None:
-        raise NotFound(f"reservation {reservation_id} not found")
+        raise NotFound.of("reservation.unknown", id=reservation_id)
     return reservation
 
 
@@ -586,5 +581,5 @@ def get_reservation(session: Session, reservation_id: int) -> ReservationPublic:
     """One reservation or 404."""
     reservation = session.get(Reservation, reservation_id)
     if reservation is None:
-        raise NotFound(f"reservation {reservation_id} not found")
+        raise NotFound.of("reservation.unknown", id=reservation_id)
     return reservation_public(session, reservation)

@@ -252,8 +252,7 @@ def get_stock(
     with db.read_session() as session:
         codes = masterdata.division_descendants(session, division) if division else None
         if division and session.get(Division, division) is None:
-            raise NotFound(f"division {division} not found",
-                           fields=[{"field": "division", "message": "unknown"}])
+            raise NotFound.of("division.unknown", field="division", code=division)
         rows, total = reports.stock_rows(
             session,
             today=settings_of(request).today(),
@@ -328,7 +327,7 @@ def get_lot(lot_id: int, db: DatabaseDep, _user: Reader) -> LotPublic:
     with db.read_session() as session:
         lot = session.get(Lot, lot_id)
         if lot is None:
-            raise NotFound(f"lot {lot_id} not found")
+            raise NotFound.of("lot.unknown", id=lot_id)
         return _lot_public(session, lot)
 
 
@@ -666,7 +665,7 @@ def get_target(target_id: int, db: DatabaseDep, _user: Reader) -> ReserveTargetP
     with db.read_session() as session:
         row = session.get(ReserveTarget, target_id)
         if row is None:
-            raise NotFound(f"target {target_id} not found")
+            raise NotFound.of("target.unknown", id=target_id)
         return masterdata.target_public(session, row)
 
 

@@ -84,16 +84,18 @@ class FormState:
 
     def absorb_relief(self, exc: ReliefError, tr: Translator,
                       fields: Iterable[str] = ()) -> None:
-        """Put a domain error at the fields it names, else on the form."""
+        """Put a domain error at the fields it names, else on the form, in the console's
+        language (the catalogue's text of the error, with its numbers)."""
         self.status = exc.status
         self.details = exc.details
+        text = exc.text(tr.lang)
         for f in exc.fields:
-            self._place(str(f.get("field", "")).split("."), f.get("message", exc.message),
-                        fields)
+            message = text if exc.key is not None else f.get("message", text)
+            self._place(str(f.get("field", "")).split("."), message, fields)
         if not exc.fields:
-            self.add(None, exc.message)
+            self.add(None, text)
         elif exc.status != 422 and self.message is None:  # say what happened, not only where
-            self.message = tr("form.error.domain", message=exc.message)
+            self.message = tr("form.error.domain", message=text)
 
 
 def clean(values: Mapping[str, str], names: Iterable[str]) -> dict[str, Any]:

@@ -83,7 +83,7 @@ class ConsoleRoute(APIRoute):
                 return login_redirect(request)
             except ReliefError as exc:
                 return await run_in_threadpool(error_page, request, exc.status, exc.code,
-                                               exc.message, exc.details)
+                                               exc.text(translator(request).lang), exc.details)
             except RequestValidationError as exc:
                 tr = translator(request)
                 message = "; ".join(

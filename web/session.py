@@ -117,7 +117,7 @@ async def check_csrf(request: Request, *, needs_token: bool) -> None:
     """Refuse a cross-origin post, and (``needs_token``) one without the session's token."""
     origin = request.headers.get("origin")
     if origin is not None and not _same_origin(request, origin):
-        raise CsrfRejected("cross-origin form post refused", details={"origin": origin})
+        raise CsrfRejected.of("csrf.cross_origin", origin=origin)
     if not needs_token:
         return
     secret = session_secret(request)
@@ -130,7 +130,7 @@ async def check_csrf(request: Request, *, needs_token: bool) -> None:
             value = (await request.form()).get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
     if not sent or not hmac.compare_digest(sent, csrf_token(secret)):
-        raise CsrfRejected("missing or wrong CSRF token: reload the page and try again")
+        raise CsrfRejected.of("csrf.token")
 
 
 def safe_next(target: str | None, default: str = "/console/") -> str:

@@ -335,7 +335,7 @@ def apply(session: Session, *, principal: Principal, depot_code: str,
     depot = service.get_depot(session, depot_code)
     principal.require_depot(depot.code)
     if not reason.strip():
-        raise InvalidInput("reason", "give a reason for the count")
+        raise InvalidInput.of("count.reason_required", field="reason")
     location = ledger.depot_location(session, depot)
     resolved = []
     for line in expected:
@@ -353,8 +353,8 @@ def apply(session: Session, *, principal: Principal, depot_code: str,
             changes.append({"item": item.code, "item_name": item.name_zh, "lot": lot.lot_number,
                             "at_preview": line.on_hand, "now": now})
     if changes:
-        raise BookChanged("the book changed since the preview: check the new figures",
-                          details={"changes": changes})
+        raise BookChanged.of("count.book_changed", lines=len(changes),
+                             details={"changes": changes})
     gains = losses = moves = 0
     for item, lot, line in resolved:
         if line.counted == line.on_hand:

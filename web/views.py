@@ -219,4 +219,4 @@ router.include_router(trips.router)
 @router.get("/{rest:path}", response_class=HTMLResponse)
 def not_found(rest: str, user: ConsoleUser) -> Response:
     """Any other console address: the 404 page (registered last)."""
-    raise NotFound(f"no console page at /console/{rest}")
+    raise NotFound.of("console.no_page", path=f"/console/{rest}")

@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -109,7 +110,8 @@ class VehicleCreate(VehicleBase):
     @model_validator(mode="after")
     def _one_home(self) -> VehicleCreate:
         if (self.depot is None) == (self.enterprise is None):
-            raise ValueError("give exactly one of depot or enterprise")
+            raise PydanticCustomError(
+                "depot_or_enterprise", "give exactly one of depot or enterprise")
         return self
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydField
+from pydantic_core import PydanticCustomError
 from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -145,7 +146,8 @@ class IncidentIn(_Body):
     @model_validator(mode="after")
     def _aware(self) -> IncidentIn:
         if self.onset.tzinfo is None:
-            raise ValueError("onset needs a time zone, e.g. 2026-08-01T06:00:00+08:00")
+            raise PydanticCustomError(
+                "onset_timezone", "onset needs a time zone, e.g. 2026-08-01T06:00:00+08:00")
         return self
 
 
@@ -169,9 +171,10 @@ class SiteIn(_Body):
     def _one_reference(self) -> SiteIn:
         given = [x for x in (self.shelter, self.township, self.code) if x]
         if len(given) != 1:
-            raise ValueError("give exactly one of shelter, township or code (ad-hoc point)")
+            raise PydanticCustomError(
+                "site_reference", "give exactly one of shelter, township or code (ad-hoc point)")
         if self.code and (self.lat is None or self.lon is None or not self.name):
-            raise ValueError("an ad-hoc point needs name, lat and lon")
+            raise PydanticCustomError("point_fields", "an ad-hoc point needs name, lat and lon")
         return self
 
 
@@ -198,7 +201,7 @@ class ClosureIn(_Body):
     def _edge_or_polygon(self) -> ClosureIn:
         edge = self.a is not None and self.b is not None
         if edge == (self.polygon is not None) or (not edge and (self.a or self.b)):
-            raise ValueError("give either a and b, or polygon")
+            raise PydanticCustomError("closure_shape", "give either a and b, or polygon")
         return self
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ConfigDict, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -68,7 +69,8 @@ class ExchangeSourceCreate(ExchangeSourceBase):
     @classmethod
     def _name(cls, value: str) -> str:
         if not re.fullmatch(SOURCE_NAME_PATTERN, value):
-            raise ValueError("lower-case letters, digits, - and _ (at most 40)")
+            raise PydanticCustomError(
+                "source_name", "lower-case letters, digits, - and _ (at most 40)")
         return value
 
     @field_validator("options")

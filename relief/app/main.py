@@ -19,6 +19,7 @@ from relief.app.wiring import import_runner, plan_runner, readiness_runner
 from relief.platform import metrics
 from relief.platform.db import Database
 from relief.platform.errors import ReliefError, error_envelope
+from relief.platform.messages import pydantic_text
 from relief.platform.middleware import RequestContext
 from relief.platform.ratelimit import limiter_for
 from relief.platform.settings import Settings, get_settings
@@ -126,13 +127,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         fields = [
-            {"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+            {"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid"),
+             "message_zh": pydantic_text(e, "zh")}
             for e in exc.errors()
         ]
         message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-        return JSONResponse(
-            error_envelope("invalid_input", message, fields=fields), status_code=422
-        )
+        message_zh = "; ".join(f"{f['field']}: {f['message_zh']}" for f in fields)
+        return JSONResponse(jsonable_encoder(error_envelope(
+            "invalid_input", message, fields=fields, message_zh=message_zh)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -93,11 +93,11 @@ def current_principal(
     """Authenticate the request's bearer token (401 when missing, unknown or revoked) and take
     the request from its rate limit (429)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("missing bearer token")
+        raise Unauthorized.of("auth.token_missing")
     with db.read_session() as session:
         principal = principal_for(session, credentials.credentials)
     if principal is None:
-        raise Unauthorized("unknown or revoked token")
+        raise Unauthorized.of("auth.token_unknown")
     enforce_rate_limit(request, principal)
     return principal
 

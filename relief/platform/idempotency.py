@@ -36,10 +36,7 @@ def fingerprint(method: str, path: str, payload: Any) -> str:
 
 def _replay(record: IdempotencyRecord, expected: str) -> tuple[int, Any]:
     if record.fingerprint != expected:
-        raise IdempotencyMismatch(
-            "this Idempotency-Key was used with a different request",
-            fields=[{"field": "Idempotency-Key", "message": "reused with a different request"}],
-        )
+        raise IdempotencyMismatch.of("idempotency.reused", field="Idempotency-Key")
     return int(record.status_code or 200), record.response
 
 
@@ -58,7 +55,7 @@ def run(
     if key is None:
         return status_code, db.write(use_case).model_dump(mode="json")
     if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters")
+        raise InvalidInput.of("idempotency.length", field="Idempotency-Key", max=MAX_KEY_LENGTH)
     expected = fingerprint(method, path, payload)
 
     def transaction(session: Session) -> tuple[int, Any]:

@@ -35,7 +35,7 @@ class Principal:
         """Raise 403 unless the principal has one of ``roles``."""
         if not self.has_role(*roles):
             allowed = ", ".join(r.value for r in roles)
-            raise Forbidden(f"role {self.role.value} may not do this (needs {allowed})")
+            raise Forbidden.of("access.role", role=self.role.value, allowed=allowed)
 
     def can_write_depot(self, depot_code: str) -> bool:
         """Admins write anywhere; depot managers only at the depots named on their token."""
@@ -46,10 +46,8 @@ class Principal:
     def require_depot(self, depot_code: str) -> None:
         """Raise 403 unless the principal may change stock at ``depot_code``."""
         if not self.can_write_depot(depot_code):
-            raise Forbidden(
-                f"{self.actor} may not change stock at depot {depot_code}",
-                details={"depot": depot_code},
-            )
+            raise Forbidden.of("access.depot", actor=self.actor, depot=depot_code,
+                               details={"depot": depot_code})
 
     def has_scope(self, scope: str) -> bool:
         """Admins hold every scope; others only those named on their token."""
@@ -58,10 +56,11 @@ class Principal:
     def require_scope(self, scope: str) -> None:
         """Raise 403 unless the principal holds ``scope``."""
         if not self.has_scope(scope):
-            raise Forbidden(f"{self.actor} lacks scope {scope}", details={"scope": scope})
+            raise Forbidden.of("access.scope", actor=self.actor, scope=scope,
+                               details={"scope": scope})
 
     def require_any_depot(self, depot_codes: Iterable[str]) -> None:
         """Raise 403 unless the principal may write at one of ``depot_codes``."""
         codes = list(depot_codes)
         if not any(self.can_write_depot(code) for code in codes):
-            raise Forbidden(f"{self.actor} may not act for depots {', '.join(codes)}")
+            raise Forbidden.of("access.depots", actor=self.actor, depots=", ".join(codes))

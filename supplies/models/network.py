@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
@@ -156,7 +157,7 @@ class DepotUpdate(SQLModel):
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
-            raise ValueError("may be omitted but not null")
+            raise PydanticCustomError("not_null", "may be omitted but not null")
         return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from supplies.models.catalogue import Quality
 from supplies.models.stock import MoveKind, ReservationState, TransferState
@@ -28,7 +29,8 @@ class _LotSelector(_Body):
     @model_validator(mode="after")
     def _expiry_needs_lot(self) -> _LotSelector:
         if self.expiry is not None and self.lot is None:
-            raise ValueError("expiry selects among lots of one number: give lot too")
+            raise PydanticCustomError(
+                "expiry_needs_lot", "expiry selects among lots of one number: give lot too")
         return self
 
 
@@ -64,7 +66,7 @@ class TransferIn(_LotSelector):
     @model_validator(mode="after")
     def _two_depots(self) -> TransferIn:
         if self.from_depot == self.to_depot:
-            raise ValueError("to_depot must differ from from_depot")
+            raise PydanticCustomError("same_depot", "to_depot must differ from from_depot")
         return self
 
 
@@ -87,7 +89,7 @@ class TransferReceiveIn(_Body):
     @model_validator(mode="after")
     def _one_way(self) -> TransferReceiveIn:
         if self.quantity is not None and self.lines is not None:
-            raise ValueError("give quantity or lines, not both")
+            raise PydanticCustomError("quantity_or_lines", "give quantity or lines, not both")
         return self
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from pydantic import model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -25,7 +26,7 @@ class AgreementReserveBase(SQLModel):
     @model_validator(mode="after")
     def _period(self) -> AgreementReserveBase:
         if self.valid_to < self.valid_from:
-            raise ValueError("valid_to is before valid_from")
+            raise PydanticCustomError("valid_to_before_from", "valid_to is before valid_from")
         return self
 
 
@@ -157,7 +158,7 @@ class ReserveTargetCreate(SQLModel):
     @model_validator(mode="after")
     def _one_scope(self) -> ReserveTargetCreate:
         if (self.tier is None) == (self.depot is None):
-            raise ValueError("give exactly one of depot or tier")
+            raise PydanticCustomError("depot_or_tier", "give exactly one of depot or tier")
         return self
 
 

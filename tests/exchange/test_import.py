@@ -377,5 +377,6 @@ def test_unknown_or_inactive_source_is_refused(exchange: Exchange) -> None:
     response = exchange.writer.post("/exchange/import/warehouses", {
         "source": "shanghai", "batch_id": "B1", "records": [warehouse("CK1")]})
     assert response.status_code == 404
-    assert response.json()["error"]["fields"] == [{"field": "source", "message": "unknown"}]
+    assert [f["field"] for f in response.json()["error"]["fields"]] == ["source"]
+    assert "shanghai" in response.json()["error"]["fields"][0]["message_zh"]
     assert exchange.world.admin.get("/depots", tier="province").json()["total"] == 0

@@ -12,7 +12,8 @@ from tests.world import TENT, TODAY, WATER, World
 def _envelope(response: object) -> dict:
     body = response.json()  # type: ignore[attr-defined]
     assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "fields", "details"}
+    assert set(body["error"]) == {"code", "key", "message", "message_zh", "fields", "details"}
+    assert body["error"]["message_zh"]  # every error has its Chinese text
     return body["error"]
 
 
@@ -73,7 +74,9 @@ def test_insufficient_stock_is_409_with_available_and_writes_nothing(world: Worl
     error = _envelope(r)
     assert r.status_code == 409 and error["code"] == "insufficient_stock"
     assert error["details"] == {"available": 4, "requested": 5}
-    assert error["fields"] == [{"field": "quantity", "message": "only 4 available"}]
+    assert error["fields"] == [{"field": "quantity", "message": "only 4 available, 5 requested",
+                                "message_zh": "可用 4,申请 5"}]
+    assert error["key"] == "stock.short" and error["message_zh"] == "可用 4,申请 5"
     assert (world.moves(), world.quants()) == before
 
 

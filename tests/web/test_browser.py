@@ -136,7 +136,12 @@ def test_bad_form_input_shows_its_error_at_the_field(world: World, tab: Page) ->
     page.fill("#issue-reference", "INC-1")
     page.click("#issue-submit")
     error = page.wait_for_selector("#issue-quantity-error")
-    assert "only 5 available" in error.inner_text()
+    assert error.inner_text() == "可用 5,申请 9"  # Chinese, with the numbers
+    # The form's summary lists it, and the focus is on the bad field (not the top of the page).
+    assert page.inner_text("#issue-error li a") == "可用 5,申请 9"
+    page.wait_for_function("() => document.activeElement"
+                           " && document.activeElement.id === 'issue-quantity'")
+    assert "/console/depots/CTY" in page.url and not page.url.endswith("/issue")
     assert page.get_attribute("#issue-quantity", "aria-invalid") == "true"
     assert page.input_value("#issue-quantity") == "9"
     assert page.is_visible("#issue-quantity-error")  # the form is open, the error in view

@@ -217,7 +217,13 @@ def test_bad_input_is_shown_at_its_field_and_writes_nothing(world: World,
     too_many = c.post("/console/depots/CTY/issue", {"item": TENT, "quantity": "9",
                                                     "reference": "INC-1"})
     assert too_many.status_code == 409
-    assert 'id="issue-quantity-error"' in too_many.text and "only 5 available" in too_many.text
+    # The domain's error in Chinese with its numbers, at the field and in the form's summary.
+    assert 'id="issue-quantity-error">可用 5,申请 9<' in too_many.text
+    assert 'href="#issue-quantity">可用 5,申请 9</a>' in too_many.text
+    assert "物资 1040101 有保质期,必须填写有效期" in perishable.text
+    english = c.post("/console/depots/CTY/issue?lang=en", {"item": TENT, "quantity": "9",
+                                                           "reference": "INC-1"})
+    assert "only 5 available, 9 requested" in english.text
     assert 'value="9"' in too_many.text  # what was typed stays
     unknown = c.post("/console/depots/CTY/issue", {"item": "1999999", "quantity": "1",
                                                    "reference": "x"})

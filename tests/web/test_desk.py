@@ -96,7 +96,13 @@ def test_incident_sites_and_closures_show_errors_at_their_fields(world: World,
     no_coords = c.post(f"/console/incidents/{incident}/sites", {
         "mode": "point", "code": "P-9", "name": "无坐标", "people": "10", "reported_by": "王"})
     assert no_coords.status_code == 422
-    assert "an ad-hoc point needs name, lat and lon" in no_coords.text
+    assert "地图选点须填写名称、纬度和经度" in no_coords.text
+    river = c.post(f"/console/incidents/{incident}/sites", {
+        "mode": "point", "code": "P-9", "name": "江心", "lat": "31.90", "lon": "120.90",
+        "people": "10", "reported_by": "王"})
+    assert river.status_code == 422
+    assert 'id="site-lat-error">坐标 (31.9, 120.9) 在长江或海上,不在陆地上<' in river.text
+    assert 'id="site-lon-error"' in river.text
     negative = c.post(f"/console/incidents/{incident}/sites", {
         "mode": "point", "code": "P-9", "name": "x", "lat": "32.1", "lon": "121", "people": "-5",
         "reported_by": "王"})

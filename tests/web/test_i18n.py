@@ -99,3 +99,21 @@ def test_language_comes_from_the_query_then_the_cookie() -> None:
     assert lang_of(_Req({"lang": "en"}, {"relief_lang": "zh"})) == "en"  # type: ignore[arg-type]
     assert lang_of(_Req({}, {"relief_lang": "en"})) == "en"  # type: ignore[arg-type]
     assert lang_of(_Req({"lang": "xx"}, {})) == "zh"  # type: ignore[arg-type]
+
+
+def test_every_engine_status_reason_and_job_word_is_translated() -> None:
+    """The engine's status vocabulary, its unmet reasons (both contract versions) and every
+    job, plan, trip and stop state have a Chinese word, so no raw English value is shown."""
+    from dispatch.models import JobStatus, PlanState, ShipmentStatus, StopStatus
+    from dispatch.planning.plan import STATUSES, V1_REASON
+
+    zh = Translator("zh")
+    for status in (*STATUSES, "fallback"):
+        assert f"solve_status.{status}" in MESSAGES, status
+    for reason in {*V1_REASON, *V1_REASON.values()}:
+        assert f"reason.{reason}" in MESSAGES, reason
+    for group, enum in (("job", JobStatus), ("plan_state", PlanState),
+                        ("shipment", ShipmentStatus), ("stop", StopStatus)):
+        for value in enum:
+            assert zh.label(group, value) != value.value, (group, value)
+    assert zh.label("solve_status", "optimal_coverage") == "覆盖率已达理论上界"
