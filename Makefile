@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RELIEF_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 export RELIEF_TEST_DATABASE_URL
 
-.PHONY: setup run test lint bench check clean
+.PHONY: setup run test lint bench check clean browser-deps
 
 setup: $(STAMP)
 
@@ -27,7 +27,11 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: lint
+# The console's browser tests need Debian's chromium and a CJK font: installed when missing.
+browser-deps:
+	bash .ci/browser-deps
+
+test: lint browser-deps
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -32,7 +32,7 @@ FOOD = "1050103"
 def browser_context() -> Iterator[Any]:
     """One headless Chromium for the session, with a fresh profile directory."""
     if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (.ci/run does)")
+        pytest.fail(f"Chromium not found at {CHROMIUM}: make test installs it (.ci/browser-deps)")
     profile = tempfile.mkdtemp(prefix="relief-chromium-")
     with playwright_sync.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
