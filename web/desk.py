@@ -29,6 +29,7 @@ from dispatch.models import (
     IncidentKind,
     IncidentStatus,
     JobStatus,
+    PlanState,
 )
 from dispatch.models.incidents import ClosureIn, HeadCountIn, IncidentIn, SiteIn
 from dispatch.models.plans import PlanRequestIn
@@ -206,20 +207,25 @@ def desk_context(session: Session, incident_id: int, plan_id: int | None, *, now
         coverage_now: reports.CoverageReport | None = reports.coverage(session, incident, now=now)
     except ValueError:  # a needs standard naming items the catalogue lacks: show no figure
         coverage_now = None
-    covered = {row["site"]: row["covered"] for row in (view["coverage"] if view else [])}
+    # Site colours: what the approved trips cover (as planned, cancellations counted) and what
+    # the plan on show would cover, so a re-plan's draft never hides the approved coverage.
+    draft = {row["site"]: row["covered"] for row in (view["coverage"] if view else [])
+             } if selected is not None and selected.state != PlanState.approved else {}
+    approved_any = any(p.state == PlanState.approved for p in plans)
+    approved = ({row.site: row.covered_as_planned for row in coverage_now.sites}
+                if coverage_now is not None and approved_any else {})
     map_json = {
         "page": "desk",
         "base": geo.base_url(),
         "sites": [{"code": s.code, "name": s.name, "lat": s.lat, "lon": s.lon,
-                   "people": s.people, "kind": s.kind, "covered": covered.get(s.code)}
+                   "people": s.people, "kind": s.kind, "approved": approved.get(s.code),
+                   "draft": draft.get(s.code)}
                   for s in public.sites if s.active],
         "closures": [{"id": c.id, "edges": c.edges, "polygon": c.polygon,
                       "reason": c.reason or ""}
                      for c in public.closures if c.lifted_at is None],
-        "routes": [{"vehicle": r["vehicle"], "color": r["color"],
-                    "trips": [{"points": t["points"], "source": t["source"],
-                               "stops": [s["name"] for s in t["stops"]]} for t in r["trips"]]}
-                   for r in (view["routes"] if view else [])],
+        "routes_url": (f"/console/incidents/{incident_id}/plans/{selected.id}/routes.json"
+                       if view and selected is not None else ""),
         "sources": view["sources"] if view else [],
     }
     return {

@@ -229,13 +229,19 @@ def test_dispatcher_plans_approves_and_confirms_a_delivery(world: World, tab: Pa
     assert page.locator("#coverage-table tr.ok, #coverage-table tr.bad").count() == 2
     assert page.inner_text("#fig-coverage").endswith("%")
     assert page.inner_text("#fig-bound").endswith("%")
-    page.wait_for_selector("#map[data-ready='1']")
-    assert page.locator("#map path.route-line").count() >= 1  # routes drawn
+    page.wait_for_selector("#map[data-routes-ready='1']")
+    assert page.locator("#map path.route-line").count() >= 1  # few trips: all drawn
 
     page.click("#approve-submit")
     page.wait_for_selector("#trips")
     first = page.locator("#trip-table tbody.trip").first
     trip_id = first.get_attribute("id")
+    # A trip's Map button shows that trip's route alone and marks its row.
+    page.wait_for_selector("#map[data-routes-ready='1']")
+    first.locator(".show-route").click()
+    page.wait_for_selector(f"#map[data-shown='{trip_id.removeprefix('trip-')}']")
+    assert "highlight" in (first.get_attribute("class") or "")
+    assert page.locator("#map path.route-line").count() == 1
     with page.expect_popup() as popup:
         first.locator(".manifest-link").click()
     assert "运输清单" in popup.value.title()

@@ -158,13 +158,24 @@ def test_plan_with_progress_coverage_table_approve_manifest_and_delivery(
     assert sorted(code for code, _ in rows) == ["P-1", "P-2"]
     assert all('class="ok"' in page.split(f'data-site="{code}" data-covered')[0][-60:]
                for code, covered in rows if covered == "yes")
-    routes = _map_data(page)["routes"]
-    assert routes and all(len(t["points"]) >= 2 for r in routes for t in r["trips"])
+    # Routes run along the road graph: between the source and the stops, every point of the
+    # line is a road node.
+    routes = c.get(_map_data(page)["routes_url"]).json()["trips"]
+    nodes = {(round(n["lat"], 5), round(n["lon"], 5))
+             for n in world.viewer.get("/roads").json()["nodes"]}
+    assert routes and all(len(t["path"]) >= len(t["stops"]) + 1 for t in routes)
+    assert any(len(t["path"]) > len(t["stops"]) + 1 for t in routes)  # not straight lines
+    for t in routes:
+        stops_at = {tuple(p) for p in t["path"][-len(t["stops"]):]}
+        inner = [tuple(p) for p in t["path"][1:] if tuple(p) not in stops_at]
+        assert all(p in nodes for p in inner), t["vehicle"]
 
     approved = c.post(f"/console/incidents/{incident}/plans/{plan}/approve")
     assert approved.status_code == 303 and "done=approved" in approved.headers["location"]
     trips = world.viewer.get(f"/incidents/{incident}/shipments").json()
     assert trips and all(t["status"] == "planned" for t in trips)
+    approved_routes = c.get(f"/console/incidents/{incident}/plans/{plan}/routes.json").json()
+    assert {t["shipment"] for t in approved_routes["trips"]} == {t["id"] for t in trips}
     manifest = c.get(f"/console/shipments/{trips[0]['id']}/manifest")
     assert manifest.status_code == 200 and trips[0]["vehicle"] in manifest.text
     assert desk(world.viewer.token).get(f"/console/shipments/{trips[0]['id']}/manifest"
@@ -189,6 +200,12 @@ def test_plan_with_progress_coverage_table_approve_manifest_and_delivery(
     assert confirmed["status"] == "delivered"
     assert sum(x["shortfall"] for x in confirmed["lines"]) == 1
     assert world.ledger_ok()
+    # A re-plan's draft on show keeps the approved trips' coverage on the map (the legend's
+    # "covered by approved trips"), beside what the draft itself would cover.
+    second = _plan(c, incident)
+    sites = _map_data(c.get(f"/console/incidents/{incident}?plan={second}").text)["sites"]
+    assert all(site["approved"] in (True, False) for site in sites)
+    assert any(site["approved"] for site in sites)  # the approved trips cover someone
 
 
 def test_approval_after_stock_moved_lists_the_changes(world: World, desk: MakeDesk) -> None:

@@ -223,23 +223,7 @@
       });
     });
 
-    // Sources and routes of the selected plan
-    data.routes.forEach(function (r) {
-      var color = ROUTE[r.color % ROUTE.length];
-      r.trips.forEach(function (t) {
-        var pts = t.points.filter(function (p) { return p[0] != null; });
-        L.polyline(pts, { color: color, weight: 4, opacity: 0.85, className: "route-line" })
-          .bindTooltip(esc(r.vehicle) + ": " + esc(t.source) + " → " + t.stops.map(esc).join(" → "),
-            { sticky: true })
-          .addTo(map);
-        pts.slice(1).forEach(function (p, i) {
-          L.marker(p, { interactive: false, icon: L.divIcon({ className: "stop-icon",
-            html: '<span class="stop-num">' + (i + 1) + "</span>", iconSize: [20, 20] }) })
-            .on("add", function (ev) { ev.target.getElement().style.background = color; })
-            .addTo(map);
-        });
-      });
-    });
+    // Sources of the selected plan
     data.sources.forEach(function (s) {
       if (s.lat == null) { return; }
       L.marker([s.lat, s.lon], { icon: L.divIcon({ className: "source-icon " + esc(s.tier),
@@ -247,12 +231,18 @@
         .bindTooltip(esc(s.name) + " (" + esc(s.id) + ")").addTo(map);
     });
 
-    // Affected sites: green when the plan covers them by the deadline, red when not
+    // Affected sites: green when the approved trips cover them by the deadline, light green
+    // when the plan on show (a draft) would, red when a plan leaves them uncovered, blue when
+    // no plan has them yet.
     var siteBounds = [];
     data.sites.forEach(function (s) {
-      var color = s.covered === true ? "#15803d" : s.covered === false ? "#b42318" : "#1971c2";
+      var state = s.approved === true ? "covered" : s.draft === true ? "draft" :
+        (s.approved === false || s.draft === false) ? "uncovered" : "unplanned";
+      var color = { covered: "#15803d", draft: "#86efac", uncovered: "#b42318",
+        unplanned: "#1971c2" }[state];
       L.circleMarker([s.lat, s.lon], { radius: 8 + Math.min(10, Math.sqrt(s.people) / 8),
-        color: "#fff", weight: 2, fillColor: color, fillOpacity: 0.9, className: "site-marker" })
+        color: "#fff", weight: 2, fillColor: color, fillOpacity: 0.9,
+        className: "site-marker site-" + state })
         .bindTooltip(esc(s.name) + " · " + esc(L_.people) + " " + fmt(s.people))
         .addTo(map);
       siteBounds.push([s.lat, s.lon]);
@@ -261,6 +251,78 @@
     if (siteBounds.length) {
       map.fitBounds(L.latLngBounds(siteBounds).pad(0.25), { maxZoom: 11 });
     }
+
+    // Routes along the roads, fetched once: one depot's, one vehicle's or one trip's at a time.
+    var routeLayer = L.featureGroup().addTo(map);
+    var routeTrips = [];
+    var depotSelect = document.getElementById("route-depot");
+    var vehicleSelect = document.getElementById("route-vehicle");
+    var routeNote = document.getElementById("route-note");
+    function drawRoutes(trips, bold) {
+      routeLayer.clearLayers();
+      trips.forEach(function (t) {
+        var color = ROUTE[t.color % ROUTE.length];
+        L.polyline(t.path, { color: color, weight: bold ? 6 : 4, opacity: 0.85,
+          className: "route-line" })
+          .bindTooltip(esc(t.vehicle) + ": " + esc(t.source) + " → " + t.stops.map(esc).join(" → "),
+            { sticky: true })
+          .addTo(routeLayer);
+        t.stops.forEach(function (_, i) {
+          var p = t.path[t.path.length - t.stops.length + i];
+          L.marker(p, { interactive: false, icon: L.divIcon({ className: "stop-icon",
+            html: '<span class="stop-num" style="background:' + color + '">' + (i + 1) +
+              "</span>", iconSize: [20, 20] }) }).addTo(routeLayer);
+        });
+      });
+      if (routeNote) { routeNote.textContent = trips.length ? "" : L_.routes_pick; }
+      el.dataset.routes = String(trips.length);
+    }
+    function filtered() {
+      var depot = depotSelect ? depotSelect.value : "", vehicle = vehicleSelect ? vehicleSelect.value : "";
+      if (!depot && !vehicle) { return routeTrips.length <= 40 ? routeTrips : []; }
+      return routeTrips.filter(function (t) {
+        return (!depot || t.depot === depot) && (!vehicle || t.vehicle === vehicle);
+      });
+    }
+    function option(select, value, text) {
+      var o = document.createElement("option"); o.value = value; o.textContent = text;
+      select.appendChild(o);
+    }
+    if (data.routes_url) {
+      fetch(data.routes_url, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (body) {
+          routeTrips = body.trips;
+          var depots = {}, vehicles = {};
+          routeTrips.forEach(function (t) { depots[t.depot] = t.source; vehicles[t.vehicle] = 1; });
+          if (depotSelect) { Object.keys(depots).sort().forEach(function (d) { option(depotSelect, d, depots[d]); }); }
+          if (vehicleSelect) { Object.keys(vehicles).sort().forEach(function (v) { option(vehicleSelect, v, v); }); }
+          drawRoutes(filtered(), false);
+          el.dataset.routesReady = "1";
+        });
+    }
+    [depotSelect, vehicleSelect].forEach(function (sel) {
+      if (sel) { sel.addEventListener("change", function () { drawRoutes(filtered(), false); }); }
+    });
+    // A trip's row shows its route alone, highlighted, and the row is marked.
+    document.addEventListener("click", function (ev) {
+      var button = ev.target.closest ? ev.target.closest(".show-route") : null;
+      if (!button) { return; }
+      var id = Number(button.getAttribute("data-trip"));
+      var index = button.getAttribute("data-route");
+      var trip = index != null ? routeTrips[Number(index)] :
+        routeTrips.filter(function (t) { return t.shipment === id; })[0];
+      document.querySelectorAll("tbody.trip.highlight, tr.highlight").forEach(function (r) {
+        r.classList.remove("highlight");
+      });
+      var row = button.closest("tbody.trip") || button.closest("tr");
+      if (row) { row.classList.add("highlight"); }
+      if (!trip) { return; }
+      drawRoutes([trip], true);
+      map.fitBounds(L.polyline(trip.path).getBounds().pad(0.2), { maxZoom: 12 });
+      el.scrollIntoView({ block: "nearest" });
+      el.dataset.shown = trip.shipment != null ? String(trip.shipment) : String(index);
+    });
 
     // Clicks: an ad-hoc point, or a polygon vertex
     map.on("click", function (ev) {
