@@ -41,6 +41,7 @@ from supplies.models.operations import (
     IssueIn,
     QualityIn,
     ReceiptIn,
+    ScrapIn,
     TransferIn,
     TransferReceiveIn,
 )
@@ -55,7 +56,7 @@ from web.tripquery import TripQuery, trip_page
 router = APIRouter(route_class=ConsoleRoute)
 
 EXPIRING_DAYS = 60
-STOCK_FORMS = ("receive", "issue", "transfer", "adjust", "quality", "count")
+STOCK_FORMS = ("receive", "issue", "transfer", "adjust", "quality", "scrap", "count")
 
 
 def get_depot_or_404(session: Session, code: str) -> Depot:
@@ -228,9 +229,29 @@ def _stock_post(request: Request, user: Principal, form: Any, code: str, name: s
     return render_depot(request, user, code, forms={name: state}, status=state.status)
 
 
+def _past(value: str, today: date) -> bool:
+    try:
+        return date.fromisoformat(value) < today
+    except ValueError:
+        return False  # not a date: the receipt's own validation says so at the field
+
+
 @router.post("/depots/{code}/receive", response_class=HTMLResponse)
 def post_receive(request: Request, code: str, user: ConsoleUser, form: Form) -> Response:
-    """Receive goods (supplies.service.receive_stock)."""
+    """Receive goods (supplies.service.receive_stock). An expiry already past is a warning the
+    user must confirm (goods received expired can never be issued)."""
+    expiry = str(form.get("expiry") or "")
+    today = settings_of(request).today()
+    if (expiry and _past(expiry, today) and form.get("accept_expired") != "1"):
+        user.require_role(Role.depot_manager)
+        user.require_depot(code)
+        tr = translator(request)
+        state = FormState.of(form)
+        state.add("expiry", tr("op.receive.expired_warning", expiry=expiry,
+                               today=today.isoformat()))
+        state.details = {"expired": True}
+        state.status = 422
+        return render_depot(request, user, code, forms={"receive": state}, status=422)
     return _stock_post(request, user, form, code, "receive", ReceiptIn,
                        lambda s, d, c: service.receive_stock(s, principal=user, data=d, ctx=c),
                        depot=code)
@@ -284,6 +305,26 @@ def post_quality(request: Request, code: str, user: ConsoleUser, form: Form) -> 
         return _LotQuality(lot_id=verdict.lot_id, quality=verdict.quality)
 
     return _stock_post(request, user, form, code, "quality", QualityIn, run)
+
+
+@router.post("/depots/{code}/scrap", response_class=HTMLResponse)
+def post_scrap(request: Request, code: str, user: ConsoleUser, form: Form) -> Response:
+    """Write off expired, damaged or quarantined goods of one lot (supplies.service.scrap_stock);
+    the lot is chosen as item|lot|expiry from the depot's lots."""
+    item, _, rest = str(form.get("lot_key") or "").partition("|")
+    lot, _, expiry = rest.partition("|")
+    fixed: dict[str, Any] = {"depot": code, "item": item or None, "lot": lot or None}
+    if expiry:
+        fixed["expiry"] = expiry
+    if not item or not lot:
+        user.require_role(Role.depot_manager)
+        state = FormState.of(form)
+        state.add("lot_key", translator(request)("form.error.choose"))
+        state.status = 422
+        return render_depot(request, user, code, forms={"scrap": state}, status=422)
+    return _stock_post(request, user, form, code, "scrap", ScrapIn,
+                       lambda s, d, c: service.scrap_stock(s, principal=user, data=d, ctx=c),
+                       **fixed)
 
 
 @router.post("/transfers/{transfer_id}/receive", response_class=HTMLResponse)

@@ -82,8 +82,13 @@ def to_xlsx(rows: Sequence[reports.StockRow], tr: Translator, *, depot: str, dep
     assert sheet is not None
     sheet.title = tr("xlsx.sheet")
     sheet.append([tr(label) for _, label in COLUMNS])
+    expiry_col = [name for name, _ in COLUMNS].index("expiry") + 1
     for row in rows:
         sheet.append(_cells(row, tr))
+        if row.expiry:  # a real date cell, so the spreadsheet sorts and filters it as a date
+            cell = sheet.cell(row=sheet.max_row, column=expiry_col)
+            cell.value = row.expiry
+            cell.number_format = "yyyy-mm-dd"
     bold = Font(bold=True)
     counted = len(COLUMNS)
     for cell in sheet[1]:

@@ -278,6 +278,22 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "op.adjust.submit": ("登记盘点", "Record count"),
     "op.quality": ("批次质量(隔离)", "Lot quality (quarantine)"),
     "op.quality.submit": ("更新质量状态", "Update quality"),
+    "op.quality.damaged_confirm": ("确认将该批次标记为损坏?损坏的物资不能再发放。",
+                                   "Mark this lot damaged? Damaged goods cannot be issued."),
+    "op.scrap": ("报废", "Scrap"),
+    "op.scrap.help": ("过期、损坏或待检的物资可在此报废出库;报废不能撤回。",
+                      "Write off expired, damaged or quarantined goods; this cannot be undone."),
+    "op.scrap.submit": ("报废出库", "Scrap"),
+    "op.scrap.confirm": ("确认报废?报废的物资将从库存中注销,不能撤回。",
+                         "Scrap these goods? They leave the stock for good."),
+    "op.scrap.expired": ("已过期", "Expired"),
+    "op.receive.expired_warning": ("有效期 {expiry} 早于今天 {today}:这批物资已过期,"
+                                   "入库后不能发放。确认无误请勾选下方确认后再提交。",
+                                   "Expiry {expiry} is before today ({today}): the goods are "
+                                   "expired and can never be issued. Tick the box below to "
+                                   "receive them anyway."),
+    "op.receive.accept_expired": ("我确认按已过期物资入库", "Receive them as expired goods"),
+    "done.scrap": ("报废已登记,库存已更新。", "Scrap booked; stock updated."),
     "op.count": ("导入 Excel 盘点表", "Import an Excel count"),
     "op.count.help": ("先“导出 Excel”,在“盘点数”列填写实盘数量后上传;应用前会先预览变化。",
                       "Export Excel, fill in the “Counted” column and upload it; you will "

@@ -254,6 +254,10 @@ def test_stock_exports_as_csv_and_excel(world: World, console: MakeConsole) -> N
     values = list(sheet.iter_rows(values_only=True))
     assert values[0][-1] == "Counted" and len(values) == 3
     assert {(v[1], v[4], v[7]) for v in values[1:]} == {(TENT, "T-1", 12), (WATER, "W-1", 30)}
+    # The expiry is a date cell (sortable as a date), not text.
+    water = next(r for r in sheet.iter_rows(min_row=2) if r[1].value == WATER)
+    assert water[5].is_date and water[5].value.date() == TODAY + timedelta(days=60)
+    assert water[5].number_format == "yyyy-mm-dd"
 
 
 # ---------------------------------------------------------------------------------------------

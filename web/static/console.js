@@ -445,11 +445,35 @@
       var status = ev.detail && ev.detail.xhr ? ev.detail.xhr.status : "";
       window.alert((document.body.getAttribute("data-request-failed") || "!") + " (" + status + ")");
     });
-    // Confirmation for buttons that commit (approve, cancel...)
+    // Confirmation for forms that commit what cannot be undone (approve, scrap, damage...);
+    // data-confirm-when="field=value" asks only when that field has that value.
     document.querySelectorAll("form[data-confirm]").forEach(function (f) {
       f.addEventListener("submit", function (ev) {
+        var when = f.getAttribute("data-confirm-when");
+        if (when) {
+          var parts = when.split("="), field = f.elements[parts[0]];
+          if (!field || field.value !== parts[1]) { return; }
+        }
         if (!window.confirm(f.getAttribute("data-confirm"))) { ev.preventDefault(); }
       });
     });
+    // A lot's Scrap button fills in the scrap form.
+    document.addEventListener("click", function (ev) {
+      var button = ev.target.closest ? ev.target.closest(".scrap-prefill") : null;
+      if (!button) { return; }
+      setValue("scrap-lot_key", button.getAttribute("data-lot-key"));
+      setValue("scrap-quantity", button.getAttribute("data-quantity"));
+      openForm("op-scrap");
+      var reason = document.getElementById("scrap-reason");
+      if (reason) { reason.focus(); reason.scrollIntoView({ block: "center" }); }
+    });
+    // A receipt's expiry already past is flagged at once (the server asks to confirm it).
+    var expiry = document.getElementById("receive-expiry");
+    if (expiry) {
+      expiry.addEventListener("change", function () {
+        var past = expiry.value && expiry.value < new Date().toISOString().slice(0, 10);
+        expiry.classList.toggle("warn", !!past);
+      });
+    }
   });
 })();
