@@ -30,8 +30,6 @@ from supplies.models import (
     Depot,
     Division,
     Item,
-    Location,
-    StockMove,
     Tier,
     Transfer,
     TransferState,
@@ -45,7 +43,7 @@ from supplies.models.operations import (
     TransferIn,
     TransferReceiveIn,
 )
-from web import rollups, stockio, trips
+from web import depotlists, rollups, stockio, trips
 from web.forms import FormState, attempt, build
 from web.i18n import LANGS, Translator
 from web.render import page, translator
@@ -121,24 +119,8 @@ def depot_list(request: Request, user: ConsoleUser,
 # Depot page
 
 
-def _recent_moves(session: Session, depot: Depot, limit: int = 15) -> list[Any]:
-    location = session.execute(select(Location.id).where(Location.depot_id == depot.id)
-                               ).scalar_one_or_none()
-    if location is None:
-        return []
-    ids = list(session.execute(
-        select(StockMove.id).where((StockMove.from_location_id == location)
-                                   | (StockMove.to_location_id == location))
-        .order_by(StockMove.id.desc()).limit(limit)).scalars())
-    if not ids:
-        return []
-    moves, _ = reports.moves(session, filters=reports.MoveFilter(depot=depot.code),
-                             after=min(ids) - 1, limit=limit)
-    return list(reversed(moves))
-
-
 def depot_context(session: Session, code: str, today: date,
-                  trip_query: TripQuery | None = None) -> dict[str, Any]:
+                  trip_query: TripQuery | None = None, params: Any = None) -> dict[str, Any]:
     """Everything the depot page shows (with one page of the trips leaving it)."""
     depot = get_depot_or_404(session, code)
     chain = []
@@ -155,9 +137,6 @@ def depot_context(session: Session, code: str, today: date,
         select(Transfer).where(Transfer.to_depot_id == depot.id,
                                Transfer.state == TransferState.in_transit)
         .order_by(Transfer.id)).scalars()]
-    transfers_out = [service.transfer_public(session, t) for t in session.execute(
-        select(Transfer).where(Transfer.from_depot_id == depot.id)
-        .order_by(Transfer.id.desc()).limit(10)).scalars()]
     others = list(session.execute(select(Depot.code, Depot.name).where(
         Depot.active.is_(True), Depot.id != depot.id).order_by(Depot.tier, Depot.code)).all())
     items = list(session.execute(select(Item).order_by(Item.code)).scalars())
@@ -173,11 +152,12 @@ def depot_context(session: Session, code: str, today: date,
                      if r.depot == depot.code],
         "shortfall": reports.shortfall(session, today=today, depot=depot.code),
         "transfers_in": transfers_in,
-        "transfers_out": transfers_out,
+        "transfers_out": depotlists.transfers_page(session, depot, params or {}),
         "others": others,
         "items": items,
         "item_names": {i.code: i for i in items},
-        "moves": _recent_moves(session, depot),
+        "moves": depotlists.moves_page(session, depot, params or {}),
+        "params": dict(params or {}),
         "today": today,
         "expiring_days": EXPIRING_DAYS,
         **trips.panel_values(trip_page(session, trip_query or TripQuery(),
@@ -194,7 +174,7 @@ def render_depot(request: Request, user: Principal, code: str, *,
     """The depot page, with the given form states (values and errors) in place."""
     with get_database(request).read_session() as session:
         ctx = depot_context(session, code, settings_of(request).today(),
-                            TripQuery.of(request.query_params))
+                            TripQuery.of(request.query_params), request.query_params)
     states = {name: FormState() for name in STOCK_FORMS}
     for transfer in ctx["transfers_in"]:
         states[f"receive-transfer-{transfer.id}"] = FormState()

@@ -56,3 +56,52 @@ def test_expired_and_damaged_lots_are_scrapped_from_the_page(world: World,
     assert world.ledger_ok()
     unchosen = c.post("/console/depots/CTY/scrap", {"quantity": "1", "reason": "x"})
     assert unchosen.status_code == 422 and 'id="scrap-lot_key-error"' in unchosen.text
+
+
+def test_moves_and_transfers_page_search_and_sort(world: World, console: MakeConsole) -> None:
+    """Every move of the depot can be reached (20 a page), searched by lot and filtered by
+    kind, oldest or newest first; the transfers it sent page and search the same way."""
+    for k in range(23):
+        world.receive("CTY", QUILT, 1, lot=f"Q-{k:02d}")
+    c = console(world.manager.token)
+    first = c.get("/console/depots/CTY").text
+    assert first.count('<tr data-move="') == 20 and 'id="moves-pager"' in first
+    second = c.get("/console/depots/CTY?mpage=2").text
+    assert second.count('<tr data-move="') == 3
+    found = c.get("/console/depots/CTY?mq=Q-07").text
+    assert found.count('<tr data-move="') == 1 and "Q-07" in found
+    oldest = c.get("/console/depots/CTY?msort=old").text
+    assert oldest.index("Q-00") < oldest.index("Q-01")
+    assert c.get("/console/depots/CTY?mkind=issue").text.count('<tr data-move="') == 0
+    for k in range(3):
+        sent = c.post("/console/depots/CTY/transfer", {"to_depot": "CTY2", "item": QUILT,
+                                                      "quantity": "1", "lot": f"Q-{k:02d}"})
+        assert sent.status_code == 303
+    listed = c.get("/console/depots/CTY?tq=CTY2").text
+    assert listed.count('<tr data-transfer="') == 3
+    assert c.get("/console/depots/CTY?tstate=received").text.count('<tr data-transfer="') == 0
+
+
+def test_issue_vouchers_and_transfer_waybills_print(world: World, console: MakeConsole) -> None:
+    """An issue's voucher lists its lots (FEFO) with the quantity; a transfer's waybill names
+    both depots, the lots and the weight; both link from the depot's lists."""
+    world.receive("CTY", WATER, 5, lot="W-A", expiry=TODAY + timedelta(days=40))
+    world.receive("CTY", WATER, 5, lot="W-B", expiry=TODAY + timedelta(days=90))
+    c = console(world.manager.token)
+    assert c.post("/console/depots/CTY/issue", {"item": WATER, "quantity": "7",
+                                                "reference": "INC-9 发放"}).status_code == 303
+    page = c.get("/console/depots/CTY").text
+    voucher_url = re.search(r'href="(/console/depots/CTY/vouchers/[^"]+)"', page).group(1)
+    voucher = c.get(voucher_url)
+    assert voucher.status_code == 200 and "应急物资出库单" in voucher.text
+    lines = voucher.text.split('id="voucher-lines"')[1]
+    assert "W-A" in lines and "W-B" in lines and "INC-9 发放" in voucher.text
+    assert c.post("/console/depots/CTY/transfer", {"to_depot": "CTY2", "item": WATER,
+                                                   "quantity": "3"}).status_code == 303
+    page = c.get("/console/depots/CTY").text
+    waybill_url = re.search(r'href="(/console/transfers/\d+/waybill)"', page).group(1)
+    waybill = c.get(waybill_url)
+    assert waybill.status_code == 200 and "应急物资调拨单" in waybill.text
+    assert "CTY2" in waybill.text and "W-B" in waybill.text
+    assert "40.8" in waybill.text  # 3 cases x 13.6 kg
+    assert c.get("/console/depots/CTY/vouchers/nope").status_code == 404

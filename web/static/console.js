@@ -457,6 +457,9 @@
         if (!window.confirm(f.getAttribute("data-confirm"))) { ev.preventDefault(); }
       });
     });
+    document.querySelectorAll(".print-button").forEach(function (b) {
+      b.addEventListener("click", function () { window.print(); });
+    });
     // A lot's Scrap button fills in the scrap form.
     document.addEventListener("click", function (ev) {
       var button = ev.target.closest ? ev.target.closest(".scrap-prefill") : null;
