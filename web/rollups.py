@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
@@ -40,3 +41,46 @@ def county_of(divisions: dict[str, Division], code: str) -> str:
             return current
         current = divisions[current].parent_code
     return code
+
+
+@dataclass(frozen=True)
+class ShortItem:
+    """What a county (or the city) lacks of one item against its depots' targets."""
+
+    item: str
+    name_zh: str
+    name_en: str
+    unit: str
+    quantity: int
+    tonnes: float
+    depots: int
+
+
+def county_shortfall(session: Session, *, today: date, item: str | None = None
+                     ) -> dict[str, list[ShortItem]]:
+    """Per county code (and the city's code for the whole city): the short items, in units
+    and tonnes, largest by weight first. Sums ``supplies.reports.shortfall`` per item, never
+    across items (tents, quilts and water cases do not add up)."""
+    divisions = {d.code: d for d in session.execute(select(Division)).scalars()}
+    catalogue = {i.code: i for i in session.execute(select(Item)).scalars()}
+    city = next((c for c, d in divisions.items() if d.level == DivisionLevel.city), None)
+    qty: dict[tuple[str, str], int] = defaultdict(int)
+    depots: dict[tuple[str, str], int] = defaultdict(int)
+    for s in reports.shortfall(session, today=today):
+        if s.shortfall <= 0 or (item and s.item != item):
+            continue
+        county = county_of(divisions, s.division_code)
+        for key in {county, city}:
+            if key is not None:
+                qty[(key, s.item)] += s.shortfall
+                depots[(key, s.item)] += 1
+    out: dict[str, list[ShortItem]] = defaultdict(list)
+    for (county, code), n in qty.items():
+        entry = catalogue[code]
+        out[county].append(ShortItem(item=code, name_zh=entry.name_zh, name_en=entry.name_en,
+                                     unit=entry.unit, quantity=n,
+                                     tonnes=n * entry.unit_weight_kg / 1000,
+                                     depots=depots[(county, code)]))
+    for rows in out.values():
+        rows.sort(key=lambda r: (-r.tonnes, r.item))
+    return dict(out)

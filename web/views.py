@@ -141,6 +141,7 @@ def map_data(session: Session, *, today: date, item: str | None, tr: Translator
     summary = reports.stock_summary(session, today=today, group_by=reports.GroupBy.division,
                                     item=item or None)
     by_key = {r.key: r for r in summary}
+    shortages = rollups.county_shortfall(session, today=today, item=item)
     counties = []
     for d in sorted(divisions.values(), key=lambda x: x.code):
         if d.level not in (DivisionLevel.city, DivisionLevel.county):
@@ -151,6 +152,8 @@ def map_data(session: Session, *, today: date, item: str | None, tr: Translator
             "depots": row.depots if row else 0, "on_hand": row.on_hand if row else 0,
             "available": row.available if row else 0,
             "weight_t": (row.weight_kg / 1000) if row else 0.0,
+            "short": shortages.get(d.code, []),
+            "short_tonnes": sum(x.tonnes for x in shortages.get(d.code, [])),
             "short_units": (sum(county_short.values()) if d.level == DivisionLevel.city
                             else county_short.get(d.code, 0)),
             "short_lines": (sum(county_short_lines.values()) if d.level == DivisionLevel.city
@@ -208,6 +211,23 @@ def depot_popup(request: Request, code: str, user: ConsoleUser,
     short = [s for s in short if s.shortfall > 0]
     return page(request, user, "map_popup.html", depot=depot, stock=stock, short=short,
                 names=names, item=item or "")
+
+
+@router.get("/shortfall", response_class=HTMLResponse)
+def shortfall_view(request: Request, user: ConsoleUser,
+                   county: Annotated[str | None, Query(max_length=12)] = None) -> Response:
+    """Who is short of what: per county, each item's shortfall against the depots' targets,
+    in its unit and in tonnes, the heaviest first (one county, or every county)."""
+    with get_database(request).read_session() as session:
+        divisions = {d.code: d for d in session.execute(select(Division).where(
+            Division.level.in_([DivisionLevel.city, DivisionLevel.county]))).scalars()}
+        short = rollups.county_shortfall(session, today=settings_of(request).today())
+    if county and county not in divisions:
+        raise NotFound.of("division.unknown", field="county", code=county)
+    codes = [county] if county else sorted(divisions, key=lambda c: (
+        divisions[c].level != DivisionLevel.city, c))
+    rows = [(divisions[c], short.get(c, [])) for c in codes]
+    return page(request, user, "shortfall.html", rows=rows, county=county or "")
 
 
 router.include_router(depots.router)

@@ -211,10 +211,26 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                       "Amap), the GSHHG shoreline and the road graph; no internet map service "
                       "is used."),
     "map.county_table": ("分县汇总", "By county"),
-    "map.county_note": ("库存含下辖乡镇储备点;缺口为各库点低于储备定额的数量之和。",
-                        "Stock includes the township points below each county; shortfall "
-                        "sums what depots lack against their reserve targets."),
+    "map.county_note": ("库存含下辖乡镇储备点;缺口为各库点低于储备定额的数量,"
+                        "按物资折算为吨后相加,主要短缺按重量列出。",
+                        "Stock includes the township points below each county; shortfall is "
+                        "what depots lack against their targets, in tonnes, the heaviest "
+                        "items listed."),
     "map.short_lines": ("{n} 项物资不足", "{n} item lines short"),
+    "map.short_t": ("缺口(吨)", "Short (t)"),
+    "map.top_short": ("主要短缺", "Most short"),
+    "map.all_short": ("全部 {n} 项", "all {n} items"),
+    "map.short_detail": ("明细", "details"),
+    "shortfall.title": ("分县物资缺口", "Shortfall by county"),
+    "shortfall.subtitle": ("各库点可用库存低于储备定额的数量,按物资分列(数量与吨数),"
+                           "重量大者在前;不同物资不相加。",
+                           "What depots lack against their reserve targets, per item (units "
+                           "and tonnes), heaviest first; different items are never added."),
+    "shortfall.tonnes": ("吨", "Tonnes"),
+    "shortfall.depots": ("短缺库点数", "Depots short"),
+    "shortfall.total": ("合计 {t} 吨", "{t} t in all"),
+    "shortfall.none": ("各库点均达到储备定额。", "Every depot meets its targets."),
+    "shortfall.all": ("全部县(市、区)", "All counties"),
     "map.open_depot": ("打开库点页面", "Open the depot page"),
     "map.loading": ("加载中…", "Loading…"),
     "map.layer.depots": ("储备库点", "Depots"),

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from tests.web.conftest import Console
-from tests.world import QUILT, TODAY, WATER, World
+from tests.world import QUILT, TENT, TODAY, WATER, World
 
 MakeConsole = Callable[[str | None], Console]
 PAST = (TODAY - timedelta(days=30)).isoformat()
@@ -105,3 +105,26 @@ def test_issue_vouchers_and_transfer_waybills_print(world: World, console: MakeC
     assert "CTY2" in waybill.text and "W-B" in waybill.text
     assert "40.8" in waybill.text  # 3 cases x 13.6 kg
     assert c.get("/console/depots/CTY/vouchers/nope").status_code == 404
+
+
+def test_a_leader_sees_each_countys_shortfall_per_item_in_units_and_tonnes(
+        world: World, console: MakeConsole) -> None:
+    """Against targets of 10 tents and 100 quilts at CTY (Tongzhou), holding 4 tents and none
+    of the quilts: the county table gives the tonnes and the top short items with units, and
+    the shortfall page lists each item apart (never tents plus quilts)."""
+    for item, qty in ((TENT, 10), (QUILT, 100)):
+        r = world.admin.post("/targets", {"depot": "CTY", "item": item, "quantity": qty})
+        assert r.status_code == 201, r.text
+    world.receive("CTY", TENT, 4, lot="T-1")
+    c = console(world.viewer.token)
+    row = c.get("/console/").text.split('data-county="320612"')[1].split("</tr>")[0]
+    # 6 tents x 38 kg + 100 quilts x 2.5 kg = 478 kg
+    assert '<span class="pill bad">0.5</span>' in row
+    assert "救灾帐篷 6 顶" in row and "棉被 100 床" in row
+    page = c.get("/console/shortfall?county=320612").text
+    section = page.split('data-county="320612"')[1]
+    assert '<tr data-item="1010101"><td>1010101</td><td>救灾帐篷</td><td class="num qty">6</td>' \
+        in section
+    assert '<td class="num qty">100</td><td>床</td><td class="num">0.25</td>' in section
+    assert "106" not in section  # units of different items are never added
+    assert c.get("/console/shortfall?county=999").status_code == 404
