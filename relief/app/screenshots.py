@@ -9,10 +9,12 @@ Chromium (Debian's ``/usr/bin/chromium`` through Playwright; no browser download
 * ``depot.png``: the Tongzhou county depot's page;
 * ``dispatch.png``: the dispatch desk with the plan's routes and coverage;
 * ``readiness.png``: readiness per county (after readiness runs for three counties);
+* ``shortfall.png``: one county's shortfall per item, in units and tonnes;
 * ``map-tablet.png``: the map on a tablet-sized screen.
 
-Chinese text needs a CJK font in the system (Debian: ``fonts-wqy-microhei`` or
-``fonts-noto-cjk``). Planning uses the real engine (``dispatch.planning.solve``); while that
+Chinese text needs a CJK font in the system (Debian: ``fonts-noto-cjk``, which ``make test``
+installs with Chromium, ``.ci/browser-deps``). Planning uses the real engine
+(``dispatch.planning.solve``); while that
 module is missing, the greedy baseline stands in and the script says so.
 """
 
@@ -156,6 +158,8 @@ def capture(out: Path, time_limit: float) -> list[Path]:
             api.post("/stock/issues", json={"depot": "NT-320612", "item": "1020101",
                                             "quantity": 120, "reference": "演示发放"})
             incident, plan = _scenario(api, time_limit)
+            # Approved, so the desk shows its trips list beside the map.
+            api.post(f"/incidents/{incident}/plans/{plan}/approve").raise_for_status()
         with sync_playwright() as pw:
             context = pw.chromium.launch_persistent_context(
                 str(work / "profile"), executable_path=CHROMIUM, headless=True,
@@ -188,7 +192,8 @@ def capture(out: Path, time_limit: float) -> list[Path]:
             login(dispatcher)
             shoot("map.png", "/console/", wait="#map[data-ready='1']")
             shoot("dispatch.png", f"/console/incidents/{incident}?plan={plan}",
-                  wait="#map[data-ready='1']", height=1700)
+                  wait="#map[data-routes-ready='1']", height=1700)
+            shoot("shortfall.png", "/console/shortfall?county=320623", height=900)
             shoot("readiness.png", "/console/readiness", wait="#map[data-ready='1']",
                   height=1500)
             page.set_viewport_size({"width": 820, "height": 1180})

@@ -57,7 +57,12 @@ class Page:
         self.foreign: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on("request", self._request)
-        self.page.on("dialog", lambda dialog: dialog.accept())
+        self.dialogs: list[str] = []  # every confirmation asked, accepted
+        self.page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(str(dialog.message))
+        dialog.accept()
 
     def _request(self, request: Any) -> None:
         if not request.url.startswith((self.base, "data:", "about:")):
@@ -109,6 +114,9 @@ def test_depot_manager_receives_and_issues_and_sees_the_numbers_change(
     page.fill("#receive-reference", "PO-77")
     page.click("#receive-submit")
     page.wait_for_selector("#done")
+    # The success banner is in view even though the page scrolled to the stock table.
+    box = page.locator("#done").bounding_box()
+    assert box is not None and 0 <= box["y"] < page.viewport_size["height"]
     assert _cell(page, QUILT, "Q-2026", "on-hand") == "150"
     assert _cell(page, QUILT, "Q-2026", "available") == "150"
 
@@ -250,6 +258,7 @@ def test_dispatcher_plans_approves_and_confirms_a_delivery(world: World, tab: Pa
     page.evaluate("() => { window.__notReloaded = true; }")
     first.locator(".depart-button").click()
     page.wait_for_selector(f"#{trip_id}[data-status='departed']")
+    assert any("出发" in d for d in tab.dialogs)  # departing asked first
     page.locator(f"#{trip_id} form.confirm-form button").first.click()
     page.wait_for_selector(f"#{trip_id} .trip-done")
     page.wait_for_selector(f"#{trip_id} .stop[data-stop='1'].ok")
@@ -266,6 +275,7 @@ def test_a_desk_of_300_trips_filters_pages_and_departs_in_place(world: World, ta
     follows), and a trip departs without the page reloading."""
     big = build(world, 300)
     page = tab.login(world.dispatcher.token)
+    page.set_viewport_size({"width": 1366, "height": 768})
     page.goto(f"{tab.base}/console/incidents/{big.incident}")  # warms the templates
     page.reload()
     page.wait_for_selector("#map[data-ready='1']")
@@ -275,6 +285,8 @@ def test_a_desk_of_300_trips_filters_pages_and_departs_in_place(world: World, ta
     # that, because the test server shares a loaded 2-core machine with the whole suite.
     assert ttfb_ms < 10_000, ttfb_ms
     assert page.locator("#trip-table tbody.trip").count() == 20
+    legend = page.locator("#desk-legend").bounding_box()  # on the map, above the fold
+    assert legend is not None and legend["y"] + legend["height"] <= 768
     page.evaluate("() => { window.__notReloaded = true; }")
     page.fill("#trip-filter-vehicle", "T042")
     page.click("#trip-filter-submit")
