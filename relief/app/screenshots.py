@@ -175,11 +175,14 @@ def capture(out: Path, time_limit: float) -> list[Path]:
                 page.wait_for_selector("#whoami")
 
             def shoot(name: str, path: str, *, wait: str = "body", full: bool = False,
-                      height: int | None = None, click: str | None = None) -> None:
+                      height: int | None = None, click: str | None = None,
+                      pick: str | None = None) -> None:
                 page.goto(base + path)
                 page.wait_for_selector(wait)
                 if click:
                     page.click(click)
+                if pick:  # choose the first real option of a select (a depot's routes)
+                    page.select_option(pick, index=1)
                 page.wait_for_timeout(600)
                 target = out / name
                 clip = {"x": 0, "y": 0, "width": 1440, "height": height} if height else None
@@ -192,7 +195,7 @@ def capture(out: Path, time_limit: float) -> list[Path]:
             login(dispatcher)
             shoot("map.png", "/console/", wait="#map[data-ready='1']")
             shoot("dispatch.png", f"/console/incidents/{incident}?plan={plan}",
-                  wait="#map[data-routes-ready='1']", height=1700)
+                  wait="#map[data-routes-ready='1']", height=1700, pick="#route-depot")
             shoot("shortfall.png", "/console/shortfall?county=320623", height=900)
             shoot("readiness.png", "/console/readiness", wait="#map[data-ready='1']",
                   height=1500)
