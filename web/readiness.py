@@ -315,7 +315,7 @@ def post_decision(request: Request, advice_id: int, seq: int, decision: str,
                   user: ConsoleUser, form: Form) -> Response:
     """Accept (a transfer goes through the ledger) or decline an order."""
     if decision not in ("accept", "decline"):
-        raise NotFound(f"no decision {decision}")
+        raise NotFound.of("readiness.decision_unknown", decision=decision[:20])
     user.require_role(Role.depot_manager)
     tr = translator(request)
     key = str(form.get("idem") or "") or None

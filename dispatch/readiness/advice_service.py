@@ -78,7 +78,7 @@ def request_advice(session: Session, *, data: AdviceRequestIn, actor: str, today
                    ) -> Advice:
     """Queue an advice job over the active library."""
     if not library.scenarios(session):
-        raise Conflict("no active scenario in the library")
+        raise Conflict.of("readiness.no_scenario")
     row = Advice(params=data.model_dump(mode="json"), requested_by=actor,
                  evaluated_on=today + timedelta(days=data.horizon_days))
     session.add(row)
@@ -92,7 +92,7 @@ def get_advice(session: Session, advice_id: int, *, lock: bool = False) -> Advic
     """An advice job or a 404."""
     row = one_or_none(session, select(Advice).where(Advice.id == advice_id), lock=lock)
     if row is None:
-        raise NotFound(f"advice {advice_id} not found")
+        raise NotFound.of("readiness.advice_unknown", advice=advice_id)
     return row  # type: ignore[no-any-return]
 
 
@@ -347,7 +347,7 @@ def _execute(db: Database, advice_id: int, engine: Engine, echo: Callable[[str],
                                                      truck_km=params.budget_truck_km,
                                                      new_tonnes=params.purchase_t))
     if not lib.pairs:
-        raise Conflict("no active scenario in the library")
+        raise Conflict.of("readiness.no_scenario")
     echo(f"model: {len(problem.scenarios)} scenarios, {len(problem.depots)} depots")
     _phase(db, advice_id, "optimise", 0.05)
     solution = advice.optimise(problem, time_limit_s=params.optimise_s)
@@ -430,7 +430,7 @@ def _order(session: Session, advice_id: int, seq: int) -> AdviceOrder:
     row = one_or_none(session, select(AdviceOrder).where(
         AdviceOrder.advice_id == advice_id, AdviceOrder.seq == seq), lock=True)
     if row is None:
-        raise NotFound(f"advice {advice_id} has no order {seq}")
+        raise NotFound.of("readiness.order_unknown", advice=advice_id, seq=seq)
     return row  # type: ignore[no-any-return]
 
 
@@ -464,8 +464,8 @@ def accept_order(session: Session, *, advice_id: int, seq: int, principal: Princ
     if order.state == OrderState.accepted:
         return order
     if order.state == OrderState.declined:
-        raise Conflict(f"order {seq} of advice {advice_id} was declined",
-                       details={"state": order.state})
+        raise Conflict.of("readiness.order_declined", advice=advice_id, seq=seq,
+                          details={"state": order.state})
     target = session.get_one(Depot, order.to_depot_id)
     item = session.get_one(Item, order.item_id)
     if order.kind == OrderKind.transfer:
@@ -476,11 +476,10 @@ def accept_order(session: Session, *, advice_id: int, seq: int, principal: Princ
         lots = _usable_lots(session, source, item, row.evaluated_on, ctx.today)
         have = sum(q for _, q in lots)
         if have < order.quantity:
-            raise InsufficientStock(
-                f"depot {source.code} now holds {have} usable {item.code}, the order sends "
-                f"{order.quantity}: stock moved since the advice",
-                details={"available": have, "requested": order.quantity},
-                fields=[{"field": "quantity", "message": f"only {have} available"}])
+            raise InsufficientStock.of("readiness.stock_moved", field="quantity",
+                                       depot=source.code, item=item.code, available=have,
+                                       requested=order.quantity,
+                                       details={"available": have, "requested": order.quantity})
         left, ids = order.quantity, []
         for lot, qty in lots:
             if left == 0:
@@ -508,13 +507,14 @@ def accept_order(session: Session, *, advice_id: int, seq: int, principal: Princ
 def _check_room(session: Session, depot: Depot, item: Item, quantity: int) -> None:
     """A receiving depot's floor area still holds the order (409 otherwise)."""
     if depot.floor_area_m2 is None:
-        raise Conflict(f"depot {depot.code} has no floor area on record: it cannot receive "
-                       "advised stock", details={"to_depot": depot.code})
+        raise Conflict.of("readiness.no_floor_area", depot=depot.code,
+                          details={"to_depot": depot.code})
     room = depot.floor_area_m2 * STORAGE_M3_PER_M2 - _volume_now(session).get(depot.id or 0, 0)
     if quantity * item.unit_volume_m3 > room + 1e-9:
-        raise Conflict(f"depot {depot.code} has room for {max(0.0, room):.1f} m³, the order "
-                       f"needs {quantity * item.unit_volume_m3:.1f} m³",
-                       details={"room_m3": round(max(0.0, room), 3)})
+        raise Conflict.of("readiness.no_room", depot=depot.code,
+                          room=f"{max(0.0, room):.1f}",
+                          needed=f"{quantity * item.unit_volume_m3:.1f}",
+                          details={"room_m3": round(max(0.0, room), 3)})
 
 
 def decline_order(session: Session, *, advice_id: int, seq: int, principal: Principal,
@@ -526,8 +526,8 @@ def decline_order(session: Session, *, advice_id: int, seq: int, principal: Prin
     if order.state == OrderState.declined:
         return order
     if order.state == OrderState.accepted:
-        raise Conflict(f"order {seq} of advice {advice_id} was accepted; its transfers are "
-                       "in the ledger", details={"state": order.state})
+        raise Conflict.of("readiness.order_accepted", advice=advice_id, seq=seq,
+                          details={"state": order.state})
     codes = [session.get_one(Depot, order.to_depot_id).code]
     if order.from_depot_id:
         codes.append(session.get_one(Depot, order.from_depot_id).code)

@@ -72,8 +72,8 @@ def township_people(session: Session, version: ScenarioVersion) -> list[Township
     for code in sorted(version.townships):
         d = rows.get(code)
         if d is None or d.lat is None or d.lon is None or d.population is None:
-            raise Conflict(f"township {code} of scenario version {version.id} has no place or "
-                           "population any more", details={"township": code})
+            raise Conflict.of("readiness.township_gone", township=code, version=version.id,
+                              details={"township": code})
         displaced = half_up(d.population * version.displaced_share)
         out.append(TownshipPeople(code=code, name=d.name, lat=d.lat, lon=d.lon,
                                   population=d.population, displaced=displaced,
@@ -86,8 +86,7 @@ def get_scenario(session: Session, code: str, *, lock: bool = False) -> Readines
     row = one_or_none(session, select(ReadinessScenario).where(ReadinessScenario.code == code),
                       lock=lock)
     if row is None:
-        raise NotFound(f"readiness scenario {code} not found",
-                       fields=[{"field": "code", "message": "unknown"}])
+        raise NotFound.of("readiness.scenario_unknown", field="code", code=code)
     return row  # type: ignore[no-any-return]
 
 
@@ -102,7 +101,7 @@ def version_of(session: Session, scenario: ReadinessScenario, version: int) -> S
         ScenarioVersion.scenario_id == scenario.id, ScenarioVersion.version == version)
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"scenario {scenario.code} has no version {version}")
+        raise NotFound.of("readiness.version_unknown", code=scenario.code, version=version)
     return row
 
 
@@ -123,10 +122,10 @@ def scenarios(session: Session, *, county: str | None = None, hazard: Hazard | N
 def _county(session: Session, code: str) -> Division:
     division = session.get(Division, code)
     if division is None:
-        raise NotFound(f"division {code} not found",
-                       fields=[{"field": "county", "message": "unknown"}])
+        raise NotFound.of("division.unknown", field="county", code=code)
     if division.level != DivisionLevel.county:
-        raise InvalidInput("county", f"division {code} is a {division.level}, not a county")
+        raise InvalidInput.of("readiness.not_county", field="county", code=code,
+                              level=division.level.value)
     return division
 
 
@@ -139,15 +138,19 @@ def _check_townships(session: Session, county: str, codes: Iterable[str]) -> Non
         d = found.get(code)
         field = f"townships.{i}"
         if d is None:
-            raise InvalidInput(field, f"township {code} does not exist")
+            raise InvalidInput.of("readiness.township_unknown", field=field, code=code)
         if d.level not in (DivisionLevel.township, DivisionLevel.township_other):
-            raise InvalidInput(field, f"division {code} is a {d.level}, not a township")
+            raise InvalidInput.of("site.not_township", field=field, code=code,
+                                  level=d.level.value)
         if d.parent_code != county:
-            raise InvalidInput(field, f"township {code} ({d.name}) is not in county {county}")
+            raise InvalidInput.of("readiness.township_elsewhere", field=field, code=code,
+                                  name=d.name, county=county)
         if d.lat is None or d.lon is None:
-            raise InvalidInput(field, f"township {code} ({d.name}) has no coordinates")
+            raise InvalidInput.of("readiness.township_no_place", field=field, code=code,
+                                  name=d.name)
         if not d.population:
-            raise InvalidInput(field, f"township {code} ({d.name}) has no population")
+            raise InvalidInput.of("readiness.township_no_people", field=field, code=code,
+                                  name=d.name)
 
 
 def _new_version(session: Session, scenario: ReadinessScenario, content: ScenarioContent,
@@ -166,8 +169,7 @@ def create_scenario(session: Session, *, data: ScenarioIn, actor: str) -> Readin
     code = data.code or f"{data.county}-{data.hazard.value}"
     if session.execute(select(ReadinessScenario.id).where(ReadinessScenario.code == code)
                        ).first():
-        raise Conflict(f"readiness scenario {code} exists; edit it instead",
-                       details={"code": code})
+        raise Conflict.of("readiness.scenario_exists", field="code", code=code)
     scenario = ReadinessScenario(code=code, county_code=data.county, hazard=data.hazard)
     session.add(scenario)
     session.flush()
@@ -193,7 +195,7 @@ def edit_scenario(session: Session, *, code: str, data: ScenarioEdit, actor: str
     merged = {f: getattr(current, f) for f in CONTENT_FIELDS}
     nulled = [f for f, v in changes.items() if v is None and f != "note"]
     if nulled:
-        raise InvalidInput(nulled[0], "may be omitted but not null")
+        raise InvalidInput.of("readiness.not_null", field=nulled[0])
     merged.update(changes)
     content = ScenarioContent.model_validate(merged)
     if content.model_dump() != ScenarioContent.model_validate(

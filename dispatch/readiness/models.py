@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PydField
+from pydantic_core import PydanticCustomError
 from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -364,7 +365,7 @@ class ScenarioContent(_Body):
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
-            raise ValueError("a township is listed twice")
+            raise PydanticCustomError("township_twice", "a township is listed twice")
         return value
 
 

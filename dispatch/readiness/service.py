@@ -67,13 +67,11 @@ def request_run(session: Session, *, county: str | None, time_limit_s: float,
     if county is not None:
         division = session.get(Division, county)
         if division is None:
-            raise NotFound(f"county {county} not found",
-                           fields=[{"field": "county", "message": "unknown"}])
+            raise NotFound.of("division.unknown", field="county", code=county)
     total = len(library.scenarios(session, county=county))
     if total == 0:
-        raise Conflict("no active scenario in the library" + (f" for county {county}"
-                                                                if county else ""),
-                       details={"county": county})
+        raise Conflict.of("readiness.no_scenario_for", county=county or "",
+                          details={"county": county})
     run = ReadinessRun(trigger=trigger, county_code=county, time_limit_s=time_limit_s,
                        evaluated_on=today, total=total, requested_by=actor,
                        schedule_slot=schedule_slot)
@@ -88,7 +86,7 @@ def get_run(session: Session, run_id: int) -> ReadinessRun:
     """A run or a 404."""
     run = session.get(ReadinessRun, run_id)
     if run is None:
-        raise NotFound(f"readiness run {run_id} not found")
+        raise NotFound.of("readiness.run_unknown", run=run_id)
     return run
 
 

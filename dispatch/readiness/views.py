@@ -124,7 +124,7 @@ def post_exercise(code: str, body: ExerciseIn, request: Request, user: Planner,
     the dispatch desk like any incident."""
     onset = body.onset or utcnow()
     if onset.tzinfo is None:
-        raise InvalidInput("onset", "needs a time zone")
+        raise InvalidInput.of("readiness.onset_timezone", field="onset")
     return idempotent_post(request, principal=user, key=key, body=body, use_case=lambda s:
                            incident_public(s, service.open_exercise(
                                s, code=code, onset=onset, actor=user.actor)))
