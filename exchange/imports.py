@@ -299,11 +299,11 @@ def apply_page_chunk(session: Session, *, run_id: int, entity: Entity, batch_id:
     source = session.execute(select(ExchangeSource).where(ExchangeSource.id == run.source_id)
                              .with_for_update()).scalar_one()
     if run.status != RunStatus.running:
-        raise Conflict(f"sync run {run_id} is {run.status}: another pull took over")
+        raise Conflict.of("exchange.run_taken", run=run_id, status=run.status.value)
     cursor = session.get(ExchangeCursor, (source.id, entity))
     current = cursor.cursor if cursor is not None else None
     if current != cursor_before:
-        raise Conflict(f"the {entity.value} cursor moved under this pull (another pull?)")
+        raise Conflict.of("exchange.cursor_moved", entity=entity.value)
     ctx = service.import_context(session, source=source, actor=run.actor, today=today,
                                  batch_id=batch_id)
     results = apply_chunk(ctx, entity=entity, records=chunk.records)

@@ -88,7 +88,7 @@ def create_job(session: Session, *, principal: Principal, entity: Entity, source
                     details={"job": earlier.id})
             return earlier, False
     if not source.active:
-        raise Conflict(f"exchange source {source.name} is inactive")
+        raise Conflict.of("exchange.source_inactive", name=source.name)
     service.import_context(session, source=source, actor=principal.actor, today=today,
                            batch_id=batch_id)  # checks the source's mapping options
     run_id = None
@@ -163,7 +163,8 @@ def _apply(session: Session, job_id: int, chunk: imports.Chunk, today: date) -> 
     """One chunk in one transaction: apply (or, dry, try and roll back), log, advance."""
     job = _locked(session, job_id)
     if job.status != JobStatus.running or chunk.start < job.done:
-        raise Conflict(f"import job {job_id} is {job.status} at {job.done}: another worker?")
+        raise Conflict.of("exchange.job_taken", job=job_id, status=str(job.status),
+                          done=job.done)
     source = service.get_source_by_id(session, job.source_id, lock=True)
     ctx = service.import_context(session, source=source, actor=job.actor, today=today,
                                  batch_id=job.batch_id)
@@ -241,7 +242,7 @@ def get_job(session: Session, job_id: int, principal: Principal) -> ImportJob:
     """A job the principal may see (its source scope allows it), or 404."""
     job = session.get(ImportJob, job_id)
     if job is None:
-        raise NotFound(f"import job {job_id} not found")
+        raise NotFound.of("exchange.job_unknown", job=job_id)
     service.require_source_scope(principal,
                                  service.get_source_by_id(session, job.source_id).name)
     return job

@@ -54,7 +54,7 @@ from relief.platform import crud
 from relief.platform.audit import record as audit
 from relief.platform.db import one_or_none
 from relief.platform.dbtypes import utcnow
-from relief.platform.errors import Conflict, Forbidden, InvalidInput, NotFound
+from relief.platform.errors import Conflict, Forbidden, InvalidInput, NotFound, ReliefError
 from relief.platform.principal import Principal
 from supplies import ledger, masterdata
 from supplies.models import (

@@ -237,7 +237,8 @@ def _import(entity: Entity, request: Request, user: Principal, body: Any, key: s
     with db.read_session() as session:
         job = jobs.job_public(session, session.get_one(ImportJob, job_id))
     if waiting and job.status == JobStatus.failed:
-        raise Conflict(f"import job {job.id} failed: {job.error}", details={"job": job.id})
+        raise Conflict.of("exchange.job_failed", job=job.id, error=job.error or "",
+                          details={"job": job.id})
     if waiting and job.report is not None:
         return JSONResponse(job.report.model_dump(mode="json"), status_code=200)
     return JSONResponse(job.model_dump(mode="json"), status_code=202,
