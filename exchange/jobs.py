@@ -83,9 +83,8 @@ def create_job(session: Session, *, principal: Principal, entity: Entity, source
         ).scalar_one_or_none()
         if earlier is not None:
             if earlier.request_hash != digest:
-                raise IdempotencyMismatch(
-                    "this Idempotency-Key was used for another import batch",
-                    details={"job": earlier.id})
+                raise IdempotencyMismatch.of("exchange.batch_key_reused", job=earlier.id,
+                                             details={"job": earlier.id})
             return earlier, False
     if not source.active:
         raise Conflict.of("exchange.source_inactive", name=source.name)

@@ -840,6 +840,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "err.exchange.job_taken": ("导入任务 {job} 状态为 {status}(已处理 {done} 条):另一个进程已接手?",
                                "import job {job} is {status} at {done}: another worker?"),
     "err.exchange.job_unknown": ("导入任务 {job} 不存在", "import job {job} not found"),
+    "err.exchange.batch_key_reused": ("该 Idempotency-Key 已用于另一批导入(任务 {job})",
+                                      "this Idempotency-Key was used for another import batch "
+                                      "(job {job})"),
     "err.exchange.job_failed": ("导入任务 {job} 失败:{error}", "import job {job} failed: {error}"),
     "err.csrf.cross_origin": ("拒绝来自其他网站({origin})的表单提交",
                               "cross-origin form post refused ({origin})"),
