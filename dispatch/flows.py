@@ -139,10 +139,7 @@ def request_plan(session: Session, *, incident_id: int, time_limit_s: float, act
             ("user", settings.plan_cap_per_user,
              _active(session, DispatchPlan.requested_by == actor))):
         if active >= cap:
-            raise PlanCapReached(
-                f"{active} planning jobs are already queued or running for this {scope} "
-                f"(at most {cap}); wait for one to finish or cancel one",
-                details={"scope": scope, "active": active, "cap": cap})
+            raise PlanCapReached.of("plan.cap_reached", scope=scope, active=active, cap=cap)
     job = DispatchPlan(incident_id=incident.id or 0, time_limit_s=time_limit_s,
                        requested_by=actor, lane=lane_for(time_limit_s, settings))
     session.add(job)
@@ -160,8 +157,9 @@ def cancel_plan(session: Session, *, incident_id: int, plan_id: int, actor: str,
     heartbeat (the job shows ``cancel_requested_at`` until then)."""
     plan = get_plan(session, plan_id, incident_id=incident_id, lock=True)
     if plan.status in FINISHED:
-        raise PlanJobFinished(f"planning job {plan_id} has already {plan.status.value}",
-                              details={"status": plan.status.value})
+        raise PlanJobFinished.of("plan.job_finished", plan=plan_id,
+                                 status=plan.status.value,
+                                 details={"status": plan.status.value})
     now = utcnow()
     if plan.cancel_requested_at is None:
         plan.cancel_requested_at, plan.cancel_requested_by = now, actor

@@ -109,10 +109,8 @@ class Cursor:
         if not same:
             raise InvalidInput.of("feed.cursor_other", field="after", feed=feed.value)
         if issued_in != epoch:
-            raise EpochChanged(
-                "the database was restored from a backup after this cursor was issued; read "
-                "the feed again from the start (omit `after`)",
-                details={"cursor_epoch": issued_in, "epoch": epoch})
+            raise EpochChanged.of("feed.epoch_changed", field="after",
+                                  details={"cursor_epoch": issued_in, "epoch": epoch})
         return cursor
 
 

@@ -81,8 +81,8 @@ def enforce_rate_limit(request: Request, principal: Principal) -> None:
     limit = request.app.state.settings.rate_limits[principal.role.value]
     wait = limiter.take(f"token:{principal.token_id}", limit)
     if wait > 0:
-        raise RateLimited(f"rate limit exceeded for {principal.actor} ({limit.per_s:g}/s, "
-                          f"burst {limit.burst})", retry_after_s=wait)
+        raise RateLimited.of("rate.limited_at", actor=principal.actor,
+                             per_s=f"{limit.per_s:g}", burst=limit.burst, retry_after_s=wait)
 
 
 def current_principal(

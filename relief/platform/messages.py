@@ -893,6 +893,25 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "err.readiness.onset_timezone": ("时间须带时区", "needs a time zone"),
     "err.readiness.decision_unknown": ("没有“{decision}”这种处理", "no decision {decision}"),
     "pyd.township_twice": ("同一乡镇列了两次", "a township is listed twice"),
+    "code.cursor_epoch_changed": ("数据库已从备份恢复,游标失效", "Cursor from before a restore"),
+    "code.plan_cap_reached": ("规划任务过多", "Too many planning jobs"),
+    "code.not_ready": ("服务尚未就绪", "Not ready"),
+    "code.plan_job_finished": ("规划任务已结束", "The planning job has finished"),
+    "err.rate.limited_at": ("{actor} 请求过于频繁(每秒 {per_s} 次,突发 {burst} 次),"
+                            "请 {retry_after_s} 秒后重试",
+                            "rate limit exceeded for {actor} ({per_s}/s, burst {burst}): "
+                            "retry in {retry_after_s} s"),
+    "err.plan.job_finished": ("规划任务 {plan} 已{status:job},无法取消",
+                              "planning job {plan} has already {status}"),
+    "err.plan.cap_reached": ("规划任务过多:该{scope:cap_scope}已有 {active} 个任务排队或计算中"
+                             "(上限 {cap}),请等待或取消一个",
+                             "{active} planning jobs are already queued or running for this "
+                             "{scope} (at most {cap}); wait for one to finish or cancel one"),
+    "err.feed.epoch_changed": ("数据库已从备份恢复,此游标失效:请从头重新读取该数据流(不带 after)",
+                               "the database was restored from a backup after this cursor was "
+                               "issued; read the feed again from the start (omit `after`)"),
+    "cap_scope.incident": ("事件", "incident"),
+    "cap_scope.user": ("用户", "user"),
     # words the error texts use for values ({x:group})
     "level.city": ("市", "city"),
     "level.county": ("县(市、区)", "county"),
@@ -1201,16 +1220,20 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                              "Cancel requested; stopping…"),
     "plan.attempts": ("第 {n} 次运行",
                      "attempt {n}"),
-    "error.code.plan_cap_reached": ("规划任务过多:该{scope}已有 {active} 个任务排队或计算中(上限 {cap}),请等待或取消一个。",
-                                   "Too many planning jobs: {active} queued or running for this {scope} (at most {cap}); wait for one or cancel one."),
+    "error.code.plan_cap_reached": ("规划任务过多:该{scope}已有 {active} 个任务排队或计算中(上限 "
+                                    "{cap}),请等待或取消一个。",
+                                   "Too many planning jobs: {active} queued or running for this "
+                                   "{scope} (at most {cap}); wait for one or cancel one."),
     "error.code.plan_job_finished": ("该规划任务已结束,无法取消。",
                                     "This planning job has already finished."),
     "error.code.rate_limited": ("请求过于频繁,请 {retry_after_s} 秒后再试。",
                                "Too many requests; try again in {retry_after_s} s."),
     "error.code.cursor_epoch_changed": ("数据库已从备份恢复,此游标已失效:请从头重新读取该数据流。",
-                                       "The database was restored from a backup: this cursor is void; read the feed again from the start."),
+                                       "The database was restored from a backup: this cursor is "
+                                       "void; read the feed again from the start."),
     "error.code.not_ready": ("服务尚未就绪(数据库不可达或未迁移到最新版本)。",
-                            "Not ready (database unreachable or not migrated to the newest revision)."),
+                            "Not ready (database unreachable or not migrated to the newest revis"
+                            "ion)."),
     "need.water": ("饮用水",
                   "Drinking water"),
     "need.food": ("食品",
