@@ -13,7 +13,7 @@ Reference, measured in the same run: a dispatcher's plan of the largest library 
 (``relief incident plan`` on its exercise incident, same time limit), whose coverage must
 equal that scenario's readiness figure.
 
-Usage: python -m bench.readiness [--runs 3] [--budgets 5 20] [--time-limit 8]
+Usage: python -m bench.readiness [--runs 3] [--budgets 5 5+20] [--time-limit 8]
        [--out bench/results/readiness.md]
 """
 
@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--budgets", type=float, nargs="+", default=[5.0, 20.0])
+    parser.add_argument("--budgets", nargs="+", default=["5", "5+20"],
+                        help="tonnes to move, optionally +tonnes to buy or contract")
     parser.add_argument("--time-limit", type=float, default=8.0)
     parser.add_argument("--optimise-s", type=float, default=60.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "readiness.md")
@@ -166,15 +167,18 @@ def main(argv: list[str] | None = None) -> int:
         reference["readiness_covered"] = again["covered"]
         reference["readiness_wall_s"] = readiness_again["wall_s"]
         advice = []
-        for budget in args.budgets:
+        for spec in args.budgets:
+            move, _, buy = spec.partition("+")
+            budget, purchase = float(move), float(buy or 0)
             row = measured(url, "readiness", "advise", "--budget-t", f"{budget:g}",
-                           "--time-limit", limit, "--optimise-s", f"{args.optimise_s:g}")
+                           "--purchase-t", f"{purchase:g}", "--time-limit", limit,
+                           "--optimise-s", f"{args.optimise_s:g}")
             row.update(advice_row(path, last_id(path, "readiness_advice")))
-            row["budget_t"] = budget
+            row["budget_t"], row["purchase_t"] = budget, purchase
             advice.append(row)
             before, who = _worst(row["checks"], "before_covered")
             after, who_after = _worst(row["checks"], "after_covered")
-            print(f"advice {budget:g} t: worst {before:.1%} ({who}) -> {after:.1%} "
+            print(f"advice {spec}: worst {before:.1%} ({who}) -> {after:.1%} "
                   f"({who_after}), {row['wall_s']:.0f} s", flush=True)
     command = "nice .venv/bin/python -m bench.readiness " + " ".join(argv)
     page = render(library, county, reference, advice, args, command.strip())
@@ -234,10 +238,12 @@ def summary(library: list[dict[str, Any]], county: list[dict[str, Any]],
         "county_s": _median(county, "wall_s"),
         "county_target_s": COUNTY_TARGET_S,
         "reference": reference,
-        "advice": [{"budget_t": a["budget_t"], "wall_s": a["wall_s"],
+        "advice": [{"budget_t": a["budget_t"], "purchase_t": a["purchase_t"],
+                    "wall_s": a["wall_s"],
                     "worst_before": _worst(a["checks"], "before_covered"),
                     "worst_after": _worst(a["checks"], "after_covered"),
                     "tonnes_moved": a["objective"]["tonnes_moved"],
+                    "new_tonnes": a["objective"]["new_stock_tonnes"],
                     "orders": len(a["orders"])} for a in advice],
     }
 
@@ -293,8 +299,8 @@ def render(library: list[dict[str, Any]], county: list[dict[str, Any]],
               f"optimisation {args.optimise_s:g} s; before and after are the engine's plans "
               "of every scenario on the evaluation date's live data.", "",
               "| budget | worst scenario before | worst after | counties' worst share, before → "
-              "after | moved | orders | wall |",
-              "| --- | --- | --- | --- | ---: | ---: | ---: |"]
+              "after | moved | bought | orders | wall |",
+              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
     for a in advice:
         before, who = _worst(a["checks"], "before_covered")
         after, who_after = _worst(a["checks"], "after_covered")
@@ -302,12 +308,14 @@ def render(library: list[dict[str, Any]], county: list[dict[str, Any]],
         ca = _county_worst(a["checks"], "after_covered")
         per = "; ".join(f"{c} {cb[c]:.0%}→{ca[c]:.0%}" for c in sorted(cb))
         obj = a["objective"]
-        lines.append(f"| {a['budget_t']:g} t | {before:.1%} ({who}) | {after:.1%} "
-                     f"({who_after}) | {per} | {obj['tonnes_moved']:.1f} t, "
-                     f"{obj['truck_km']:.0f} truck-km | {len(a['orders'])} | "
+        lines.append(f"| move {a['budget_t']:g} t, buy {a['purchase_t']:g} t | {before:.1%} "
+                     f"({who}) | {after:.1%} ({who_after}) | {per} | "
+                     f"{obj['tonnes_moved']:.1f} t, {obj['truck_km']:.0f} truck-km | "
+                     f"{obj['new_stock_tonnes']:.1f} t | {len(a['orders'])} | "
                      f"{a['wall_s'] / 60:.1f} min |")
     for a in advice:
-        lines += ["", f"Budget {a['budget_t']:g} t, every scenario (engine, people covered):",
+        lines += ["", f"Move {a['budget_t']:g} t, buy {a['purchase_t']:g} t: every scenario "
+                  "(engine, people covered):",
                   "", "| scenario | people | before | after | model |",
                   "| --- | ---: | ---: | ---: | ---: |"]
         for c in sorted(a["checks"], key=lambda c: c["scenario"]):

@@ -179,7 +179,8 @@ def _readiness_rows(results: Path) -> list[str]:
     for a in r["advice"]:
         (before, who), (after, who_after) = a["worst_before"], a["worst_after"]
         rows.append(
-            f"| advice, {a['budget_t']:g} t | worst scenario up (engine-verified) | "
+            f"| advice, move {a['budget_t']:g} t, buy {a.get('purchase_t', 0):g} t | worst "
+            "scenario up (engine-verified) | "
             f"{before:.1%} ({who}) → {after:.1%} ({who_after}), {a['tonnes_moved']:.1f} t in "
             f"{a['orders']} orders | - | {_mark(after >= before)} |")
     return rows

@@ -93,3 +93,41 @@ def test_an_order_whose_stock_moved_is_refused_and_a_declined_one_stays_declined
     assert world.manager.post(f"{path}/decline", {}).status_code == 200
     assert world.manager.post(f"{path}/accept", {}).status_code == 409
     assert world.ledger_ok()
+
+
+def test_new_stock_goes_where_a_budget_allows_and_the_engine_checks_it(ready: Ready) -> None:
+    """With no room to buy at any depot (floor areas unknown), new volume can only come from
+    the agreement already in force: the advice asks the enterprise for the missing tents,
+    within the tonnes of new stock, and the engine's after covers everyone; the order only
+    records a decision (no ledger move)."""
+    from datetime import timedelta
+
+    from supplies.models import AgreementReserve, Item
+    from tests.world import TODAY
+
+    world = ready.world
+
+    def contract(s: Any) -> None:
+        agr = s.execute(select(Depot).where(Depot.code == "AGR")).scalar_one()
+        tent = s.execute(select(Item).where(Item.code == TENT)).scalar_one()
+        s.add(AgreementReserve(depot_id=agr.id, item_id=tent.id, committed_quantity=5,
+                               lead_time_hours=1.0, valid_from=TODAY - timedelta(days=1),
+                               valid_to=TODAY + timedelta(days=365), contract_ref="T-1"))
+
+    world.db.write(contract)
+    r = world.admin.post("/vehicles", {"plate": "苏F-AG1", "depot": "AGR", "capacity_kg": 5000,
+                                       "capacity_m3": 30})
+    assert r.status_code == 201, r.text
+    world.dispatcher.post("/readiness/scenarios", ready.scenario())
+    advice = _advice(ready, budget_t=0.0, purchase_t=1.0)
+    [check] = advice["checks"]
+    assert check["before_covered"] < check["after_covered"] == 300, check
+    [order] = advice["orders"]
+    assert order["kind"] == "agreement" and order["to_depot"] == "AGR"
+    assert order["item"] == TENT and 6 <= order["quantity"] <= 26  # 51 - 40 - 5, within 1 t
+    assert advice["objective"]["new_stock_tonnes"] <= 1.0
+    before = _transfers(ready)
+    path = f"/readiness/advice/{advice['id']}/orders/{order['seq']}"
+    accepted = world.admin.post(f"{path}/accept", {})
+    assert accepted.status_code == 200 and accepted.json()["state"] == "accepted"
+    assert accepted.json()["transfer_ids"] == [] and _transfers(ready) == before
