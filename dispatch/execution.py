@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch import live
+from dispatch import activations
 from dispatch.models import (
     AffectedSite,
     DispatchPlan,
@@ -151,7 +151,7 @@ def approve(session: Session, *, incident_id: int, plan_id: int, principal: Prin
                     if qty > 0:
                         session.add(StopLine(stop_id=stop_row.id or 0,
                                              item_id=items[code].id or 0, planned=qty))
-    _check_draws(session, plan, draws, items, ctx.today, changes)
+    _check_draws(session, plan, incident, draws, items, changes)
     if changes:
         raise Conflict.of("plan.stock_moved", lines=len(changes),
                           details={"changes": [c.__dict__ for c in changes]})
@@ -191,10 +191,11 @@ def _reserve(session: Session, info: dict[str, Any], item: Item, qty: int, plan_
     return reservation.id
 
 
-def _check_draws(session: Session, plan: DispatchPlan, draws: dict[tuple[int, int], int],
-                 items: dict[str, Item], today: date, changes: list[Change]) -> None:
-    """Agreement and capacity draws must fit what the contracts still offer (depot rows are
-    locked so two approvals cannot both take the last units)."""
+def _check_draws(session: Session, plan: DispatchPlan, incident: Incident,
+                 draws: dict[tuple[int, int], int], items: dict[str, Item],
+                 changes: list[Change]) -> None:
+    """Agreement and capacity draws must fit what the incident's activations still offer
+    (depot rows are locked so two approvals cannot both take the last units)."""
     by_id = {i.id: i for i in items.values()}
     sources = plan.sources or {}
     deadline = (plan.scenario or {}).get("deadline_min", 600)
@@ -202,11 +203,7 @@ def _check_draws(session: Session, plan: DispatchPlan, draws: dict[tuple[int, in
         session.execute(select(Depot).where(Depot.id == depot_id).with_for_update())
         source_id, info = next((sid, s) for sid, s in sources.items()
                                if s["depot_id"] == depot_id and s["kind"] != "stock")
-        if info["kind"] == "agreement":
-            left = live.agreement_available(session, depot_id, item_id, today)
-        else:
-            left = live.capacity_available(session, depot_id, item_id,
-                                           as_of_min=plan.as_of_min, deadline=deadline)
+        left = activations.left(session, incident, depot_id, item_id, deadline_min=deadline)
         if left < qty:
             item = by_id[item_id]
             changes.append(Change(source=source_id, depot=info["depot"], item=item.code,

@@ -1,14 +1,15 @@
-"""`relief incident ...`: the plan lifecycle from the command line (plan and show)."""
+"""`relief incident ...`: the plan lifecycle from the command line (plan and show) and reserve
+activations (activate, activations, cancel-activation)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
 
-from dispatch import service
+from dispatch import activations, service
 from dispatch.execution import get_plan
 from dispatch.flows import (
     PlanExecutor,
@@ -20,6 +21,7 @@ from dispatch.flows import (
     worker_name,
 )
 from dispatch.jobs import PlanRunner
+from dispatch.models.activations import ActivationCancelIn, ActivationIn
 from relief.platform.db import Database
 from relief.platform.settings import Settings, get_settings
 
@@ -97,3 +99,57 @@ def show(
                 for stop in trip["stops"])
             typer.echo(f"  {route['vehicle']:<14} {trip['source']:<16} {depart:%m-%d %H:%M} "
                        f"-> {stops}")
+
+
+@app.command("activate")
+def activate(
+    incident_id: Annotated[int, typer.Argument(help="Incident id")],
+    quantity: Annotated[int, typer.Option("--quantity", help="Units called")],
+    agreement: Annotated[int | None, typer.Option(help="Agreement reserve (contract) id")]
+    = None,
+    capacity: Annotated[int | None, typer.Option(help="Capacity reserve id")] = None,
+    at: Annotated[str | None, typer.Option(
+        help="When the enterprise was called (ISO-8601 with a time zone; default now)")] = None,
+    note: Annotated[str | None, typer.Option(help="Note")] = None,
+    actor: Annotated[str, typer.Option(help="Who activates (recorded)")] = "cli",
+) -> None:
+    """Activate an agreement or capacity reserve for an incident, like POST
+    /incidents/{id}/activations: its lead time counts from the call."""
+    data = ActivationIn(agreement=agreement, capacity=capacity, quantity=quantity,
+                        activated_at=datetime.fromisoformat(at) if at else None, note=note)
+    today = get_settings().today()
+    row = _database().write(lambda s: activations.public(
+        s, service.get_incident(s, incident_id), activations.activate(
+            s, incident_id=incident_id, data=data, actor=f"cli:{actor}", today=today)))
+    typer.echo(f"activation {row.id}: {row.quantity} {row.unit} {row.item_name} at "
+               f"{row.depot} ({row.kind.value}), ready {row.ready_at.isoformat()}")
+
+
+@app.command("activations")
+def list_activations(
+    incident_id: Annotated[int, typer.Argument(help="Incident id")],
+) -> None:
+    """List an incident's reserve activations (quantity, drawn by plans, ready time)."""
+    with _database().read_session() as session:
+        rows = activations.listing(session, incident_id)
+    for row in rows:
+        state = f"cancelled: {row.cancel_reason}" if row.cancelled_at else "active"
+        typer.echo(f"{row.id:>4} {row.kind.value:<9} {row.depot:<12} {row.item:<8} "
+                   f"{row.quantity:>8} drawn {row.drawn:>8} called "
+                   f"{row.activated_at.isoformat()} ready {row.ready_at.isoformat()} "
+                   f"by {row.activated_by} ({state})")
+
+
+@app.command("cancel-activation")
+def cancel_activation(
+    incident_id: Annotated[int, typer.Argument(help="Incident id")],
+    activation_id: Annotated[int, typer.Argument(help="Activation id")],
+    reason: Annotated[str, typer.Option(help="Why it is withdrawn")],
+    actor: Annotated[str, typer.Option(help="Who withdraws it (recorded)")] = "cli",
+) -> None:
+    """Withdraw an activation (refused while approved plans draw on it)."""
+    data = ActivationCancelIn(reason=reason)
+    _database().write(lambda s: activations.cancel(
+        s, incident_id=incident_id, activation_id=activation_id, data=data,
+        actor=f"cli:{actor}"))
+    typer.echo(f"activation {activation_id} cancelled")

@@ -16,10 +16,13 @@ Rules (see docs/dispatch.md):
   available stock (good, unexpired, not reserved), tier = the depot's tier (``province`` for
   depots imported from the provincial databases, ready after the lead time the province
   reports).
-* Agreement reserves: one source per enterprise depot and lead time; stock = committed quantity
-  of contracts valid today minus what approved plans already draw; ready = now + lead time.
-* Capacity reserves: one source per producer and lead time; stock = what it produces between
-  now + lead time and the deadline, minus draws; ready = now + lead time.
+* Agreement and capacity reserves (``dispatch.activations``): plans draw on the incident's
+  activations and nothing else. Each activation offers its quantity (a capacity reserve: at
+  most what it makes between its ready time and the deadline) minus the incident's approved
+  draws (charged earliest activation first), ready at activation time + lead time (never
+  before now); one source per depot, kind and ready time. A hypothetical incident
+  (readiness) counts every reserve's volume no incident has activated as activated at its
+  onset.
 * Vehicles: available vehicles at a source's depot, free from the end of any trip they are
   already on, load at home; a transport enterprise's vehicles are based at the enterprise
   (a scenario base) and may load at any source, available at the enterprise after its lead
@@ -31,7 +34,6 @@ Rules (see docs/dispatch.md):
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,12 +43,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dispatch import activations
 from dispatch.models import (
     AffectedSite,
-    DispatchPlan,
     Incident,
-    PlanState,
-    ReserveDraw,
     Shipment,
     ShipmentStatus,
     ShipmentStop,
@@ -56,6 +56,7 @@ from dispatch.models import (
     Vehicle,
     VehicleStatus,
 )
+from dispatch.models.activations import ReserveKind
 from dispatch.planning.needs import (
     DEFAULT_STANDARD_V2,
     NEED_SLACK,
@@ -70,7 +71,6 @@ from dispatch.service import active_closures
 from relief.platform.errors import Conflict
 from supplies import ledger
 from supplies.models import (
-    AgreementReserve,
     CapacityReserve,
     Depot,
     DepotKind,
@@ -182,18 +182,6 @@ def committed(session: Session, incident_id: int) -> dict[tuple[int, int], int]:
     return out
 
 
-def drawn(session: Session) -> dict[tuple[int, int], int]:
-    """Per (depot id, item id): what approved plans draw on agreement and capacity reserves."""
-    rows = session.execute(
-        select(ReserveDraw.depot_id, ReserveDraw.item_id,
-               func.sum(ReserveDraw.quantity - ReserveDraw.released))
-        .join(DispatchPlan, DispatchPlan.id == ReserveDraw.plan_id)
-        .where(DispatchPlan.state == PlanState.approved)
-        .group_by(ReserveDraw.depot_id, ReserveDraw.item_id)
-    ).all()
-    return {(d, i): int(q or 0) for d, i, q in rows}
-
-
 def usable_stock(session: Session, today: date) -> dict[tuple[int, int], int]:
     """Available (good, unexpired, unreserved) stock per (depot id, item id)."""
     rows = session.execute(
@@ -204,28 +192,6 @@ def usable_stock(session: Session, today: date) -> dict[tuple[int, int], int]:
         .group_by(Location.depot_id, Quant.item_id)
     ).all()
     return {(d, i): int(q) for d, i, q in rows if q and q > 0}
-
-
-def agreement_available(session: Session, depot_id: int, item_id: int, today: date) -> int:
-    """Committed quantity of valid contracts of a depot and item, minus approved draws."""
-    committed_qty = session.execute(
-        select(func.sum(AgreementReserve.committed_quantity)).where(
-            AgreementReserve.depot_id == depot_id, AgreementReserve.item_id == item_id,
-            AgreementReserve.valid_from <= today, AgreementReserve.valid_to >= today)
-    ).scalar_one() or 0
-    return int(committed_qty) - drawn(session).get((depot_id, item_id), 0)
-
-
-def capacity_available(session: Session, depot_id: int, item_id: int, *, as_of_min: int,
-                       deadline: int) -> int:
-    """What a producer makes of an item between now + lead time and the deadline, minus draws."""
-    cap = session.execute(select(CapacityReserve).where(
-        CapacityReserve.depot_id == depot_id, CapacityReserve.item_id == item_id)
-    ).scalar_one_or_none()
-    if cap is None:
-        return 0
-    hours = max(0.0, (deadline - as_of_min) / 60 - cap.lead_time_hours)
-    return math.floor(cap.units_per_day * hours / 24) - drawn(session).get((depot_id, item_id), 0)
 
 
 def busy_until(session: Session) -> dict[int, int]:
@@ -302,8 +268,8 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
             lead_min=(lead_minutes or {}).get(depot_id, 0),
             stock={}))
         info.stock[by_id[item_id].code] = qty
-    _contract_sources(session, sources, depots, by_id, today=today, as_of=as_of,
-                      deadline=deadline)
+    _contract_sources(session, sources, depots, by_id, incident, today=today, as_of=as_of,
+                      deadline=deadline, hypothetical=sites is not None)
 
     vehicles, vehicle_ids, bases = _vehicles(session, sources, as_of)
     scenario = {
@@ -332,39 +298,45 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
 
 
 def _contract_sources(session: Session, sources: dict[str, SourceInfo],
-                      depots: dict[int | None, Depot], items: dict[int | None, Item], *,
-                      today: date, as_of: int, deadline: int) -> None:
-    """Agreement and capacity reserves as sources, one per depot and lead time."""
-    agreements = session.execute(select(AgreementReserve).where(
-        AgreementReserve.valid_from <= today, AgreementReserve.valid_to >= today)).scalars()
-    capacities = session.execute(select(CapacityReserve)).scalars()
-    offers: dict[tuple[int, str, int], dict[str, int]] = defaultdict(dict)
-    for a in agreements:
-        if a.depot_id in depots:
-            key = (a.depot_id, "agreement", round(a.lead_time_hours * 60))
-            code = items[a.item_id].code
-            offers[key][code] = offers[key].get(code, 0) + a.committed_quantity
-    for c in capacities:
-        if c.depot_id in depots:
-            lead = round(c.lead_time_hours * 60)
-            made = math.floor(c.units_per_day * max(0, deadline - as_of - lead) / 1440)
-            if made > 0:
-                offers[(c.depot_id, "capacity", lead)][items[c.item_id].code] = made
-    taken = drawn(session)
-    item_ids = {i.code: i.id for i in items.values()}
-    for (depot_id, kind, lead), stock in sorted(offers.items()):
+                      depots: dict[int | None, Depot], items: dict[int | None, Item],
+                      incident: Incident, *, today: date, as_of: int, deadline: int,
+                      hypothetical: bool) -> None:
+    """Agreement and capacity reserves as sources: a saved incident's activations (what each
+    still offers, ready at its activation + lead time), one source per depot, kind and ready
+    time; a hypothetical incident (readiness) counts every reserve's open volume as activated
+    at its onset (now)."""
+    found: list[tuple[ReserveKind, int, int, int, int]] = []  # kind, depot, item, qty, ready
+    if hypothetical:
+        for kind, depot_id, item_id, units, lead in activations.open_volume(session, today):
+            if kind == ReserveKind.capacity:
+                rate = units_per_day(session, depot_id, item_id)
+                units = activations.produced(rate, as_of + lead, deadline)
+            found.append((kind, depot_id, item_id, units, as_of + lead))
+    else:
+        for o in activations.offers(session, incident, deadline_min=deadline):
+            found.append((o.kind, o.depot_id, o.item_id, o.quantity, max(as_of, o.ready_min)))
+    grouped: dict[tuple[int, ReserveKind, int], dict[str, int]] = defaultdict(dict)
+    for kind, depot_id, item_id, units, ready in found:
+        if depot_id in depots and units > 0:
+            stock = grouped[(depot_id, kind, ready)]
+            code = items[item_id].code
+            stock[code] = stock.get(code, 0) + units
+    for (depot_id, kind, ready), stock in sorted(grouped.items()):
         depot = depots[depot_id]
-        left = {code: qty - taken.get((depot_id, item_ids[code] or 0), 0)
-                for code, qty in stock.items()}
-        left = {code: qty for code, qty in left.items() if qty > 0}
-        if not left:
-            continue
-        prefix = "AGR" if kind == "agreement" else "CAP"
+        prefix = "AGR" if kind == ReserveKind.agreement else "CAP"
         sid = f"{prefix}:{depot.code}"
         if sid in sources:
-            sid = f"{sid}@{lead}min"
-        sources[sid] = SourceInfo(depot=depot.code, depot_id=depot_id, tier=kind, kind=kind,
-                                  lead_min=lead, stock=left)
+            sid = f"{sid}@{ready}min"
+        sources[sid] = SourceInfo(depot=depot.code, depot_id=depot_id, tier=kind.value,
+                                  kind=kind.value, lead_min=ready - as_of, stock=stock)
+
+
+def units_per_day(session: Session, depot_id: int, item_id: int) -> int:
+    """A producer's daily rate of an item (0 when it has no capacity reserve for it)."""
+    rate = session.execute(select(CapacityReserve.units_per_day).where(
+        CapacityReserve.depot_id == depot_id, CapacityReserve.item_id == item_id)
+    ).scalar_one_or_none()
+    return int(rate or 0)
 
 
 def _vehicles(session: Session, sources: dict[str, SourceInfo], as_of: int

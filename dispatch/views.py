@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch import execution, flows, manifest, reports, service
+from dispatch import activations, execution, flows, manifest, reports, service
 from dispatch.models import (
     DispatchPlan,
     Incident,
@@ -21,6 +21,7 @@ from dispatch.models import (
     Vehicle,
     VehicleStatus,
 )
+from dispatch.models.activations import ActivationCancelIn, ActivationIn, ActivationPublic
 from dispatch.models.fleet import (
     TransportEnterpriseCreate,
     TransportEnterprisePublic,
@@ -260,6 +261,52 @@ def get_roads(_user: Reader) -> dict[str, Any]:
     graph = load_graph()
     return {"nodes": [vars(n) for n in graph.nodes.values()],
             "edges": [vars(e) for e in graph.edges]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reserve activations
+
+_DRAW_RESERVES = "draw:agreement"
+
+
+@router.post("/incidents/{incident_id}/activations", status_code=201,
+             response_model=ActivationPublic, tags=["incidents"])
+def post_activation(incident_id: int, body: ActivationIn, request: Request, user: Dispatcher,
+                    key: IdempotencyKey = None) -> JSONResponse:
+    """Activate an agreement reserve (``agreement``: contract id) or a capacity reserve
+    (``capacity``) for the incident: ``quantity`` units, called at ``activated_at`` (default
+    now; may precede a future onset). Its lead time counts from then, and the incident's plans
+    draw on what was activated. Needs scope ``draw:agreement``."""
+    user.require_scope(_DRAW_RESERVES)
+    today = settings_of(request).today()
+    return idempotent_post(request, principal=user, key=key, body=body, use_case=lambda s:
+                           activations.public(s, service.get_incident(s, incident_id),
+                                              activations.activate(
+                                                  s, incident_id=incident_id, data=body,
+                                                  actor=user.actor, today=today)))
+
+
+@router.get("/incidents/{incident_id}/activations", response_model=list[ActivationPublic],
+            tags=["incidents"])
+def list_activations(incident_id: int, db: DatabaseDep, _user: Reader,
+                     include_cancelled: bool = True) -> list[ActivationPublic]:
+    """The incident's reserve activations, earliest first, with what its plans drew on each."""
+    with db.read_session() as session:
+        return activations.listing(session, incident_id, include_cancelled=include_cancelled)
+
+
+@router.post("/incidents/{incident_id}/activations/{activation_id}/cancel",
+             response_model=ActivationPublic, tags=["incidents"])
+def post_cancel_activation(incident_id: int, activation_id: int, body: ActivationCancelIn,
+                           request: Request, user: Dispatcher, key: IdempotencyKey = None
+                           ) -> JSONResponse:
+    """Withdraw an activation (409 while approved plans draw on it). Needs ``draw:agreement``."""
+    user.require_scope(_DRAW_RESERVES)
+    return idempotent_post(request, principal=user, key=key, body=body, status_code=200,
+                           use_case=lambda s: activations.public(
+                               s, service.get_incident(s, incident_id), activations.cancel(
+                                   s, incident_id=incident_id, activation_id=activation_id,
+                                   data=body, actor=user.actor)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Tables of the dispatch domain: fleet, incidents, plans and shipments."""
 
+from dispatch.models.activations import ReserveActivation, ReserveKind
 from dispatch.models.fleet import TransportEnterprise, Vehicle, VehicleStatus
 from dispatch.models.incidents import (
     AffectedSite,
@@ -37,7 +38,9 @@ __all__ = [
     "JobStatus",
     "PlanLane",
     "PlanState",
+    "ReserveActivation",
     "ReserveDraw",
+    "ReserveKind",
     "RoadClosure",
     "Shipment",
     "ShipmentLine",

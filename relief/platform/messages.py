@@ -1242,6 +1242,35 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                     "Shelter (tents)"),
     "need.bedding": ("被褥",
                     "Bedding"),
+    # reserve activations (issue 11)
+    "pyd.agreement_or_capacity": ("协议储备与产能储备须且只能填一个",
+                                  "give exactly one of agreement or capacity"),
+    "pyd.activated_at_timezone": ("启动时间须带时区,例如 2026-08-01T06:00:00+08:00",
+                                  "activated_at needs a time zone, e.g. "
+                                  "2026-08-01T06:00:00+08:00"),
+    "err.activation.future": ("启动时间 {at} 晚于当前时间", "activated_at {at} is in the future"),
+    "err.activation.too_early": ("启动时间 {at} 早于允许的最早时间 {earliest}"
+                                 "(事件发生或登记前 24 小时)",
+                                 "activated_at {at} is before {earliest} (24 hours before the "
+                                 "incident's onset or opening)"),
+    "err.activation.unknown_reserve": ("储备 {reserve} 不存在", "reserve {reserve} not found"),
+    "err.activation.contract_not_valid": ("协议储备 {reserve} 今日不在有效期内"
+                                          "({valid_from} 至 {valid_to})",
+                                          "agreement {reserve} is not valid today "
+                                          "({valid_from} to {valid_to})"),
+    "err.activation.exceeds": ("协议储备 {reserve} 尚可启动 {open},申请 {quantity}",
+                               "agreement {reserve} has {open} units not yet activated; "
+                               "asked for {quantity}"),
+    "err.activation.unknown": ("启动记录 {activation} 不存在",
+                               "activation {activation} not found"),
+    "err.activation.cancelled": ("启动记录 {activation} 已撤销",
+                                 "activation {activation} is already cancelled"),
+    "err.activation.drawn": ("已批准方案从该储备调用 {drawn},撤销后其他启动只剩 {others}:"
+                             "请先取消相关运输任务",
+                             "approved plans draw {drawn} on this reserve and the other "
+                             "activations hold {others}: cancel those trips first"),
+    "reserve_kind.agreement": ("协议储备", "agreement reserve"),
+    "reserve_kind.capacity": ("产能储备", "capacity reserve"),
 }
 
 
