@@ -21,13 +21,18 @@ def test_with_a_quarter_of_the_fleet_the_plan_reaches_the_bound_and_beats_the_gr
     assert summary.coverage > summary.baseline_coverage
 
 
-def test_with_fifteen_percent_of_the_fleet_the_plan_covers_twice_the_greedy() -> None:
+def test_with_fifteen_percent_of_the_fleet_the_plan_closes_the_gap_to_the_bound() -> None:
     """With 15% of the fleet (21 vehicles for 30 shelters) the greedy baseline, one site per
-    trip, biggest first, covers 14% of the people; the engine, completing the sites it can
-    reach cheaply first and sharing trips, covers more than twice that."""
+    trip, biggest first, covers 26% of the people and the upper bound 59%; the engine,
+    completing the sites it can reach cheaply first and sharing trips, closes at least 38% of
+    the gap between the two (it closes 53%). 38% is what "twice the greedy" asked before the
+    township points were moved inside their counties (greedy 14%, bound 51%): with the greedy
+    at 26% and the bound at 59%, twice the greedy would be 87% of the bound."""
     data, _ = generate_scenario("typhoon", 30, 1, fleet=0.15)
     scenario = Scenario.model_validate(data)
     plan = solve(scenario, SolveParams(time_limit_s=60))
     summary = plan.summary
     assert check(plan, scenario).ok
-    assert summary.coverage >= 2 * summary.baseline_coverage
+    base, bound = summary.baseline_coverage, summary.bound_coverage
+    assert summary.coverage >= base + 0.38 * (bound - base)
+    assert summary.coverage > base
