@@ -19,6 +19,11 @@ Why a page never skips or repeats a row, while writes go on:
 * A row that changes after it was served comes again, with a higher stamp, in its new state. No
   row version is served twice; every row's latest version is served once the reader catches up.
 
+Deletions come as tombstones (``exchange_tombstone``, written by AFTER DELETE triggers with
+the row's key in its feed, stamped the same way) merged into the same order: at one stamp rows
+first, then tombstones. A page that ends only because an open transaction holds the next rows
+back says so (``held_back``, ``retry_after_ms``).
+
 Each page is read in one snapshot (REPEATABLE READ, read only, on PostgreSQL; one read
 transaction on SQLite) together with the feed's totals, so ``snapshot.complete`` means a mirror
 built from all pages equals ``snapshot.totals`` exactly. Nothing here writes.
@@ -36,22 +41,29 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, case, func, or_, select, text
+from sqlalchemy import Select, and_, case, false, func, or_, select, text, true
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from exchange.models import (
+    AgreementKey,
     AgreementRow,
+    CapacityKey,
     CapacityRow,
+    Deleted,
+    DepotKey,
     DepotRow,
     ExchangeDepot,
     Feed,
     FeedPage,
     FeedSnapshot,
     FeedTotals,
+    ItemKey,
     ItemRow,
     MoveRow,
+    StockKey,
     StockRow,
+    Tombstone,
 )
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
@@ -82,15 +94,19 @@ class EpochChanged(Conflict):
 
 @dataclass(frozen=True)
 class Cursor:
-    """A position in a feed: after the row with key (stamp, id), in one database epoch."""
+    """A position in a feed, in one database epoch: after the entry with key (stamp, tomb,
+    id). Rows and tombstones share the stamp order; at one stamp rows come first."""
 
     stamp: int
     id: int
+    tomb: bool = False
 
     def encode(self, feed: Feed, local_only: bool, epoch: str) -> str:
         """The opaque token handed to readers."""
-        body = {"f": feed.value, "s": self.stamp, "i": self.id, "l": int(local_only),
-                "e": epoch}
+        body: dict[str, Any] = {"f": feed.value, "s": self.stamp, "i": self.id,
+                                "l": int(local_only), "e": epoch}
+        if self.tomb:
+            body["t"] = 1
         raw = json.dumps(body, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -101,9 +117,11 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             body = json.loads(raw)
-            cursor = cls(stamp=int(body["s"]), id=int(body["i"]))
+            cursor = cls(stamp=int(body["s"]), id=int(body["i"]), tomb=bool(body.get("t", 0)))
             same = body["f"] == feed.value and bool(body.get("l", 0)) == local_only
             issued_in = body.get("e")
+            if not (-1 <= cursor.stamp < 2**63 and 0 <= cursor.id < 2**63):
+                raise ValueError("out of range")
         except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
             raise InvalidInput.of("feed.cursor_bad", field="after", feed=feed.value) from None
         if not same:
@@ -158,6 +176,9 @@ class Spec:
     row: Callable[[Any, date], BaseModel]
     sums: dict[str, Any]
     append_only: bool = False
+    # The table whose deletions this feed announces (tombstones), and its key model.
+    tombstones: str | None = None
+    key: type[BaseModel] | None = None
 
 
 def _provincial_ids() -> Select[Any]:
@@ -205,7 +226,7 @@ def _stock_row(row: Any, _today: date) -> StockRow:
 
 
 def _reserve_spec(model: Any, row_type: type[AgreementRow] | type[CapacityRow],
-                  total: str) -> Spec:
+                  total: str, key: type[BaseModel]) -> Spec:
     """The feed of one kind of reserve (agreement or capacity), by depot and item code."""
 
     def base(_today: date, local_only: bool) -> Select[Any]:
@@ -220,7 +241,7 @@ def _reserve_spec(model: Any, row_type: type[AgreementRow] | type[CapacityRow],
                         item=found.item_code)
 
     return Spec(base, lambda _s: model.change_stamp, model.id, row,
-                {total: getattr(model, total)})
+                {total: getattr(model, total)}, tombstones=model.__tablename__, key=key)
 
 
 _FROM = aliased(Location, name="from_location")
@@ -251,13 +272,18 @@ def _move_row(row: Any, _today: date) -> MoveRow:
 
 SPECS: dict[Feed, Spec] = {
     Feed.depots: Spec(_depots, lambda _s: Depot.change_stamp, Depot.id, _depot_row,
-                      {"active": case((Depot.active.is_(True), 1), else_=0)}),
-    Feed.items: Spec(_items, lambda _s: Item.change_stamp, Item.id, _item_row, {}),
+                      {"active": case((Depot.active.is_(True), 1), else_=0)},
+                      tombstones="depot", key=DepotKey),
+    Feed.items: Spec(_items, lambda _s: Item.change_stamp, Item.id, _item_row, {},
+                     tombstones="item", key=ItemKey),
     Feed.stock: Spec(_stock, lambda s: _greatest(s, Quant.change_stamp, Lot.change_stamp),
                      Quant.id, _stock_row,
-                     {"on_hand": Quant.on_hand, "reserved": Quant.reserved}),
-    Feed.agreements: _reserve_spec(AgreementReserve, AgreementRow, "committed_quantity"),
-    Feed.capacity_reserves: _reserve_spec(CapacityReserve, CapacityRow, "units_per_day"),
+                     {"on_hand": Quant.on_hand, "reserved": Quant.reserved},
+                     tombstones="quant", key=StockKey),
+    Feed.agreements: _reserve_spec(AgreementReserve, AgreementRow, "committed_quantity",
+                                   AgreementKey),
+    Feed.capacity_reserves: _reserve_spec(CapacityReserve, CapacityRow, "units_per_day",
+                                          CapacityKey),
     Feed.moves: Spec(_moves, lambda _s: StockMove.change_stamp, StockMove.id, _move_row,
                      {"quantity": StockMove.quantity}, append_only=True),
 }
@@ -279,40 +305,83 @@ def _totals(session: Session, stmt: Select[Any], spec: Spec) -> FeedTotals:
                       sums={name: int(v) for name, v in zip(spec.sums, values[1:], strict=True)})
 
 
+def _tombstones(session: Session, spec: Spec, cursor: Cursor, local_only: bool,
+                limit_stamp: int | None, limit: int) -> tuple[list[Tombstone], int]:
+    """The feed's tombstones after ``cursor`` below the horizon (at most ``limit + 1``), and how
+    many more are held back above it."""
+    if spec.tombstones is None:
+        return [], 0
+    beyond = or_(Tombstone.change_stamp > cursor.stamp,
+                 and_(Tombstone.change_stamp == cursor.stamp,
+                      Tombstone.id > cursor.id if cursor.tomb else true()))
+    stmt = select(Tombstone).where(Tombstone.table_name == spec.tombstones, beyond)
+    if local_only:
+        provincial = select(Depot.code).join(ExchangeDepot, ExchangeDepot.depot_id == Depot.id)
+        stmt = stmt.where(or_(Tombstone.depot.is_(None), Tombstone.depot.not_in(provincial)))
+    stable = stmt if limit_stamp is None else stmt.where(Tombstone.change_stamp < limit_stamp)
+    found = list(session.execute(stable.order_by(Tombstone.change_stamp, Tombstone.id)
+                                 .limit(limit + 1)).scalars())
+    held = 0
+    if limit_stamp is not None:
+        held = session.execute(select(func.count()).select_from(
+            stmt.where(Tombstone.change_stamp >= limit_stamp).subquery())).scalar_one()
+    return found, held
+
+
 def read_page(session: Session, *, feed: Feed, after: str | None, limit: int, today: date,
-              local_only: bool = False) -> FeedPage[Any]:
-    """One page of ``feed`` after the cursor ``after`` (None: from the start), with totals."""
+              local_only: bool = False, retry_after_ms: int = 500) -> FeedPage[Any, Any]:
+    """One page of ``feed`` after the cursor ``after`` (None: from the start), with totals.
+
+    Rows and tombstones (deleted rows) are merged in stamp order. A page that ends only
+    because an open transaction holds the next rows back says so (``held_back``) with the
+    time to wait (``retry_after_ms``).
+    """
     spec = SPECS[feed]
     epoch = current_epoch(session)
     cursor = Cursor.decode(after, feed, local_only, epoch) if after else START
     stamp, ident = spec.stamp(session), spec.ident
     limit_stamp = horizon(session)
     base = spec.base(today, local_only)
-    beyond = or_(stamp > cursor.stamp, and_(stamp == cursor.stamp, ident > cursor.id))
+    beyond = or_(stamp > cursor.stamp,
+                 and_(stamp == cursor.stamp, false() if cursor.tomb else ident > cursor.id))
     unread = base.where(beyond)
     stable = unread if limit_stamp is None else unread.where(stamp < limit_stamp)
     rows = session.execute(
         stable.add_columns(stamp.label("k_stamp"), ident.label("k_id"))
         .order_by(stamp, ident).limit(limit + 1)
     ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = Cursor(stamp=int(rows[-1].k_stamp), id=int(rows[-1].k_id)) if rows else cursor
-    pending = 0
+    tombs, tombs_held = _tombstones(session, spec, cursor, local_only, limit_stamp, limit)
+    # Merge the two streams on (stamp, kind, id): rows (kind 0) before tombstones (kind 1).
+    entries: list[tuple[int, int, int, Any]] = sorted(
+        [(int(r.k_stamp), 0, int(r.k_id), r) for r in rows]
+        + [(t.change_stamp, 1, t.id or 0, t) for t in tombs], key=lambda e: e[:3])
+    more = len(entries) > limit
+    entries = entries[:limit]
+    last = (Cursor(stamp=entries[-1][0], id=entries[-1][2], tomb=entries[-1][1] == 1)
+            if entries else cursor)
+    pending = tombs_held
     if limit_stamp is not None:
-        pending = session.execute(select(func.count()).select_from(
+        pending += session.execute(select(func.count()).select_from(
             unread.where(stamp >= limit_stamp).subquery())).scalar_one()
     has_more = more or pending > 0
+    held_back = pending > 0 and not more
     through = None
     if spec.append_only:
         upto = or_(stamp < last.stamp, and_(stamp == last.stamp, ident <= last.id))
         through = _totals(session, base.where(upto), spec)
-    return FeedPage[Any](
+    deleted = []
+    if spec.key is not None:
+        deleted = [Deleted[Any](key=spec.key.model_validate(json.loads(e[3].key)),
+                                deleted_at=e[3].deleted_at) for e in entries if e[1] == 1]
+    return FeedPage[Any, Any](
         feed=feed,
-        items=[spec.row(r, today) for r in rows],
+        items=[spec.row(e[3], today) for e in entries if e[1] == 0],
+        deleted=deleted,
         next_cursor=last.encode(feed, local_only, epoch),
         has_more=has_more,
         pending=pending,
+        held_back=held_back,
+        retry_after_ms=retry_after_ms if held_back else None,
         snapshot=FeedSnapshot(as_of=utcnow(), totals=_totals(session, base, spec),
                               complete=not has_more),
         through_cursor=through,

@@ -8,17 +8,21 @@ role (a bucket per token shared by all API processes; relief.platform.ratelimit)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from exchange import feeds, jobs, service
 from exchange.models import (
+    AgreementKey,
     AgreementRow,
+    CapacityKey,
     CapacityRow,
+    DepotKey,
     DepotRow,
     Entity,
     ExchangeSourcePublic,
@@ -27,11 +31,14 @@ from exchange.models import (
     ImportJob,
     ImportJobPublic,
     ImportReport,
+    ItemKey,
     ItemRow,
     JobStatus,
+    MoveKey,
     MoveRow,
     ProvincialDepotPublic,
     RunStatus,
+    StockKey,
     StockRow,
     SyncRunPublic,
 )
@@ -45,6 +52,7 @@ from relief.platform.api import IdempotencyKey, Limit, Offset, Page, settings_of
 from relief.platform.auth import CurrentUser, DatabaseDep, Reader, get_database
 from relief.platform.db import Database
 from relief.platform.errors import Conflict
+from relief.platform.etag import ETAG_RESPONSES, conditional_json
 from relief.platform.models import Role
 from relief.platform.principal import Principal
 
@@ -102,72 +110,89 @@ def _page_example(row: type[BaseModel], sums: dict[str, int], *, append_only: bo
     page: dict[str, Any] = {
         "feed": "...", "items": [example],
         "next_cursor": "eyJmIjoic3RvY2siLCJzIjo4ODEyLCJpIjozMTAsImwiOjB9",
-        "has_more": True, "pending": 0,
+        "deleted": [], "has_more": True, "pending": 0, "held_back": False,
+        "retry_after_ms": None,
         "snapshot": {"as_of": "2026-11-28T02:00:00Z",
                      "totals": {"count": 1757, "sums": sums}, "complete": False},
         "through_cursor": {"count": 310, "sums": sums} if append_only else None,
     }
-    return {200: {"content": {"application/json": {"example": page}}}}
+    return {200: {"content": {"application/json": {"example": page}},
+                  "headers": {"ETag": {"description": "Validator of this page's content",
+                                       "schema": {"type": "string"}},
+                              "Retry-After": {"description": "With held_back: seconds to wait",
+                                              "schema": {"type": "integer"}}}},
+            **ETAG_RESPONSES}
 
 
 def _feed(request: Request, db: Database, feed: Feed, after: str | None, limit: int,
-          local_only: bool) -> FeedPage[Any]:
+          local_only: bool) -> Response:
+    """A feed page as JSON with its ETag (304 when If-None-Match has it) and, when the page is
+    held back by an open transaction, a Retry-After header."""
+    settings = settings_of(request)
     with feeds.snapshot_session(db) as session:
-        return feeds.read_page(session, feed=feed, after=after, limit=limit,
-                               today=settings_of(request).today(), local_only=local_only)
+        page = feeds.read_page(session, feed=feed, after=after, limit=limit,
+                               today=settings.today(), local_only=local_only,
+                               retry_after_ms=settings.exchange_feed_retry_after_ms)
+    body = page.model_dump(mode="json")
+    headers = {}
+    if page.held_back and page.retry_after_ms is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(page.retry_after_ms / 1000)))
+    return conditional_json(request, body, headers=headers,
+                            volatile=lambda b: b["snapshot"].pop("as_of", None))
 
 
 # ---------------------------------------------------------------------------------------------
 # Export feeds
 
 
-@router.get("/depots", response_model=FeedPage[DepotRow],
+@router.get("/depots", response_model=FeedPage[DepotRow, DepotKey],
             responses=_page_example(DepotRow, {"active": 116}))
 def feed_depots(request: Request, db: DatabaseDep, _user: ExchangeReader, after: After = None,
-                limit: FeedLimit = 200, local_only: LocalOnly = False) -> FeedPage[Any]:
+                limit: FeedLimit = 200, local_only: LocalOnly = False) -> Response:
     """Depots that changed after the cursor (key: `code`)."""
     return _feed(request, db, Feed.depots, after, limit, local_only)
 
 
-@router.get("/items", response_model=FeedPage[ItemRow], responses=_page_example(ItemRow, {}))
+@router.get("/items", response_model=FeedPage[ItemRow, ItemKey],
+            responses=_page_example(ItemRow, {}))
 def feed_items(request: Request, db: DatabaseDep, _user: ExchangeReader, after: After = None,
-               limit: FeedLimit = 200) -> FeedPage[Any]:
+               limit: FeedLimit = 200) -> Response:
     """Catalogue items that changed after the cursor (key: `code`)."""
     return _feed(request, db, Feed.items, after, limit, False)
 
 
-@router.get("/stock", response_model=FeedPage[StockRow],
+@router.get("/stock", response_model=FeedPage[StockRow, StockKey],
             responses=_page_example(StockRow, {"on_hand": 945252, "reserved": 1200}))
 def feed_stock(request: Request, db: DatabaseDep, _user: ExchangeReader, after: After = None,
-               limit: FeedLimit = 200, local_only: LocalOnly = False) -> FeedPage[Any]:
+               limit: FeedLimit = 200, local_only: LocalOnly = False) -> Response:
     """Stock by depot, item and lot (key: `depot` + `item` + `lot`) that changed after the
     cursor: on hand, reserved, available, expiry and quality. Empty lots are included (a lot
     that went to 0 must reach the reader)."""
     return _feed(request, db, Feed.stock, after, limit, local_only)
 
 
-@router.get("/agreements", response_model=FeedPage[AgreementRow],
+@router.get("/agreements", response_model=FeedPage[AgreementRow, AgreementKey],
             responses=_page_example(AgreementRow, {"committed_quantity": 93700}))
 def feed_agreements(request: Request, db: DatabaseDep, _user: ExchangeReader,
                     after: After = None, limit: FeedLimit = 200,
-                    local_only: LocalOnly = False) -> FeedPage[Any]:
+                    local_only: LocalOnly = False) -> Response:
     """Agreement reserves (协议储备) that changed after the cursor."""
     return _feed(request, db, Feed.agreements, after, limit, local_only)
 
 
-@router.get("/capacity-reserves", response_model=FeedPage[CapacityRow],
+@router.get("/capacity-reserves", response_model=FeedPage[CapacityRow, CapacityKey],
             responses=_page_example(CapacityRow, {"units_per_day": 13780}))
 def feed_capacity(request: Request, db: DatabaseDep, _user: ExchangeReader,
                   after: After = None, limit: FeedLimit = 200,
-                  local_only: LocalOnly = False) -> FeedPage[Any]:
+                  local_only: LocalOnly = False) -> Response:
     """Capacity reserves (产能储备) that changed after the cursor (key: `depot` + `item`)."""
     return _feed(request, db, Feed.capacity_reserves, after, limit, local_only)
 
 
-@router.get("/moves", response_model=FeedPage[MoveRow],
+@router.get("/moves", response_model=FeedPage[MoveRow, MoveKey],
             responses=_page_example(MoveRow, {"quantity": 945252}, append_only=True))
 def feed_moves(request: Request, db: DatabaseDep, _user: ExchangeReader, after: After = None,
-               limit: FeedLimit = 200, local_only: LocalOnly = False) -> FeedPage[Any]:
+               limit: FeedLimit = 200, local_only: LocalOnly = False) -> Response:
     """Ledger moves after the cursor (key: `id`; append-only). `through_cursor` totals every
     move up to `next_cursor` and never changes, so a mirror can be checked after each page."""
     return _feed(request, db, Feed.moves, after, limit, local_only)

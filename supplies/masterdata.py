@@ -138,6 +138,11 @@ def create_agreement(
     """Record an agreement reserve contract of an enterprise depot."""
     depot = get_depot(session, data.depot)
     item = get_item(session, data.item)
+    if session.execute(select(AgreementReserve.id).where(
+            AgreementReserve.depot_id == depot.id, AgreementReserve.item_id == item.id,
+            AgreementReserve.contract_ref == data.contract_ref)).first():
+        raise Conflict.of("agreement.exists", field="contract_ref", depot=depot.code,
+                          item=item.code, contract_ref=data.contract_ref)
     row = AgreementReserve(**data.model_dump(exclude={"depot", "item"}), depot_id=depot.id or 0,
                            item_id=item.id or 0)
     return created(session, row, actor=actor, entity="agreement",
@@ -157,6 +162,9 @@ def update_agreement(
 ) -> AgreementReserve:
     """Change an agreement reserve; the validity period must stay ordered."""
     row = get_agreement(session, agreement_id)
+    if data.contract_ref is not None and data.contract_ref != row.contract_ref:
+        raise InvalidInput.of("agreement.key_immutable", field="contract_ref",
+                              contract_ref=row.contract_ref)
     valid_from = data.valid_from or row.valid_from
     valid_to = data.valid_to or row.valid_to
     if valid_to < valid_from:

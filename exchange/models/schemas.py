@@ -21,6 +21,7 @@ from exchange.models.enums import (
 from supplies.models import DepotKind, MoveKind, Quality, Tier
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 class SourceOptions(BaseModel):
@@ -213,19 +214,78 @@ class FeedSnapshot(BaseModel):
     complete: bool
 
 
-class FeedPage(BaseModel, Generic[T]):
+class Deleted(BaseModel, Generic[K]):
+    """A row deleted from the feed's table (a tombstone): drop the row with this key."""
+
+    key: K
+    deleted_at: datetime
+
+
+class FeedPage(BaseModel, Generic[T, K]):
     """One page of an export feed; pass ``next_cursor`` as ``after`` to continue."""
 
     feed: Feed
     items: list[T]
+    deleted: list[Deleted[K]] = Field(
+        default_factory=list, description="Rows deleted since the cursor (tombstones), each by "
+        "its key in this feed, in the same order as the changes (see docs/integration.md)")
     next_cursor: str
     has_more: bool
     pending: int = Field(description="Rows already committed but held back because an older "
                          "transaction is still open; they come on a later page")
+    held_back: bool = Field(
+        default=False, description="True when this page ends only because an open transaction "
+        "elsewhere holds the next rows back (PostgreSQL): has_more is true, but asking again at "
+        "once gives nothing new. Wait retry_after_ms (also the Retry-After header)")
+    retry_after_ms: int | None = Field(
+        default=None, description="With held_back: how long to wait before the next request")
     snapshot: FeedSnapshot
     through_cursor: FeedTotals | None = Field(
         default=None, description="Append-only feeds (moves): totals of every row up to and "
         "including next_cursor; final, so a mirror can be checked after every page")
+
+
+class DepotKey(BaseModel):
+    """The key of a depot in the depots feed."""
+
+    code: str
+
+
+class ItemKey(BaseModel):
+    """The key of an item in the items feed."""
+
+    code: str
+
+
+class StockKey(BaseModel):
+    """The key of a stock row: depot, item, lot number and expiry (a depot may hold two lots of
+    one number with different expiries)."""
+
+    depot: str
+    item: str
+    lot: str
+    expiry: date | None
+
+
+class AgreementKey(BaseModel):
+    """The key of an agreement reserve: unique and immutable."""
+
+    depot: str
+    item: str
+    contract_ref: str
+
+
+class CapacityKey(BaseModel):
+    """The key of a capacity reserve: one per depot and item."""
+
+    depot: str
+    item: str
+
+
+class MoveKey(BaseModel):
+    """The key of a ledger move (moves are never deleted: no tombstones)."""
+
+    id: int
 
 
 class DepotRow(BaseModel):
@@ -277,7 +337,7 @@ class ItemRow(BaseModel):
 
 
 class StockRow(BaseModel):
-    """One lot's balance at one depot (key: ``depot`` + ``item`` + ``lot``)."""
+    """One lot's balance at one depot (key: ``depot`` + ``item`` + ``lot`` + ``expiry``)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "depot": "NT-320612", "item": "1040101", "lot": "W-2611", "expiry": "2028-05-01",

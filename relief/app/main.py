@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.limiter = limiter_for(db.engine)
     app.state.gauges = [plan_gauges(db)]
     app.add_middleware(RequestContext)
+    # Large JSON answers (feed pages, lists) compress about tenfold (docs/integration.md).
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.include_router(supplies_router)
     app.include_router(dispatch_router)
     app.include_router(readiness_router)

@@ -739,6 +739,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "err.agreement.unknown": ("协议储备 {id} 不存在", "agreement reserve {id} not found"),
     "err.agreement.dates": ("截止日期 {valid_to} 早于起始日期 {valid_from}",
                             "valid_to {valid_to} is before valid_from {valid_from}"),
+    "err.agreement.exists": ("{depot} 的物资 {item} 已有合同编号为 {contract_ref} 的协议储备",
+                             "agreement reserve {depot}/{item}/{contract_ref} exists"),
+    "err.agreement.key_immutable": (
+        "合同编号是协议储备标识的一部分,不能修改(现为 {contract_ref});新合同请另建协议储备",
+        "contract_ref is part of the agreement's key and cannot change (it is {contract_ref}); "
+        "record a new agreement for a new contract"),
     "err.capacity.exists": ("{depot} 的物资 {item} 产能储备已存在",
                             "capacity reserve {depot}/{item} exists"),
     "err.capacity.unknown": ("产能储备 {id} 不存在", "capacity reserve {id} not found"),

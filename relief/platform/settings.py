@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # (larger ones get 202 and a job to poll).
     exchange_import_chunk: int = Field(default=250, ge=1, le=5000)
     exchange_import_sync_max: int = Field(default=1000, ge=0, le=10_000)
+    # Feeds: how long a reader should wait when a page is held back by an open transaction.
+    exchange_feed_retry_after_ms: int = Field(default=500, ge=10, le=60_000)
     # Rate limits: a token bucket per API token, its size by the token's role (JSON object
     # role -> [requests per second, burst]); kept in PostgreSQL so every API process and
     # machine shares it (SQLite, one process: in memory). See docs/operations.md.

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import model_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
@@ -31,12 +31,18 @@ class AgreementReserveBase(SQLModel):
 
 
 class AgreementReserve(AgreementReserveBase, table=True):
-    """协议储备: goods an enterprise holds or supplies under contract, after a lead time."""
+    """协议储备: goods an enterprise holds or supplies under contract, after a lead time.
+
+    Its key is (depot, item, contract_ref): unique (migration 0010) and immutable (depot and
+    item cannot be changed, a PATCH of ``contract_ref`` is refused), so the agreement feed's
+    readers can key their mirrors on it (docs/integration.md).
+    """
 
     __tablename__ = "agreement_reserve"
     __table_args__ = (
         CheckConstraint("committed_quantity > 0", name="quantity_positive"),
         CheckConstraint("valid_to >= valid_from", name="period"),
+        Index("uq_agreement_reserve_key", "depot_id", "item_id", "contract_ref", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -61,7 +67,10 @@ class AgreementReserveUpdate(SQLModel):
     lead_time_hours: float | None = Field(default=None, ge=0, le=240)
     valid_from: date | None = None
     valid_to: date | None = None
-    contract_ref: str | None = Field(default=None, min_length=1, max_length=80)
+    contract_ref: str | None = Field(
+        default=None, min_length=1, max_length=80,
+        description="Part of the agreement's key: may be sent only unchanged (another value is "
+        "a 422 naming contract_ref; record a new agreement instead)")
     note: str | None = Field(default=None, max_length=500)
 
 

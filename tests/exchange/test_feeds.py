@@ -162,17 +162,44 @@ def test_a_transaction_committing_late_is_not_skipped(world: World, backend: str
                               data=ReceiptIn(depot="CTY", item=TENT, quantity=2))
         early.flush()  # holds move id N and the lower transaction id, uncommitted
         world.receive("CTY2", QUILT, 3)  # id N+1, committed first
-        page = world.admin.get("/exchange/moves", after=cursor).json()
+        response = world.admin.get("/exchange/moves", after=cursor)
+        page = response.json()
         assert page["items"] == [] and page["pending"] >= 1 and page["has_more"]
         assert page["next_cursor"] == cursor
+        # Held back, and it says so: wait instead of asking again at once.
+        assert page["held_back"] and page["retry_after_ms"] == 500
+        assert response.headers["Retry-After"] == "1"
         stock_page = world.admin.get("/exchange/stock").json()
         assert QUILT not in [r["item"] for r in stock_page["items"]]  # CTY2's quilt held back
         assert stock_page["pending"] >= 1
         early.commit()
     finally:
         early.close()
-    moves, _ = drain(world.admin, "moves", cursor)
+    moves, last = drain(world.admin, "moves", cursor)
     assert [(m["item"], m["quantity"]) for m in moves] == [(TENT, 2), (QUILT, 3)]
+    assert not last["held_back"] and last["retry_after_ms"] is None
+
+
+def test_etag_gives_304_until_the_page_changes_and_large_pages_are_gzipped(
+        world: World) -> None:
+    """A feed page carries an ETag; the same request with If-None-Match answers 304 without a
+    body while nothing changed (the snapshot time is not content), 200 with a new ETag once it
+    did. A large page is sent gzipped to a client that accepts it."""
+    for n in range(30):
+        world.receive("CTY", TENT, 1 + n, lot=f"T{n:02d}")
+    url, auth = "/api/v1/exchange/stock", {"Authorization": f"Bearer {world.admin.token}"}
+    first = world.client.get(url, headers=auth)
+    etag = first.headers["ETag"]
+    assert etag.startswith('W/"')
+    same = world.client.get(url, headers={**auth, "If-None-Match": etag})
+    assert same.status_code == 304 and same.content == b"" and same.headers["ETag"] == etag
+    zipped = world.client.get(url, headers={**auth, "Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and zipped.json() == {
+        **first.json(), "snapshot": {**first.json()["snapshot"],
+                                     "as_of": zipped.json()["snapshot"]["as_of"]}}
+    world.receive("CTY", TENT, 1, lot="T00")
+    changed = world.client.get(url, headers={**auth, "If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
 
 
 def test_paging_under_concurrent_writes_skips_and_repeats_nothing(world: World) -> None:
