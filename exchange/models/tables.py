@@ -252,7 +252,7 @@ class ImportChunk(SQLModel, table=True):
 
 class Tombstone(SQLModel, table=True):
     """A deleted row of an exported table, written by a database trigger on every DELETE
-    (migrations 0008, 0010), so the export feeds can announce deletions in stamp order."""
+    (migrations 0008, 0011), so the export feeds can announce deletions in stamp order."""
 
     __tablename__ = "exchange_tombstone"
 
@@ -263,7 +263,7 @@ class Tombstone(SQLModel, table=True):
     table_name: str = Field(max_length=40)
     row_id: int = Field(sa_type=BigInteger)
     key: str = Field(sa_type=Text, description="The row's key in its feed, a JSON object "
-                     "(migration 0010)")
+                     "(migration 0011)")
     depot: str | None = Field(default=None, max_length=32,
                               description="The deleted row's depot code (local_only filter)")
     change_stamp: int = Field(default=0, sa_type=BigInteger, index=True)

@@ -33,7 +33,7 @@ class AgreementReserveBase(SQLModel):
 class AgreementReserve(AgreementReserveBase, table=True):
     """协议储备: goods an enterprise holds or supplies under contract, after a lead time.
 
-    Its key is (depot, item, contract_ref): unique (migration 0010) and immutable (depot and
+    Its key is (depot, item, contract_ref): unique (migration 0011) and immutable (depot and
     item cannot be changed, a PATCH of ``contract_ref`` is refused), so the agreement feed's
     readers can key their mirrors on it (docs/integration.md).
     """

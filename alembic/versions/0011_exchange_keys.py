@@ -1,7 +1,7 @@
 """exchange keys: the agreement key enforced unique, tombstones keyed as their feed
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-30 11:20:00
 
 * ``agreement_reserve``: a unique index on (depot_id, item_id, contract_ref), the agreement
@@ -21,8 +21,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = '0010'
-down_revision: str | None = '0009'
+revision: str = '0011'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
