@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -100,13 +101,17 @@ def produced(units_per_day: int, ready_min: int, deadline_min: int) -> int:
     return math.floor(units_per_day * max(0, deadline_min - ready_min) / 1440)
 
 
-def offers(session: Session, incident: Incident, *, deadline_min: int) -> list[Offer]:
+def offers(session: Session, incident: Incident, *, deadline_min: int,
+           freed: Mapping[tuple[int, int], int] | None = None) -> list[Offer]:
     """What each of the incident's activations still offers its plans: its quantity (for a
     capacity reserve, at most what it makes by the deadline from its ready time) minus the
-    incident's draws, charged earliest activation first."""
+    incident's draws, charged earliest activation first (``freed``: draws a re-optimisation
+    gives back, per depot id and item id)."""
     assert incident.id is not None
     rates = {c.id: c.units_per_day for c in session.execute(select(CapacityReserve)).scalars()}
     taken = dict(incident_draws(session, incident.id))
+    for key, qty in (freed or {}).items():
+        taken[key] = taken.get(key, 0) - qty
     out = []
     for a in active(session, incident.id):
         ready = _minutes(incident.onset, a.activated_at) + lead_min(a)

@@ -108,6 +108,10 @@ def approve(session: Session, *, incident_id: int, plan_id: int, principal: Prin
                           details={"verdict": plan.verdict})
     result, sources = plan.result or {}, plan.sources or {}
     routes = result.get("routes", [])
+    if plan.reoptimise:
+        from dispatch.supersede import supersede  # it cancels trips through this module
+
+        supersede(session, plan, principal=principal, ctx=ctx)
     for tier in sorted({sources[t["source"]]["tier"] for r in routes for t in r["trips"]}):
         if tier in TIER_SCOPES:
             principal.require_scope(TIER_SCOPES[tier])

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 from sqlalchemy import DateTime, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from dispatch import live
+from dispatch import diagnosis, live
 from dispatch.execution import get_plan
 from dispatch.models import FINISHED, DispatchPlan, JobStatus, PlanLane
 from dispatch.planning.plan import Plan, check
@@ -129,8 +129,10 @@ def _lock_user(session: Session, actor: str) -> None:
 
 
 def request_plan(session: Session, *, incident_id: int, time_limit_s: float, actor: str,
-                 settings: Settings, queue: PlanQueue) -> DispatchPlan:
-    """Queue a planning job for an open incident, within the per-incident and per-user caps."""
+                 settings: Settings, queue: PlanQueue, reoptimise: bool = False
+                 ) -> DispatchPlan:
+    """Queue a planning job for an open incident, within the per-incident and per-user caps
+    (``reoptimise``: re-plan the approved trips not yet departed with the new demand)."""
     incident = open_incident(session, incident_id, lock=True)
     _lock_user(session, actor)
     for scope, cap, active in (
@@ -141,7 +143,8 @@ def request_plan(session: Session, *, incident_id: int, time_limit_s: float, act
         if active >= cap:
             raise PlanCapReached.of("plan.cap_reached", scope=scope, active=active, cap=cap)
     job = DispatchPlan(incident_id=incident.id or 0, time_limit_s=time_limit_s,
-                       requested_by=actor, lane=lane_for(time_limit_s, settings))
+                       requested_by=actor, lane=lane_for(time_limit_s, settings),
+                       reoptimise=reoptimise)
     session.add(job)
     session.flush()
     queue.enqueue(session, job)
@@ -424,12 +427,14 @@ class PlanExecutor:
             today = self.settings.today()
             leads = self.lead_times(session, today) if self.lead_times else None
             built = live.build(session, incident, now=now, today=today, lead_minutes=leads,
-                               time_limit_s=job.time_limit_s)
-            time_limit = job.time_limit_s
+                               time_limit_s=job.time_limit_s, reoptimise=job.reoptimise)
+            tz = self.settings.tz
+            time_limit, reoptimise = job.time_limit_s, job.reoptimise
         scenario = load_scenario(json.dumps(built.scenario))
         sources = {sid: vars(info) for sid, info in built.sources.items()}
         if not self._fenced(claim, scenario=built.scenario, sources=sources,
-                            as_of_min=built.as_of_min, phase="planning"):
+                            as_of_min=built.as_of_min, phase="planning",
+                            supersedes=built.supersedes if reoptimise else None):
             raise PlanningStopped("lease lost before planning")
         if not scenario.sites:
             raise PlanningFailed("nothing is missing: every site's needs are delivered or "
@@ -450,10 +455,12 @@ class PlanExecutor:
         verdict = {"ok": report.ok,
                    "violations": [{"code": v.code, "path": v.path, "message": v.message}
                                   for v in report.violations]}
+        why = diagnosis.diagnose(scenario, plan, busy=built.busy, as_of_min=built.as_of_min,
+                                 tz=tz).model_dump(mode="json")
         finished = self.db.write(lambda s: s.execute(update(DispatchPlan).where(
             _held(claim), DispatchPlan.cancel_requested_at.is_(None)).values(
             status=JobStatus.succeeded, result=plan_json, verdict=verdict, phase="done",
-            progress=1.0, finished_at=utcnow())).rowcount)
+            progress=1.0, finished_at=utcnow(), diagnosis=why)).rowcount)
         if not finished and not stop.is_set():
             # A cancel request arrived after the last heartbeat: honour it.
             stop.set()

@@ -43,11 +43,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dispatch import activations
+from dispatch import activations, retime
 from dispatch.models import (
     AffectedSite,
+    DispatchPlan,
     Incident,
+    PlanState,
     Shipment,
+    ShipmentLine,
     ShipmentStatus,
     ShipmentStop,
     StopLine,
@@ -105,6 +108,8 @@ class LiveScenario:
     sites: dict[str, int]
     as_of_min: int
     vehicles: dict[str, int] = field(default_factory=dict)
+    supersedes: list[int] = field(default_factory=list)  # trips a re-optimisation re-plans
+    busy: dict[str, int] = field(default_factory=dict)  # plate -> free after its live trips
 
 
 def minutes_since(onset: datetime, now: datetime) -> int:
@@ -164,8 +169,10 @@ def missing_needs(incident: Incident, site: AffectedSite, item_codes: list[str],
             if qty - got[need] > NEED_SLACK}
 
 
-def committed(session: Session, incident_id: int) -> dict[tuple[int, int], int]:
-    """Per (site id, item id): delivered at confirmed stops plus planned on live trips."""
+def committed(session: Session, incident_id: int, *, reoptimise: bool = False
+              ) -> dict[tuple[int, int], int]:
+    """Per (site id, item id): delivered at confirmed stops plus planned on live trips
+    (``reoptimise``: on departed trips only; the trips not yet departed are re-planned)."""
     rows = session.execute(
         select(ShipmentStop.site_id, StopLine.item_id, StopLine.planned, StopLine.delivered,
                ShipmentStop.status, Shipment.status)
@@ -173,13 +180,47 @@ def committed(session: Session, incident_id: int) -> dict[tuple[int, int], int]:
         .join(Shipment, Shipment.id == ShipmentStop.shipment_id)
         .where(Shipment.incident_id == incident_id)
     ).all()
+    live = ((ShipmentStatus.departed,) if reoptimise
+            else (ShipmentStatus.planned, ShipmentStatus.departed))
     out: dict[tuple[int, int], int] = defaultdict(int)
     for site_id, item_id, planned, delivered, stop_status, ship_status in rows:
         if stop_status == StopStatus.delivered:
             out[(site_id, item_id)] += delivered or 0
-        elif ship_status in (ShipmentStatus.planned, ShipmentStatus.departed):
+        elif ship_status in live:
             out[(site_id, item_id)] += planned
     return out
+
+
+@dataclass(frozen=True)
+class Freed:
+    """What a re-optimisation frees: the incident's approved trips not yet departed, the stock
+    their reservations hold and the reserve draws they make (per depot id and item id)."""
+
+    shipments: list[int]
+    stock: dict[tuple[int, int], int]
+    draws: dict[tuple[int, int], int]
+
+
+def not_departed(session: Session, incident_id: int) -> Freed:
+    """The incident's approved trips still to leave, and what they hold."""
+    rows = session.execute(
+        select(Shipment.id, Shipment.source_depot_id, ShipmentLine.item_id,
+               ShipmentLine.quantity, ShipmentLine.reservation_id)
+        .join(ShipmentLine, ShipmentLine.shipment_id == Shipment.id, isouter=True)
+        .join(DispatchPlan, DispatchPlan.id == Shipment.plan_id)
+        .where(Shipment.incident_id == incident_id, Shipment.status == ShipmentStatus.planned,
+               DispatchPlan.state == PlanState.approved)
+        .order_by(Shipment.id)).all()
+    ids: list[int] = []
+    stock: dict[tuple[int, int], int] = defaultdict(int)
+    draws: dict[tuple[int, int], int] = defaultdict(int)
+    for shipment_id, depot_id, item_id, qty, reservation in rows:
+        if not ids or ids[-1] != shipment_id:
+            ids.append(shipment_id)
+        if item_id is None:
+            continue
+        (stock if reservation is not None else draws)[(depot_id, item_id)] += qty
+    return Freed(ids, dict(stock), dict(draws))
 
 
 def usable_stock(session: Session, today: date) -> dict[tuple[int, int], int]:
@@ -194,21 +235,23 @@ def usable_stock(session: Session, today: date) -> dict[tuple[int, int], int]:
     return {(d, i): int(q) for d, i, q in rows if q and q > 0}
 
 
-def busy_until(session: Session) -> dict[int, int]:
-    """Per vehicle id: when (minutes after its incident's onset) its live trips end."""
-    rows = session.execute(
-        select(Shipment.vehicle_id, func.max(Shipment.planned_return_min))
-        .where(Shipment.vehicle_id.is_not(None),
-               Shipment.status.in_([ShipmentStatus.planned, ShipmentStatus.departed]))
-        .group_by(Shipment.vehicle_id)
-    ).all()
+def busy_until(session: Session, *, other_than: int | None = None) -> dict[int, int]:
+    """Per vehicle id: when (minutes after its incident's onset) its live trips end, as
+    planned (``other_than``: leave out that incident's trips, which are re-timed instead)."""
+    stmt = (select(Shipment.vehicle_id, func.max(Shipment.planned_return_min))
+            .where(Shipment.vehicle_id.is_not(None),
+                   Shipment.status.in_([ShipmentStatus.planned, ShipmentStatus.departed])))
+    if other_than is not None:
+        stmt = stmt.where(Shipment.incident_id != other_than)
+    rows = session.execute(stmt.group_by(Shipment.vehicle_id)).all()
     return {v: int(t) for v, t in rows}
 
 
 def build(session: Session, incident: Incident, *, now: datetime, today: date,
           time_limit_s: float, lead_minutes: Mapping[int, int] | None = None,
           sites: Sequence[AffectedSite] | None = None,
-          stock_adjust: Mapping[tuple[int, int], int] | None = None) -> LiveScenario:
+          stock_adjust: Mapping[tuple[int, int], int] | None = None,
+          reoptimise: bool = False) -> LiveScenario:
     """The scenario for planning what ``incident`` still misses, from the state at ``now``.
 
     ``lead_minutes`` gives depots whose stock is ready only some time after a call (depot id
@@ -230,8 +273,11 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
     items = list(session.execute(select(Item).order_by(Item.code)).scalars())
     codes = [i.code for i in items]
     by_id = {i.id: i for i in items}
+    freed = Freed([], {}, {})
+    if sites is None and reoptimise:
+        freed = not_departed(session, incident.id or 0)
     if sites is None:
-        done = committed(session, incident.id or 0)
+        done = committed(session, incident.id or 0, reoptimise=reoptimise)
         stored = session.execute(select(AffectedSite).where(
             AffectedSite.incident_id == incident.id, AffectedSite.active.is_(True),
             AffectedSite.people > 0).order_by(AffectedSite.id)).scalars()
@@ -257,7 +303,7 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
         Depot.active.is_(True))).scalars()}
     sources: dict[str, SourceInfo] = {}
     stock = usable_stock(session, today)
-    for key, delta in (stock_adjust or {}).items():
+    for key, delta in [*(stock_adjust or {}).items(), *freed.stock.items()]:
         stock[key] = stock.get(key, 0) + delta
     for (depot_id, item_id), qty in stock.items():
         depot = depots.get(depot_id)
@@ -269,9 +315,19 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
             stock={}))
         info.stock[by_id[item_id].code] = qty
     _contract_sources(session, sources, depots, by_id, incident, today=today, as_of=as_of,
-                      deadline=deadline, hypothetical=sites is not None)
+                      deadline=deadline, hypothetical=sites is not None,
+                      freed_draws=freed.draws)
 
-    vehicles, vehicle_ids, bases = _vehicles(session, sources, as_of)
+    if sites is None:
+        now_free = retime.retime(session, incident, now=now,
+                                 departed_only=reoptimise).vehicle_free
+        busy: dict[int, int | None] = {**busy_until(session, other_than=incident.id),
+                                       **now_free}
+    else:
+        busy = dict(busy_until(session))
+    vehicles, vehicle_ids, bases = _vehicles(session, sources, as_of, busy)
+    held = {plate: int(busy[vid] or 0) for plate, vid in vehicle_ids.items()
+            if (busy.get(vid) or 0) > as_of}
     scenario = {
         "contract_version": 2,
         "name": f"incident {incident.id}: {incident.name} (as of +{as_of} min)",
@@ -294,13 +350,13 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
                    "unload_min_per_t": LIVE_UNLOAD_MIN_PER_T},
     }
     return LiveScenario(scenario=scenario, sources=sources, sites=site_ids, as_of_min=as_of,
-                        vehicles=vehicle_ids)
+                        vehicles=vehicle_ids, supersedes=freed.shipments, busy=held)
 
 
 def _contract_sources(session: Session, sources: dict[str, SourceInfo],
                       depots: dict[int | None, Depot], items: dict[int | None, Item],
                       incident: Incident, *, today: date, as_of: int, deadline: int,
-                      hypothetical: bool) -> None:
+                      hypothetical: bool, freed_draws: Mapping[tuple[int, int], int]) -> None:
     """Agreement and capacity reserves as sources: a saved incident's activations (what each
     still offers, ready at its activation + lead time), one source per depot, kind and ready
     time; a hypothetical incident (readiness) counts every reserve's open volume as activated
@@ -313,7 +369,8 @@ def _contract_sources(session: Session, sources: dict[str, SourceInfo],
                 units = activations.produced(rate, as_of + lead, deadline)
             found.append((kind, depot_id, item_id, units, as_of + lead))
     else:
-        for o in activations.offers(session, incident, deadline_min=deadline):
+        for o in activations.offers(session, incident, deadline_min=deadline,
+                                    freed=freed_draws):
             found.append((o.kind, o.depot_id, o.item_id, o.quantity, max(as_of, o.ready_min)))
     grouped: dict[tuple[int, ReserveKind, int], dict[str, int]] = defaultdict(dict)
     for kind, depot_id, item_id, units, ready in found:
@@ -339,22 +396,29 @@ def units_per_day(session: Session, depot_id: int, item_id: int) -> int:
     return int(rate or 0)
 
 
-def _vehicles(session: Session, sources: dict[str, SourceInfo], as_of: int
+def _vehicles(session: Session, sources: dict[str, SourceInfo], as_of: int,
+              busy: Mapping[int, int | None]
               ) -> tuple[list[dict[str, Any]], dict[str, int], list[dict[str, Any]]]:
     """Scenario vehicles (one per real vehicle, named by plate), plate -> vehicle id, and the
-    bases of the transport enterprises whose trucks take part (id ``TE:<code>``)."""
+    bases of the transport enterprises whose trucks take part (id ``TE:<code>``).
+
+    Available and in-service vehicles take part, free at their base when their live trips
+    end (``busy``: vehicle id -> minutes after onset; ``None``: cut off by closures, left
+    out)."""
     home_of: dict[int, str] = {}
     for sid, info in sources.items():
         home_of.setdefault(info.depot_id, sid)
-    busy = busy_until(session)
     out, ids = [], {}
     bases: dict[str, dict[str, Any]] = {}
-    rows = session.execute(select(Vehicle).where(Vehicle.status == VehicleStatus.available)
-                           .order_by(Vehicle.plate)).scalars()
+    rows = session.execute(select(Vehicle).where(Vehicle.status.in_(
+        [VehicleStatus.available, VehicleStatus.in_service])).order_by(Vehicle.plate)).scalars()
     enterprises = {e.id: e for e in session.execute(select(TransportEnterprise).where(
         TransportEnterprise.active.is_(True))).scalars()}
     for v in rows:
-        free = max(as_of, busy.get(v.id or 0, 0))
+        until = busy.get(v.id or 0, 0)
+        if until is None:
+            continue
+        free = max(as_of, until)
         entry: dict[str, Any] = {"id": v.plate}
         if v.depot_id is not None:
             home = home_of.get(v.depot_id)

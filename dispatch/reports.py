@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
+from pydantic import Field as PydField
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch import live
+from dispatch import live, retime
 from dispatch.models import (
     AffectedSite,
     DispatchPlan,
@@ -69,9 +70,13 @@ class CoverageReport(BaseModel):
     delivered_coverage: float
     timeline: list[CoveragePoint]
     sites: list[SiteCoverage]
+    late_stops: int = PydField(0, description="Pending stops re-timed after their plan")
+    past_deadline_stops: int = PydField(0, description="Pending stops re-timed past the "
+                                        "deadline (their goods do not count as planned)")
+    unreachable_stops: int = PydField(0, description="Pending stops no open road reaches")
 
 
-def _lines(session: Session, incident: Incident) -> list[_Line]:
+def _lines(session: Session, incident: Incident, timed: retime.Retimed) -> list[_Line]:
     # Only the plan's approval time: loading the plan rows would decode their large JSON
     # columns once per stop line.
     rows = session.execute(
@@ -96,9 +101,12 @@ def _lines(session: Session, incident: Incident) -> list[_Line]:
         else:
             withdrawn = (shipment.finished_at if shipment.status == ShipmentStatus.cancelled
                          else None)
-            out.append(_Line(stop.site_id, line.item_id, line.planned,
-                             incident.onset + timedelta(minutes=stop.planned_arrival_min),
-                             approved, withdrawn, False))
+            expected = timed.stop(stop.id or 0)
+            minutes = stop.planned_arrival_min if expected is None else expected.expected_min
+            arrives = (incident.onset + timedelta(minutes=minutes) if minutes is not None
+                       else datetime.max.replace(tzinfo=incident.onset.tzinfo))
+            out.append(_Line(stop.site_id, line.item_id, line.planned, arrives, approved,
+                             withdrawn, False))
     return out
 
 
@@ -111,7 +119,8 @@ def coverage(session: Session, incident: Incident, *, now: datetime) -> Coverage
     sites = list(session.execute(select(AffectedSite).where(
         AffectedSite.incident_id == incident.id, AffectedSite.active.is_(True))
         .order_by(AffectedSite.id)).scalars())
-    lines = _lines(session, incident)
+    timed = retime.retime(session, incident, now=now)
+    lines = _lines(session, incident, timed)
 
     def covered(at: datetime, delivered_only: bool) -> tuple[int, dict[int, dict[str, int]]]:
         got: dict[tuple[int, int], int] = defaultdict(int)
@@ -159,11 +168,118 @@ def coverage(session: Session, incident: Incident, *, now: datetime) -> Coverage
         planned_coverage=round(planned_now / total, 4) if total else 1.0,
         delivered_coverage=round(delivered_now / total, 4) if total else 1.0,
         timeline=timeline,
+        late_stops=_count(timed, retime.LATE),
+        past_deadline_stops=_count(timed, retime.PAST_DEADLINE),
+        unreachable_stops=_count(timed, retime.UNREACHABLE),
         sites=[SiteCoverage(site=s.code, name=s.name, people=s.people,
                             covered_as_planned=not missing[s.id or 0],
                             covered_as_delivered=not delivered_missing[s.id or 0],
                             missing_as_planned=missing[s.id or 0]) for s in sites],
     )
+
+
+def _count(timed: retime.Retimed, status: str) -> int:
+    return sum(1 for t in timed.trips.values() for x in t.stops if x.status == status)
+
+
+class FlaggedLine(BaseModel):
+    """What a flagged stop was to unload."""
+
+    item: str
+    item_name: str
+    unit: str
+    planned: int
+
+
+class FlaggedStop(BaseModel):
+    """A pending stop of an approved trip re-timed late, past the deadline or cut off."""
+
+    shipment: int
+    plan: int
+    vehicle: str
+    trip_status: ShipmentStatus
+    seq: int
+    site: str
+    site_name: str
+    status: str = PydField(description="late | past_deadline | unreachable")
+    status_zh: str
+    planned_arrival_min: int
+    planned_arrival: datetime
+    expected_arrival_min: int | None
+    expected_arrival: datetime | None
+    delay_min: int | None
+    lines: list[FlaggedLine]
+
+
+class TimingReport(BaseModel):
+    """Every approved live trip re-timed now: counts and the flagged stops."""
+
+    incident: int
+    as_of_min: int
+    computed_at: datetime
+    deadline: datetime
+    trips: int
+    stops_pending: int
+    stops_on_time: int
+    stops_late: int
+    stops_past_deadline: int
+    stops_unreachable: int
+    shipments_affected: list[int]
+    flagged: list[FlaggedStop]
+    vehicles_free: dict[str, datetime | None] = PydField(
+        description="Plate -> when the vehicle is back at base after its live trips "
+        "(null: cut off)")
+
+
+def timing(session: Session, incident: Incident, *, now: datetime) -> TimingReport:
+    """Re-time the incident's approved live trips (``dispatch.retime``) and flag the stops
+    that are late, past the deadline or unreachable, with what they carry."""
+    from relief.platform.messages import render
+
+    timed = retime.retime(session, incident, now=now)
+    items = {i.id: i for i in session.execute(select(Item)).scalars()}
+    flagged, affected = [], set()
+    counts: dict[str, int] = defaultdict(int)
+    plans = {s.id: s.plan_id for s in session.execute(select(Shipment).where(
+        Shipment.id.in_(list(timed.trips)))).scalars()}
+    for trip in timed.trips.values():
+        for x in trip.stops:
+            counts[x.status] += 1
+            if x.status not in (retime.LATE, retime.PAST_DEADLINE, retime.UNREACHABLE):
+                continue
+            affected.add(trip.shipment_id)
+            site = session.execute(select(AffectedSite).where(
+                AffectedSite.incident_id == incident.id, AffectedSite.code == x.site)
+            ).scalar_one()
+            lines = [FlaggedLine(item=items[v.item_id].code, item_name=items[v.item_id].name_zh,
+                                 unit=items[v.item_id].unit, planned=v.planned)
+                     for v in session.execute(select(StopLine).where(
+                         StopLine.stop_id == x.stop_id)).scalars()]
+            flagged.append(FlaggedStop(
+                shipment=trip.shipment_id, plan=plans[trip.shipment_id], vehicle=trip.vehicle,
+                trip_status=trip.status, seq=x.seq, site=x.site, site_name=site.name,
+                status=x.status, status_zh=render(f"timing.{x.status}", "zh", {}),
+                planned_arrival_min=x.planned_min,
+                planned_arrival=incident.onset + timedelta(minutes=x.planned_min),
+                expected_arrival_min=x.expected_min,
+                expected_arrival=(incident.onset + timedelta(minutes=x.expected_min)
+                                  if x.expected_min is not None else None),
+                delay_min=(x.expected_min - x.planned_min
+                           if x.expected_min is not None else None),
+                lines=sorted(lines, key=lambda v: v.item)))
+    plates = {t.vehicle_id: t.vehicle for t in timed.trips.values() if t.vehicle_id}
+    return TimingReport(
+        incident=incident.id or 0, as_of_min=timed.as_of_min, computed_at=now,
+        deadline=incident.onset + timedelta(minutes=timed.deadline_min),
+        trips=len(timed.trips), stops_pending=sum(counts[k] for k in counts
+                                                   if k != retime.DELIVERED),
+        stops_on_time=counts[retime.ON_TIME], stops_late=counts[retime.LATE],
+        stops_past_deadline=counts[retime.PAST_DEADLINE],
+        stops_unreachable=counts[retime.UNREACHABLE], shipments_affected=sorted(affected),
+        flagged=sorted(flagged, key=lambda f: (f.shipment, f.seq)),
+        vehicles_free={plates[v]: (incident.onset + timedelta(minutes=t) if t is not None
+                                   else None) for v, t in sorted(timed.vehicle_free.items())
+                       if v in plates})
 
 
 class ReplenishLine(BaseModel):

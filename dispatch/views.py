@@ -324,7 +324,8 @@ def _job_public(plan: DispatchPlan, *, full: bool = False) -> PlanJobPublic:
         verdict=plan.verdict, approved_by=plan.approved_by, approved_at=plan.approved_at,
         lane=plan.lane, attempts=plan.attempts, cancel_requested_by=plan.cancel_requested_by,
         cancel_requested_at=plan.cancel_requested_at,
-        plan=plan.result if full else None, scenario=plan.scenario if full else None)
+        plan=plan.result if full else None, scenario=plan.scenario if full else None,
+        reoptimise=plan.reoptimise, supersedes=plan.supersedes, diagnosis=plan.diagnosis)
 
 
 def plan_queue(request: Request) -> flows.PlanQueue:
@@ -346,13 +347,17 @@ def post_plan(incident_id: int, body: PlanRequestIn, request: Request, user: Dis
     the urgent lane when its time limit is short. At most ``plan_cap_per_incident`` jobs may be
     queued or running per incident and ``plan_cap_per_user`` per dispatcher (429).
     Poll ``GET /incidents/{id}/plans/{plan_id}`` for status, progress and the result.
+    Vehicles on the road are planned from when their live trips end (re-timed); with
+    ``reoptimise`` the approved trips not yet departed are re-planned with the new demand
+    (approval cancels them and reserves anew in one transaction). ``diagnosis`` says why
+    demand stays unmet (e.g. the fleet busy until 14:20, not "no stock").
     """
     settings, queue = settings_of(request), plan_queue(request)
     return idempotent_post(
         request, principal=user, key=key, body=body, status_code=202,
         use_case=lambda s: _job_public(flows.request_plan(
             s, incident_id=incident_id, time_limit_s=body.time_limit_s, actor=user.actor,
-            settings=settings, queue=queue)))
+            settings=settings, queue=queue, reoptimise=body.reoptimise)))
 
 
 @router.post("/incidents/{incident_id}/plans/{plan_id}/cancel", response_model=PlanJobPublic,
@@ -510,6 +515,18 @@ def get_coverage(incident_id: int, db: DatabaseDep, _user: Reader) -> reports.Co
     with db.read_session() as session:
         incident = service.get_incident(session, incident_id)
         return reports.coverage(session, incident, now=utcnow())
+
+
+@router.get("/incidents/{incident_id}/trip-timing", response_model=reports.TimingReport,
+            tags=["incidents"])
+def get_trip_timing(incident_id: int, db: DatabaseDep, _user: Reader
+                    ) -> reports.TimingReport:
+    """Every approved live trip re-timed on today's roads (closures and lifted closures,
+    confirmations, late departures): late, past-deadline and unreachable stops with the
+    shipments affected and what they carry."""
+    with db.read_session() as session:
+        incident = service.get_incident(session, incident_id)
+        return reports.timing(session, incident, now=utcnow())
 
 
 @router.get("/incidents/{incident_id}/replenishment",

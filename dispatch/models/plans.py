@@ -79,6 +79,14 @@ class DispatchPlan(SQLModel, table=True):
     cancel_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     queue_job_id: int | None = Field(default=None, sa_type=BigInteger,
                                      description="The job's id in the PostgreSQL job queue")
+    reoptimise: bool = Field(default=False, description="Re-plan the approved trips not yet "
+                             "departed together with what is still missing")
+    supersedes: list[int] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True),
+        description="Re-optimisation: the trips (shipment ids) approval cancels and re-plans")
+    diagnosis: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True),
+        description="Why demand stays unmet: the engine's reasons, fleet busy until when")
 
 
 class ShipmentStatus(StrEnum):
@@ -213,6 +221,9 @@ class PlanRequestIn(_Body):
     """Body of POST /incidents/{id}/plans."""
 
     time_limit_s: float = PydField(default=30, ge=1, le=600)
+    reoptimise: bool = PydField(
+        default=False, description="Re-plan every approved trip not yet departed together "
+        "with the new demand; approval cancels those trips and re-plans them atomically")
 
 
 class StopConfirmIn(_Body):
@@ -256,6 +267,9 @@ class PlanJobPublic(BaseModel):
     cancel_requested_at: datetime | None
     plan: dict[str, Any] | None = None
     scenario: dict[str, Any] | None = None
+    reoptimise: bool = False
+    supersedes: list[int] | None = None
+    diagnosis: dict[str, Any] | None = None
 
 
 class StopLinePublic(BaseModel):

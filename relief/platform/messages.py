@@ -1277,6 +1277,26 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                              "activations hold {others}: cancel those trips first"),
     "reserve_kind.agreement": ("协议储备", "agreement reserve"),
     "reserve_kind.capacity": ("产能储备", "capacity reserve"),
+    # re-planning mid-incident (issue 11)
+    "reason.fleet_busy": ("有库存,但车辆被已批准的运输任务占用", "Stock in reach, the fleet is "
+                          "held by approved trips"),
+    "diag.all_met": ("所有需求均可在时限内满足", "Every need is met by the deadline"),
+    "diag.fleet_busy": ("车队忙至 {first}(最晚 {last}):{vehicles} 辆车在执行已批准的任务;"
+                        "{total} 项缺口中 {n} 项有库存可调,只是无车可派。可选择重新优化未出发任务",
+                        "fleet busy until {first} (the last vehicle until {last}): "
+                        "{vehicles} vehicles are on approved trips; {n} of {total} shortfalls "
+                        "have stock that could be brought, but no vehicle is free. Consider "
+                        "re-optimising the trips not yet departed"),
+    "diag.top_reason": ("{total} 项缺口,主要原因:{reason:reason}({n} 项)",
+                        "{total} shortfalls, mostly: {reason:reason} ({n})"),
+    "err.plan.trips_changed": ("方案 {plan} 要重新安排的 {n} 个运输任务在规划后已出发或取消,"
+                               "请重新规划", "{n} trips plan {plan} re-plans have departed or "
+                               "been cancelled since planning: re-plan"),
+    "timing.on_time": ("准时", "on time"),
+    "timing.late": ("晚于计划", "late"),
+    "timing.past_deadline": ("超过送达时限", "past the deadline"),
+    "timing.unreachable": ("道路不通", "unreachable"),
+    "timing.delivered": ("已送达", "delivered"),
 }
 
 
