@@ -23,8 +23,9 @@ Rules (see docs/dispatch.md):
   before now); one source per depot, kind and ready time. A hypothetical incident
   (readiness) counts every reserve's volume no incident has activated as activated at its
   onset.
-* Vehicles: available vehicles at a source's depot, free from the end of any trip they are
-  already on, load at home; a transport enterprise's vehicles are based at the enterprise
+* Vehicles: available and in-service vehicles at a source's depot, free from the end of the
+  trips they are on (re-timed now, ``dispatch.retime``; a re-optimisation frees them of the
+  trips not yet departed), load at home; a transport enterprise's vehicles are based at the enterprise
   (a scenario base) and may load at any source, available at the enterprise after its lead
   time (the drive to a depot is the timed base leg).
 * Policy: the drivers' rules and the per-tonne unloading time live plans use
