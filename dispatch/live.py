@@ -25,9 +25,9 @@ Rules (see docs/dispatch.md):
   onset.
 * Vehicles: available and in-service vehicles at a source's depot, free from the end of the
   trips they are on (re-timed now, ``dispatch.retime``; a re-optimisation frees them of the
-  trips not yet departed), load at home; a transport enterprise's vehicles are based at the enterprise
-  (a scenario base) and may load at any source, available at the enterprise after its lead
-  time (the drive to a depot is the timed base leg).
+  trips not yet departed), load at home; a transport enterprise's vehicles are based at the
+  enterprise (a scenario base) and may load at any source, available at the enterprise
+  after its lead time (the drive to a depot is the timed base leg).
 * Policy: the drivers' rules and the per-tonne unloading time live plans use
   (``LIVE_DRIVER_RULES``, ``LIVE_UNLOAD_MIN_PER_T``).
 * Network: the Nantong road graph with the incident's active closures.
