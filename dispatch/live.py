@@ -322,8 +322,10 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
     if sites is None:
         now_free = retime.retime(session, incident, now=now,
                                  departed_only=reoptimise).vehicle_free
-        busy: dict[int, int | None] = {**busy_until(session, other_than=incident.id),
-                                       **now_free}
+        busy: dict[int, int | None] = dict(busy_until(session, other_than=incident.id))
+        for vid, until in now_free.items():  # on trips of several incidents: the later end
+            before = busy.get(vid, 0)
+            busy[vid] = None if until is None else max(until, before or 0)
     else:
         busy = dict(busy_until(session))
     vehicles, vehicle_ids, bases = _vehicles(session, sources, as_of, busy)
