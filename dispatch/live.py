@@ -10,8 +10,9 @@ Rules (see docs/dispatch.md):
   incident's, or ``DEFAULT_STANDARD_V2``: needs met by substitutes, and people in a shelter
   (避难场所) are ``sheltered``: no tent) applied to its latest head count, minus what is
   already committed (in units of need): delivered at confirmed stops, and planned on trips of
-  approved plans that are not cancelled (in transit or still to leave). Sites with nothing
-  missing are left out.
+  approved plans that are not cancelled (in transit or still to leave) at stops that, re-timed
+  now (``dispatch.retime``), still arrive by the deadline. Sites with nothing missing are
+  left out.
 * Physical sources: every active depot of kind government, social or shelter with usable
   available stock (good, unexpired, not reserved), tier = the depot's tier (``province`` for
   depots imported from the provincial databases, ready after the lead time the province
@@ -170,13 +171,14 @@ def missing_needs(incident: Incident, site: AffectedSite, item_codes: list[str],
             if qty - got[need] > NEED_SLACK}
 
 
-def committed(session: Session, incident_id: int, *, reoptimise: bool = False
-              ) -> dict[tuple[int, int], int]:
+def committed(session: Session, incident_id: int, *, reoptimise: bool = False,
+              too_late: frozenset[int] = frozenset()) -> dict[tuple[int, int], int]:
     """Per (site id, item id): delivered at confirmed stops plus planned on live trips
-    (``reoptimise``: on departed trips only; the trips not yet departed are re-planned)."""
+    (``reoptimise``: on departed trips only; the trips not yet departed are re-planned),
+    leaving out the pending stops in ``too_late`` (re-timed past the deadline or cut off)."""
     rows = session.execute(
         select(ShipmentStop.site_id, StopLine.item_id, StopLine.planned, StopLine.delivered,
-               ShipmentStop.status, Shipment.status)
+               ShipmentStop.status, Shipment.status, ShipmentStop.id)
         .join(ShipmentStop, ShipmentStop.id == StopLine.stop_id)
         .join(Shipment, Shipment.id == ShipmentStop.shipment_id)
         .where(Shipment.incident_id == incident_id)
@@ -184,10 +186,10 @@ def committed(session: Session, incident_id: int, *, reoptimise: bool = False
     live = ((ShipmentStatus.departed,) if reoptimise
             else (ShipmentStatus.planned, ShipmentStatus.departed))
     out: dict[tuple[int, int], int] = defaultdict(int)
-    for site_id, item_id, planned, delivered, stop_status, ship_status in rows:
+    for site_id, item_id, planned, delivered, stop_status, ship_status, stop_id in rows:
         if stop_status == StopStatus.delivered:
             out[(site_id, item_id)] += delivered or 0
-        elif ship_status in live:
+        elif ship_status in live and stop_id not in too_late:
             out[(site_id, item_id)] += planned
     return out
 
@@ -278,7 +280,10 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
     if sites is None and reoptimise:
         freed = not_departed(session, incident.id or 0)
     if sites is None:
-        done = committed(session, incident.id or 0, reoptimise=reoptimise)
+        timed = retime.retime(session, incident, now=now, departed_only=reoptimise)
+        too_late = frozenset(x.stop_id for t in timed.trips.values() for x in t.stops
+                             if x.status in (retime.PAST_DEADLINE, retime.UNREACHABLE))
+        done = committed(session, incident.id or 0, reoptimise=reoptimise, too_late=too_late)
         stored = session.execute(select(AffectedSite).where(
             AffectedSite.incident_id == incident.id, AffectedSite.active.is_(True),
             AffectedSite.people > 0).order_by(AffectedSite.id)).scalars()
@@ -320,8 +325,7 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
                       freed_draws=freed.draws)
 
     if sites is None:
-        now_free = retime.retime(session, incident, now=now,
-                                 departed_only=reoptimise).vehicle_free
+        now_free = timed.vehicle_free
         busy: dict[int, int | None] = dict(busy_until(session, other_than=incident.id))
         for vid, until in now_free.items():  # on trips of several incidents: the later end
             before = busy.get(vid, 0)
