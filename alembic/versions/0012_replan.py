@@ -1,8 +1,8 @@
 """re-planning mid-incident: a plan may re-optimise the approved trips not yet departed (the
 trips it supersedes), and carries a diagnosis of why demand stays unmet (docs/dispatch.md)
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-30 11:10:57
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0011'
-down_revision: str | None = '0010'
+revision: str = '0012'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
