@@ -50,8 +50,9 @@ from dispatch.service import open_incident
 from relief.platform.audit import record
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
-from relief.platform.errors import Conflict, ReliefError
+from relief.platform.errors import Conflict, JobFailed, ReliefError
 from relief.platform.settings import Settings
+from relief.platform.statustext import StatusText
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,18 @@ WORKER_GRACE_S = 120.0
 ACTIVE = (JobStatus.queued, JobStatus.running)
 
 
-class PlanningFailed(Exception):
-    """The engine could not produce a plan; the message says why."""
+class PlanningFailed(JobFailed):
+    """The engine could not produce a plan; its catalogue key says why."""
+
+
+def failure_text(exc: BaseException) -> StatusText:
+    """Why a planning, readiness or advice job failed, as the key and parameters stored with
+    it: a scenario's issues under ``status.scenario_invalid``, a keyed error's own key, else
+    the exception's kind and message."""
+    if isinstance(exc, ScenarioError):
+        return StatusText.of("status.scenario_invalid", count=len(exc.issues),
+                             issues="; ".join(str(i) for i in exc.issues))
+    return StatusText.failure(exc)
 
 
 class PlanningStopped(Exception):
@@ -223,7 +234,7 @@ def subprocess_planner(scenario: dict[str, Any], time_limit_s: float, progress: 
         raise PlanningStopped("the planning worker process was stopped")
     if code != 0 or plan is None:
         tail = "".join(stderr)[-1500:].strip()
-        raise PlanningFailed(f"planning worker exited with {code}: {tail or 'no output'}")
+        raise PlanningFailed.of("plan.worker_exit", code=code, output=tail or "-")
     return plan
 
 
@@ -372,13 +383,13 @@ class PlanExecutor:
             pass
         except (ReliefError, ScenarioError, PlanningFailed) as exc:
             if not stop.is_set():
-                self._fenced(claim, status=JobStatus.failed, error=str(exc)[:2000],
+                self._fenced(claim, status=JobStatus.failed, **failure_text(exc).columns(),
                              finished_at=utcnow())
         except Exception as exc:
             log.exception("planning job %s crashed", plan_id)
             if not stop.is_set():
-                self._fenced(claim, status=JobStatus.failed,
-                             error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=utcnow())
+                self._fenced(claim, status=JobStatus.failed, **failure_text(exc).columns(),
+                             finished_at=utcnow())
         finally:
             done.set()
             beater.join(timeout=self.settings.plan_heartbeat_s + 30)
@@ -437,8 +448,7 @@ class PlanExecutor:
                             supersedes=built.supersedes if reoptimise else None):
             raise PlanningStopped("lease lost before planning")
         if not scenario.sites:
-            raise PlanningFailed("nothing is missing: every site's needs are delivered or "
-                                 "on the way")
+            raise PlanningFailed.of("plan.nothing_missing")
         last = [0.0]
 
         def progress(phase: str, fraction: float) -> None:

@@ -53,6 +53,7 @@ from relief.platform.auth import Admin, DatabaseDep, Reader, require
 from relief.platform.dbtypes import utcnow
 from relief.platform.models import Role
 from relief.platform.principal import Principal
+from relief.platform.statustext import public_fields
 from supplies.ledger import MoveContext
 from supplies.service import get_depot
 
@@ -320,7 +321,7 @@ def _job_public(plan: DispatchPlan, *, full: bool = False) -> PlanJobPublic:
         phase=plan.phase, progress=plan.progress, time_limit_s=plan.time_limit_s,
         as_of_min=plan.as_of_min, requested_by=plan.requested_by,
         requested_at=plan.requested_at, started_at=plan.started_at,
-        finished_at=plan.finished_at, error=plan.error, summary=summary,
+        finished_at=plan.finished_at, **public_fields(plan), summary=summary,
         verdict=plan.verdict, approved_by=plan.approved_by, approved_at=plan.approved_at,
         lane=plan.lane, attempts=plan.attempts, cancel_requested_by=plan.cancel_requested_by,
         cancel_requested_at=plan.cancel_requested_at,

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request
 
 from relief.platform.messages import CATALOGUE, pydantic_text
+from relief.platform.statustext import stored
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,11 @@ class Translator:
 
     def __contains__(self, key: object) -> bool:
         return key in MESSAGES
+
+    def stored(self, row: Any) -> str | None:
+        """A job row's stored status text (why it failed: ``error_key`` and ``error_params``)
+        in this language."""
+        return stored(row.error_key, row.error_params, row.error, self.lang)
 
     def label(self, group: str, value: Any) -> str:
         """The label of an enum value (``tier``, ``city``): its own text when unknown."""

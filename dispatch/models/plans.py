@@ -61,6 +61,11 @@ class DispatchPlan(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     error: str | None = Field(default=None, max_length=2000)
+    error_key: str | None = Field(default=None, max_length=120,
+                                  description="Catalogue key of the error text")
+    error_params: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True),
+        description="Parameters of the error text (relief.platform.statustext)")
     scenario: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     verdict: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
@@ -256,7 +261,10 @@ class PlanJobPublic(BaseModel):
     requested_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    error_zh: str | None = None
     error: str | None
+    error_key: str | None = None
+    error_params: dict[str, Any] | None = None
     summary: dict[str, Any] | None
     verdict: dict[str, Any] | None
     approved_by: str | None

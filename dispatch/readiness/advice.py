@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from ortools.linear_solver import pywraplp
 
 from dispatch.readiness.models import OrderKind
+from relief.platform.errors import JobFailed
 
 TRUCK_KG = 8000.0  # a transfer runs full 8 t trucks (the city depot's heavy trucks, seed)
 THETA = 0.75  # share of vehicle-minutes a plan can use (the engine allocation's time factor)
@@ -195,7 +196,7 @@ class _Model:
         self.p = problem
         self.s = pywraplp.Solver.CreateSolver("SCIP" if binary else "GLOP")
         if self.s is None:
-            raise RuntimeError("OR-Tools lacks the SCIP or GLOP backend")
+            raise JobFailed.of("advice.no_backend")
         s, p = self.s, problem
         inf = s.infinity()
         self.t: dict[tuple[str, str, str], pywraplp.Variable] = {}
@@ -377,13 +378,13 @@ def _stages(problem: AdviceProblem, m: _Model, left: Callable[[float], float],
     status = m.solve([(m.z, 1.0)], True, left(1 / 3))
     stages.append(f"min share {STATUS.get(status, status)}")
     if status not in OK:
-        raise RuntimeError(f"the advice model found no solution ({STATUS.get(status)})")
+        raise JobFailed.of("advice.no_solution", status=STATUS.get(status, status))
     m.pin([(m.z, 1.0)], m.z.solution_value() - EPS)
     mean = m.mean_terms()
     status = m.solve(mean, True, left(1 / 2))
     stages.append(f"mean share {STATUS.get(status, status)}")
     if status not in OK:
-        raise RuntimeError(f"the advice model lost its solution ({STATUS.get(status)})")
+        raise JobFailed.of("advice.lost_solution", status=STATUS.get(status, status))
     m.pin(mean, m.s.Objective().Value() - EPS)
     effort = ([(v, problem.km[(a, b)] * problem.items[c].kg / 1000)
                for (a, b, c), v in m.t.items()]
@@ -393,7 +394,7 @@ def _stages(problem: AdviceProblem, m: _Model, left: Callable[[float], float],
     status = m.solve(effort, False, left(1.0))
     stages.append(f"least movement {STATUS.get(status, status)}")
     if status not in OK:
-        raise RuntimeError(f"the advice model lost its solution ({STATUS.get(status)})")
+        raise JobFailed.of("advice.lost_solution", status=STATUS.get(status, status))
     return status
 
 
@@ -445,8 +446,8 @@ def _covered_without_moves(problem: AdviceProblem, limit_s: float, binary: bool
     m = _Model(problem, moves=False, binary=binary)
     status = m.solve(m.mean_terms(), True, limit_s)
     if status not in OK:
-        raise RuntimeError(f"the advice model found no solution without moves "
-                           f"({STATUS.get(status)})")
+        raise JobFailed.of("advice.no_solution_without_moves",
+                           status=STATUS.get(status, status))
     return {k.key: m.covered(k.key) for k in problem.scenarios}
 
 

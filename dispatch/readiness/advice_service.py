@@ -25,7 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dispatch import live
-from dispatch.flows import PlanningFailed
+from dispatch.flows import PlanningFailed, failure_text
 from dispatch.planning.network import TravelNetwork, build_network, earliest_arrival
 from dispatch.planning.problem import Scenario, ScenarioError, load_scenario
 from dispatch.readiness import advice, library
@@ -51,6 +51,7 @@ from relief.platform.db import Database, one_or_none
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict, InsufficientStock, NotFound, ReliefError
 from relief.platform.principal import Principal
+from relief.platform.statustext import StatusText, public_fields
 from supplies import ledger
 from supplies import service as stock_service
 from supplies.ledger import MoveContext
@@ -125,7 +126,7 @@ def advice_public(session: Session, row: Advice) -> AdvicePublic:
         checks=[ScenarioCheck.model_validate(c) for c in row.checks or []],
         orders=[order_public(session, o) for o in orders(session, row.id or 0)],
         requested_by=row.requested_by, requested_at=row.requested_at,
-        finished_at=row.finished_at, error=row.error)
+        finished_at=row.finished_at, **public_fields(row))
 
 
 def advice_list(session: Session, *, limit: int = 20) -> list[Advice]:
@@ -317,10 +318,10 @@ def execute_advice(db: Database, advice_id: int, engine: Engine, *,
     try:
         _execute(db, advice_id, engine, echo or (lambda _line: None))
     except (ReliefError, ScenarioError, PlanningFailed, RuntimeError) as exc:
-        _fail(db, advice_id, str(exc))
+        _fail(db, advice_id, failure_text(exc))
     except Exception as exc:
         log.exception("advice %s crashed", advice_id)
-        _fail(db, advice_id, f"{type(exc).__name__}: {exc}")
+        _fail(db, advice_id, failure_text(exc))
 
 
 def _phase(db: Database, advice_id: int, phase: str, progress: float) -> None:
@@ -417,9 +418,9 @@ def _store(session: Session, advice_id: int, moves: tuple[advice.Move, ...],
         checks=[c.model_dump(mode="json") for c in checks]))
 
 
-def _fail(db: Database, advice_id: int, reason: str) -> None:
+def _fail(db: Database, advice_id: int, reason: StatusText) -> None:
     db.write(lambda s: s.execute(update(Advice).where(Advice.id == advice_id).values(
-        status=JobStatus.failed, error=reason[:2000], finished_at=utcnow())))
+        status=JobStatus.failed, **reason.columns(), finished_at=utcnow())))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -158,6 +158,11 @@ class ReadinessRun(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     error: str | None = Field(default=None, max_length=2000)
+    error_key: str | None = Field(default=None, max_length=120,
+                                  description="Catalogue key of the error text")
+    error_params: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True),
+        description="Parameters of the error text (relief.platform.statustext)")
 
 
 class ReadinessResult(SQLModel, table=True):
@@ -213,6 +218,11 @@ class Advice(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     error: str | None = Field(default=None, max_length=2000)
+    error_key: str | None = Field(default=None, max_length=120,
+                                  description="Catalogue key of the error text")
+    error_params: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True),
+        description="Parameters of the error text (relief.platform.statustext)")
 
 
 class AdviceOrder(SQLModel, table=True):
@@ -464,7 +474,10 @@ class RunPublic(BaseModel):
     requested_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    error_zh: str | None = None
     error: str | None
+    error_key: str | None = None
+    error_params: dict[str, Any] | None = None
 
 
 class ResultPublic(BaseModel):
@@ -549,7 +562,10 @@ class AdvicePublic(BaseModel):
     requested_by: str
     requested_at: datetime
     finished_at: datetime | None
+    error_zh: str | None = None
     error: str | None
+    error_key: str | None = None
+    error_params: dict[str, Any] | None = None
 
 
 class DecisionIn(_Body):

@@ -25,10 +25,11 @@ from dispatch.readiness.models import Advice, JobStatus, ReadinessRun, Trigger
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict
+from relief.platform.statustext import StatusText
 
 log = logging.getLogger(__name__)
 
-INTERRUPTED = "interrupted: the server stopped while this ran"
+INTERRUPTED = StatusText.of("status.interrupted")
 AdviceJob = Callable[[Database, int, service.Engine], None]
 
 
@@ -63,7 +64,7 @@ class ReadinessRunner:
             for table in (ReadinessRun, Advice):
                 session.execute(update(table).where(table.status == JobStatus.running)
                                 .values(status=JobStatus.failed, finished_at=utcnow(),
-                                        error=INTERRUPTED))
+                                        **INTERRUPTED.columns()))
             runs = list(session.execute(select(ReadinessRun.id).where(
                 ReadinessRun.status == JobStatus.queued).order_by(ReadinessRun.id)).scalars())
             advice = list(session.execute(select(Advice.id).where(

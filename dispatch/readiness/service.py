@@ -24,7 +24,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from dispatch.flows import LeadTimes, Planner, PlanningFailed
+from dispatch.flows import LeadTimes, Planner, PlanningFailed, failure_text
 from dispatch.models import HeadCount, Incident
 from dispatch.planning.plan import Plan, check
 from dispatch.planning.problem import ScenarioError, load_scenario
@@ -48,6 +48,7 @@ from relief.platform.audit import record
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict, NotFound, ReliefError
+from relief.platform.statustext import StatusText, public_fields
 from supplies.models import Division
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def run_public(run: ReadinessRun) -> RunPublic:
                      total=run.total, time_limit_s=run.time_limit_s,
                      evaluated_on=run.evaluated_on, requested_by=run.requested_by,
                      requested_at=run.requested_at, started_at=run.started_at,
-                     finished_at=run.finished_at, error=run.error)
+                     finished_at=run.finished_at, **public_fields(run))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,10 +173,10 @@ def execute_run(db: Database, run_id: int, engine: Engine, *,
     try:
         _execute(db, run_id, engine, echo)
     except (ReliefError, ScenarioError, PlanningFailed) as exc:
-        _fail(db, run_id, str(exc))
+        _fail(db, run_id, failure_text(exc))
     except Exception as exc:
         log.exception("readiness run %s crashed", run_id)
-        _fail(db, run_id, f"{type(exc).__name__}: {exc}")
+        _fail(db, run_id, failure_text(exc))
 
 
 def _execute(db: Database, run_id: int, engine: Engine,
@@ -227,9 +228,9 @@ def _execute(db: Database, run_id: int, engine: Engine,
         status=JobStatus.succeeded, phase="done", progress=1.0, finished_at=utcnow())))
 
 
-def _fail(db: Database, run_id: int, reason: str) -> None:
+def _fail(db: Database, run_id: int, reason: StatusText) -> None:
     db.write(lambda s: s.execute(update(ReadinessRun).where(ReadinessRun.id == run_id).values(
-        status=JobStatus.failed, error=reason[:2000], finished_at=utcnow())))
+        status=JobStatus.failed, **reason.columns(), finished_at=utcnow())))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -141,6 +141,14 @@ class InvalidInput(ReliefError):
         return error
 
 
+class JobFailed(ReliefError):
+    """A background job (planning, readiness, advice) could not finish; stored with the job
+    as its catalogue key and parameters (``relief.platform.statustext``), never answered."""
+
+    status = 500
+    code = "job_failed"
+
+
 class RateLimited(ReliefError):
     """Too many requests from one client (429); ``Retry-After`` says when to try again."""
 

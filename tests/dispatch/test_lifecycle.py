@@ -222,6 +222,8 @@ def test_planning_job_reports_failure_reason(desk: World) -> None:
     desk.client.app.state.runner.wait(job["id"], timeout=60)
     done = api.get(f"/incidents/{incident}/plans/{job['id']}").json()
     assert done["status"] == "failed" and "nothing is missing" in done["error"]
+    assert done["error_key"] == "err.plan.nothing_missing"
+    assert done["error_zh"] == "没有缺口:各受灾点的需求均已送达或在途"
 
 
 def test_api_stays_responsive_while_a_worker_process_plans(world: World, settings: Settings

@@ -223,3 +223,22 @@ def test_approval_after_stock_moved_lists_the_changes(world: World, desk: MakeDe
     changes = refused.text.split('id="approve-changes"')[1].split("</table>")[0]
     assert "CTY" in changes and QUILT in changes and '<td class="num expired">0</td>' in changes
     assert world.viewer.get("/stock/reservations", state="active").json()["total"] == 0
+
+
+def test_a_failed_plan_says_why_in_chinese_first(world: World, desk: MakeDesk) -> None:
+    """A plan of an incident with nothing missing fails; the reason is stored as its catalogue
+    key, so the desk shows it in Chinese (English on the English page) and the API carries
+    both texts, the key and its parameters."""
+    c = desk(world.dispatcher.token)
+    incident = _open_incident(c, "无缺口事件")
+    plan = _plan(c, incident)
+    page = c.get(f"/console/incidents/{incident}?plan={plan}").text
+    error = page.split('id="plan-error">')[1].split("<")[0]
+    assert error == "没有缺口:各受灾点的需求均已送达或在途"
+    english = c.get(f"/console/incidents/{incident}?plan={plan}&lang=en").text
+    assert ('id="plan-error">nothing is missing: every site&#39;s needs are delivered or on '
+            'the way<') in english
+    job = world.dispatcher.get(f"/incidents/{incident}/plans/{plan}").json()
+    assert job["status"] == "failed" and job["error_key"] == "err.plan.nothing_missing"
+    assert job["error_zh"] == error and job["error"].startswith("nothing is missing")
+    assert job["error_params"] == {}
