@@ -314,3 +314,142 @@ def test_readiness_map_colours_the_counties_without_errors(world: World, tab: Pa
     assert page.locator("path.readiness-county").count() >= 1
     assert "尚未评估" in page.inner_text("#readiness-table")
     tab.clean()
+
+
+def _stock_row_on_hand(page: Any, item: str, lot: str) -> str | None:
+    row = page.locator(f'#stock-table tr.lot[data-item="{item}"][data-lot="{lot}"]')
+    return str(row.locator("td.on-hand").inner_text()) if row.count() else None
+
+
+def test_expired_and_damaged_lots_are_scrapped_with_a_voucher(world: World, tab: Page) -> None:
+    """A depot manager sees an expired lot badged 已过期 (not 合格) with a Scrap button that
+    fills the scrap form; scrapping asks first and writes it off. A lot marked damaged (which
+    asks first) gets the same button; both scraps are listed with a printable 报废单."""
+    world.receive("CTY", WATER, 10, lot="W-OLD", expiry=TODAY - timedelta(days=5))
+    world.receive("CTY", QUILT, 8, lot="Q-WET")
+    page = tab.login(world.manager.token)
+    page.goto(tab.base + "/console/depots/CTY")
+    old = page.locator('#stock-table tr.lot[data-lot="W-OLD"]')
+    assert old.locator(".expired-badge").inner_text() == "已过期"
+    assert "合格" not in old.inner_text()
+    old.locator(".scrap-prefill").click()
+    assert page.is_visible("#scrap-form")  # the form opened, filled from the lot's row
+    assert page.input_value("#scrap-lot_key") == f"{WATER}|W-OLD|{TODAY - timedelta(days=5)}"
+    assert page.input_value("#scrap-quantity") == "10"
+    page.fill("#scrap-reason", "过期")
+    page.click("#scrap-submit")
+    page.wait_for_selector("#done")
+    assert page.inner_text("#done") == "报废已登记,库存已更新。"
+    assert any("报废" in d for d in tab.dialogs)  # scrapping asked first
+    assert _stock_row_on_hand(page, WATER, "W-OLD") in (None, "0")
+
+    page.click("#op-quality summary")
+    value = page.evaluate("""() => [...document.querySelectorAll('#quality-lot_id option')]
+                             .find(o => o.textContent.includes('Q-WET')).value""")
+    page.select_option("#quality-lot_id", value)
+    page.select_option("#quality-status", "damaged")
+    page.fill("#quality-reason", "水浸")
+    asked = len(tab.dialogs)
+    page.click("#quality-submit")
+    page.wait_for_selector("#done")
+    assert len(tab.dialogs) == asked + 1  # marking damaged asked first
+    wet = page.locator('#stock-table tr.lot[data-lot="Q-WET"]')
+    assert "损坏" in wet.inner_text()
+    wet.locator(".scrap-prefill").click()
+    assert page.input_value("#scrap-quantity") == "8"
+    page.fill("#scrap-reason", "水浸霉变")
+    page.click("#scrap-submit")
+    page.wait_for_selector("#done")
+    assert _stock_row_on_hand(page, QUILT, "Q-WET") in (None, "0")
+    scraps = page.locator("#move-table tbody tr", has_text="报废")
+    assert scraps.count() == 2
+    with page.expect_popup() as popup:
+        scraps.first.locator(".voucher-link").click()
+    voucher = popup.value
+    voucher.wait_for_selector("#voucher")
+    assert voucher.inner_text("#voucher h1") == "应急物资报废单"
+    assert "水浸霉变" in voucher.inner_text("#voucher dl")
+    assert "Q-WET" in voucher.inner_text("#voucher-lines") and "床" in voucher.inner_text(
+        "#voucher-lines")
+    voucher.close()
+    assert world.available("CTY", WATER) == 0 and world.available("CTY", QUILT) == 0
+    assert world.ledger_ok()
+    tab.clean()
+
+
+def test_issue_vouchers_and_transfer_waybills_print_what_was_sent(world: World,
+                                                                 tab: Page) -> None:
+    """After an issue and a transfer from the depot page, the issue's 出库单 and the transfer's
+    调拨单 open from the lists: lots in first-expiry order, item names, units, weight,
+    signature lines; printing hides the print button."""
+    world.receive("CTY", WATER, 5, lot="W-A", expiry=TODAY + timedelta(days=40))
+    world.receive("CTY", WATER, 5, lot="W-B", expiry=TODAY + timedelta(days=90))
+    page = tab.login(world.manager.token)
+    page.goto(tab.base + "/console/depots/CTY")
+    page.click("#op-issue summary")
+    page.select_option("#issue-item", WATER)
+    page.fill("#issue-quantity", "7")
+    page.fill("#issue-reference", "INC-9 发放")
+    page.click("#issue-submit")
+    page.wait_for_selector("#done")
+    with page.expect_popup() as popup:
+        page.locator("#move-table tbody tr", has_text="INC-9").first.locator(
+            ".voucher-link").click()
+    voucher = popup.value
+    voucher.wait_for_selector("#voucher")
+    assert voucher.inner_text("#voucher h1") == "应急物资出库单"
+    rows = [r.split("\t") for r in voucher.inner_text("#voucher-lines tbody").splitlines()]
+    assert [(r[2], r[3], r[4]) for r in rows] == [("W-A", "5", "箱"), ("W-B", "2", "箱")]
+    assert all(r[1].startswith("瓶装水") for r in rows)
+    text = voucher.inner_text("#voucher")
+    assert "合计重量约 95.2 千克" in text and "领取人签字" in text and "INC-9 发放" in text
+    assert voucher.is_visible(".print-button")
+    voucher.emulate_media(media="print")
+    assert not voucher.is_visible(".print-button")
+    voucher.close()
+
+    page.click("#op-transfer summary")
+    page.select_option("#transfer-to_depot", "CTY2")
+    page.select_option("#transfer-item", WATER)
+    page.fill("#transfer-quantity", "3")
+    page.fill("#transfer-reference", "支援如皋")
+    page.click("#transfer-submit")
+    page.wait_for_selector("#done")
+    with page.expect_popup() as popup:
+        page.locator("#transfer-table .waybill-link").first.click()
+    waybill = popup.value
+    waybill.wait_for_selector("#waybill")
+    text = waybill.inner_text("#waybill")
+    assert waybill.inner_text("#waybill h1").startswith("应急物资调拨单")
+    assert "通州区储备库 (CTY)" in text and "如皋市储备库 (CTY2)" in text
+    assert "W-B" in waybill.inner_text("#waybill-lines")  # what was left after the issue
+    assert "合计 3 箱,重量约 40.8 千克" in text
+    assert "发货人签字" in text and "承运人签字" in text and "收货人签字" in text
+    waybill.close()
+    assert world.ledger_ok()
+    tab.clean()
+
+
+def test_a_leader_opens_a_countys_shortfall_from_the_map(world: World, tab: Page) -> None:
+    """Against targets of 10 tents and 100 quilts at 通州区's depot holding 4 tents, the map's
+    county table shows 通州区 short by 0.5 t with its short items in their units; its link opens
+    the shortfall page, which lists each item apart, heaviest first, in units and tonnes."""
+    for item, qty in ((TENT, 10), (QUILT, 100)):
+        assert world.admin.post("/targets", {"depot": "CTY", "item": item, "quantity": qty}
+                                ).status_code == 201
+    world.receive("CTY", TENT, 4, lot="T-1")
+    page = tab.login(world.viewer.token)
+    page.wait_for_selector("#map[data-ready='1']")
+    row = page.locator('#county-table tr[data-county="320612"]')
+    assert row.locator(".short-t").inner_text() == "0.5"
+    assert row.locator(".top-short").inner_text().splitlines()[:2] == ["棉被 100 床",
+                                                                       "救灾帐篷 6 顶"]
+    row.locator(".top-short a").click()
+    page.wait_for_selector("#short-320612")
+    assert page.inner_text("#short-320612 h2").startswith("通州区")
+    assert "合计 0.5 吨" in page.inner_text("#short-320612 h2")
+    lines = [r.split("\t") for r in page.inner_text("#short-320612 tbody").splitlines()]
+    assert [(r[1], r[2], r[3], r[4]) for r in lines] == [("棉被", "100", "床", "0.25"),
+                                                         ("救灾帐篷", "6", "顶", "0.23")]
+    tab.clean()
+
