@@ -40,7 +40,7 @@ from relief.platform.dbtypes import utcnow
 from relief.platform.models import Role
 from relief.platform.principal import Principal
 from supplies.models import Depot, DepotKind, Division, DivisionLevel
-from web import geo, trips
+from web import geo, reserves, trips
 from web.forms import FormState, attempt, build
 from web.render import page, translator
 from web.routing import ConsoleRoute, is_htmx, move_context, redirect, write
@@ -259,6 +259,8 @@ def render_desk(request: Request, user: Principal, incident_id: int, *,
                            trip_query=TripQuery.of(request.query_params))
         ctx["map_json"]["labels"] = {**translator(request).map_labels(),
                                      "counties": geo.county_labels(session)}
+        ctx.update(reserves.panel(session, incident_id, settings_of(request).today(),
+                                  translator(request)))
     rpage = str(request.query_params.get("rpage") or "1")
     ctx["rpage"] = max(1, min(int(rpage), 10_000)) if rpage.isdigit() else 1
     states: dict[str, FormState] = defaultdict(FormState)

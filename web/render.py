@@ -87,6 +87,12 @@ class Can:
         """Open incidents, report sites and closures, plan and approve."""
         return self.user is not None and self.user.has_role(Role.dispatcher)
 
+    @property
+    def activate(self) -> bool:
+        """Activate agreement and capacity reserves for an incident, or withdraw them."""
+        return self.dispatch and self.user is not None and self.user.has_scope(
+            "draw:agreement")
+
     def trip(self, depot_code: str) -> bool:
         """Act on a trip leaving ``depot_code`` (depart, confirm, cancel)."""
         return self.user is not None and (self.user.has_role(Role.dispatcher)

@@ -1244,6 +1244,40 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                   "Drinking water"),
     "need.food": ("食品",
                  "Food"),
+    # reserve activations on the desk (web/activations.py)
+    "activation.title": ("储备激活", "Reserve activations"),
+    "activation.hint": ("启用协议储备或产能储备:交货提前期自激活时刻起算,"
+                        "本事件的方案只能调用已激活的数量。",
+                        "Call an agreement or capacity reserve: its lead time counts from the "
+                        "activation, and this incident's plans draw only on what was activated."),
+    "activation.reserve": ("储备", "Reserve"),
+    "activation.drawn": ("已被方案调用", "Drawn by plans"),
+    "activation.at": ("激活时间", "Activated at"),
+    "activation.at_hint": ("留空为现在;可早于事件发生时间(提前激活),不能晚于现在。",
+                           "Blank for now; may be before the onset (early activation), never "
+                           "in the future."),
+    "activation.ready": ("可交货时间", "Ready at"),
+    "activation.lead": ("提前期 {h} 小时", "lead time {h} h"),
+    "activation.before_onset": ("发生前激活", "before onset"),
+    "activation.active": ("有效", "Active"),
+    "activation.cancelled": ("已撤销", "Withdrawn"),
+    "activation.cancel": ("撤销", "Withdraw"),
+    "activation.cancel_confirm": ("确认撤销此激活?已批准方案调用的激活不能撤销。",
+                                  "Withdraw this activation? One that approved plans draw on "
+                                  "cannot be withdrawn."),
+    "activation.none": ("尚未激活任何协议或产能储备。", "No reserve activated yet."),
+    "activation.add": ("激活储备", "Activate a reserve"),
+    "activation.note": ("备注", "Note"),
+    "activation.submit": ("激活", "Activate"),
+    "activation.option.agreement": ("协议储备 · {depot} · {item} · 承诺 {n} {unit} · "
+                                    "提前期 {h} 小时 · {ref}",
+                                    "Agreement · {depot} · {item} · {n} {unit} committed · "
+                                    "{h} h lead · {ref}"),
+    "activation.option.capacity": ("产能储备 · {depot} · {item} · 每日 {n} {unit} · "
+                                   "提前期 {h} 小时",
+                                   "Capacity · {depot} · {item} · {n} {unit} a day · {h} h lead"),
+    "done.activated": ("储备已激活。", "Reserve activated."),
+    "done.activation_cancelled": ("激活已撤销。", "Activation withdrawn."),
     # stored status texts (why a job failed; relief.platform.statustext)
     "status.crashed": ("内部错误({kind}):{detail}", "{kind}: {detail}"),
     "status.unkeyed": ("(旧记录,仅有英文){text}", "{text}"),

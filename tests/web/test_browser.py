@@ -453,3 +453,38 @@ def test_a_leader_opens_a_countys_shortfall_from_the_map(world: World, tab: Page
                                                          ("救灾帐篷", "6", "顶", "0.23")]
     tab.clean()
 
+
+def test_a_dispatcher_activates_a_reserve_and_withdraws_it(world: World, tab: Page) -> None:
+    """On the incident page a dispatcher picks the water contract, activates 200 cases and
+    sees the row with its ready time; withdrawing asks first and marks the row withdrawn."""
+    contract = world.admin.post("/agreements", {
+        "depot": "AGR", "item": WATER, "committed_quantity": 600, "lead_time_hours": 2,
+        "valid_from": (TODAY - timedelta(days=30)).isoformat(),
+        "valid_to": (TODAY + timedelta(days=300)).isoformat(), "contract_ref": "协议-水-01"})
+    assert contract.status_code == 201
+    page = tab.login(world.dispatcher.token)
+    page.goto(tab.base + "/console/incidents")
+    page.fill("#incident-name", "如皋内涝(演练)")
+    page.click("#incident-submit")
+    page.wait_for_selector("#activations")
+    assert page.inner_text("#no-activations") == "尚未激活任何协议或产能储备。"
+    page.click("#activation-form summary")
+    page.select_option("#activation-reserve", f"agreement:{contract.json()['id']}")
+    page.fill("#activation-quantity", "200")
+    page.fill("#activation-note", "电话通知 张经理")
+    page.click("#activation-submit")
+    page.wait_for_selector("#done")
+    assert page.inner_text("#done") == "储备已激活。"
+    row = page.locator("#activation-table tbody tr").first
+    assert row.get_attribute("data-state") == "active"
+    assert "协议储备 · 协议企业(测试) · 瓶装水" in row.inner_text()
+    assert row.locator(".quantity").inner_text() == "200 箱"
+    assert "提前期 2 小时" in row.locator(".ready").inner_text()
+    row.locator("input[name='reason']").fill("改由市级库供水")
+    row.locator("button[type='submit']").click()
+    page.wait_for_selector("#activation-table tbody tr[data-state='cancelled']")
+    assert any("撤销" in d for d in tab.dialogs)  # withdrawing asked first
+    assert "已撤销" in page.inner_text("#activation-table tbody tr")
+    listed = world.dispatcher.get("/incidents/1/activations").json()
+    assert listed[0]["cancel_reason"] == "改由市级库供水"
+    tab.clean()
