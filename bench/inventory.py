@@ -1,13 +1,13 @@
 """Inventory benchmark on PostgreSQL, beside pgbench's TPC-B-like figure from the same run.
 
 1. Ledger writes: stock issues (one move, one quant update, each its own transaction through
-   the real use case) per second at 1, 8 and 32 concurrent clients, all on the SAME stock (one
+   the real use case) per second at 1, 2, 4, 8 and 32 concurrent clients, all on the SAME stock (one
    quant, worst-case lock contention) and on DIFFERENT stock (a quant per client). Clients
    are separate processes, like separate API workers.
-2. pgbench TPC-B-like tps at the same client counts on the same server.
+2. pgbench TPC-B-like tps at the same client counts on the same server, interleaved with 1.
 3. Reads: GET /stock over real HTTP (uvicorn) with 1,000,000 ledger rows: p50/p95/p99.
 
-Usage: python -m bench.inventory [--seconds 10] [--runs 3] [--clients 1,8,32]
+Usage: python -m bench.inventory [--seconds 10] [--runs 3] [--clients 1,2,4,8,32]
        [--ledger-rows 1000000] [--out bench/results/inventory.md]
 """
 
@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -117,16 +118,26 @@ def _client(url: str, depot: str, seconds: float, ready: Any, go: Any, out: Any)
     ready.put(1)
     go.wait()
     done = 0
+    cpu = time.process_time()
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         db.write(lambda s: service.issue_stock(
             s, principal=principal, data=body, ctx=MoveContext(actor="bench", today=today)))
         done += 1
-    out.put(done)
+    out.put((done, time.process_time() - cpu))
     db.dispose()
 
 
-def moves_per_second(url: str, clients: int, same_stock: bool, seconds: float) -> float:
+@dataclass(frozen=True)
+class Writes:
+    """One measurement of ledger writes: moves per second, and the clients' CPU per move."""
+
+    per_s: float
+    cpu_ms_per_move: float
+    load: float  # 1-minute load average when it ended
+
+
+def moves_per_second(url: str, clients: int, same_stock: bool, seconds: float) -> Writes:
     """Issues per second with ``clients`` processes on one quant or one quant each."""
     ctx = mp.get_context("spawn")
     ready, go, queue = ctx.Queue(), ctx.Event(), ctx.Queue()
@@ -141,25 +152,45 @@ def moves_per_second(url: str, clients: int, same_stock: bool, seconds: float) -
     for _ in procs:  # every client connected and warmed up before the clock starts
         ready.get(timeout=300)
     go.set()
-    total = sum(queue.get(timeout=seconds + 300) for _ in procs)
+    results = [queue.get(timeout=seconds + 300) for _ in procs]
     for p in procs:
         p.join()
-    return total / seconds
+    total = sum(n for n, _ in results)
+    cpu = sum(c for _, c in results)
+    return Writes(per_s=total / seconds, cpu_ms_per_move=cpu / max(1, total) * 1000,
+                  load=os.getloadavg()[0])
 
 
-def pgbench_tps(clients: int, seconds: float, scale: int = 10) -> float:
-    """pgbench TPC-B-like tps (excluding connection time) on a fresh scale-``scale`` database."""
-    name = "relief_bench_pgbench"
-    _fresh_database(name)
+PGBENCH_DB = "relief_bench_pgbench"
+
+
+def _pgbench_args() -> list[str]:
     u = make_url(SERVER)
-    args = ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres"]
-    subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), *args, name], check=True,
-                   capture_output=True)
+    return ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U",
+            u.username or "postgres"]
+
+
+def pgbench_init(scale: int = 10) -> None:
+    """A fresh scale-``scale`` pgbench database (once per benchmark run)."""
+    _fresh_database(PGBENCH_DB)
+    subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), *_pgbench_args(), PGBENCH_DB],
+                   check=True, capture_output=True)
+
+
+def pgbench_tps(clients: int, seconds: float) -> float:
+    """pgbench TPC-B-like tps (excluding connection time) on the database of
+    :func:`pgbench_init` (made first when it does not exist)."""
+    engine = create_engine(SERVER)
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                              {"n": PGBENCH_DB}).first()
+    engine.dispose()
+    if not exists:
+        pgbench_init()
     out = subprocess.run(["pgbench", "-c", str(clients), "-j", str(min(clients, 2)), "-T",
-                          str(int(seconds)), *args, name], check=True, capture_output=True,
-                         text=True).stdout
+                          str(int(seconds)), *_pgbench_args(), PGBENCH_DB], check=True,
+                         capture_output=True, text=True).stdout
     match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return float(match.group(1)) if match else float("nan")
 
 
@@ -280,6 +311,19 @@ def read_latency(url: str, requests: int) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class WriteRow:
+    """The medians of one client count."""
+
+    clients: int
+    same: float
+    different: float
+    pgbench: float
+    cpu_ms: float
+    load: float
+    runs: str
+
+
 def machine() -> str:
     """One line describing this machine and its PostgreSQL."""
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
@@ -291,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--clients", default="1,2,4,8,32")
     parser.add_argument("--ledger-rows", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--out", default="bench/results/inventory.md")
@@ -299,15 +343,32 @@ def main(argv: list[str] | None = None) -> None:
     clients = [int(c) for c in args.clients.split(",")]
     url = _fresh_database("relief_bench_inventory")
     prepare(url)
+    pgbench_init()
     rows = []
     for n in clients:
-        same = [moves_per_second(url, n, True, args.seconds) for _ in range(args.runs)]
-        diff = [moves_per_second(url, n, False, args.seconds) for _ in range(args.runs)]
-        pgb = [pgbench_tps(n, args.seconds) for _ in range(args.runs)]
-        rows.append((n, statistics.median(same), statistics.median(diff), statistics.median(pgb),
-                     same, diff, pgb))
-        print(f"{n:>3} clients: same {rows[-1][1]:.0f}/s, different {rows[-1][2]:.0f}/s, "
-              f"pgbench {rows[-1][3]:.0f} tps", flush=True)
+        # Interleaved, so each run's three figures share the same minutes of a shared machine.
+        same: list[Writes] = []
+        diff: list[Writes] = []
+        pgb: list[float] = []
+        loads: list[float] = []
+        for _ in range(args.runs):
+            same.append(moves_per_second(url, n, True, args.seconds))
+            diff.append(moves_per_second(url, n, False, args.seconds))
+            pgb.append(pgbench_tps(n, args.seconds))
+            loads.append(os.getloadavg()[0])
+        rows.append(WriteRow(
+            clients=n, same=statistics.median(w.per_s for w in same),
+            different=statistics.median(w.per_s for w in diff), pgbench=statistics.median(pgb),
+            cpu_ms=statistics.median(w.cpu_ms_per_move for w in [*same, *diff]),
+            load=statistics.median(loads),
+            runs=(f"{', '.join(f'{w.per_s:.0f}' for w in same)} / "
+                  f"{', '.join(f'{w.per_s:.0f}' for w in diff)} / "
+                  f"{', '.join(f'{x:.0f}' for x in pgb)}")))
+        r = rows[-1]
+        print(f"{n:>3} clients: same {r.same:.0f}/s, different {r.different:.0f}/s, "
+              f"pgbench {r.pgbench:.0f} tps, {r.cpu_ms:.2f} ms CPU per move, load {r.load:.1f}",
+              flush=True)
+    _admin(f'DROP DATABASE IF EXISTS "{PGBENCH_DB}" WITH (FORCE)')
     grown = grow_ledger(url, args.ledger_rows)
     print(f"ledger: {grown}", flush=True)
     reads = [read_latency(url, args.requests) for _ in range(args.runs)]
@@ -322,21 +383,26 @@ def main(argv: list[str] | None = None) -> None:
         f"Run {now:%Y-%m-%d %H:%M} UTC on {machine()}.",
         f"Command: `.venv/bin/python -m bench.inventory --seconds {args.seconds:g} "
         f"--runs {args.runs} --clients {args.clients} --ledger-rows {args.ledger_rows}`",
-        f"Medians of {args.runs} runs of {args.seconds:g} s each; the machine is shared, so "
-        "read the pgbench column as the reference measured in the same minutes.",
+        f"Medians of {args.runs} runs of {args.seconds:g} s each, run interleaved (same stock, "
+        "different stock, pgbench, then again), so each pgbench figure is the reference "
+        "measured in the same minutes of this shared machine; the load column is the 1-minute "
+        "load average during them.",
         "",
-        "Ledger writes: each is one `POST /stock/issues` use case (FEFO pick under row locks, "
-        "one quant update, one move, commit), run in client processes without HTTP.",
+        "Ledger writes: each is one `POST /stock/issues` use case (one read of depot, location "
+        "and item, the FEFO pick under row locks, one quant UPDATE, one move INSERT, commit: "
+        "4 statements, counted by tests/supplies/test_ledger_statements.py), run in client "
+        "processes without HTTP. CPU per move is the client processes' CPU time (user + "
+        "system) over the moves they made.",
         "",
         "| clients | same stock (moves/s) | different stock (moves/s) | pgbench TPC-B (tps) "
+        "| one client's share of pgbench | client CPU per move (ms) | load average "
         "| runs: same / different / pgbench |",
-        "|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for n, same_m, diff_m, pgb_m, same, diff, pgb in rows:
+    for r in rows:
         lines.append(
-            f"| {n} | {same_m:.0f} | {diff_m:.0f} | {pgb_m:.0f} | "
-            f"{', '.join(f'{x:.0f}' for x in same)} / {', '.join(f'{x:.0f}' for x in diff)} / "
-            f"{', '.join(f'{x:.0f}' for x in pgb)} |"
+            f"| {r.clients} | {r.same:.0f} | {r.different:.0f} | {r.pgbench:.0f} | "
+            f"{r.different / r.pgbench:.0%} | {r.cpu_ms:.2f} | {r.load:.1f} | {r.runs} |"
         )
     lines += [
         "",
@@ -358,8 +424,9 @@ def main(argv: list[str] | None = None) -> None:
     figures = {
         "date": f"{now:%Y-%m-%d %H:%M} UTC",
         "runs": args.runs,
-        "writes": [{"clients": n, "same_stock": same_m, "different_stock": diff_m,
-                    "pgbench_tps": pgb_m} for n, same_m, diff_m, pgb_m, *_ in rows],
+        "writes": [{"clients": r.clients, "same_stock": r.same, "different_stock": r.different,
+                    "pgbench_tps": r.pgbench, "cpu_ms_per_move": r.cpu_ms, "load_avg": r.load}
+                   for r in rows],
         "ledger_rows": grown["moves"],
         "reads_ms": read,
     }

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import case, func, or_, select, tuple_
+from sqlalchemy import bindparam, case, func, or_, select, tuple_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -45,6 +45,7 @@ from relief.platform.errors import (
     ReliefError,
 )
 from relief.platform.metrics import count_move
+from supplies import quantsql
 from supplies.models import (
     Depot,
     Item,
@@ -60,6 +61,7 @@ from supplies.models import (
     StockMove,
 )
 from supplies.models.stock import STOCKED_KINDS
+from supplies.quantsql import LotRef, MoveRow, StockRow
 
 # Codes of the singleton virtual locations.
 VIRTUAL_LOCATIONS: dict[LocationKind, tuple[str, str]] = {
@@ -73,6 +75,30 @@ VIRTUAL_LOCATIONS: dict[LocationKind, tuple[str, str]] = {
 
 class _Dated(Protocol):
     expiry: date | None
+
+
+class _Graded(Protocol):
+    """What the availability rule reads of a quant (an ORM :class:`Quant` or a locked
+    :class:`~supplies.quantsql.StockRow`)."""
+
+    @property
+    def quality(self) -> Quality: ...
+    @property
+    def on_hand(self) -> int: ...
+    @property
+    def reserved(self) -> int: ...
+
+
+class _LotLike(Protocol):
+    """What FEFO and the checks read of a lot (an ORM :class:`Lot` or a
+    :class:`~supplies.quantsql.LotRef`)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def lot_number(self) -> str: ...
+    @property
+    def expiry(self) -> date | None: ...
 
 
 LotT = TypeVar("LotT", bound=_Dated)
@@ -92,10 +118,10 @@ class MoveContext:
 
 @dataclass(frozen=True)
 class Pick:
-    """A quantity taken from one lot of a quant."""
+    """A quantity taken from one lot of a locked quant."""
 
-    quant: Quant
-    lot: Lot
+    quant: StockRow
+    lot: LotRef
     quantity: int
 
 
@@ -115,16 +141,30 @@ def forget_locations(session: Session) -> None:
 
 
 def virtual_location(session: Session, kind: LocationKind) -> Location:
-    """The singleton virtual location of ``kind`` (created by the first migration)."""
+    """The singleton virtual location of ``kind`` (created by the first migration). The first
+    call in a transaction reads all of them in one statement."""
     cache = _location_cache(session)
     if kind not in cache:
-        code, _ = VIRTUAL_LOCATIONS[kind]
-        stmt = select(Location).where(Location.code == code)
-        location = session.execute(stmt).scalar_one_or_none()
-        if location is None:
+        by_code = {code: k for k, (code, _) in VIRTUAL_LOCATIONS.items()}
+        for location in session.execute(
+                select(Location).where(Location.code.in_(sorted(by_code)))).scalars():
+            cache[by_code[location.code]] = location
+        if kind not in cache:
+            code, _ = VIRTUAL_LOCATIONS[kind]
             raise RuntimeError(f"virtual location {code} missing: run `relief db upgrade`")
-        cache[kind] = location
     return cache[kind]
+
+
+_VIRTUAL_KINDS = {code: kind for kind, (code, _) in VIRTUAL_LOCATIONS.items()}
+
+
+def remember_location(session: Session, location: Location) -> None:
+    """Note a depot's or a virtual location read along with something else, so that
+    :func:`depot_location` and :func:`virtual_location` need not read it in this transaction."""
+    if location.depot_id is not None:
+        _location_cache(session)[("depot", location.depot_id)] = location
+    elif location.code in _VIRTUAL_KINDS:
+        _location_cache(session)[_VIRTUAL_KINDS[location.code]] = location
 
 
 def ensure_virtual_locations(session: Session) -> None:
@@ -161,14 +201,17 @@ def depot_location(session: Session, depot: Depot) -> Location:
 def lots_at(session: Session, *, location: Location, item: Item, lot_number: str) -> list[Lot]:
     """The lots of ``item`` numbered ``lot_number`` that ``location`` holds or held (it has a
     quant of them), earliest expiry first."""
-    stmt = (
-        select(Lot)
-        .join(Quant, Quant.lot_id == Lot.id)
-        .where(Quant.location_id == location.id, Lot.item_id == item.id,
-               Lot.lot_number == lot_number)
-        .order_by(Lot.expiry.is_(None), Lot.expiry, Lot.id)
-    )
-    return list(session.execute(stmt).scalars())
+    return list(session.execute(_LOTS_AT, {"location_id": location.id, "item_id": item.id,
+                                           "lot_number": lot_number}).scalars())
+
+
+_LOTS_AT = (
+    select(Lot)
+    .join(Quant, Quant.lot_id == Lot.id)
+    .where(Quant.location_id == bindparam("location_id"), Lot.item_id == bindparam("item_id"),
+           Lot.lot_number == bindparam("lot_number"))
+    .order_by(Lot.expiry.is_(None), Lot.expiry, Lot.id)
+)
 
 
 def _find_or_create_lot(session: Session, item: Item, lot_number: str,
@@ -271,18 +314,18 @@ def held_lot(
     return lots[0]
 
 
-def is_usable(quant: Quant, lot: Lot, today: date) -> bool:
+def is_usable(quant: _Graded, lot: _Dated, today: date) -> bool:
     """True when this location's stock of the lot may be issued or reserved: the location
     holds it in good quality and the lot is not expired."""
     return quant.quality == Quality.good and (lot.expiry is None or lot.expiry >= today)
 
 
-def available(quant: Quant, lot: Lot, today: date) -> int:
+def available(quant: _Graded, lot: _Dated, today: date) -> int:
     """Available quantity of one quant (0 for unusable stock)."""
     return quant.on_hand - quant.reserved if is_usable(quant, lot, today) else 0
 
 
-def fefo_key(lot: Lot) -> tuple[int, date, int]:
+def fefo_key(lot: _LotLike) -> tuple[int, date, int]:
     """Sort key for FEFO: expiring lots by date, then lots without expiry, then oldest lot."""
     return (1, date.max, lot.id or 0) if lot.expiry is None else (0, lot.expiry, lot.id or 0)
 
@@ -324,26 +367,22 @@ def _insert_ignore(
     session.execute(statement.on_conflict_do_nothing(index_elements=conflict_cols))
 
 
-def _ensure_quant(session: Session, location_id: int, item_id: int, lot_id: int) -> None:
-    _insert_ignore(
-        session,
-        Quant,
-        {
-            "location_id": location_id,
-            "item_id": item_id,
-            "lot_id": lot_id,
-            "on_hand": 0,
-            "reserved": 0,
-            "updated_at": utcnow(),
-        },
-        ["location_id", "item_id", "lot_id"],
-    )
+def _ensure_quants(session: Session, location_id: int, item_id: int,
+                   lot_ids: Iterable[int]) -> None:
+    """Create the missing quants of some lots (empty), in lot order, in one statement."""
+    rows = [{"location_id": location_id, "item_id": item_id, "lot_id": lot_id, "on_hand": 0,
+             "reserved": 0, "updated_at": utcnow()} for lot_id in sorted(set(lot_ids))]
+    if rows:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(insert(Quant.__table__).on_conflict_do_nothing(
+            index_elements=["location_id", "item_id", "lot_id"]), rows)
 
 
 def lock_stock(
     session: Session, location: Location, item_id: int, lot_ids: Iterable[int] | None = None
 ) -> list[tuple[Quant, Lot]]:
-    """Lock and return the quants of ``item_id`` at ``location`` (optionally only some lots).
+    """Lock and return the quants of ``item_id`` at ``location`` (optionally only some lots) as
+    ORM objects, for callers that read them (counts, quality); moves use :func:`locked`.
 
     Rows are locked in quant id order and re-read, so decisions made on them hold until commit.
     """
@@ -360,13 +399,12 @@ def lock_stock(
     return [(quant, lot) for quant, lot in session.execute(stmt).all()]
 
 
-def _lock_destination(session: Session, location: Location, item_id: int, lot_id: int) -> Quant:
+def locked(session: Session, location: Location, item_id: int,
+           lot_ids: Iterable[int] | None = None) -> list[StockRow]:
+    """Lock and read the quants of ``item_id`` at ``location`` (optionally only some lots), in
+    quant id order, as plain rows (one Core ``SELECT ... FOR UPDATE``)."""
     assert location.id is not None
-    rows = lock_stock(session, location, item_id, [lot_id])
-    if not rows:
-        _ensure_quant(session, location.id, item_id, lot_id)
-        rows = lock_stock(session, location, item_id, [lot_id])
-    return rows[0][0]
+    return quantsql.lock(session, location.id, item_id, lot_ids)
 
 
 def lock_destination(
@@ -378,17 +416,16 @@ def lock_destination(
     order: a depot's quants before the transit location's.
     """
     assert location.id is not None and item.id is not None
-    for lot_id in sorted(set(lot_ids)):
-        _ensure_quant(session, location.id, item.id, lot_id)
-    lock_stock(session, location, item.id, lot_ids)
+    _ensure_quants(session, location.id, item.id, lot_ids)
+    quantsql.lock(session, location.id, item.id, sorted(set(lot_ids)))
 
 
 def pick_fefo(
-    rows: Sequence[tuple[Quant, Lot]],
+    rows: Sequence[StockRow],
     quantity: int,
     today: date,
     *,
-    lot: Lot | None = None,
+    lot: _LotLike | None = None,
     field_name: str = "quantity",
 ) -> list[Pick]:
     """Choose which lots supply ``quantity``: the given lot, or FEFO over usable lots.
@@ -397,27 +434,26 @@ def pick_fefo(
     and :class:`Conflict` when an explicitly requested lot is expired, quarantined or damaged.
     """
     if lot is not None:
-        rows = [(q, lt) for q, lt in rows if lt.id == lot.id]
-        for quant, lot_row in rows:
-            if not is_usable(quant, lot_row, today):
-                if quant.quality == Quality.good:
+        rows = [row for row in rows if row.lot.id == lot.id]
+        for row in rows:
+            if not is_usable(row, row.lot, today):
+                if row.quality == Quality.good:
                     raise Conflict.of("lot.expired", field="lot", lot=lot.lot_number,
-                                      expiry=str(lot.expiry), quality=quant.quality.value)
+                                      expiry=str(lot.expiry), quality=row.quality.value)
                 raise Conflict.of("lot.unusable", field="lot", lot=lot.lot_number,
-                                  quality=quant.quality.value,
+                                  quality=row.quality.value,
                                   expiry=None if lot.expiry is None else str(lot.expiry))
-    candidates = sorted(
-        ((q, lt) for q, lt in rows if available(q, lt, today) > 0), key=lambda r: fefo_key(r[1])
-    )
-    total = sum(available(q, lt, today) for q, lt in candidates)
+    candidates = sorted((row for row in rows if available(row, row.lot, today) > 0),
+                        key=lambda row: fefo_key(row.lot))
+    total = sum(available(row, row.lot, today) for row in candidates)
     if total < quantity:
         raise InsufficientStock.of("stock.short", field=field_name, available=total,
                                    requested=quantity)
     picks: list[Pick] = []
     remaining = quantity
-    for quant, lot_row in candidates:
-        take = min(remaining, available(quant, lot_row, today))
-        picks.append(Pick(quant=quant, lot=lot_row, quantity=take))
+    for row in candidates:
+        take = min(remaining, available(row, row.lot, today))
+        picks.append(Pick(quant=row, lot=row.lot, quantity=take))
         remaining -= take
         if remaining == 0:
             break
@@ -440,35 +476,22 @@ def _record(
     ctx: MoveContext,
     transfer_id: int | None = None,
     reservation_id: int | None = None,
-) -> StockMove:
-    assert quantity > 0 and source.id is not None and destination.id is not None
-    move = StockMove(
-        item_id=item_id,
-        lot_id=lot_id,
-        quantity=quantity,
-        from_location_id=source.id,
-        to_location_id=destination.id,
-        kind=kind,
-        operation=ctx.operation,
-        reference=ctx.reference,
-        reason=ctx.reason,
-        actor=ctx.actor,
-        idempotency_key=ctx.idempotency_key,
-        transfer_id=transfer_id,
-        reservation_id=reservation_id,
-    )
-    session.add(move)
+) -> MoveRow:
+    """Append one ledger row (one INSERT)."""
+    values = _move_row(item_id=item_id, lot_id=lot_id, quantity=quantity, source=source,
+                       destination=destination, kind=kind, ctx=ctx)
+    values["transfer_id"], values["reservation_id"] = transfer_id, reservation_id
+    move = quantsql.append(session, values)
     count_move(session, kind.value)
     return move
 
 
 def _credit(session: Session, destination: Location, item_id: int, lot_id: int, qty: int) -> None:
-    """Add ``qty`` to the destination's quant when the destination holds stock."""
+    """Add ``qty`` to the destination's quant when the destination holds stock (one upsert,
+    which also creates and locks the quant)."""
     if destination.kind in STOCKED_KINDS:
-        quant = _lock_destination(session, destination, item_id, lot_id)
-        quant.on_hand += qty
-        quant.updated_at = utcnow()
-        session.add(quant)
+        assert destination.id is not None
+        quantsql.credit(session, destination.id, item_id, lot_id, qty, utcnow())
 
 
 def move_picks(
@@ -482,46 +505,32 @@ def move_picks(
     from_reserved: bool = False,
     transfer_id: int | None = None,
     reservation_id: int | None = None,
-) -> list[StockMove]:
+) -> list[MoveRow]:
     """Move picked (already locked) quantities from ``source`` to ``destination``.
 
     With ``from_reserved`` the quantities come out of the quants' reserved part (consuming a
-    reservation); otherwise out of their available part.
+    reservation); otherwise out of their available part. Per pick: one UPDATE of the source
+    quant, one upsert of the destination's (stocked destinations only), one INSERT of the move.
     """
-    moves: list[StockMove] = []
+    now = utcnow()
     for pick in picks:
-        quant = pick.quant
+        row = pick.quant
         if from_reserved:
-            if quant.reserved < pick.quantity:
+            if row.reserved < pick.quantity:
                 raise InsufficientStock.of("stock.reserved_short", lot=pick.lot.lot_number,
-                                           available=quant.reserved, requested=pick.quantity)
-            quant.reserved -= pick.quantity
-        elif quant.on_hand - quant.reserved < pick.quantity:
+                                           available=row.reserved, requested=pick.quantity)
+        elif row.on_hand - row.reserved < pick.quantity:
             raise InsufficientStock.of("stock.lot_short", lot=pick.lot.lot_number,
-                                       available=quant.on_hand - quant.reserved,
+                                       available=row.on_hand - row.reserved,
                                        requested=pick.quantity)
-        quant.on_hand -= pick.quantity
-        quant.updated_at = utcnow()
-        session.add(quant)
-    session.flush()
+    moves: list[MoveRow] = []
     for pick in picks:
-        assert pick.lot.id is not None
+        quantsql.debit(session, pick.quant, pick.quantity, now, from_reserved=from_reserved)
         _credit(session, destination, pick.quant.item_id, pick.lot.id, pick.quantity)
-        moves.append(
-            _record(
-                session,
-                item_id=pick.quant.item_id,
-                lot_id=pick.lot.id,
-                quantity=pick.quantity,
-                source=source,
-                destination=destination,
-                kind=kind,
-                ctx=ctx,
-                transfer_id=transfer_id,
-                reservation_id=reservation_id,
-            )
-        )
-    session.flush()
+        moves.append(_record(session, item_id=pick.quant.item_id, lot_id=pick.lot.id,
+                             quantity=pick.quantity, source=source, destination=destination,
+                             kind=kind, ctx=ctx, transfer_id=transfer_id,
+                             reservation_id=reservation_id))
     return moves
 
 
@@ -536,24 +545,44 @@ def receive(
     source_kind: LocationKind = LocationKind.supplier,
     kind: MoveKind = MoveKind.receipt,
     transfer_id: int | None = None,
-) -> StockMove:
+) -> MoveRow:
     """Book ``quantity`` of ``lot`` into ``destination`` from a virtual location."""
     assert item.id is not None and lot.id is not None
     source = virtual_location(session, source_kind)
     _credit(session, destination, item.id, lot.id, quantity)
-    move = _record(
-        session,
-        item_id=item.id,
-        lot_id=lot.id,
-        quantity=quantity,
-        source=source,
-        destination=destination,
-        kind=kind,
-        ctx=ctx,
-        transfer_id=transfer_id,
-    )
-    session.flush()
-    return move
+    return _record(session, item_id=item.id, lot_id=lot.id, quantity=quantity, source=source,
+                   destination=destination, kind=kind, ctx=ctx, transfer_id=transfer_id)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What :func:`take_stock` did: the moves, and every quant of the item at the source as
+    the take left it (locked until commit), so the caller can answer without reading again."""
+
+    moves: list[MoveRow]
+    stock: list[StockRow]
+
+
+def take_stock(
+    session: Session,
+    *,
+    source: Location,
+    destination: Location,
+    item: Item,
+    quantity: int,
+    ctx: MoveContext,
+    kind: MoveKind,
+    lot: _LotLike | None = None,
+    transfer_id: int | None = None,
+) -> Taken:
+    """Take ``quantity`` of available stock from ``source`` (FEFO unless ``lot``): lock the
+    item's quants there, pick, debit, credit, append."""
+    assert item.id is not None
+    rows = locked(session, source, item.id)
+    picks = pick_fefo(rows, quantity, ctx.today, lot=lot)
+    moves = move_picks(session, picks=picks, source=source, destination=destination, kind=kind,
+                       ctx=ctx, transfer_id=transfer_id)
+    return Taken(moves=moves, stock=rows)
 
 
 def take(
@@ -565,22 +594,13 @@ def take(
     quantity: int,
     ctx: MoveContext,
     kind: MoveKind,
-    lot: Lot | None = None,
+    lot: _LotLike | None = None,
     transfer_id: int | None = None,
-) -> list[StockMove]:
-    """Take ``quantity`` of available stock from ``source`` (FEFO unless ``lot``)."""
-    assert item.id is not None
-    rows = lock_stock(session, source, item.id)
-    picks = pick_fefo(rows, quantity, ctx.today, lot=lot)
-    return move_picks(
-        session,
-        picks=picks,
-        source=source,
-        destination=destination,
-        kind=kind,
-        ctx=ctx,
-        transfer_id=transfer_id,
-    )
+) -> list[MoveRow]:
+    """Take ``quantity`` of available stock from ``source`` (FEFO unless ``lot``); the moves."""
+    return take_stock(session, source=source, destination=destination, item=item,
+                      quantity=quantity, ctx=ctx, kind=kind, lot=lot,
+                      transfer_id=transfer_id).moves
 
 
 def move_lot(
@@ -594,29 +614,22 @@ def move_lot(
     ctx: MoveContext,
     kind: MoveKind,
     transfer_id: int | None = None,
-) -> StockMove:
+) -> MoveRow:
     """Move ``quantity`` of one specific lot regardless of its quality or expiry.
 
     Used for stock already committed to a path: receiving a transfer, scrapping expired or
     damaged goods, counting losses. The quantity must be on hand and not reserved.
     """
     assert item.id is not None and lot.id is not None
-    rows = lock_stock(session, source, item.id, [lot.id])
-    free = sum(q.on_hand - q.reserved for q, _ in rows)
+    rows = locked(session, source, item.id, [lot.id])
+    free = sum(row.on_hand - row.reserved for row in rows)
     if not rows or free < quantity:
         raise InsufficientStock.of("stock.lot_free_short", field="quantity", lot=lot.lot_number,
                                    depot=source.code, available=free, requested=quantity)
-    picks = [Pick(quant=rows[0][0], lot=rows[0][1], quantity=quantity)]
     # Bypass the usability rule: this path moves stock that is already where it must go.
-    (move,) = move_picks(
-        session,
-        picks=picks,
-        source=source,
-        destination=destination,
-        kind=kind,
-        ctx=ctx,
-        transfer_id=transfer_id,
-    )
+    (move,) = move_picks(session, picks=[Pick(quant=rows[0], lot=rows[0].lot, quantity=quantity)],
+                         source=source, destination=destination, kind=kind, ctx=ctx,
+                         transfer_id=transfer_id)
     return move
 
 
@@ -628,41 +641,29 @@ def adjust(
     lot: Lot,
     counted: int,
     ctx: MoveContext,
-) -> StockMove | None:
+) -> MoveRow | None:
     """Record a stock count: a gain or loss move brings on hand to ``counted``.
 
     Returns None when the count matches. A count below what is reserved is refused (409): the
     reservations must be released first so no plan keeps counting on goods that are not there.
     """
     assert item.id is not None and lot.id is not None and location.id is not None
-    _ensure_quant(session, location.id, item.id, lot.id)
-    ((quant, _),) = lock_stock(session, location, item.id, [lot.id])
-    delta = counted - quant.on_hand
+    _ensure_quants(session, location.id, item.id, [lot.id])
+    (row,) = locked(session, location, item.id, [lot.id])
+    delta = counted - row.on_hand
     if delta == 0:
         return None
-    if counted < quant.reserved:
+    if counted < row.reserved:
         raise Conflict.of("count.below_reserved", field="counted_quantity", counted=counted,
-                          reserved=quant.reserved, on_hand=quant.on_hand)
-    inventory = virtual_location(session, LocationKind.inventory)
+                          reserved=row.reserved, on_hand=row.on_hand)
     if delta > 0:
-        return receive(
-            session,
-            destination=location,
-            item=item,
-            lot=lot,
-            quantity=delta,
-            ctx=ctx,
-            source_kind=LocationKind.inventory,
-            kind=MoveKind.adjustment_gain,
-        )
-    (move,) = move_picks(
-        session,
-        picks=[Pick(quant=quant, lot=lot, quantity=-delta)],
-        source=location,
-        destination=inventory,
-        kind=MoveKind.adjustment_loss,
-        ctx=ctx,
-    )
+        return receive(session, destination=location, item=item, lot=lot, quantity=delta,
+                       ctx=ctx, source_kind=LocationKind.inventory,
+                       kind=MoveKind.adjustment_gain)
+    (move,) = move_picks(session, picks=[Pick(quant=row, lot=row.lot, quantity=-delta)],
+                         source=location,
+                         destination=virtual_location(session, LocationKind.inventory),
+                         kind=MoveKind.adjustment_loss, ctx=ctx)
     return move
 
 
@@ -679,11 +680,11 @@ def reserve(
     quantity: int,
     reference: str,
     ctx: MoveContext,
-    lot: Lot | None = None,
+    lot: _LotLike | None = None,
 ) -> Reservation:
     """Hold ``quantity`` of available stock for later use, picked FEFO into lot lines."""
     assert item.id is not None and depot.id is not None
-    rows = lock_stock(session, location, item.id)
+    rows = locked(session, location, item.id)
     picks = pick_fefo(rows, quantity, ctx.today, lot=lot)
     reservation = Reservation(
         depot_id=depot.id,
@@ -695,10 +696,9 @@ def reserve(
     session.add(reservation)
     session.flush()
     assert reservation.id is not None
+    now = utcnow()
     for pick in picks:
-        pick.quant.reserved += pick.quantity
-        pick.quant.updated_at = utcnow()
-        session.add(pick.quant)
+        quantsql.reserve(session, pick.quant, pick.quantity, now)
         session.add(
             ReservationLine(
                 reservation_id=reservation.id, lot_id=pick.lot.id, quantity=pick.quantity
@@ -726,10 +726,10 @@ def held(session: Session, reservation: Reservation) -> int:
 
 def _locked_reservation_rows(
     session: Session, reservation: Reservation, location: Location
-) -> dict[int, tuple[Quant, Lot]]:
+) -> tuple[list[ReservationLine], dict[int, StockRow]]:
     lines = reservation_lines(session, reservation)
-    rows = lock_stock(session, location, reservation.item_id, [line.lot_id for line in lines])
-    return {lot.id: (quant, lot) for quant, lot in rows if lot.id is not None}
+    rows = locked(session, location, reservation.item_id, [line.lot_id for line in lines])
+    return lines, {row.lot.id: row for row in rows}
 
 
 def release(
@@ -743,13 +743,13 @@ def release(
     if reservation.state != ReservationState.active:
         raise Conflict.of("reservation.state", reservation=reservation.id,
                           state=reservation.state.value)
-    rows = _locked_reservation_rows(session, reservation, location)
-    lines = reservation_lines(session, reservation)
+    lines, rows = _locked_reservation_rows(session, reservation, location)
     still = sum(line.quantity for line in lines)
     amount = still if quantity is None else quantity
     if amount > still:
         raise InvalidInput.of("reservation.holds_only", field="quantity", held=still)
     remaining = amount
+    now = utcnow()
     # Release the latest-expiring lots first, so what stays held is what should go first.
     for line in reversed(lines):
         if remaining == 0:
@@ -757,15 +757,13 @@ def release(
         give = min(remaining, line.quantity)
         if give == 0:
             continue
-        quant, _ = rows[line.lot_id]
-        quant.reserved -= give
-        quant.updated_at = utcnow()
+        quantsql.reserve(session, rows[line.lot_id], -give, now)
         line.quantity -= give
         remaining -= give
-        session.add_all([quant, line])
+        session.add(line)
     if still - amount == 0:
         reservation.state = ReservationState.released
-    reservation.updated_at = utcnow()
+    reservation.updated_at = now
     session.add(reservation)
     session.flush()
     return amount
@@ -781,7 +779,7 @@ def consume(
     kind: MoveKind,
     ctx: MoveContext,
     transfer_id: int | None = None,
-) -> list[StockMove]:
+) -> list[MoveRow]:
     """Move ``quantity`` of a reservation's held stock out of ``location``, FEFO over its lots.
 
     Held lots that have since expired or been quarantined are not used; a reservation that can
@@ -790,19 +788,19 @@ def consume(
     if reservation.state != ReservationState.active:
         raise Conflict.of("reservation.state", reservation=reservation.id,
                           state=reservation.state.value)
-    rows = _locked_reservation_rows(session, reservation, location)
+    lines, rows = _locked_reservation_rows(session, reservation, location)
     picks: list[Pick] = []
     remaining = quantity
     usable_total = 0
-    for line in reservation_lines(session, reservation):
-        quant, lot = rows[line.lot_id]
-        if line.quantity == 0 or not is_usable(quant, lot, ctx.today):
+    for line in lines:
+        row = rows[line.lot_id]
+        if line.quantity == 0 or not is_usable(row, row.lot, ctx.today):
             continue
         usable_total += line.quantity
         if remaining == 0:
             continue
         use = min(remaining, line.quantity)
-        picks.append(Pick(quant=quant, lot=lot, quantity=use))
+        picks.append(Pick(quant=row, lot=row.lot, quantity=use))
         line.quantity -= use
         remaining -= use
         session.add(line)
@@ -820,7 +818,7 @@ def consume(
         transfer_id=transfer_id,
         reservation_id=reservation.id,
     )
-    if held(session, reservation) == 0:
+    if sum(line.quantity for line in lines) == 0:
         reservation.state = ReservationState.consumed
     reservation.updated_at = utcnow()
     session.add(reservation)

@@ -8,11 +8,11 @@ depot is often known only after a lookup), and every stock change goes through
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, aliased
 
 from relief.platform.audit import record
 from relief.platform.db import one_or_none
@@ -29,6 +29,7 @@ from supplies.models import (
     LocationKind,
     Lot,
     MoveKind,
+    Quality,
     Quant,
     Reservation,
     StockMove,
@@ -54,16 +55,22 @@ from supplies.models.operations import (
     TransferPublic,
     TransferReceiveIn,
 )
+from supplies.quantsql import LotRef, MoveRow, StockRow
 
 # ---------------------------------------------------------------------------------------------
 # Lookups
 
 
 def get_depot(session: Session, code: str, *, field: str = "depot") -> Depot:
-    """The depot with ``code`` or a 404 naming ``field``."""
-    depot = session.execute(select(Depot).where(Depot.code == code)).scalar_one_or_none()
-    if depot is None:
+    """The depot with ``code`` or a 404 naming ``field`` (its stock location is read in the
+    same statement and remembered for the transaction)."""
+    row = session.execute(select(Depot, Location).outerjoin(
+        Location, Location.depot_id == Depot.id).where(Depot.code == code)).one_or_none()
+    if row is None:
         raise NotFound.of("depot.unknown", field=field, code=code)
+    depot, location = row
+    if location is not None:
+        ledger.remember_location(session, location)
     return depot
 
 
@@ -94,6 +101,43 @@ def _active_depot(session: Session, code: str, principal: Principal, *, field: s
     return depot
 
 
+# Built once: the write path's hottest read (building it per call costs more than running it).
+_VIRTUAL = aliased(Location)
+_DEPOT_AND_ITEM = (
+    select(Depot, Location, Item, _VIRTUAL)
+    .outerjoin(Location, Location.depot_id == Depot.id)
+    .outerjoin(Item, Item.code == bindparam("item"))
+    .outerjoin(_VIRTUAL, _VIRTUAL.code == bindparam("virtual"))
+    .where(Depot.code == bindparam("depot"))
+)
+
+
+def _depot_and_item(session: Session, depot_code: str, item_code: str, principal: Principal,
+                    *, field: str, towards: LocationKind) -> tuple[Depot, Item | None]:
+    """:func:`_active_depot` and the item (None when unknown: the caller raises its 404 in
+    its own order) in one statement, which also reads the depot's location and the virtual
+    location ``towards`` for the ledger."""
+    row = session.execute(_DEPOT_AND_ITEM, {
+        "depot": depot_code, "item": item_code,
+        "virtual": ledger.VIRTUAL_LOCATIONS[towards][0]}).one_or_none()
+    if row is None:
+        raise NotFound.of("depot.unknown", field=field, code=depot_code)
+    depot, location, item, destination = row
+    for found in (location, destination):
+        if found is not None:
+            ledger.remember_location(session, found)
+    principal.require_depot(depot.code)
+    if not depot.active:
+        raise Conflict.of("depot.inactive", field=field, code=depot.code)
+    return depot, item
+
+
+def _known_item(item: Item | None, code: str) -> Item:
+    if item is None:
+        raise NotFound.of("item.unknown", field="item", code=code)
+    return item
+
+
 # ---------------------------------------------------------------------------------------------
 # Public views of ledger rows
 
@@ -101,10 +145,10 @@ def _active_depot(session: Session, code: str, principal: Principal, *, field: s
 class NameCache:
     """Per-request cache turning ids into the codes the API speaks."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, lots: Iterable[LotRef] = ()) -> None:
         self.session = session
         self._items: dict[int, str] = {}
-        self._lots: dict[int, Lot] = {}
+        self._lots: dict[int, Lot | LotRef] = {lot.id: lot for lot in lots}
         self._locations: dict[int, str] = {}
         self._depots: dict[int, str] = {}
 
@@ -113,7 +157,7 @@ class NameCache:
             self._items[item_id] = self.session.get_one(Item, item_id).code
         return self._items[item_id]
 
-    def lot(self, lot_id: int) -> Lot:
+    def lot(self, lot_id: int) -> Lot | LotRef:
         if lot_id not in self._lots:
             self._lots[lot_id] = self.session.get_one(Lot, lot_id)
         return self._lots[lot_id]
@@ -129,7 +173,7 @@ class NameCache:
         return self._depots[depot_id]
 
 
-def move_public(move: StockMove, names: NameCache) -> MovePublic:
+def move_public(move: StockMove | MoveRow, names: NameCache) -> MovePublic:
     """A ledger row as the API shows it."""
     assert move.id is not None
     return MovePublic(
@@ -151,27 +195,43 @@ def move_public(move: StockMove, names: NameCache) -> MovePublic:
     )
 
 
+_BALANCE = (select(Quant.on_hand, Quant.reserved, Quant.quality, Lot.expiry)
+            .join(Lot, Lot.id == Quant.lot_id)
+            .where(Quant.location_id == bindparam("location_id"),
+                   Quant.item_id == bindparam("item_id")))
+
+
 def balance(session: Session, depot: Depot, item: Item, today: date) -> BalancePublic:
-    """On hand, reserved and available of ``item`` at ``depot``."""
+    """On hand, reserved and available of ``item`` at ``depot`` (one Core read)."""
     location = ledger.depot_location(session, depot)
-    rows = session.execute(
-        select(Quant, Lot)
-        .join(Lot, Lot.id == Quant.lot_id)
-        .where(Quant.location_id == location.id, Quant.item_id == item.id)
-    ).all()
+    rows = session.execute(_BALANCE, {"location_id": location.id, "item_id": item.id}).all()
     return BalancePublic(
         depot=depot.code,
         item=item.code,
-        on_hand=sum(q.on_hand for q, _ in rows),
-        reserved=sum(q.reserved for q, _ in rows),
-        available=sum(ledger.available(q, lt, today) for q, lt in rows),
+        on_hand=sum(r.on_hand for r in rows),
+        reserved=sum(r.reserved for r in rows),
+        available=sum(r.on_hand - r.reserved for r in rows
+                      if r.quality == Quality.good and (r.expiry is None or r.expiry >= today)),
+    )
+
+
+def balance_of(depot: Depot, item: Item, stock: Sequence[StockRow], today: date
+               ) -> BalancePublic:
+    """:func:`balance` from every quant of the item at the depot, locked and as this
+    transaction left them (what :func:`supplies.ledger.take_stock` returns): no read."""
+    return BalancePublic(
+        depot=depot.code,
+        item=item.code,
+        on_hand=sum(r.on_hand for r in stock),
+        reserved=sum(r.reserved for r in stock),
+        available=sum(ledger.available(r, r.lot, today) for r in stock),
     )
 
 
 def _operation(
     session: Session,
     ctx: MoveContext,
-    moves: Iterable[StockMove],
+    moves: Iterable[StockMove | MoveRow],
     touched: Iterable[tuple[Depot, Item]],
 ) -> OperationPublic:
     names = NameCache(session)
@@ -190,8 +250,9 @@ def receive_stock(
     session: Session, *, principal: Principal, data: ReceiptIn, ctx: MoveContext
 ) -> OperationPublic:
     """Book goods from a supplier into a depot, creating the lot when it is new."""
-    depot = _active_depot(session, data.depot, principal, field="depot")
-    item = get_item(session, data.item)
+    depot, found = _depot_and_item(session, data.depot, data.item, principal, field="depot",
+                                   towards=LocationKind.supplier)
+    item = _known_item(found, data.item)
     location = ledger.depot_location(session, depot)
     lot = ledger.ensure_lot(session, item=item, lot_number=data.lot, expiry=data.expiry,
                             location=location)
@@ -204,10 +265,11 @@ def issue_stock(
     session: Session, *, principal: Principal, data: IssueIn, ctx: MoveContext
 ) -> OperationPublic:
     """Issue goods to affected people, FEFO over usable lots unless a lot is named."""
-    depot = _active_depot(session, data.depot, principal, field="depot")
-    item = get_item(session, data.item)
+    depot, found = _depot_and_item(session, data.depot, data.item, principal, field="depot",
+                                   towards=LocationKind.distribution)
+    item = _known_item(found, data.item)
     lot = get_lot(session, item, data.lot, depot=depot, expiry=data.expiry) if data.lot else None
-    moves = ledger.take(
+    taken = ledger.take_stock(
         session,
         source=ledger.depot_location(session, depot),
         destination=ledger.virtual_location(session, LocationKind.distribution),
@@ -217,15 +279,19 @@ def issue_stock(
         kind=MoveKind.issue,
         lot=lot,
     )
-    return _operation(session, ctx, moves, [(depot, item)])
+    names = NameCache(session, lots=[row.lot for row in taken.stock])
+    return OperationPublic(operation=ctx.operation,
+                           moves=[move_public(m, names) for m in taken.moves],
+                           balances=[balance_of(depot, item, taken.stock, ctx.today)])
 
 
 def scrap_stock(
     session: Session, *, principal: Principal, data: ScrapIn, ctx: MoveContext
 ) -> OperationPublic:
     """Write off goods of one lot (expired, damaged, quarantined or good) to scrap."""
-    depot = _active_depot(session, data.depot, principal, field="depot")
-    item = get_item(session, data.item)
+    depot, found = _depot_and_item(session, data.depot, data.item, principal, field="depot",
+                                   towards=LocationKind.scrap)
+    item = _known_item(found, data.item)
     lot = get_lot(session, item, data.lot, depot=depot, expiry=data.expiry)
     move = ledger.move_lot(
         session,
@@ -244,8 +310,9 @@ def adjust_stock(
     session: Session, *, principal: Principal, data: AdjustmentIn, ctx: MoveContext
 ) -> OperationPublic:
     """Record a count of one lot (or the item's only lot) as a gain or loss move."""
-    depot = _active_depot(session, data.depot, principal, field="depot")
-    item = get_item(session, data.item)
+    depot, found = _depot_and_item(session, data.depot, data.item, principal, field="depot",
+                                   towards=LocationKind.inventory)
+    item = _known_item(found, data.item)
     location = ledger.depot_location(session, depot)
     if data.lot is not None:
         lot = get_lot(session, item, data.lot, depot=depot, expiry=data.expiry)
@@ -318,11 +385,12 @@ def send_transfer(
     session: Session, *, principal: Principal, data: TransferIn, ctx: MoveContext
 ) -> TransferPublic:
     """Send goods from one depot towards another: depot -> transit, FEFO unless a lot is named."""
-    source = _active_depot(session, data.from_depot, principal, field="from_depot")
+    source, found = _depot_and_item(session, data.from_depot, data.item, principal,
+                                    field="from_depot", towards=LocationKind.transit)
     target = get_depot(session, data.to_depot, field="to_depot")
     if not target.active:
         raise Conflict.of("depot.inactive", field="to_depot", code=target.code)
-    item = get_item(session, data.item)
+    item = _known_item(found, data.item)
     lot = (get_lot(session, item, data.lot, depot=source, expiry=data.expiry)
            if data.lot else None)
     transfer = Transfer(
@@ -335,7 +403,7 @@ def send_transfer(
     )
     session.add(transfer)
     session.flush()
-    moves = ledger.take(
+    taken = ledger.take_stock(
         session,
         source=ledger.depot_location(session, source),
         destination=ledger.virtual_location(session, LocationKind.transit),
@@ -346,11 +414,12 @@ def send_transfer(
         lot=lot,
         transfer_id=transfer.id,
     )
-    for move in moves:
+    for move in taken.moves:
         session.add(TransferLine(transfer_id=transfer.id or 0, lot_id=move.lot_id,
                                  quantity=move.quantity))
     session.flush()
-    return transfer_public(session, transfer, moves)
+    return transfer_public(session, transfer, taken.moves,
+                           lots=[row.lot for row in taken.stock])
 
 
 def receive_transfer(
@@ -379,7 +448,7 @@ def receive_transfer(
     ledger.lock_destination(session, destination, item, [lot.id or 0 for _, lot in lines])
     transit = ledger.virtual_location(session, LocationKind.transit)
     inventory = ledger.virtual_location(session, LocationKind.inventory)
-    moves: list[StockMove] = []
+    moves: list[MoveRow] = []
     for line, lot in lines:
         got = received[line.lot_id]
         line.received_quantity = got
@@ -446,10 +515,11 @@ def _allocate_receipt(
 
 
 def transfer_public(
-    session: Session, transfer: Transfer, moves: Iterable[StockMove] = ()
+    session: Session, transfer: Transfer, moves: Iterable[StockMove | MoveRow] = (),
+    lots: Iterable[LotRef] = ()
 ) -> TransferPublic:
-    """A transfer as the API shows it."""
-    names = NameCache(session)
+    """A transfer as the API shows it (``lots``: lots already read, not to be read again)."""
+    names = NameCache(session, lots=lots)
     assert transfer.id is not None
     return TransferPublic(
         id=transfer.id,
