@@ -136,9 +136,15 @@ def plan_view(plan: DispatchPlan, incident: Incident) -> dict[str, Any]:
     scenario = plan.scenario or {}
     sites = {s["id"]: s for s in scenario.get("sites", [])}
     sources = {s["id"]: s for s in scenario.get("sources", [])}
+    # The diagnosis' reason when it differs from the engine's (a fleet held by approved
+    # trips reads as "no stock" to the engine; docs/dispatch.md).
+    why = {(u["site"], u["need"]): u["reason"] for u in (plan.diagnosis or {}).get("unmet", [])}
     unmet: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    shown_unmet = []
     for u in result.get("unmet", []):
+        u = {**u, "reason": why.get((u["site"], u["item"]), u["reason"])}
         unmet[u["site"]].append(u)
+        shown_unmet.append(u)
     coverage = []
     for s in result.get("sites", []):
         info = sites.get(s["site"], {})
@@ -168,7 +174,7 @@ def plan_view(plan: DispatchPlan, incident: Incident) -> dict[str, Any]:
     return {
         "summary": result.get("summary", {}),
         "coverage": coverage,
-        "unmet": result.get("unmet", []),
+        "unmet": shown_unmet,
         "routes": routes,
         "sources": [{"id": sid, "name": s.get("name", sid), "tier": s.get("tier"),
                      "lat": s.get("lat"), "lon": s.get("lon")}
@@ -405,7 +411,8 @@ def post_plan(request: Request, incident_id: int, user: ConsoleUser, form: Form)
             request, user, key=key, payload=data.model_dump(mode="json"),
             use_case=lambda s: _Done(**_job(flows.request_plan(
                 s, incident_id=incident_id, time_limit_s=data.time_limit_s,
-                actor=user.actor, settings=settings, queue=queue)))))
+                actor=user.actor, settings=settings, queue=queue,
+                reoptimise=data.reoptimise)))))
         if ok and job is not None:
             return redirect(f"/console/incidents/{incident_id}?plan={job['id']}#plan")
     return render_desk(request, user, incident_id, forms={"plan": state}, status=state.status)

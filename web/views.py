@@ -24,7 +24,18 @@ from relief.platform.auth import get_database
 from relief.platform.errors import NotFound
 from supplies import reports
 from supplies.models import Depot, Division, DivisionLevel, Item
-from web import activations, depots, desk, geo, readiness, rollups, routemap, trips, vouchers
+from web import (
+    activations,
+    depots,
+    desk,
+    geo,
+    readiness,
+    rollups,
+    routemap,
+    timing,
+    trips,
+    vouchers,
+)
 from web.forms import FormState
 from web.i18n import LANG_COOKIE, LANGS, Translator
 from web.render import SECURITY_HEADERS, STATIC_DIR, page, translator
@@ -234,6 +245,7 @@ router.include_router(depots.router)
 router.include_router(readiness.router)
 router.include_router(desk.router)
 router.include_router(activations.router)
+router.include_router(timing.router)
 router.include_router(trips.router)
 router.include_router(routemap.router)
 router.include_router(vouchers.router)

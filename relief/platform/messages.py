@@ -1244,6 +1244,36 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                   "Drinking water"),
     "need.food": ("食品",
                  "Food"),
+    # re-planning and late stops on the desk (web/desk.py, web/timing.py)
+    "desk.reoptimise": ("重新优化所有未出发的运输任务", "Re-optimise everything not yet departed"),
+    "desk.reoptimise_hint": ("勾选后,已批准但尚未出发的运输任务与新需求一起重新规划;"
+                             "批准新方案时这些任务被取消并重新预留库存(在同一事务中)。",
+                             "Ticked, the approved trips not yet departed are planned again "
+                             "together with the new demand; approving the new plan cancels them "
+                             "and reserves stock anew in one transaction."),
+    "plan.reoptimise_short": ("重新优化", "re-optimised"),
+    "plan.reoptimise_note": ("重新优化方案:批准时将取消并重新安排 {n} 个尚未出发的运输任务。",
+                             "Re-optimisation: approving it cancels and re-plans {n} trips not "
+                             "yet departed."),
+    "timing.title": ("在途任务时效", "Trip timing"),
+    "timing.hint": ("已批准的运输任务按当前道路(封闭、解除封闭、确认送达、延迟出发)"
+                    "重新推算到达时间。",
+                    "Approved trips re-timed on today's roads (closures, lifted closures, "
+                    "confirmations, late departures)."),
+    "timing.loading": ("正在推算…", "Re-timing…"),
+    "timing.open": ("查看", "Open"),
+    "timing.counts": ("待送达 {pending} 站:准时 {on_time},晚于计划 {late},超过时限 {past},"
+                      "道路不通 {cut}",
+                      "{pending} stops pending: {on_time} on time, {late} late, {past} past "
+                      "the deadline, {cut} cut off"),
+    "timing.computed": ("推算于 {at}", "as of {at}"),
+    "timing.alert": ("{stops} 个站点受影响,涉及 {trips} 个运输任务:请调整或重新规划。",
+                     "{stops} stops affected on {trips} trips: adjust or re-plan."),
+    "timing.all_on_time": ("所有待送达站点均可按计划送达。", "Every pending stop is on time."),
+    "timing.trip": ("运输任务", "Trip"),
+    "timing.planned": ("计划到达", "Planned"),
+    "timing.expected": ("预计到达", "Expected"),
+    "timing.delay": ("晚 {min} 分钟", "{min} min late"),
     # reserve activations on the desk (web/activations.py)
     "activation.title": ("储备激活", "Reserve activations"),
     "activation.hint": ("启用协议储备或产能储备:交货提前期自激活时刻起算,"

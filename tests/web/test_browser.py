@@ -15,7 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from dispatch.models import Shipment
+from relief.platform.dbtypes import utcnow
 from tests.web.bigplan import build
 from tests.world import QUILT, TENT, TODAY, WATER, World
 
@@ -487,4 +490,65 @@ def test_a_dispatcher_activates_a_reserve_and_withdraws_it(world: World, tab: Pa
     assert "已撤销" in page.inner_text("#activation-table tbody tr")
     listed = world.dispatcher.get("/incidents/1/activations").json()
     assert listed[0]["cancel_reason"] == "改由市级库供水"
+    tab.clean()
+
+
+def test_a_dispatcher_sees_late_stops_and_reoptimises(world: World, tab: Page) -> None:
+    """On a desk with an approved plan whose first trip left three hours late, the timing
+    panel loads after the page and flags that trip's stops (晚于计划 or 超过送达时限); ticking
+    "re-optimise everything not yet departed" plans again and the result says how many trips
+    approval will re-plan; approving it cancels them."""
+    world.receive("CTY", QUILT, 600, lot="Q-A")
+    world.receive("CTY", TENT, 200, lot="T-A")
+    world.receive("CTY", WATER, 300, lot="W-A", expiry=TODAY + timedelta(days=90))
+    for plate in ("苏F-A1", "苏F-A2"):
+        assert world.admin.post("/vehicles", {"plate": plate, "depot": "CTY",
+                                              "capacity_kg": 1500, "capacity_m3": 12}
+                                ).status_code == 201
+    api = world.dispatcher
+    needs = {"days": 1, "household_size": 3, "per_person": {QUILT: 1},
+             "per_person_per_day": {WATER: 0.25}, "per_household": {TENT: 1}}
+    incident = api.post("/incidents", {"kind": "flood", "name": "通州内涝(演练)",
+                                       "onset": (utcnow() - timedelta(minutes=30)).isoformat(),
+                                       "needs": needs}).json()["id"]
+    for code, name, lat, lon, people in [("P-1", "西亭安置点", 32.10, 121.00, 60),
+                                         ("P-3", "金沙安置点", 32.07, 121.08, 30)]:
+        assert api.post(f"/incidents/{incident}/sites", {
+            "code": code, "name": name, "lat": lat, "lon": lon, "people": people,
+            "reported_by": "灾害信息员 王"}).status_code == 201
+    page = tab.login(api.token)
+    page.goto(f"{tab.base}/console/incidents/{incident}")
+    page.fill("#plan-time_limit_s", "2")
+    page.click("#plan-submit")
+    page.wait_for_selector("#approve-submit", timeout=180_000)
+    page.click("#approve-submit")
+    page.wait_for_selector("#trips")
+    trips = api.get(f"/incidents/{incident}/shipments").json()
+    first = trips[0]
+    assert api.post(f"/shipments/{first['id']}/depart").status_code == 200
+
+    def late(session: Any) -> None:
+        row = session.execute(select(Shipment).where(Shipment.id == first["id"])).scalar_one()
+        row.departed_at = utcnow() + timedelta(hours=3)
+        session.add(row)
+
+    world.db.write(late)
+    page.goto(f"{tab.base}/console/incidents/{incident}")
+    page.wait_for_selector("#timing-table")  # loaded after the page
+    flags = page.locator(f"#timing-table tr[data-shipment='{first['id']}'] .timing-flag")
+    assert flags.count() == len(first["stops"])
+    assert set(flags.all_inner_texts()) <= {"晚于计划", "超过送达时限"}
+    assert "请调整或重新规划" in page.inner_text("#timing-alert")
+
+    page.check("#plan-reoptimise")
+    page.fill("#plan-time_limit_s", "2")
+    page.click("#plan-submit")
+    page.wait_for_selector("#plan-reoptimise-note", timeout=180_000)
+    waiting = [t["id"] for t in trips if t["id"] != first["id"]]
+    assert f"重新安排 {len(waiting)} 个尚未出发" in page.inner_text("#plan-reoptimise-note")
+    page.click("#approve-submit")
+    page.wait_for_selector("#trips")
+    after = {t["id"]: t["status"] for t in api.get(f"/incidents/{incident}/shipments").json()}
+    assert all(after[i] == "cancelled" for i in waiting) and after[first["id"]] == "departed"
+    assert world.ledger_ok()
     tab.clean()
