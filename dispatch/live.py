@@ -86,7 +86,7 @@ from supplies.models import (
 )
 
 PHYSICAL_KINDS = (DepotKind.government, DepotKind.social, DepotKind.shelter)
-LOAD_MIN = 20
+LOAD_MIN = retime.LOAD_MIN
 
 
 @dataclass

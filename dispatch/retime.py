@@ -9,7 +9,8 @@ closures, so it is never stale. Rules (docs/dispatch.md, "Trips re-timed"):
 * a departed trip starts at its source at its actual departure, or, once stops are confirmed,
   at the last confirmed stop when it was confirmed (its arrival time) plus its stop time;
 * a trip not yet departed leaves at its planned time, or later when its vehicle's previous
-  trip runs late (by that delay), and never before now;
+  trip brings it back to the trip's source late (then after loading, ``LOAD_MIN``), and
+  never before now;
 * legs are the fastest open paths of the road graph at the vehicle's speed factor (the
   engine's network, ``dispatch.planning.network``); a stop takes its service minutes plus the
   per-tonne unloading time of live plans; drivers' breaks are not re-inserted, so the
@@ -50,6 +51,7 @@ from dispatch.roads import load_graph
 from dispatch.service import active_closures
 from supplies.models import Depot, Item
 
+LOAD_MIN = 20  # loading at a source before a trip leaves (live plans' load_min)
 ON_TIME, LATE, PAST_DEADLINE, UNREACHABLE, DELIVERED = (
     "on_time", "late", "past_deadline", "unreachable", "delivered")
 
@@ -179,7 +181,6 @@ def retime(session: Session, incident: Incident, *, now: datetime,
         base = (net.place_loc(f"TE:{by_id[vehicle.enterprise_id].code}")
                 if vehicle and vehicle.enterprise_id else
                 net.source_loc(depots[chain[0].source_depot_id].code))
-        delay = 0
         end: int | None = None
         for k, trip in enumerate(chain):
             source = net.source_loc(depots[trip.source_depot_id].code)
@@ -188,7 +189,8 @@ def retime(session: Session, incident: Incident, *, now: datetime,
             elif end is None and k > 0:
                 clock = None  # the previous trip is cut off: so is this one
             else:
-                clock = max(trip.planned_depart_min + delay, now_min)
+                clock = max(trip.planned_depart_min, now_min,
+                            end + LOAD_MIN if end is not None else 0)
             timing = TripTiming(trip.id or 0, trip.vehicle, trip.vehicle_id, trip.status,
                                 clock if clock is not None else trip.planned_depart_min)
             here = source
@@ -224,8 +226,6 @@ def retime(session: Session, incident: Incident, *, now: datetime,
             back = net.travel_min(here, nxt, factor) if clock is not None else None
             timing.return_min = None if back is None or clock is None else max(
                 trip.planned_return_min, clock + back)
-            if timing.return_min is not None:
-                delay = max(0, timing.return_min - trip.planned_return_min)
             end = timing.return_min
             out[trip.id or 0] = timing
         if chain[0].vehicle_id is not None:
