@@ -1,7 +1,7 @@
 """Run every benchmark, one after the other, then rebuild bench/RESULTS.md (``make bench``).
 
-Usage: python -m bench [--only inventory|nantong|families|solomon|readiness|exchange|load
-       ...] [--runs 3]
+Usage: python -m bench [--only inventory|nantong|families|solomon|readiness|exchange|load|
+       disaster_day ...] [--runs 3]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ BENCHMARKS = {
     "readiness": ["bench.readiness"],
     "exchange": ["bench.exchange"],
     "load": ["bench.load"],
+    "disaster_day": ["bench.disaster_day"],
 }
 
 

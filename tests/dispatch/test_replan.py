@@ -144,6 +144,9 @@ def test_reoptimise_replans_trips_not_departed_atomically(desk: World) -> None:
     after = {t["id"]: t for t in api.get(f"/incidents/{incident}/shipments").json()}
     assert all(after[i]["status"] == "cancelled" for i in waiting)
     assert after[departed["id"]]["status"] == "departed"
+    # The new trips are re-timed as planned: none late (no road changed).
+    flagged = api.get(f"/incidents/{incident}/trip-timing").json()["flagged"]
+    assert [f for f in flagged if f["plan"] == again["id"]] == []
     live_loads = sum(x["quantity"] for t in after.values() if t["status"] == "planned"
                      for x in t["load"])
     held = world.viewer.get("/stock/reservations", state="active").json()["items"]
