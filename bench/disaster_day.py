@@ -43,6 +43,7 @@ import os
 import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -419,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     meta = {"date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             "machine": describe(), "load": (load0 + os.getloadavg()[0]) / 2,
-            "command": "python -m bench.disaster_day " + " ".join(argv or []),
+            "command": " ".join(["python -m bench.disaster_day",
+                                 *(sys.argv[1:] if argv is None else argv)]),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(
