@@ -48,6 +48,9 @@ def plan(
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds for the engine")]
     = 30.0,
     actor: Annotated[str, typer.Option(help="Who asks (recorded on the job)")] = "cli",
+    reoptimise: Annotated[bool, typer.Option(
+        "--reoptimise", help="Re-plan the approved trips not yet departed with the new demand "
+        "(approval cancels them)")] = False,
 ) -> None:
     """Plan what the incident still misses from live stock, like POST /incidents/{id}/plans."""
     settings = get_settings()
@@ -55,7 +58,7 @@ def plan(
     queue, executor = runner_factory(db, settings)
     job = db.write(lambda s: request_plan(s, incident_id=incident_id, time_limit_s=time_limit,
                                           actor=f"cli:{actor}", settings=settings,
-                                          queue=queue))
+                                          queue=queue, reoptimise=reoptimise))
     assert job.id is not None
     typer.echo(f"planning job {job.id} for incident {incident_id} ({time_limit:g} s)...")
     try:
@@ -87,6 +90,11 @@ def show(
                f"({s['coverage']:.1%}; upper bound {s.get('bound_coverage')}, greedy baseline "
                f"{s.get('baseline_coverage')}); fill rate {s['fill_rate']:.1%}")
     typer.echo(f"  checker: {'OK' if (job.verdict or {}).get('ok') else job.verdict}")
+    if job.supersedes:
+        typer.echo(f"  re-optimises {len(job.supersedes)} approved trips not yet departed "
+                   "(approval cancels them)")
+    if job.diagnosis and job.diagnosis.get("unmet"):
+        typer.echo(f"  diagnosis: {job.diagnosis['message_zh']} / {job.diagnosis['message']}")
     for unmet in result.get("unmet", []):
         typer.echo(f"  unmet {unmet['site']}: {unmet['qty']} x {unmet['item']} "
                    f"({unmet['reason']})")

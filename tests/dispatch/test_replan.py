@@ -289,3 +289,31 @@ def test_reoptimise_through_the_use_case_is_all_or_nothing(desk: World) -> None:
         statuses = {s.id: s.status for s in session.execute(select(Shipment)).scalars()}
     assert [statuses[i] for i in again["supersedes"] if i != gone] == [
         ShipmentStatus.planned] * (len(again["supersedes"]) - 1)
+
+
+def test_cli_plans_a_reoptimisation_and_shows_its_diagnosis(desk: World, db_url: str,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """`relief incident plan ID --reoptimise` plans like the API's reoptimise: the job lists
+    the approved trips it re-plans, and `show` prints the diagnosis."""
+    from typer.testing import CliRunner
+
+    from relief.app.cli import app as cli_app
+    from relief.platform.settings import get_settings
+
+    world, api = desk, desk.dispatcher
+    incident = _incident(api)
+    first = _plan(world, incident)
+    assert api.post(f"/incidents/{incident}/plans/{first['id']}/approve").status_code == 200
+    waiting = [t["id"] for t in api.get(f"/incidents/{incident}/shipments").json()]
+    monkeypatch.setenv("RELIEF_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli_app, ["incident", "plan", str(incident),
+                                              "--time-limit", "2", "--reoptimise"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert f"re-optimises {len(waiting)} approved trips" in result.output
+    jobs = api.get(f"/incidents/{incident}/plans").json()
+    assert jobs[0]["reoptimise"] and sorted(jobs[0]["supersedes"]) == sorted(waiting)
