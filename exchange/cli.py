@@ -5,6 +5,7 @@
     relief sync source list
     relief sync pull --source jiangsu [--feed warehouses ...]
     relief sync runs [--source jiangsu]
+    relief sync reset-cursor --source jiangsu [--feed stock ...] [--cursor C]
 """
 
 from __future__ import annotations
@@ -146,6 +147,27 @@ def pull(
         typer.echo(f"  {error.get('feed') or ''} {error['message']}", err=True)
     if run.status != RunStatus.succeeded:
         raise typer.Exit(1)
+
+
+@app.command("reset-cursor")
+def reset_cursor(
+    source: Annotated[str, typer.Option(help="Source name")],
+    feed: Annotated[list[Entity] | None, typer.Option(help="Feed (repeatable; default: every "
+                                                           "feed)")] = None,
+    cursor: Annotated[str | None, typer.Option(help="Position to pull from next (default: the "
+                                                    "beginning)")] = None,
+) -> None:
+    """Set where the next pull of a source's feeds starts (audited; a running pull stops)."""
+    from exchange import service
+    from relief.platform.errors import ReliefError
+
+    try:
+        done = _database().write(lambda s: service.reset_cursor(
+            s, source_name=source, feeds=feed, cursor=cursor, actor=ACTOR))
+    except ReliefError as exc:
+        raise _fail(exc) from None
+    where = "the beginning" if cursor is None else repr(cursor)
+    typer.echo(f"{source}: {', '.join(f.value for f in done)} reset to {where}")
 
 
 @app.command("runs")

@@ -4,29 +4,45 @@ Protocol of the provincial endpoint (OUR ASSUMPTION, see docs/integration.md)::
 
     GET {base_url}/{feed}?limit=N[&cursor=C]      feed: warehouses|logistics|producers|stock
     200 {"code": 0, "msg": "成功",
-         "data": {"records": [...], "next_cursor": "C2", "has_more": true, "batch_id": "..."}}
+         "data": {"records": [...], "next_cursor": "C2", "has_more": true, "batch_id": "...",
+                  "retry_after_ms": 500}}         (retry_after_ms: optional, "wait, then ask
+                                                   again with the same cursor")
 
-Robustness:
+Robustness (every bound is a source option, docs/integration.md):
 
-* every request has a timeout; network errors, timeouts, 5xx and 429 answers and malformed
-  pages are retried with exponential backoff (``backoff_s`` doubling up to ``backoff_max_s``,
-  honouring Retry-After); other 4xx answers and a non-zero ``code`` fail the run at once;
-* each page is applied in one transaction together with the feed's new cursor, so a crash
-  loses at most the page in flight, and the next pull resumes from the last committed cursor;
-* records are versioned, so a page served twice (a retry, a repeated page) changes nothing;
-* every pull leaves a sync-log entry: pages, record counts, retries, errors, status.
+* every request has a total deadline (``deadline_s``, body included: a body trickling in a byte
+  at a time is cut off, not waited for read by read) and a maximum body size
+  (``max_body_bytes``, read as a stream and abandoned beyond the limit, never buffered whole);
+* network errors, timeouts, 5xx and 429 answers and malformed pages are retried with
+  exponential backoff (``backoff_s`` doubling up to ``backoff_max_s``); a ``Retry-After`` is
+  honoured in full up to ``retry_after_max_s`` (a longer one ends the run: asking earlier than
+  the province allows is not an option); other 4xx answers and a non-zero ``code`` fail the run
+  at once;
+* a run stops after ``max_run_s`` or ``max_pages`` (the next pull resumes);
+* a cursor is committed only with a page of records or at the end of a feed: pages that say
+  ``has_more`` but carry no records are followed without committing their cursors, and more
+  than ``max_empty_pages`` of them in a row fail the run (a province looping on empty pages
+  cannot make us commit a bogus cursor); an empty page asking to wait (``retry_after_ms`` or a
+  Retry-After header) is waited for, then asked again;
+* each page is applied chunk by chunk, its last chunk together with the feed's new cursor, so a
+  crash loses at most the page in flight and the next pull resumes from the last committed
+  cursor; records are versioned, so a page served twice changes nothing;
+* every pull leaves a sync-log entry with a heartbeat (every request, page, retry and wait),
+  the feed it reads, pages, record counts, retries, errors and status.
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
+import json
 import logging
 import os
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -55,20 +71,23 @@ class _Retryable(Exception):
 
 @dataclass(frozen=True)
 class ProvincialPage:
-    """One page of a provincial feed."""
+    """One page of a provincial feed; ``wait_s``: the province asks to wait before the next
+    request (``retry_after_ms`` or a Retry-After header on the page)."""
 
     records: list[Any]
     next_cursor: str | None
     has_more: bool
     batch_id: str | None
+    wait_s: float | None = None
 
 
-def parse_page(response: httpx.Response) -> ProvincialPage:
+def parse_page(raw: bytes, retry_after: str | None = None) -> ProvincialPage:
     """Read the provincial envelope; a malformed body is retryable, a refusal is not."""
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError:
-        raise _Retryable(f"malformed page: not JSON ({response.text[:80]!r})") from None
+        head = raw[:80].decode("utf-8", "replace")
+        raise _Retryable(f"malformed page: not JSON ({head!r})") from None
     if not isinstance(body, dict) or "code" not in body:
         raise _Retryable("malformed page: no envelope")
     if body.get("code") not in (0, "0", "0000"):
@@ -83,13 +102,21 @@ def parse_page(response: httpx.Response) -> ProvincialPage:
     if not isinstance(has_more, bool) or (has_more and cursor is None):
         raise _Retryable("malformed page: has_more without next_cursor")
     batch = data.get("batch_id")
+    wait_ms = data.get("retry_after_ms")
+    wait_s = None
+    if isinstance(wait_ms, int | float) and not isinstance(wait_ms, bool) and wait_ms >= 0:
+        wait_s = float(wait_ms) / 1000
+    elif retry_after is not None:
+        wait_s = retry_after_seconds(retry_after)
     return ProvincialPage(records=data["records"],
                           next_cursor=None if cursor is None else str(cursor),
-                          has_more=has_more, batch_id=None if batch is None else str(batch)[:100])
+                          has_more=has_more, batch_id=None if batch is None else str(batch)[:100],
+                          wait_s=wait_s)
 
 
 class ProvincialClient:
-    """An httpx client for one source: timeouts, retries with backoff, bearer token."""
+    """An httpx client for one source: total deadlines, bounded bodies, retries with backoff
+    honouring Retry-After, bearer token."""
 
     def __init__(
         self,
@@ -100,27 +127,46 @@ class ProvincialClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_retry: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        run_deadline: float | None = None,
     ) -> None:
-        headers = {"Accept": "application/json", "User-Agent": "relief-exchange/0.1"}
+        headers = {"Accept": "application/json", "Accept-Encoding": "gzip",
+                   "User-Agent": "relief-exchange/0.1"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.options = options
         self._sleep = sleep
+        self._clock = clock
+        self.run_deadline = run_deadline
         self._on_retry = on_retry or (lambda _message: None)
+        # No single wait on the network may outlast the request's total deadline.
+        step = min(options.timeout_s, options.deadline_s)
         self._client = httpx.Client(base_url=base_url.rstrip("/") + "/", headers=headers,
-                                    timeout=httpx.Timeout(options.timeout_s),
-                                    transport=transport)
+                                    timeout=httpx.Timeout(step), transport=transport)
 
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
 
     def backoff(self, attempt: int, retry_after_s: float | None) -> float:
-        """Delay before retry ``attempt`` (0-based): doubling with jitter, capped."""
-        delay = self.options.backoff_s * (2 ** attempt) * (1 + random.random() / 10)
+        """Delay before retry ``attempt`` (0-based): doubling with jitter, capped at
+        ``backoff_max_s``; a Retry-After is honoured in full (up to ``retry_after_max_s``,
+        beyond which the run ends)."""
         if retry_after_s is not None:
-            delay = max(delay, retry_after_s)
+            if retry_after_s > self.options.retry_after_max_s:
+                raise FetchError(f"the province asks to wait {retry_after_s:g} s, more than "
+                                 f"retry_after_max_s {self.options.retry_after_max_s:g} s")
+            return retry_after_s
+        delay = self.options.backoff_s * (2 ** attempt) * (1 + random.random() / 10)
         return min(delay, self.options.backoff_max_s)
+
+    def wait(self, seconds: float, why: str) -> None:
+        """Sleep ``seconds``, unless that would pass the run's deadline (the run then ends)."""
+        if self.run_deadline is not None and self._clock() + seconds >= self.run_deadline:
+            raise FetchError(f"max_run_s {self.options.max_run_s:g} s reached ({why}); the "
+                             f"next pull resumes from the last committed page")
+        if seconds > 0:
+            self._sleep(seconds)
 
     def fetch(self, feed: Entity, cursor: str | None) -> ProvincialPage:
         """One page of ``feed`` after ``cursor``, retrying transient failures."""
@@ -139,28 +185,60 @@ class ProvincialClient:
                 delay = self.backoff(attempt, exc.retry_after_s)
                 self._on_retry(f"{feed.value}: {exc}; retry {attempt + 1} of "
                                f"{self.options.retries} in {delay:.2f} s")
-                self._sleep(delay)
+                self.wait(delay, f"retrying {feed.value}")
         raise AssertionError("unreachable")
 
     def _once(self, path: str, params: dict[str, Any]) -> ProvincialPage:
+        deadline = self._clock() + self.options.deadline_s
         try:
-            response = self._client.get(path, params=params)
+            with self._client.stream("GET", path, params=params) as response:
+                status, retry_after = response.status_code, response.headers.get("Retry-After")
+                if status >= 500 or status == 429:
+                    raise _Retryable(f"HTTP {status}",
+                                     retry_after_s=retry_after_seconds(retry_after))
+                raw = self._read(response, deadline)
         except httpx.TransportError as exc:  # connection errors and timeouts
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise _Retryable(f"HTTP {response.status_code}",
-                             retry_after_s=_retry_after(response.headers.get("Retry-After")))
-        if response.status_code >= 400:
-            raise FetchError(f"HTTP {response.status_code} from {response.url}: "
-                             f"{response.text[:200]}")
-        return parse_page(response)
+        if status >= 400:
+            text = raw[:200].decode("utf-8", "replace")
+            raise FetchError(f"HTTP {status} from {path}: {text}")
+        return parse_page(raw, retry_after)
+
+    def _read(self, response: httpx.Response, deadline: float) -> bytes:
+        """The body, read as a stream within the request's deadline and size limit."""
+        limit = self.options.max_body_bytes
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise FetchError(f"page body of {declared} bytes is larger than max_body_bytes "
+                             f"{limit} (lower page_size)")
+        body = bytearray()
+        for chunk in response.iter_bytes():  # as the network delivers it
+            body += chunk
+            if len(body) > limit:
+                raise FetchError(f"page body larger than max_body_bytes {limit}: abandoned "
+                                 f"after {len(body)} bytes (lower page_size)")
+            if self._clock() > deadline:
+                raise _Retryable(f"deadline: the answer took longer than deadline_s "
+                                 f"{self.options.deadline_s:g} s ({len(body)} bytes read)")
+        return bytes(body)
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (seconds, or an HTTP date) as seconds from now; None if absent or
+    unreadable."""
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _batch_id(page: ProvincialPage, feed: Entity, cursor: str | None) -> str:
@@ -179,6 +257,7 @@ def pull(
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_page: PageHook | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SyncRunPublic:
     """Pull ``feeds`` (default: the source's) of ``source`` and return its sync-log entry.
 
@@ -210,11 +289,13 @@ def pull(
             if not token:
                 raise FetchError(f"environment variable {options.token_env} is not set")
         client = ProvincialClient(base_url=base_url, options=options, token=token,
-                                  transport=transport, sleep=sleep, on_retry=note_retry)
+                                  transport=transport, sleep=sleep, on_retry=note_retry,
+                                  clock=clock, run_deadline=clock() + options.max_run_s)
+        budget = _Budget(pages=options.max_pages)
         for feed in wanted:
             current[0] = feed
             _pull_feed(db, client, run_id=run_id, source_id=source_id, feed=feed,
-                       options=options, today=today, on_page=on_page)
+                       options=options, today=today, on_page=on_page, budget=budget)
     except (FetchError, ReliefError) as exc:
         log.error("sync %s failed: %s", source, exc)
         _fail(db, run_id, str(exc))
@@ -239,30 +320,69 @@ def _run(db: Database, run_id: int) -> SyncRunPublic:
         return service.get_run(session, run_id)
 
 
+@dataclass
+class _Budget:
+    """What is left of a run's page allowance."""
+
+    pages: int
+
+
 def _pull_feed(db: Database, client: ProvincialClient, *, run_id: int, source_id: int,
                feed: Entity, options: SourceOptions, today: Callable[[], date],
-               on_page: PageHook | None) -> None:
+               on_page: PageHook | None, budget: _Budget) -> None:
+    """Read ``feed`` from its committed cursor until the province says there is no more.
+
+    ``committed`` is the cursor in the database; ``cursor`` the one asked for next. They
+    differ only while following pages without records: such a page's cursor is not verified
+    (nothing came with it), so it is committed only together with the next page that carries
+    records, or at the end of the feed, and too many of them in a row fail the run.
+    """
     with db.read_session() as session:
-        cursor = service.committed_cursor(session, source_id=source_id, feed=feed)
+        committed = service.committed_cursor(session, source_id=source_id, feed=feed)
+    cursor = committed
     stuck = 0
+    empty = 0
     pages = 0
     while True:
-        page = client.fetch(feed, cursor)
-        after = page.next_cursor if page.next_cursor is not None else cursor
-        counts = _apply_page(db, run_id=run_id, feed=feed, page=page, cursor=cursor,
+        if budget.pages <= 0:
+            raise FetchError(f"max_pages {options.max_pages} reached; the next pull resumes "
+                             f"from the last committed page")
+        budget.pages -= 1
+        client.wait(0, f"reading {feed.value}")  # ends the run once max_run_s has passed
+        db.write(lambda s: service.beat(s, run_id=run_id, feed=feed))
+        asked = cursor
+        page = client.fetch(feed, asked)
+        after = page.next_cursor if page.next_cursor is not None else asked
+        if page.has_more and not page.records:
+            if page.wait_s is not None:  # held back at the province: wait, ask again
+                if page.wait_s > options.retry_after_max_s:
+                    raise FetchError(f"{feed.value}: the province asks to wait "
+                                     f"{page.wait_s:g} s, more than retry_after_max_s "
+                                     f"{options.retry_after_max_s:g} s")
+                log.info("sync %s: waiting %.2f s as asked", feed.value, page.wait_s)
+                client.wait(page.wait_s, f"waiting on {feed.value}")
+                continue
+            empty += 1
+            if empty > options.max_empty_pages:
+                raise FetchError(f"{feed.value}: {empty} pages in a row with has_more but no "
+                                 f"records; their cursors were not committed (last committed: "
+                                 f"{committed!r})")
+            cursor = after
+            continue
+        counts = _apply_page(db, run_id=run_id, feed=feed, page=page, cursor=committed,
                              after=after, today=today)
+        committed, cursor, empty = after, after, 0
         pages += 1
         if on_page is not None:
             on_page(feed, pages, counts)
         if not page.has_more:
             return
-        if after == cursor:
+        if after == asked:
             stuck += 1
             if stuck >= options.max_repeats:
                 raise FetchError(f"{feed.value}: the cursor did not advance for {stuck} pages")
         else:
             stuck = 0
-        cursor = after
 
 
 def _apply_page(db: Database, *, run_id: int, feed: Entity, page: ProvincialPage,

@@ -494,6 +494,34 @@ def note_run_error(session: Session, *, run_id: int, feed: Entity | None, messag
     session.flush()
 
 
+def beat(session: Session, *, run_id: int, feed: Entity | None) -> None:
+    """A running pull's heartbeat: it is alive and reading ``feed``."""
+    session.execute(update(SyncRun).where(SyncRun.id == run_id)
+                    .values(heartbeat_at=utcnow(), current_feed=feed.value if feed else None))
+
+
+def reset_cursor(session: Session, *, source_name: str, feeds: list[Entity] | None,
+                 cursor: str | None, actor: str) -> list[Entity]:
+    """Set the committed cursor of ``feeds`` (default: every feed) of a source to ``cursor``
+    (None: from the start), audited. A pull running meanwhile stops at its next page (its
+    cursor moved)."""
+    source = get_source(session, source_name, lock=True)
+    assert source.id is not None
+    chosen = list(feeds or list(Entity))
+    for feed in chosen:
+        row = session.get(ExchangeCursor, (source.id, feed))
+        before = row.cursor if row is not None else None
+        if row is None:
+            row = ExchangeCursor(source_id=source.id, feed=feed)
+        row.cursor = cursor
+        row.updated_at = utcnow()
+        session.add(row)
+        audit(session, actor=actor, action="exchange_cursor.reset", entity="exchange_cursor",
+              entity_id=f"{source.name}/{feed.value}", details={"from": before, "to": cursor})
+    session.flush()
+    return chosen
+
+
 def finish_run(session: Session, *, run_id: int, status: RunStatus, error: str | None = None
                ) -> SyncRun:
     """Close a run (a run already taken over keeps its 'interrupted' status)."""
@@ -504,6 +532,7 @@ def finish_run(session: Session, *, run_id: int, status: RunStatus, error: str |
     if run.status == RunStatus.running:
         run.status = status
     run.finished_at = run.finished_at or utcnow()
+    run.current_feed = None
     session.add(run)
     session.flush()
     return run
@@ -528,7 +557,8 @@ def run_public(session: Session, run: SyncRun, *, with_rejections: bool = False
         feeds=list(run.feeds or []), started_at=run.started_at, finished_at=run.finished_at,
         pages=run.pages, created=run.created, updated=run.updated, unchanged=run.unchanged,
         stale=run.stale, rejected=run.rejected, retries=run.retries,
-        per_feed=dict(run.per_feed or {}), errors=list(run.errors or []), rejections=rejections,
+        per_feed=dict(run.per_feed or {}), heartbeat_at=run.heartbeat_at,
+        current_feed=run.current_feed, errors=list(run.errors or []), rejections=rejections,
     )
 
 

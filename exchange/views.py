@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from exchange import feeds, jobs, service
 from exchange.models import (
@@ -49,7 +49,7 @@ from exchange.models.records import (
     WarehouseBatchIn,
 )
 from relief.platform.api import IdempotencyKey, Limit, Offset, Page, settings_of
-from relief.platform.auth import CurrentUser, DatabaseDep, Reader, get_database
+from relief.platform.auth import Admin, CurrentUser, DatabaseDep, Reader, get_database
 from relief.platform.db import Database
 from relief.platform.errors import Conflict
 from relief.platform.etag import ETAG_RESPONSES, conditional_json
@@ -364,6 +364,33 @@ def list_sources(db: DatabaseDep, _user: ExchangeReader) -> list[ExchangeSourceP
     """Configured provincial sources and where each feed's pull has got to."""
     with db.read_session() as session:
         return service.list_sources(session)
+
+
+class CursorResetIn(BaseModel):
+    """Which feeds of a source to reset, and to what."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feeds: list[Entity] | None = Field(default=None, description="Default: every feed")
+    cursor: str | None = Field(default=None, max_length=2000, description="The position to "
+                               "pull from next; null (default): from the beginning")
+
+
+@router.post("/sources/{name}/reset-cursor", response_model=ExchangeSourcePublic)
+def reset_cursor(name: str, body: CursorResetIn, db: DatabaseDep, user: Admin
+                 ) -> ExchangeSourcePublic:
+    """Admins: set where the next pull of a source's feeds starts (`relief sync reset-cursor`).
+
+    Audited (`exchange_cursor.reset`). A pull running meanwhile stops at its next page (its
+    cursor moved under it); the next pull reads from the new position. Re-reading from the
+    beginning is safe: records are versioned, so what was applied comes back `unchanged`.
+    """
+    def reset(session: Any) -> ExchangeSourcePublic:
+        service.reset_cursor(session, source_name=name, feeds=body.feeds, cursor=body.cursor,
+                             actor=user.actor)
+        return service.source_public(session, service.get_source(session, name))
+
+    return db.write(reset)
 
 
 @router.get("/provincial-depots", response_model=list[ProvincialDepotPublic])

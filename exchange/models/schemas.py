@@ -36,6 +36,21 @@ class SourceOptions(BaseModel):
     backoff_max_s: float = Field(default=30.0, ge=0, le=600)
     max_repeats: int = Field(default=3, ge=1, le=100,
                              description="Pages in a row that may fail to advance the cursor")
+    deadline_s: float = Field(default=60.0, gt=0, le=3600, description="Total time one "
+                              "request may take, body included (not per read)")
+    max_body_bytes: int = Field(default=20_000_000, ge=1024, le=500_000_000,
+                                description="Largest page body read; a larger one is refused")
+    max_run_s: float = Field(default=3600.0, gt=0, le=86_400,
+                             description="Longest a pull may run (it then stops; the next "
+                             "pull resumes)")
+    max_pages: int = Field(default=10_000, ge=1, le=1_000_000,
+                           description="Most pages one pull reads (then it stops)")
+    max_empty_pages: int = Field(default=5, ge=1, le=1000, description="Pages in a row with "
+                                 "has_more but no records (and no wait asked) before the run "
+                                 "fails; their cursors are never committed")
+    retry_after_max_s: float = Field(default=300.0, ge=0, le=3600, description="Longest "
+                                     "Retry-After (or retry_after_ms) honoured; a longer one "
+                                     "ends the run")
     feeds: list[Entity] = Field(default_factory=lambda: list(PULL_ORDER))
     paths: dict[Entity, str] = Field(default_factory=dict,
                                      description="URL path per feed (default: the feed name)")
@@ -98,6 +113,10 @@ class SyncRunPublic(BaseModel):
     rejected: int
     retries: int
     per_feed: dict[str, dict[str, int]] = {}
+    heartbeat_at: datetime | None = Field(
+        default=None, description="Last sign of life of the run (every request, page, retry "
+        "and wait); a running pull whose heartbeat is old has died or hangs")
+    current_feed: str | None = Field(default=None, description="The feed a running pull reads")
     errors: list[dict[str, Any]]
     rejections: list[RejectionPublic] | None = None
 

@@ -5,7 +5,11 @@ provincial page protocol assumed in docs/integration.md. Each feed is an append-
 of record versions; a cursor is an offset into it. Faults are scheduled per (feed, cursor) and
 consumed in order, one per request: ``slow`` (answers after the client's timeout), ``500``,
 ``503``, ``400``, ``garbage`` (a 200 that is not JSON), ``repeat`` (the previous page again,
-verbatim) and ``refuse`` (an envelope with a non-zero code).
+verbatim), ``refuse`` (an envelope with a non-zero code), ``trickle`` (the right page, one byte
+every ``trickle_s``), ``huge`` (a 200 streaming ``huge_bytes`` of padding without a
+Content-Length), ``429:N`` (429 with ``Retry-After: N``) and ``held:MS`` (an empty page with
+has_more, the same cursor and ``retry_after_ms`` MS: "wait"). ``endless`` feeds answer every
+request with no records, has_more and a new cursor, forever.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -80,6 +85,18 @@ def stock(warehouse_code: str, material: str, qty: int, version: int = 1, *,
     return record
 
 
+@dataclass
+class Reply:
+    """How the server answers one request."""
+
+    status: int
+    body: bytes
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    trickle_s: float = 0.0  # seconds between bytes of the body
+    huge_bytes: int = 0  # stream this much padding instead of the body, without a length
+
+
 class Province:
     """Ground truth (per feed, a change log of record versions) and a fault schedule."""
 
@@ -87,7 +104,11 @@ class Province:
         self.log: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.faults: dict[tuple[str, str | None], list[str]] = defaultdict(list)
         self.requests: list[tuple[str, str | None]] = []
+        self.endless: set[str] = set()
         self.slow_s = 1.0
+        self.trickle_s = 0.05
+        self.huge_bytes = 50_000_000
+        self.bytes_sent: list[int] = []  # body bytes written per huge or trickled answer
         self._last: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
@@ -105,8 +126,8 @@ class Province:
         """The cursors requested for ``feed``, in order."""
         return [c for f, c in self.requests if f == feed.value]
 
-    def handle(self, path: str, query: dict[str, list[str]]) -> tuple[int, bytes, float]:
-        """(status, body, delay) for one request."""
+    def handle(self, path: str, query: dict[str, list[str]]) -> Reply:
+        """How to answer one request."""
         feed = path.strip("/").split("/")[-1]
         cursor = query.get("cursor", [None])[0]
         limit = int(query.get("limit", ["100"])[0])
@@ -114,14 +135,27 @@ class Province:
             self.requests.append((feed, cursor))
             pending = self.faults.get((feed, cursor))
             fault = pending.pop(0) if pending else None
+            if feed in self.endless:
+                n = len(self.requests)
+                return Reply(200, json.dumps({"code": 0, "msg": "成功", "data": {
+                    "records": [], "next_cursor": f"e{n}", "has_more": True}}).encode())
             if fault == "repeat" and feed in self._last:
-                return 200, self._last[feed], 0.0
+                return Reply(200, self._last[feed])
             if fault in ("500", "503", "400"):
-                return int(fault), b'{"code": 1, "msg": "error"}', 0.0
+                return Reply(int(fault), b'{"code": 1, "msg": "error"}')
+            if fault and fault.startswith("429:"):
+                return Reply(429, b'{"code": 1, "msg": "too many"}',
+                             headers={"Retry-After": fault[4:]})
+            if fault and fault.startswith("held:"):
+                return Reply(200, json.dumps({"code": 0, "msg": "成功", "data": {
+                    "records": [], "next_cursor": cursor or "0", "has_more": True,
+                    "retry_after_ms": int(fault[5:])}}).encode())
             if fault == "garbage":
-                return 200, b"<html>gateway error</html>", 0.0
+                return Reply(200, b"<html>gateway error</html>")
             if fault == "refuse":
-                return 200, json.dumps({"code": 401, "msg": "token expired"}).encode(), 0.0
+                return Reply(200, json.dumps({"code": 401, "msg": "token expired"}).encode())
+            if fault == "huge":
+                return Reply(200, b"", huge_bytes=self.huge_bytes)
             entries = self.log[feed]
             start = int(cursor or 0)
             page = entries[start:start + limit]
@@ -130,7 +164,8 @@ class Province:
                 "batch_id": f"{feed}-{start}", "records": page, "next_cursor": str(end),
                 "has_more": end < len(entries)}}, ensure_ascii=False).encode()
             self._last[feed] = body
-            return 200, body, self.slow_s if fault == "slow" else 0.0
+            return Reply(200, body, delay=self.slow_s if fault == "slow" else 0.0,
+                         trickle_s=self.trickle_s if fault == "trickle" else 0.0)
 
     def truth(self, feed: Entity, key: str) -> dict[str, dict[str, Any]]:
         """The latest version of every record of ``feed`` by its key field (ground truth)."""
@@ -150,17 +185,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
-        status, body, delay = self.server.province.handle(url.path, parse_qs(url.query))
-        if delay:
-            time.sleep(delay)
+        reply = self.server.province.handle(url.path, parse_qs(url.query))
+        if reply.delay:
+            time.sleep(reply.delay)
+        sent = 0
         try:
-            self.send_response(status)
+            self.send_response(reply.status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if reply.huge_bytes:
+                self.send_header("Connection", "close")
+                self.end_headers()
+                block = b'{"code": 0, "data": {"records": [' + b" " * 65_000
+                while sent < reply.huge_bytes:
+                    self.wfile.write(block)
+                    sent += len(block)
+                return
+            self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
-            self.wfile.write(body)
+            if reply.trickle_s:
+                for byte in range(len(reply.body)):
+                    self.wfile.write(reply.body[byte:byte + 1])
+                    self.wfile.flush()
+                    sent += 1
+                    time.sleep(reply.trickle_s)
+                return
+            self.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout): expected
+            pass  # the client gave up (timeout, deadline, size): expected
+        finally:
+            if reply.huge_bytes or reply.trickle_s:
+                self.server.province.bytes_sent.append(sent)
+                self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

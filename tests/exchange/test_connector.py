@@ -6,8 +6,6 @@ every record), so "survived" means: exactly the right data, nothing duplicated, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +17,6 @@ from exchange import connector, service
 from exchange.models import (
     Entity,
     ExchangeRecord,
-    ExchangeSourceCreate,
     ExchangeSourceUpdate,
     RunKind,
     RunStatus,
@@ -35,58 +32,14 @@ from tests.exchange.province import (
     P_TENT,
     P_WATER,
     Province,
-    logistics,
-    producer,
-    serve,
     stock,
-    vehicle,
     warehouse,
 )
 from tests.world import QUILT, TENT, TODAY, WATER, World
 
-EXPIRY = TODAY + timedelta(days=400)
-OPTIONS = {"page_size": 3, "timeout_s": 0.3, "retries": 3, "backoff_s": 0.01,
-           "backoff_max_s": 0.05}
 OURS = {P_TENT: TENT, P_QUILT: QUILT, P_WATER: WATER}
 # Records the province publishes that we must reject (by feed and key).
 BAD = {("warehouses", "CK6"), ("stock", "CK1/Z0000/L1"), ("stock", "CK4/A0101/L1")}
-
-
-@pytest.fixture
-def province() -> Iterator[tuple[Province, str]]:
-    """A stand-in provincial server on a free loopback port, with a typical change log."""
-    p = Province()
-    p.slow_s = 0.8
-    p.publish(Entity.warehouses,
-              warehouse("CK1"), warehouse("CK2"), warehouse("CK3", 2, CKMC="三号库(新)"),
-              warehouse("CK4", XYSJ=8), warehouse("CK3", 1), warehouse("CK2", 2, XYSJ=2),
-              warehouse("CK6", JD="东经120"), warehouse("CK5", XZQHDM="320682"))
-    p.publish(Entity.logistics,
-              logistics("WL1", vehicles=[vehicle("苏A10001"), vehicle("苏A10002", CLLX="H21")]),
-              logistics("WL2"),
-              logistics("WL1", 2, vehicles=[vehicle("苏A10001", ZT="2")]))
-    p.publish(Entity.producers, producer("SC1"), producer("SC2", lines=[
-        {"WZBM": P_WATER, "JLDW": "箱", "RCN": 500, "ZBSJ": 6}]))
-    p.publish(Entity.stock,
-              stock("CK1", P_TENT, 40), stock("CK1", P_QUILT, 100),
-              stock("CK1", P_WATER, 240, unit="瓶", expiry=EXPIRY),
-              stock("CK2", P_TENT, 15), stock("CK2", P_QUILT, 30, lot="Q9"),
-              stock("CK1", "Z0000", 5, unit="个"),
-              stock("CK3", P_TENT, 8), stock("CK1", P_TENT, 35, version=2),
-              stock("CK3", P_TENT, 12, version=3), stock("CK3", P_TENT, 9, version=2),
-              stock("CK4", P_TENT, 2, lot="L1", KCSL="两"), stock("CK5", P_QUILT, 60),
-              stock("CK2", P_TENT, 0, version=2), stock("CK5", P_QUILT, 66, version=2))
-    with serve(p) as url:
-        yield p, url
-
-
-@pytest.fixture
-def configured(world: World, province: tuple[Province, str]) -> Province:
-    """The source ``jiangsu`` pointing at the stand-in server, with fast timeouts."""
-    p, url = province
-    world.db.write(lambda s: service.create_source(
-        s, data=ExchangeSourceCreate(name=SOURCE, base_url=url, options=OPTIONS), actor="test"))
-    return p
 
 
 def _pull(world: World, **kwargs: Any) -> SyncRunPublic:
