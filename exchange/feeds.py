@@ -61,8 +61,8 @@ from exchange.models import (
     ItemKey,
     ItemRow,
     MoveRow,
+    StockFeedRow,
     StockKey,
-    StockRow,
     Tombstone,
 )
 from relief.platform.db import Database
@@ -217,9 +217,9 @@ def _stock(today: date, local_only: bool) -> Select[Any]:
     return stmt.where(Depot.id.not_in(_provincial_ids())) if local_only else stmt
 
 
-def _stock_row(row: Any, _today: date) -> StockRow:
+def _stock_row(row: Any, _today: date) -> StockFeedRow:
     quant, lot = row[0], row[1]
-    return StockRow(depot=row.depot_code, item=row.item_code, lot=lot.lot_number,
+    return StockFeedRow(depot=row.depot_code, item=row.item_code, lot=lot.lot_number,
                     expiry=lot.expiry, quality=quant.quality, on_hand=quant.on_hand,
                     reserved=quant.reserved, available=int(row.available),
                     updated_at=max(quant.updated_at, lot.updated_at))

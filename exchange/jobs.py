@@ -34,8 +34,8 @@ from exchange.models import (
     ImportChunk,
     ImportJob,
     ImportJobPublic,
+    ImportJobStatus,
     ImportReport,
-    JobStatus,
     RecordResult,
     RunKind,
     RunStatus,
@@ -126,14 +126,14 @@ def run_job(db: Database, job_id: int, *, today: Callable[[], date], chunk_size:
                 since_analyze = 0
     except ReliefError as exc:
         message = str(exc)
-        db.write(lambda s: _close(s, job_id, JobStatus.failed, message))
+        db.write(lambda s: _close(s, job_id, ImportJobStatus.failed, message))
         raise
     except Exception as exc:
         log.exception("import job %s crashed", job_id)
         message = f"{type(exc).__name__}: {exc}"
-        db.write(lambda s: _close(s, job_id, JobStatus.failed, message))
+        db.write(lambda s: _close(s, job_id, ImportJobStatus.failed, message))
         raise
-    db.write(lambda s: _close(s, job_id, JobStatus.succeeded, None))
+    db.write(lambda s: _close(s, job_id, ImportJobStatus.succeeded, None))
 
 
 def _analyze(session: Session) -> None:
@@ -149,9 +149,9 @@ def _locked(session: Session, job_id: int) -> ImportJob:
 
 def _claim(session: Session, job_id: int) -> bool:
     job = _locked(session, job_id)
-    if job.status != JobStatus.queued:
+    if job.status != ImportJobStatus.queued:
         return False
-    job.status = JobStatus.running
+    job.status = ImportJobStatus.running
     job.started_at = job.started_at or utcnow()
     job.heartbeat_at = utcnow()
     session.add(job)
@@ -161,7 +161,7 @@ def _claim(session: Session, job_id: int) -> bool:
 def _apply(session: Session, job_id: int, chunk: imports.Chunk, today: date) -> None:
     """One chunk in one transaction: apply (or, dry, try and roll back), log, advance."""
     job = _locked(session, job_id)
-    if job.status != JobStatus.running or chunk.start < job.done:
+    if job.status != ImportJobStatus.running or chunk.start < job.done:
         raise Conflict.of("exchange.job_taken", job=job_id, status=str(job.status),
                           done=job.done)
     source = service.get_source_by_id(session, job.source_id, lock=True)
@@ -189,7 +189,7 @@ def _apply(session: Session, job_id: int, chunk: imports.Chunk, today: date) -> 
     session.flush()
 
 
-def _close(session: Session, job_id: int, status: JobStatus, error: str | None) -> None:
+def _close(session: Session, job_id: int, status: ImportJobStatus, error: str | None) -> None:
     job = _locked(session, job_id)
     job.status = status
     job.error = error[:500] if error else None
@@ -198,7 +198,8 @@ def _close(session: Session, job_id: int, status: JobStatus, error: str | None) 
     session.add(job)
     if job.run_id is not None:
         run = session.get_one(SyncRun, job.run_id)
-        run.status = RunStatus.succeeded if status == JobStatus.succeeded else RunStatus.failed
+        run.status = (RunStatus.succeeded if status == ImportJobStatus.succeeded
+                      else RunStatus.failed)
         run.finished_at = utcnow()
         if error:
             run.errors = [*(run.errors or []), {"at": utcnow().isoformat(), "feed": None,
@@ -216,7 +217,7 @@ def job_public(session: Session, job: ImportJob) -> ImportJobPublic:
     assert job.id is not None
     source = service.get_source_by_id(session, job.source_id)
     report = None
-    if job.status in (JobStatus.succeeded, JobStatus.failed):
+    if job.status in (ImportJobStatus.succeeded, ImportJobStatus.failed):
         report = report_of(session, job, source.name)
     return ImportJobPublic(
         id=job.id, source=source.name, entity=job.entity, batch_id=job.batch_id,
@@ -266,11 +267,11 @@ class ImportRunner:
         def recover(session: Session) -> list[int]:
             stale = utcnow() - STALE_AFTER
             session.execute(update(ImportJob).where(
-                ImportJob.status == JobStatus.running,
+                ImportJob.status == ImportJobStatus.running,
                 or_(ImportJob.heartbeat_at.is_(None), ImportJob.heartbeat_at < stale),
-            ).values(status=JobStatus.queued))
+            ).values(status=ImportJobStatus.queued))
             return list(session.execute(select(ImportJob.id).where(
-                ImportJob.status == JobStatus.queued).order_by(ImportJob.id)).scalars())
+                ImportJob.status == ImportJobStatus.queued).order_by(ImportJob.id)).scalars())
 
         try:
             pending = self.db.write(recover)

@@ -30,16 +30,16 @@ from exchange.models import (
     FeedPage,
     ImportJob,
     ImportJobPublic,
+    ImportJobStatus,
     ImportReport,
     ItemKey,
     ItemRow,
-    JobStatus,
     MoveKey,
     MoveRow,
     ProvincialDepotPublic,
     RunStatus,
+    StockFeedRow,
     StockKey,
-    StockRow,
     SyncRunPublic,
 )
 from exchange.models.records import (
@@ -161,13 +161,13 @@ def feed_items(request: Request, db: DatabaseDep, _user: ExchangeReader, after: 
     return _feed(request, db, Feed.items, after, limit, False)
 
 
-@router.get("/stock", response_model=FeedPage[StockRow, StockKey],
-            responses=_page_example(StockRow, {"on_hand": 945252, "reserved": 1200}))
+@router.get("/stock", response_model=FeedPage[StockFeedRow, StockKey],
+            responses=_page_example(StockFeedRow, {"on_hand": 945252, "reserved": 1200}))
 def feed_stock(request: Request, db: DatabaseDep, _user: ExchangeReader, after: After = None,
                limit: FeedLimit = 200, local_only: LocalOnly = False) -> Response:
-    """Stock by depot, item and lot (key: `depot` + `item` + `lot`) that changed after the
-    cursor: on hand, reserved, available, expiry and quality. Empty lots are included (a lot
-    that went to 0 must reach the reader)."""
+    """Stock by depot, item and lot (key: `depot` + `item` + `lot` + `expiry`) that changed
+    after the cursor: on hand, reserved, available, expiry and quality. Empty lots are included
+    (a lot that went to 0 must reach the reader); deleted rows come in `deleted`."""
     return _feed(request, db, Feed.stock, after, limit, local_only)
 
 
@@ -176,7 +176,8 @@ def feed_stock(request: Request, db: DatabaseDep, _user: ExchangeReader, after: 
 def feed_agreements(request: Request, db: DatabaseDep, _user: ExchangeReader,
                     after: After = None, limit: FeedLimit = 200,
                     local_only: LocalOnly = False) -> Response:
-    """Agreement reserves (协议储备) that changed after the cursor."""
+    """Agreement reserves (协议储备) that changed after the cursor (key: `depot` + `item` +
+    `contract_ref`, unique and immutable)."""
     return _feed(request, db, Feed.agreements, after, limit, local_only)
 
 
@@ -261,7 +262,7 @@ def _import(entity: Entity, request: Request, user: Principal, body: Any, key: s
         request.app.state.import_runner.submit(job_id)
     with db.read_session() as session:
         job = jobs.job_public(session, session.get_one(ImportJob, job_id))
-    if waiting and job.status == JobStatus.failed:
+    if waiting and job.status == ImportJobStatus.failed:
         raise Conflict.of("exchange.job_failed", job=job.id, error=job.error or "",
                           details={"job": job.id})
     if waiting and job.report is not None:
@@ -393,11 +394,14 @@ def reset_cursor(name: str, body: CursorResetIn, db: DatabaseDep, user: Admin
     return db.write(reset)
 
 
-@router.get("/provincial-depots", response_model=list[ProvincialDepotPublic])
+@router.get("/provincial-depots", response_model=list[ProvincialDepotPublic],
+            responses=ETAG_RESPONSES)
 def list_provincial_depots(request: Request, db: DatabaseDep, _user: Reader,
-                           include_inactive: bool = False) -> list[ProvincialDepotPublic]:
+                           include_inactive: bool = False) -> Response:
     """Imported provincial depots and producers as planning sources (tier `province`): place,
-    the lead time the province reports, usable stock per item, capacity. Any role may read."""
+    the lead time the province reports, usable stock per item, capacity. Any role may read.
+    With an ETag: If-None-Match answers 304 while nothing changed."""
     with db.read_session() as session:
-        return service.provincial_depots(session, today=settings_of(request).today(),
+        rows = service.provincial_depots(session, today=settings_of(request).today(),
                                          active_only=not include_inactive)
+    return conditional_json(request, [row.model_dump(mode="json") for row in rows])

@@ -51,13 +51,17 @@ def _basis_type(name: str) -> sa.Enum:
                    validate_strings=True)
 
 
-class JobStatus(StrEnum):
-    """Where a readiness run or an advice job is."""
+class ReadinessJobStatus(StrEnum):
+    """Where a readiness run or an advice job is (its own name in OpenAPI: planning jobs have
+    another ``JobStatus``)."""
 
     queued = "queued"
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+
+
+JobStatus = ReadinessJobStatus
 
 
 class Trigger(StrEnum):
@@ -144,7 +148,8 @@ class ReadinessRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     trigger: Trigger = Field(sa_type=str_enum(Trigger))
     county_code: str | None = Field(default=None, max_length=12)
-    status: JobStatus = Field(default=JobStatus.queued, sa_type=str_enum(JobStatus), index=True)
+    status: JobStatus = Field(default=JobStatus.queued, sa_type=str_enum(JobStatus, "jobstatus"),
+                              index=True)
     phase: str | None = Field(default=None, max_length=80)
     progress: float = 0.0
     done: int = 0
@@ -205,7 +210,8 @@ class Advice(SQLModel, table=True):
     __tablename__ = "readiness_advice"
 
     id: int | None = Field(default=None, primary_key=True)
-    status: JobStatus = Field(default=JobStatus.queued, sa_type=str_enum(JobStatus), index=True)
+    status: JobStatus = Field(default=JobStatus.queued, sa_type=str_enum(JobStatus, "jobstatus"),
+                              index=True)
     phase: str | None = Field(default=None, max_length=80)
     progress: float = 0.0
     params: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -57,7 +57,7 @@ class RunStatus(StrEnum):
     interrupted = "interrupted"  # left running by a process that died; found by the next pull
 
 
-class JobStatus(StrEnum):
+class ImportJobStatus(StrEnum):
     """State of an import job."""
 
     queued = "queued"

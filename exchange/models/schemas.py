@@ -13,7 +13,7 @@ from exchange.models.enums import (
     PULL_ORDER,
     Entity,
     Feed,
-    JobStatus,
+    ImportJobStatus,
     RecordStatus,
     RunKind,
     RunStatus,
@@ -195,7 +195,7 @@ class ImportJobPublic(BaseModel):
     source: str
     entity: Entity
     batch_id: str
-    status: JobStatus
+    status: ImportJobStatus
     dry_run: bool
     total: int
     done: int = Field(description="Records applied so far (in committed chunks)")
@@ -355,7 +355,7 @@ class ItemRow(BaseModel):
     updated_at: datetime
 
 
-class StockRow(BaseModel):
+class StockFeedRow(BaseModel):
     """One lot's balance at one depot (key: ``depot`` + ``item`` + ``lot`` + ``expiry``)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{

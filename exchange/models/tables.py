@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from exchange.models.enums import Entity, JobStatus, RunKind, RunStatus
+from exchange.models.enums import Entity, ImportJobStatus, RunKind, RunStatus
 from exchange.models.schemas import SourceOptions
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
 
@@ -222,7 +222,8 @@ class ImportJob(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str = Field(max_length=64)
     dry_run: bool = False
-    status: JobStatus = Field(default=JobStatus.queued, sa_type=str_enum(JobStatus), index=True)
+    status: ImportJobStatus = Field(default=ImportJobStatus.queued,
+                                    sa_type=str_enum(ImportJobStatus, "jobstatus"), index=True)
     total: int = 0
     done: int = 0
     counts: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -45,14 +45,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def str_enum(enum_cls: type[StrEnum]) -> sa.Enum:
-    """A portable enum column: VARCHAR plus a CHECK constraint listing the values."""
+def str_enum(enum_cls: type[StrEnum], name: str | None = None) -> sa.Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint listing the values (named
+    after the enum class, or ``name`` when the class was renamed after its migration)."""
     return sa.Enum(
         enum_cls,
         native_enum=False,
         create_constraint=True,
         length=32,
-        name=enum_cls.__name__.lower(),
+        name=name or enum_cls.__name__.lower(),
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )

@@ -200,6 +200,9 @@ def test_etag_gives_304_until_the_page_changes_and_large_pages_are_gzipped(
     world.receive("CTY", TENT, 1, lot="T00")
     changed = world.client.get(url, headers={**auth, "If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    planning = "/api/v1/exchange/provincial-depots"
+    tag = world.client.get(planning, headers=auth).headers["ETag"]
+    assert world.client.get(planning, headers={**auth, "If-None-Match": tag}).status_code == 304
 
 
 def test_paging_under_concurrent_writes_skips_and_repeats_nothing(world: World) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from exchange.models import ExchangeRecord, ImportChunk, ImportJob, JobStatus, SyncRun
+from exchange.models import ExchangeRecord, ImportChunk, ImportJob, ImportJobStatus, SyncRun
 from relief.platform.settings import Settings
 from supplies.models import StockMove
 from tests.exchange.conftest import SOURCE, Exchange
@@ -103,7 +103,7 @@ def test_a_job_resumes_after_a_crash_where_it_stopped(exchange: Exchange) -> Non
                                                           ImportChunk.start == 6))
     records = _tents(8)
     exchange.world.db.write(lambda s: s.execute(update(ImportJob).where(ImportJob.id == job_id)
-                                                .values(status=JobStatus.running, done=6,
+                                                .values(status=ImportJobStatus.running, done=6,
                                                         records=records, finished_at=None,
                                                         heartbeat_at=None)))
     runner = exchange.world.client.app.state.import_runner  # type: ignore[attr-defined]
