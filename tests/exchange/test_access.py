@@ -105,7 +105,7 @@ def test_openapi_documents_every_exchange_endpoint_with_examples(exchange: Excha
     (and the import, examples of each entity's request body)."""
     spec = exchange.world.client.get("/openapi.json").json()
     paths = {p: ops for p, ops in spec["paths"].items() if p.startswith("/api/v1/exchange")}
-    assert len(paths) == 15
+    assert len(paths) == 16
     schemas = spec["components"]["schemas"]
 
     def has_example(node: object) -> bool:
