@@ -1,17 +1,22 @@
-"""Console sessions: the API token in a cookie, the principal behind it, and CSRF protection.
+"""Console sessions: a server-side session behind a random id in a cookie, the principal
+behind it, and CSRF protection.
 
-Login takes an API token, checks it with :func:`relief.platform.auth.principal_for` and
-stores it in an ``HttpOnly; SameSite=Strict`` cookie (``Secure`` over HTTPS). Every console
-request resolves the principal from that cookie, so roles, depot scopes and revocation work
-exactly as in the API.
+Login takes an API token, checks it (:func:`relief.platform.tokens.authenticate`) and opens a
+server-side session (:mod:`relief.platform.sessions`); the cookie carries only the session's
+random id (``rls_...``, ``HttpOnly; SameSite=Strict``, ``Secure`` over HTTPS), never the API
+token. Every console request resolves the session and reads the principal from its token, so
+roles, depot scopes, token revocation and expiry work exactly as in the API. A session ends at
+logout (revoked server-side: the old cookie no longer works), when an admin revokes it, after
+``RELIEF_SESSION_IDLE_MINUTES`` without a request, and ``RELIEF_SESSION_ABSOLUTE_HOURS`` after
+login.
 
 CSRF, in three layers (any one would stop a classic cross-site form post):
 
 1. the session cookie is ``SameSite=Strict``, so browsers do not send it on cross-site requests;
 2. every unsafe request (POST) must carry the session's CSRF token, in the ``csrf_token`` form
    field or the ``X-CSRF-Token`` header (htmx). The token is an HMAC of a fixed label keyed
-   with the session secret: it is bound to the session, needs no server-side state, and
-   cannot be computed without the (HttpOnly) cookie;
+   with the session id: it is bound to the session, dies with it, and cannot be computed
+   without the (HttpOnly) cookie;
 3. an ``Origin`` header, when present, must name this host (``null`` is refused).
 
 The login form itself has no session yet; it is covered by layers 1 and 3.
@@ -25,18 +30,22 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from relief.platform.auth import enforce_rate_limit, get_database, principal_for
+from relief.platform import sessions, tokens
+from relief.platform.api import settings_of
+from relief.platform.auth import enforce_rate_limit, get_database
+from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Forbidden
 from relief.platform.models import Role
 from relief.platform.principal import Principal
+from relief.platform.sessions import SessionPolicy
 
 SESSION_COOKIE = "relief_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-SESSION_MAX_AGE_S = 12 * 3600
 # Roles that may use the console (integration tokens are for machines, not people).
 CONSOLE_ROLES = (Role.depot_manager, Role.dispatcher, Role.viewer)
 
@@ -57,28 +66,39 @@ def csrf_token(secret: str) -> str:
 
 
 def session_secret(request: Request) -> str | None:
-    """The API token stored in the session cookie, if any."""
+    """The session id in the session cookie, if any."""
     value = request.cookies.get(SESSION_COOKIE)
     return value or None
 
 
+def policy(request: Request) -> SessionPolicy:
+    """The configured idle and absolute session lifetimes."""
+    return SessionPolicy.from_settings(settings_of(request))
+
+
 def resolve(request: Request, secret: str) -> Principal | None:
-    """The principal behind ``secret`` (None when unknown or revoked)."""
+    """The principal of the live session behind ``secret`` (None when there is none)."""
     with get_database(request).read_session() as session:
-        return principal_for(session, secret)
+        live = sessions.resolve(session, secret, policy(request))
+    return live.principal if live is not None else None
 
 
 def console_principal(request: Request) -> Principal:
-    """The logged-in principal; raises :class:`LoginRequired` without a valid session and 403
-    for roles that may not use the console."""
+    """The logged-in principal; raises :class:`LoginRequired` without a live session and 403
+    for roles that may not use the console. Marks the session as used (idle timeout)."""
     secret = session_secret(request)
     if secret is None:
         raise LoginRequired
-    principal = resolve(request, secret)
-    if principal is None:
+    database = get_database(request)
+    with database.read_session() as session:
+        live = sessions.resolve(session, secret, policy(request))
+    if live is None:
         raise LoginRequired
+    principal = live.principal
     principal.require_role(*CONSOLE_ROLES)
     enforce_rate_limit(request, principal)
+    if utcnow() - live.last_seen_at >= sessions.TOUCH_EVERY:
+        database.write(lambda s: sessions.touch(s, live))
     return principal
 
 
@@ -93,9 +113,41 @@ async def form_data(request: Request) -> FormData:
 Form = Annotated[FormData, Depends(form_data)]
 
 
+def open_session(request: Request, token_secret: str) -> tuple[Principal, str | None]:
+    """Log in with an API token: the token's principal and the new session's id for the cookie
+    (None when the role may not use the console: no session is opened). 401 (Unauthorized)
+    for an unknown, revoked or expired token. A session the browser already had is ended, so
+    a login never reuses a session id."""
+    old = session_secret(request)
+    client = request.client.host if request.client else None
+
+    def use_case(session: Session) -> tuple[Principal, str | None]:
+        token, principal = tokens.authenticate(session, token_secret)
+        if not principal.has_role(*CONSOLE_ROLES):
+            return principal, None
+        if old:
+            sessions.end(session, old)
+        _, secret = sessions.start(session, token=token, principal=principal,
+                                   policy=policy(request),
+                                   user_agent=request.headers.get("user-agent"),
+                                   address=client)
+        return principal, secret
+
+    return get_database(request).write(use_case)
+
+
+def close_session(request: Request) -> None:
+    """Log out: revoke the browser's session server-side (its cookie stops working)."""
+    secret = session_secret(request)
+    if secret:
+        get_database(request).write(lambda s: sessions.end(s, secret))
+
+
 def set_session(response: Response, request: Request, secret: str) -> None:
-    """Store the session cookie: HttpOnly, SameSite=Strict, Secure over HTTPS."""
-    response.set_cookie(SESSION_COOKIE, secret, max_age=SESSION_MAX_AGE_S, path="/",
+    """Store the session id in the cookie: HttpOnly, SameSite=Strict, Secure over HTTPS, kept
+    by the browser no longer than the session's absolute lifetime."""
+    max_age = int(policy(request).absolute.total_seconds())
+    response.set_cookie(SESSION_COOKIE, secret, max_age=max_age, path="/",
                         httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
 

@@ -21,7 +21,7 @@ from dispatch import service as dispatch_service
 from dispatch.models import Incident, IncidentStatus
 from relief.platform.api import settings_of
 from relief.platform.auth import get_database
-from relief.platform.errors import NotFound
+from relief.platform.errors import NotFound, Unauthorized
 from supplies import reports
 from supplies.models import Depot, Division, DivisionLevel, Item
 from web import (
@@ -41,10 +41,11 @@ from web.i18n import LANG_COOKIE, LANGS, Translator
 from web.render import SECURITY_HEADERS, STATIC_DIR, page, translator
 from web.routing import ConsoleRoute, redirect
 from web.session import (
-    CONSOLE_ROLES,
     ConsoleUser,
     Form,
     clear_session,
+    close_session,
+    open_session,
     resolve,
     safe_next,
     session_secret,
@@ -71,28 +72,35 @@ def login_form(request: Request, next: str | None = None) -> Response:
 
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, form: Form) -> Response:
-    """Check the API token and start a session (HttpOnly, SameSite=Strict cookie)."""
+    """Check the API token and start a server-side session; the cookie (HttpOnly,
+    SameSite=Strict) carries only the session's random id."""
     tr = translator(request)
     secret = str(form.get("token") or "").strip()
     target = safe_next(str(form.get("next") or ""))
     state = FormState()
-    principal = resolve(request, secret) if secret else None
+    cookie: str | None = None
     if not secret:
         state.add("token", tr("login.error.empty"))
-    elif principal is None:
-        state.add("token", tr("login.error.unknown"))
-    elif not principal.has_role(*CONSOLE_ROLES):
-        state.add("token", tr("login.error.role", role=tr.label("role", principal.role)))
-    if state.failed:
+    else:
+        try:
+            principal, cookie = open_session(request, secret)
+        except Unauthorized as exc:
+            state.add("token", exc.text(tr.lang))
+        else:
+            if cookie is None:
+                state.add("token", tr("login.error.role",
+                                      role=tr.label("role", principal.role)))
+    if state.failed or cookie is None:
         return page(request, None, "login.html", status=401, form=state, next=target)
     response = redirect(target)
-    set_session(response, request, secret)
+    set_session(response, request, cookie)
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
-    """End the session."""
+def logout(request: Request) -> Response:
+    """End the session: revoked server-side, and the cookie forgotten."""
+    close_session(request)
     response = redirect("/console/login")
     clear_session(response)
     return response

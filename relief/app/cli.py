@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from sqlalchemy import select, update
@@ -17,6 +20,8 @@ from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
 from relief.platform.models import ApiToken, Role
 from relief.platform.settings import get_settings
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Nantong emergency relief supplies: inventory and dispatch.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -118,42 +123,105 @@ def seed(
         typer.echo(f"{name:>22}: {count} added")
 
 
+def _cli_actor(actor: str | None) -> str:
+    """How a CLI user is named in the audit trail: ``cli:<name>`` (default: the OS user)."""
+    if actor:
+        return f"cli:{actor}"
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        raise typer.BadParameter("cannot tell who you are: pass --actor") from None
+
+
+ActorOption = Annotated[str | None, typer.Option(
+    "--actor", help="Who runs this, for the audit trail (default: the OS user)")]
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[Role, typer.Option(help="admin, depot_manager, dispatcher, viewer, "
                                             "integration")],
-    name: Annotated[str, typer.Option(help="Who or what holds the token")],
+    name: Annotated[str, typer.Option(help="Who or what holds the token (unique among "
+                                           "unrevoked tokens)")],
     depot: Annotated[list[str] | None, typer.Option(help="Depot code (repeatable); "
                                                          "depot managers write only there")]
     = None,
     scope: Annotated[list[str] | None, typer.Option(help="Extra scope (repeatable)")] = None,
+    expires_in_days: Annotated[float | None, typer.Option(
+        min=0.001, max=3650, help="The token stops working after this many days "
+        "(default: never, until revoked)")] = None,
+    actor: ActorOption = None,
 ) -> None:
     """Create an API token; the secret is printed once, as the last line."""
-    from relief.platform.auth import create_token
+    from relief.platform.tokens import create_token
     from supplies.masterdata import depots_by_codes
 
     depots = depot or []
     if role == Role.depot_manager and not depots:
         raise typer.BadParameter("a depot_manager token needs at least one --depot")
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
 
     def create(session: Session) -> str:
         depots_by_codes(session, depots)
         _, secret = create_token(session, name=name, role=role, depots=depots,
-                                 scopes=scope or [])
+                                 scopes=scope or [], expires_at=expires_at,
+                                 actor=_cli_actor(actor))
         return secret
 
-    secret = _database().write(create)
-    typer.echo(f"token for {name} ({role.value}{': ' + ', '.join(depots) if depots else ''})")
+    secret = _write_or_exit(create)
+    until = f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+    typer.echo(f"token for {name} ({role.value}{': ' + ', '.join(depots) if depots else ''}"
+               f"{until})")
     typer.echo(secret)
 
 
+def _write_or_exit(use_case: Callable[[Session], T]) -> T:
+    """Run a write; a refused request (unknown name, taken name...) is printed, exit 1."""
+    from relief.platform.errors import ReliefError
+
+    try:
+        return _database().write(use_case)
+    except ReliefError as exc:
+        typer.echo(f"{exc.text('zh')} / {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
 @token_app.command("revoke")
-def token_revoke(name: Annotated[str, typer.Option(help="Token name")]) -> None:
-    """Revoke every token with this name."""
-    count = _database().write(lambda s: s.execute(
-        update(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())).rowcount)
-    typer.echo(f"revoked {count} token(s)")
+def token_revoke(name: Annotated[str, typer.Option(help="Token name")],
+                 actor: ActorOption = None) -> None:
+    """Revoke the (one) unrevoked token with this name; its console sessions end with it."""
+    from relief.platform import tokens
+
+    _write_or_exit(lambda s: tokens.revoke_token(s, tokens.active_by_name(s, name),
+                                                 actor=_cli_actor(actor)))
+    typer.echo(f"revoked token {name}")
+
+
+@token_app.command("rotate")
+def token_rotate(
+    name: Annotated[str, typer.Option(help="Token name")],
+    expires_in_days: Annotated[float | None, typer.Option(
+        min=0.001, max=3650, help="The new token's lifetime in days (default: keep the old "
+        "token's expiry)")] = None,
+    actor: ActorOption = None,
+) -> None:
+    """Give a token a new secret (same name, role, depots, scopes) and revoke the old one, in
+    one transaction; the new secret is printed once, as the last line."""
+    from relief.platform import tokens
+
+    def rotate(session: Session) -> str:
+        old = tokens.active_by_name(session, name)
+        if expires_in_days is None:
+            done = tokens.rotate_token(session, old, actor=_cli_actor(actor))
+        else:
+            done = tokens.rotate_token(session, old, actor=_cli_actor(actor),
+                                       expires_at=utcnow() + timedelta(days=expires_in_days),
+                                       keep_expiry=False)
+        return done.secret
+
+    secret = _write_or_exit(rotate)
+    typer.echo(f"rotated token {name}: the old secret no longer works")
+    typer.echo(secret)
 
 
 @app.command("demo-tokens")
@@ -182,7 +250,8 @@ def demo_tokens() -> None:
         out = []
         for role, depot_codes, scopes in grants:
             _, secret = create_token(session, name=f"demo-{role.value}", role=role,
-                                     depots=depot_codes, scopes=scopes)
+                                     depots=depot_codes, scopes=scopes,
+                                     actor="cli:demo-tokens")
             out.append((role.value, ", ".join(depot_codes), ", ".join(scopes), secret))
         return out
 

@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from dispatch.readiness.views import router as readiness_router
     from dispatch.views import router as dispatch_router
     from exchange.views import router as exchange_router
+    from relief.app.access_views import router as access_router
     from supplies.views import router as supplies_router
     from web.views import STATIC_DIR
     from web.views import router as console_router
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(dispatch_router)
     app.include_router(readiness_router)
     app.include_router(exchange_router)
+    app.include_router(access_router)  # tokens, console sessions, the audit log
     app.include_router(console_router)  # the web console under /console
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)

@@ -50,8 +50,11 @@ def run(
     payload: Any,
     status_code: int,
     use_case: Callable[[Session], BaseModel],
+    stored: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> tuple[int, Any]:
-    """Run ``use_case`` once per key and return (status, JSON body), replaying on retries."""
+    """Run ``use_case`` once per key and return (status, JSON body), replaying on retries.
+    ``stored``: what of the body is kept for replays (a new token's secret is not: a replay
+    answers without it)."""
     if key is None:
         return status_code, db.write(use_case).model_dump(mode="json")
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -67,7 +70,7 @@ def run(
         session.flush()  # blocks behind a concurrent claim of the same key until it ends
         body = use_case(session).model_dump(mode="json")
         claim.status_code = status_code
-        claim.response = body
+        claim.response = stored(body) if stored is not None else body
         session.add(claim)
         return status_code, body
 

@@ -673,6 +673,26 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     # group's word for the value (shipment.departed -> 在途)
     "err.auth.token_missing": ("缺少访问令牌", "missing bearer token"),
     "err.auth.token_unknown": ("令牌无效或已被吊销", "unknown or revoked token"),
+    "err.auth.token_expired": ("令牌“{name}”已于 {expired_at} 过期,请向管理员申请新令牌",
+                               "token {name} expired at {expired_at}: ask an administrator "
+                               "for a new one"),
+    # tokens and console sessions (relief.platform.tokens, relief.platform.sessions)
+    "err.token.name_taken": ("已有未吊销的令牌名为“{name}”,令牌名称不能重复",
+                             "an unrevoked token is already named {name}: names are unique"),
+    "err.token.unknown": ("令牌 {id} 不存在", "no token {id}"),
+    "err.token.unknown_name": ("没有名为“{name}”的有效令牌", "no unrevoked token named {name}"),
+    "err.token.revoked": ("令牌“{name}”({id})已被吊销", "token {name} ({id}) is already revoked"),
+    "err.token.expiry_naive": ("过期时间须带时区(如 2027-01-01T00:00:00+08:00)",
+                               "the expiry needs a time zone (e.g. 2027-01-01T00:00:00+08:00)"),
+    "err.token.expiry_past": ("过期时间 {expires_at} 已过,须为将来的时间",
+                              "expiry {expires_at} has passed: it must be in the future"),
+    "err.token.rotate_expired": ("令牌“{name}”已过期,轮换时须指定新的过期时间(或 null 表示不过期)",
+                                 "token {name} has expired: give the rotated token a new "
+                                 "expires_at (or null for none)"),
+    "err.token.depot_manager_depots": ("库点管理员令牌至少需要一个库点",
+                                       "a depot_manager token needs at least one depot"),
+    "err.session.unknown": ("会话 {id} 不存在", "no session {id}"),
+    "err.session.revoked": ("会话 {id} 已结束", "session {id} has already ended"),
     "err.idempotency.reused": ("该 Idempotency-Key 已用于另一个请求",
                                "this Idempotency-Key was used with a different request"),
     "err.idempotency.length": ("长度须为 1 至 {max} 个字符", "must be 1 to {max} characters"),

@@ -1,4 +1,5 @@
-"""Platform tables: API tokens, idempotency records and the audit trail. No domain rules."""
+"""Platform tables: API tokens, console sessions, idempotency records and the audit trail.
+No domain rules."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
@@ -23,9 +24,15 @@ class Role(StrEnum):
 
 
 class ApiToken(SQLModel, table=True):
-    """A bearer token. Only its SHA-256 is stored; the secret is shown once at creation."""
+    """A bearer token. Only its SHA-256 is stored; the secret is shown once at creation.
+    Names are unique among unrevoked tokens; a rotated token points at the one it replaced."""
 
     __tablename__ = "api_token"
+    __table_args__ = (
+        Index("uq_api_token_active_name", "name", unique=True,
+              sqlite_where=text("revoked_at IS NULL"),
+              postgresql_where=text("revoked_at IS NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
@@ -36,6 +43,28 @@ class ApiToken(SQLModel, table=True):
     scopes: list[str] = Field(default_factory=list, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    rotated_from: int | None = None  # the id of the token this one replaced
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A console login: the browser's cookie holds a random session id whose SHA-256 is stored
+    here (never the API token). It ends at logout, when an admin revokes it, after
+    ``session_idle_minutes`` without a request, at ``expires_at`` (``session_absolute_hours``
+    after login), or when its token is revoked or expires (relief.platform.sessions)."""
+
+    __tablename__ = "console_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_hash: str = Field(max_length=64, unique=True)
+    token_id: int = Field(foreign_key="api_token.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by: str | None = Field(default=None, max_length=120)
+    user_agent: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=64)
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -59,7 +88,8 @@ class AuditEvent(SQLModel, table=True):
     """Who did what to which record, for every write outside the stock ledger's own moves."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_entity", "entity", "entity_id"),)
+    __table_args__ = (Index("ix_audit_event_entity", "entity", "entity_id"),
+                      Index("ix_audit_event_depot_at", "depot", "at"))
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
@@ -67,6 +97,8 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=60)
     entity: str = Field(max_length=60)
     entity_id: str = Field(max_length=120)
+    # The depot the event concerns (its managers may read it); None for network-wide events.
+    depot: str | None = Field(default=None, max_length=32)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 

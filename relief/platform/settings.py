@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     readiness_interval_hours: float = Field(default=24.0, ge=0)
     readiness_time_limit_s: float = Field(default=8.0, gt=0, le=600)
     readiness_parallel: int = Field(default=2, ge=1, le=8)
+    # Console sessions (docs/access.md): a session ends after this long without a request, and
+    # this long after login whatever happens (the cookie's max-age).
+    session_idle_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    session_absolute_hours: float = Field(default=12.0, gt=0, le=30 * 24)
     # Logs: "json" (one object a line, with the request id) or "text".
     log_format: str = Field(default="json", pattern="^(json|text)$")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")

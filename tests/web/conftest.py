@@ -34,12 +34,19 @@ class Console:
     csrf: str = ""
 
     def login(self, token: str) -> Any:
-        """Log in with an API token; remembers the page's CSRF token."""
+        """Log in with an API token; remembers the page's CSRF token. The cookie the server
+        sets carries a session id of its own (``rls_...``), never the API token."""
         response = self.client.post("/console/login", data={"token": token},
                                     follow_redirects=False)
         if response.status_code == 303:
+            assert self.session_id.startswith("rls_") and token not in self.session_id
             self.refresh_csrf()
         return response
+
+    @property
+    def session_id(self) -> str:
+        """The session id in the cookie jar ('' when logged out)."""
+        return str(self.client.cookies.get("relief_session") or "")
 
     def refresh_csrf(self) -> None:
         """Read the CSRF token from a page, as a form would carry it."""
