@@ -373,7 +373,8 @@ def cancel(session: Session, *, shipment_id: int, reason: str, principal: Princi
     shipment.note = reason
     session.add(shipment)
     record(session, actor=principal.actor, action="shipment.cancel", entity="shipment",
-           entity_id=str(shipment_id), details={"reason": reason})
+           entity_id=str(shipment_id), details={"reason": reason},
+           depot=session.get_one(Depot, shipment.source_depot_id).code)
     session.flush()
     return shipment
 

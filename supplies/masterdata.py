@@ -88,7 +88,7 @@ def create_depot(session: Session, *, data: DepotCreate, actor: str) -> Depot:
         raise Conflict.of("depot.exists", field="code", code=data.code)
     get_division(session, data.division_code)
     depot = created(session, Depot.model_validate(data), actor=actor, entity="depot",
-                     entity_id=data.code)
+                    entity_id=data.code, depot=data.code)
     ledger.depot_location(session, depot)
     return depot
 
@@ -98,7 +98,7 @@ def update_depot(session: Session, *, code: str, data: DepotUpdate, actor: str) 
     depot = get_depot(session, code, field="code")
     if data.division_code is not None:
         get_division(session, data.division_code)
-    return apply(session, depot, data, actor=actor, entity="depot", entity_id=code)
+    return apply(session, depot, data, actor=actor, entity="depot", entity_id=code, depot=code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def create_agreement(
     row = AgreementReserve(**data.model_dump(exclude={"depot", "item"}), depot_id=depot.id or 0,
                            item_id=item.id or 0)
     return created(session, row, actor=actor, entity="agreement",
-                    entity_id=f"{depot.code}/{item.code}/{data.contract_ref}")
+                    entity_id=f"{depot.code}/{item.code}/{data.contract_ref}", depot=depot.code)
 
 
 def get_agreement(session: Session, agreement_id: int) -> AgreementReserve:
@@ -171,7 +171,7 @@ def update_agreement(
         raise InvalidInput.of("agreement.dates", field="valid_to", valid_from=str(valid_from),
                               valid_to=str(valid_to))
     return apply(session, row, data, actor=actor, entity="agreement",
-                  entity_id=str(agreement_id))
+                  entity_id=str(agreement_id), depot=session.get_one(Depot, row.depot_id).code)
 
 
 def capacity_public(session: Session, row: CapacityReserve) -> CapacityReservePublic:
@@ -198,7 +198,7 @@ def create_capacity(session: Session, *, data: CapacityReserveCreate, actor: str
     row = CapacityReserve(**data.model_dump(exclude={"depot", "item"}), depot_id=depot.id or 0,
                           item_id=item.id or 0)
     return created(session, row, actor=actor, entity="capacity",
-                    entity_id=f"{depot.code}/{item.code}")
+                    entity_id=f"{depot.code}/{item.code}", depot=depot.code)
 
 
 def get_capacity(session: Session, capacity_id: int) -> CapacityReserve:
@@ -214,7 +214,8 @@ def update_capacity(
 ) -> CapacityReserve:
     """Change a capacity reserve's rate, lead time or note."""
     row = get_capacity(session, capacity_id)
-    return apply(session, row, data, actor=actor, entity="capacity", entity_id=str(capacity_id))
+    return apply(session, row, data, actor=actor, entity="capacity", entity_id=str(capacity_id),
+                 depot=session.get_one(Depot, row.depot_id).code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +248,8 @@ def create_target(session: Session, *, data: ReserveTargetCreate, actor: str) ->
     row = ReserveTarget(tier=data.tier, depot_id=depot.id if depot else None,
                         item_id=item.id or 0, quantity=data.quantity)
     scope = depot.code if depot else f"tier:{data.tier}"
-    return created(session, row, actor=actor, entity="target", entity_id=f"{scope}/{item.code}")
+    return created(session, row, actor=actor, entity="target", entity_id=f"{scope}/{item.code}",
+                   depot=depot.code if depot else None)
 
 
 def update_target(session: Session, *, target_id: int, data: ReserveTargetUpdate, actor: str
@@ -256,7 +258,9 @@ def update_target(session: Session, *, target_id: int, data: ReserveTargetUpdate
     row = session.get(ReserveTarget, target_id)
     if row is None:
         raise NotFound.of("target.unknown", id=target_id)
-    return apply(session, row, data, actor=actor, entity="target", entity_id=str(target_id))
+    depot = session.get_one(Depot, row.depot_id).code if row.depot_id else None
+    return apply(session, row, data, actor=actor, entity="target", entity_id=str(target_id),
+                 depot=depot)
 
 
 def depots_by_codes(session: Session, codes: Sequence[str]) -> list[Depot]:

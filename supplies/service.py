@@ -368,6 +368,7 @@ def set_lot_quality(
             entity_id=str(lot.id),
             details={"depot": depot.code, "from": before, "to": data.status,
                      "reason": data.reason},
+            depot=depot.code,
         )
     assert lot.id is not None
     return LotQualityPublic(
@@ -602,12 +603,16 @@ def release_reservation(
     depot = session.get_one(Depot, reservation.depot_id)
     if not principal.has_role(Role.dispatcher):
         principal.require_depot(depot.code)
-    ledger.release(
+    released = ledger.release(
         session,
         reservation=reservation,
         location=ledger.depot_location(session, depot),
         quantity=data.quantity,
     )
+    record(session, actor=principal.actor, action="reservation.release", entity="reservation",
+           entity_id=str(reservation_id), depot=depot.code,
+           details={"quantity": released, "state": reservation.state,
+                    "reference": reservation.reference})
     return reservation_public(session, reservation)
 
 

@@ -26,6 +26,7 @@ from supplies import reports
 from supplies.models import Depot, Division, DivisionLevel, Item
 from web import (
     activations,
+    audit,
     depots,
     desk,
     geo,
@@ -257,6 +258,7 @@ router.include_router(timing.router)
 router.include_router(trips.router)
 router.include_router(routemap.router)
 router.include_router(vouchers.router)
+router.include_router(audit.router)
 
 
 @router.get("/{rest:path}", response_class=HTMLResponse)

@@ -1,5 +1,6 @@
-"""HTTP routes of access control under /api/v1 (admin only): API tokens (list, create, revoke,
-rotate) and console sessions (list, revoke). Every change is audited with the admin as actor.
+"""HTTP routes of access control under /api/v1: API tokens (list, create, revoke, rotate) and
+console sessions (list, revoke), admin only, every change audited with the admin as actor; and
+the audit log (admins: every event; depot managers: their depots'), with filters and export.
 
 Token secrets are shown once: the responses of create and rotate carry ``secret``, and a retry
 with the same ``Idempotency-Key`` replays the response without it (the secret is never stored).
@@ -8,23 +9,26 @@ with the same ``Idempotency-Key`` replays the response without it (the secret is
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from relief.platform import idempotency, sessions, tokens
+from relief.platform import auditlog, idempotency, sessions, tokens
 from relief.platform.api import IdempotencyKey, Limit, Offset, Page, settings_of
-from relief.platform.auth import Admin, DatabaseDep
+from relief.platform.auditlog import AuditFilter
+from relief.platform.auth import Admin, CurrentUser, DatabaseDep
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import InvalidInput
-from relief.platform.models import ApiToken, ConsoleSession, Role
+from relief.platform.models import ApiToken, AuditEvent, ConsoleSession, Role
 from relief.platform.principal import Principal
 from relief.platform.sessions import SessionPolicy
 from supplies.masterdata import depots_by_codes
+from web import audit as audit_web
+from web.i18n import Translator
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
 
@@ -248,3 +252,75 @@ def post_revoke_session(session_id: RowId, request: Request, db: DatabaseDep, us
         return session_public(row, tokens.get_token(session, row.token_id), policy)
 
     return db.write(use_case)
+
+
+# ---------------------------------------------------------------------------------------------
+# The audit log
+
+
+class AuditEventPublic(BaseModel):
+    """One audit event: who did what to which record, when, at which depot."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    depot: str | None
+    details: dict[str, Any]
+    note: str | None
+
+
+def audit_filter(
+    actor: Annotated[str | None, Query(min_length=1, max_length=120,
+                                       description="Exactly this actor (`role:name`)")] = None,
+    action: Annotated[str | None, Query(min_length=1, max_length=60, description="An action "
+                                        "(`token.create`) or a family (`token`)")] = None,
+    depot: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    entity: Annotated[str | None, Query(min_length=1, max_length=60)] = None,
+    entity_id: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+    since: Annotated[datetime | None, Query(description="From (inclusive), with a time "
+                                            "zone")] = None,
+    until: Annotated[datetime | None, Query(description="To (exclusive), with a time "
+                                            "zone")] = None,
+) -> AuditFilter:
+    """The audit log's query filters."""
+    return AuditFilter(actor=actor, action=action, depot=depot, entity=entity,
+                       entity_id=entity_id, since=since, until=until)
+
+
+Filters = Annotated[AuditFilter, Depends(audit_filter)]
+
+
+def event_public(event: AuditEvent) -> AuditEventPublic:
+    """An audit event as the API shows it."""
+    assert event.id is not None
+    return AuditEventPublic(id=event.id, at=event.at, actor=event.actor, action=event.action,
+                            entity=event.entity, entity_id=event.entity_id, depot=event.depot,
+                            details=dict(event.details or {}), note=event.note)
+
+
+@router.get("/audit", response_model=Page[AuditEventPublic])
+def list_audit(db: DatabaseDep, user: CurrentUser, filters: Filters, limit: Limit = 100,
+               offset: Offset = 0) -> Page[AuditEventPublic]:
+    """The audit trail, newest first: admins read every event, depot managers the events of
+    the depots on their token (naming another depot is a 403); other roles 403."""
+    with db.read_session() as session:
+        rows, total = auditlog.page(session, user, filters, limit=limit, offset=offset)
+        items = [event_public(e) for e in rows]
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/audit/export", response_class=Response,
+            responses={200: {"content": {"text/csv": {}, audit_web.FORMATS["xlsx"]: {}}}})
+def export_audit(request: Request, db: DatabaseDep, user: CurrentUser, filters: Filters,
+                 format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
+                 lang: Annotated[Literal["zh", "en"], Query()] = "zh") -> Response:
+    """The filtered audit trail as CSV or Excel (same scope as GET /audit; at most 50,000
+    events, else 422 asking for a narrower filter); texts that would run as spreadsheet
+    formulas are written as text."""
+    settings = settings_of(request)
+    with db.read_session() as session:
+        events = audit_web.export_events(session, user, filters)
+    return audit_web.download(events, format, Translator(lang), settings.tz, settings.today())

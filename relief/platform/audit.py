@@ -18,13 +18,17 @@ def record(
     entity_id: str,
     details: dict[str, Any] | None = None,
     note: str | None = None,
+    depot: str | None = None,
 ) -> AuditEvent:
-    """Append an audit event; it commits or rolls back with the change it describes."""
+    """Append an audit event; it commits or rolls back with the change it describes.
+    ``depot``: the depot the event concerns (its managers may read it in the audit log);
+    None for network-wide events (admins only)."""
     event = AuditEvent(
         actor=actor,
         action=action,
         entity=entity,
         entity_id=entity_id,
+        depot=depot,
         details=_jsonable(details or {}),
         note=note,
     )

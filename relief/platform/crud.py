@@ -15,8 +15,9 @@ Row = TypeVar("Row", bound=SQLModel)
 
 
 def apply(session: Session, row: Row, patch: SQLModel, *, actor: str, entity: str,
-          entity_id: str) -> Row:
-    """Apply the fields set in ``patch`` to ``row`` and audit what changed."""
+          entity_id: str, depot: str | None = None) -> Row:
+    """Apply the fields set in ``patch`` to ``row`` and audit what changed (under ``depot``
+    when the row belongs to one)."""
     changes: dict[str, Any] = {}
     for name, value in patch.model_dump(exclude_unset=True).items():
         if getattr(row, name) != value:
@@ -28,16 +29,18 @@ def apply(session: Session, row: Row, patch: SQLModel, *, actor: str, entity: st
         session.add(row)
         session.flush()
         record(session, actor=actor, action=f"{entity}.update", entity=entity,
-               entity_id=entity_id, details=changes)
+               entity_id=entity_id, details=changes, depot=depot)
     return row
 
 
-def created(session: Session, row: Row, *, actor: str, entity: str, entity_id: str) -> Row:
-    """Insert ``row`` and audit its creation."""
+def created(session: Session, row: Row, *, actor: str, entity: str, entity_id: str,
+            depot: str | None = None) -> Row:
+    """Insert ``row`` and audit its creation (under ``depot`` when it belongs to one)."""
     session.add(row)
     session.flush()
     record(session, actor=actor, action=f"{entity}.create", entity=entity, entity_id=entity_id,
-           details=row.model_dump(mode="json", exclude={"id", "updated_at", "created_at"}))
+           details=row.model_dump(mode="json", exclude={"id", "updated_at", "created_at"}),
+           depot=depot)
     return row
 
 

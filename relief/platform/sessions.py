@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from relief.platform.audit import record
@@ -29,6 +29,8 @@ SESSION_PREFIX = "rls_"
 # last_seen_at is written at most this often (a console polls; one write a minute is enough
 # for an idle timeout counted in minutes).
 TOUCH_EVERY = timedelta(seconds=60)
+# Rows of sessions that expired longer ago than this are deleted at the next login.
+KEEP_ENDED = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ def start(session: Session, *, token: ApiToken, principal: Principal, policy: Se
     the cookie; only its hash is stored). Audited as ``session.start``."""
     secret = SESSION_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
+    # Sessions long over are of no more use (their start and end stay in the audit trail).
+    session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now - KEEP_ENDED))
     assert token.id is not None
     row = ConsoleSession(session_hash=hash_secret(secret), token_id=token.id, created_at=now,
                          last_seen_at=now, expires_at=now + policy.absolute,

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from relief.app.cli import app as cli_app
+from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
 from relief.platform.models import ApiToken, AuditEvent, Role
 from relief.platform.settings import get_settings
@@ -218,7 +219,8 @@ def test_cli_create_rotate_revoke(world: World, cli: CliRunner) -> None:
                       ("token.revoke", "cli:ops")}
 
 
-def test_migration_renames_duplicate_names_and_fills_audit_depots(db_url: str) -> None:
+def test_migration_renames_duplicate_names_and_fills_audit_depots(db: Database,
+                                                                  db_url: str) -> None:
     """Upgrading a database where two unrevoked tokens share a name keeps the oldest name and
     renames the other `<name> #<id>` (both still work); earlier audit events get their depot
     (depot rows by code, lot quality changes by details.depot)."""
