@@ -99,7 +99,7 @@ def export_events(session: Any, principal: Principal, filters: AuditFilter
 # ---------------------------------------------------------------------------------------------
 # Console page
 
-Text = Annotated[str | None, Query(max_length=120)]
+Text = Annotated[str | None, Query(max_length=120, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 
 def _filters(tz: ZoneInfo, actor: str | None, action: str | None, depot: str | None,

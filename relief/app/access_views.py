@@ -32,9 +32,13 @@ from web.i18n import Translator
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+# No control characters (PostgreSQL refuses NUL in text; none belongs in a name or a code).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120,
+                                        pattern=PRINTABLE)]
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                        pattern=PRINTABLE)]
 
 
 class TokenPublic(BaseModel):
@@ -124,7 +128,7 @@ def list_tokens(db: DatabaseDep, _admin: Admin, limit: Limit = 100, offset: Offs
                 active: Annotated[bool | None, Query(description="Only valid (true) or only "
                                                      "revoked or expired (false) tokens")]
                 = None,
-                name: Annotated[str | None, Query(max_length=120)] = None,
+                name: Annotated[str | None, Query(max_length=120, pattern=PRINTABLE)] = None,
                 ) -> Page[TokenPublic]:
     """Every token, newest first (admin)."""
     query = select(ApiToken)
@@ -273,13 +277,14 @@ class AuditEventPublic(BaseModel):
 
 
 def audit_filter(
-    actor: Annotated[str | None, Query(min_length=1, max_length=120,
+    actor: Annotated[str | None, Query(min_length=1, max_length=120, pattern=PRINTABLE,
                                        description="Exactly this actor (`role:name`)")] = None,
-    action: Annotated[str | None, Query(min_length=1, max_length=60, description="An action "
-                                        "(`token.create`) or a family (`token`)")] = None,
-    depot: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
-    entity: Annotated[str | None, Query(min_length=1, max_length=60)] = None,
-    entity_id: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+    action: Annotated[str | None, Query(min_length=1, max_length=60, pattern=PRINTABLE,
+                                        description="An action (`token.create`) or a "
+                                        "family (`token`)")] = None,
+    depot: Annotated[str | None, Query(min_length=1, max_length=32, pattern=PRINTABLE)] = None,
+    entity: Annotated[str | None, Query(min_length=1, max_length=60, pattern=PRINTABLE)] = None,
+    entity_id: Annotated[str | None, Query(min_length=1, max_length=120, pattern=PRINTABLE)] = None,
     since: Annotated[datetime | None, Query(description="From (inclusive), with a time "
                                             "zone")] = None,
     until: Annotated[datetime | None, Query(description="To (exclusive), with a time "

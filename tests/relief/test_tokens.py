@@ -107,6 +107,9 @@ def test_create_checks_role_and_depots(world: World) -> None:
     assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "depots"
     assert _create(world, name="m", role="depot_manager", depots=["NOPE"]).status_code == 404
     assert world.manager.post("/tokens", {"name": "x", "role": "admin"}).status_code == 403
+    nul = _create(world, name="a\x00b")
+    assert nul.status_code == 422 and nul.json()["error"]["fields"][0]["field"] == "name"
+    assert world.admin.get("/audit", actor="a\x00").status_code == 422
 
 
 def test_create_replays_without_the_secret(world: World) -> None:
