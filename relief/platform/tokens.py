@@ -2,7 +2,7 @@
 
 A token is a 256-bit random secret (``rlf_...``); only its SHA-256 is stored. A token may carry
 an expiry (``expires_at``; none = until revoked). Names are unique among tokens that are not
-revoked (a partial unique index, migration 0011), so ``revoke --name`` names one token, and a
+revoked (a partial unique index, migration 0014), so ``revoke --name`` names one token, and a
 name is free again once its token is revoked (rotation and ``demo-tokens`` rely on that).
 Rotation gives the same name, role, depots and scopes a new secret and revokes the old one, in
 one transaction.

@@ -232,7 +232,7 @@ def test_migration_renames_duplicate_names_and_fills_audit_depots(db: Database,
     from relief.app import migrations
     from relief.platform.db import make_engine
 
-    migrations.downgrade(db_url, "0010")
+    migrations.downgrade(db_url, "0013")
     engine = make_engine(db_url)
     try:
         with engine.begin() as conn:

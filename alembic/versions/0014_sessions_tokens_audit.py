@@ -1,7 +1,7 @@
 """console sessions of their own; token expiry, rotation and unique names; audit events by depot
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-30 11:30:00
 
 Tokens: names become unique among unrevoked tokens (a partial unique index). A database where
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0011'
-down_revision: str | None = '0010'
+revision: str = '0014'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
