@@ -43,6 +43,9 @@ def test_a_run_from_the_console_fills_the_map_and_the_tables(
     assert "11" in gap and "0.4" in gap  # 11 tents x 38 kg
     english = viewer.get("/console/readiness?lang=en").text
     assert "Stock: relief tent" in english.split('data-county="320612"')[1].split("</tr>")[0]
+    # Each need's share is named in Chinese (an item's name, or the catalogue's need word).
+    needs = re.findall(r'title="[^"]*">([^<]+?) \d+%</span>', page)
+    assert needs and not any(n in ("bedding", "food", "shelter", "water") for n in needs)
 
 
 def test_the_library_editor_saves_versions_and_shows_errors_at_their_fields(
