@@ -223,6 +223,12 @@ def candidates(state: State, j: int, rem: dict[int, float], filling: bool = Fals
             continue
         if filling:
             dens = max(st.fill_value[j][n] * e / st.item_size(i) for n, i, e, _, _ in units)
+        # no move from s brings more than the stock it holds for the outstanding needs
+        held: dict[int, float] = {}
+        for n, i, e, _, _ in units:
+            held[n] = held.get(n, 0.0) + stock[i] * e
+        gain_src = min(gain_max, sum(min(r, held.get(n, 0.0)) * per_unit[n]
+                                     for n, r in rem.items()))
         idle: set[tuple] = set()
         for k in st.loaders[s]:
             ts = state.trips[k]
@@ -244,7 +250,7 @@ def candidates(state: State, j: int, rem: dict[int, float], filling: bool = Fals
             start = state.day_start(k) if ts else max(st.ready[s] - go, at.ready)
             lower = max(0, arrive + st.service[j] - (start or 0) - _span(state, k))
             room = _capacity_size(st, k, 0.0, 0.0)
-            gain = min(gain_max, dens * room) if filling else min(gain_max, room)
+            gain = min(gain_src, dens * room) if filling else min(gain_src, room)
             out.append(_Cand(gain / (lower + _EPS_MIN), k, s, None, lower, st.tier[s]))
         min_kg = min(u[3] for u in units)
         min_m3 = min(u[4] for u in units)
@@ -265,7 +271,7 @@ def candidates(state: State, j: int, rem: dict[int, float], filling: bool = Fals
                 if pick is None or (shift_room is not None and pick[0] > shift_room):
                     continue
                 room = _capacity_size(st, k, trip.kg, trip.m3)
-                gain = min(gain_max, dens * room) if filling else min(gain_max, room)
+                gain = min(gain_src, dens * room) if filling else min(gain_src, room)
                 out.append(_Cand(gain / (pick[0] + _EPS_MIN), k, s, t, pick[0], st.tier[s]))
     return out
 
@@ -351,7 +357,8 @@ def best_move(state: State, j: int, rem: dict[int, float], filling: bool = False
     (ties: cheaper, then the lower vehicle index; ``tier_first``: from the lowest tier of
     the policy order first), with the vehicle's new day.
 
-    Candidates are examined best bound first and the scan stops when no bound can beat the
+    Candidates are examined best bound first (a bound capped by the stock the source holds for
+    the outstanding needs) and the scan stops when no bound can beat the
     best move found, so only a few are packed and timed."""
     cands = candidates(state, j, rem, filling, per_item)
     if tier_first:
@@ -514,6 +521,79 @@ def fill(state: State, sites: Iterable[int], stop: Callable[[], bool] | None = N
         made += 1
         heapq.heappush(heap, (-rate, j))
     return made
+
+
+def use_idle(state: State, stop: Callable[[], bool] | None = None, shortlist: int = 12
+             ) -> int:
+    """Trips for vehicles that have none while some site they can reach in time still lacks
+    a need their sources hold (after ``fill``, whose nearest-sources view can miss a far or
+    late source): per idle vehicle (scenario order), the part-delivery with the most fill
+    value per vehicle-minute among the ``shortlist`` best by a cheap bound, again until it
+    finds none. A kind of vehicle (base, sources, capacities, speed, availability) that
+    found nothing is not tried again: stock only shrinks and sites only fill meanwhile.
+    Returns the number of moves made."""
+    st = state.st
+    made = 0
+    barren: set[tuple] = set()
+    for k in range(len(st.base)):
+        if state.trips[k]:
+            continue
+        kind = (st.base[k], st.allowed[k], st.cap_kg[k], st.cap_m3[k], id(st.mins[k]),
+                st.available[k])
+        if kind in barren:
+            continue
+        while True:
+            if stop is not None and stop():
+                return made
+            found = _idle_move(state, k, shortlist)
+            if found is None:
+                if not state.trips[k]:
+                    barren.add(kind)
+                break
+            state.apply_trips(k, found)
+            made += 1
+    return made
+
+
+def _idle_move(state: State, k: int, shortlist: int) -> list[WTrip] | None:
+    """Vehicle k's day with its best part-delivery added (``use_idle``), or None."""
+    st = state.st
+    short = []
+    for j in range(st.n_sites):
+        if st.people[j] and not state.is_covered(j):
+            rem = state.outstanding(j)
+            order = [(n, i, e) for n, i, e, _, _ in st.fill_order[j] if n in rem]
+            if order:
+                short.append((j, rem, order))
+    at = state.at(k)
+    m = st.mins[k]
+    cands: list[tuple[float, int, int]] = []
+    for s in st.allowed[k]:
+        stock = state.stock[s]
+        go = m[at.loc][s]
+        if go >= UNREACHABLE or not any(q > 0 for q in stock.values()):
+            continue
+        leave = max(at.ready + go, st.ready[s]) + st.load_min[s]
+        for j, _, order in short:
+            out_min = m[s][st.n_src + j]
+            if out_min >= UNREACHABLE or leave + out_min > st.deadline:
+                continue
+            for n, i, e in order:
+                if stock.get(i, 0) > 0:
+                    value = st.fill_value[j][n] * e / st.item_size(i)
+                    minutes = go + st.load_min[s] + out_min + st.service[j] + _EPS_MIN
+                    cands.append((-value / minutes, j, s))
+                    break
+    cands.sort()
+    rems = {j: rem for j, rem, _ in short}
+    best: tuple[tuple[float, int, int], Move] | None = None
+    for _, j, s in cands[:shortlist]:
+        mv = evaluate(state, _Cand(0.0, k, s, None, 0, st.tier[s]), j, rems[j], True)
+        if mv is not None:
+            key = _rate(mv, True)
+            if best is None or key > best[0]:
+                best = (key, mv)
+    return None if best is None else made_day(state, best[1])
 
 
 def tier_cost(state: State, j: int) -> float:

@@ -17,6 +17,7 @@ from planning_scenarios import FLAT, ITEMS, build, site, source, substitutes, tr
 
 import dispatch.planning.solve as engine
 from dispatch.planning.baseline import coverage_upper_bound, greedy_baseline
+from dispatch.planning.diagnostics import idle_while_coverable
 from dispatch.planning.network import build_network
 from dispatch.planning.plan import Plan, check
 from dispatch.planning.problem import Scenario
@@ -216,6 +217,33 @@ def test_no_vehicle_stays_idle_while_demand_it_could_bring_is_unmet():
                 arrive = (max(src.ready_min, v.available_min) + src.load_min
                           + int(minutes[net.source_loc(src.id), net.site_loc(site_id)]))
                 assert left <= 0 or arrive > sc.deadline_min, (v.id, site_id, code)
+
+
+def far_truck_behind_a_busy_depot() -> Scenario:
+    """Depot N (km 0) and its truck serve B (km 5); A (km 50, 100 people, 200 water) cannot
+    be completed by anyone. N is A's nearest holder of water and keeps a trip with room (to
+    B), so a nearest-sources view of A sees only N, whose truck cannot reach A in time; the
+    fast truck of F (km 101, 51 km beyond A) can bring water to A by the deadline."""
+    return scenario(
+        "far-truck", 60,
+        [site("B", 5, 10, demand={"water": 5}, service_min=5),
+         site("A", 50, 100, demand={"water": 200}, service_min=5)],
+        [source("N", 0, {"water": 100}, load_min=10),
+         source("F", 101, {"water": 100}, tier="county", load_min=10)],
+        [truck("n", "N", 10), truck("f", "F", 10, speed_factor=2.0)])
+
+
+def test_an_idle_truck_brings_what_a_site_it_can_reach_lacks():
+    """After filling, a vehicle with no trip that can still bring a short need somewhere in
+    time is given trips (``construct.use_idle``): no vehicle idle while coverable, A gets
+    the far truck's water, B stays covered (checker, bound and baseline via ``planned``)."""
+    sc = far_truck_behind_a_busy_depot()
+    plan = planned(sc, SolveParams(time_limit_s=20, moves=20, per_item=1))
+    assert idle_while_coverable(sc, plan.routes).count == 0
+    assert covered(plan) == {"B"}
+    a = next(s for s in plan.sites if s.site == "A")
+    assert a.delivered.get("water", 0) >= 10
+    assert "f#1" in {r.vehicle for r in plan.routes}
 
 
 # -- contract v2: timing, drivers, loading anywhere, substitutes ---------------------------
