@@ -229,6 +229,7 @@ def candidates(state: State, j: int, rem: dict[int, float], filling: bool = Fals
             held[n] = held.get(n, 0.0) + stock[i] * e
         gain_src = min(gain_max, sum(min(r, held.get(n, 0.0)) * per_unit[n]
                                      for n, r in rem.items()))
+        weight = 1.0 if filling else st.source_weight[s]
         idle: set[tuple] = set()
         for k in st.loaders[s]:
             ts = state.trips[k]
@@ -251,7 +252,7 @@ def candidates(state: State, j: int, rem: dict[int, float], filling: bool = Fals
             lower = max(0, arrive + st.service[j] - (start or 0) - _span(state, k))
             room = _capacity_size(st, k, 0.0, 0.0)
             gain = min(gain_src, dens * room) if filling else min(gain_src, room)
-            out.append(_Cand(gain / (lower + _EPS_MIN), k, s, None, lower, st.tier[s]))
+            out.append(_Cand(gain * weight / (lower + _EPS_MIN), k, s, None, lower, st.tier[s]))
         min_kg = min(u[3] for u in units)
         min_m3 = min(u[4] for u in units)
         direct = st.base_min[s][loc]
@@ -272,7 +273,8 @@ def candidates(state: State, j: int, rem: dict[int, float], filling: bool = Fals
                     continue
                 room = _capacity_size(st, k, trip.kg, trip.m3)
                 gain = min(gain_src, dens * room) if filling else min(gain_src, room)
-                out.append(_Cand(gain / (pick[0] + _EPS_MIN), k, s, t, pick[0], st.tier[s]))
+                out.append(_Cand(gain * weight / (pick[0] + _EPS_MIN), k, s, t, pick[0],
+                                 st.tier[s]))
     return out
 
 
@@ -346,8 +348,8 @@ def made_day(state: State, m: Move) -> list[WTrip] | None:
     return state.retimed(m.k, [*trips[:m.trip], made, *trips[m.trip + 1:]], m.trip)
 
 
-def _rate(m: Move, filling: bool) -> tuple[float, int, int]:
-    return (m.gain / (m.cost + _EPS_MIN), -m.cost, -m.k)
+def _rate(m: Move, filling: bool, weight: float = 1.0) -> tuple[float, int, int]:
+    return (m.gain * weight / (m.cost + _EPS_MIN), -m.cost, -m.k)
 
 
 def best_move(state: State, j: int, rem: dict[int, float], filling: bool = False,
@@ -360,6 +362,7 @@ def best_move(state: State, j: int, rem: dict[int, float], filling: bool = False
     Candidates are examined best bound first (a bound capped by the stock the source holds for
     the outstanding needs) and the scan stops when no bound can beat the
     best move found, so only a few are packed and timed."""
+    st = state.st
     cands = candidates(state, j, rem, filling, per_item)
     if tier_first:
         cands.sort(key=lambda c: (c.tier, -c.ub, c.k, -1 if c.t is None else c.t))
@@ -385,7 +388,8 @@ def best_move(state: State, j: int, rem: dict[int, float], filling: bool = False
             if m is None:
                 failed.add(n)
                 continue
-            r = (-c.tier, *_rate(m, filling)) if tier_first else _rate(m, filling)
+            w = 1.0 if filling else st.source_weight[c.s]
+            r = (-c.tier, *_rate(m, filling, w)) if tier_first else _rate(m, filling, w)
             if key is None or r > key:
                 best, best_at, key = m, n, r
         if best is None:

@@ -89,6 +89,7 @@ class SolveParams(BaseModel):
     bound_solver: BoundSolver = "lp"
     bound_time_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0
     bound_nodes: Annotated[int, Field(ge=0)] = 0
+    late_weight: Annotated[float, Field(ge=0, le=10)] = 0.0
     strict: bool = False
 
     def search_moves(self, sites: int) -> int:
@@ -201,6 +202,8 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
             cap_at: float) -> tuple[State, bool]:
     """Construct, search, fill; returns the working plan and whether the cap cut it short."""
     st = Static(scenario, net)
+    if params.late_weight:
+        st.source_weight = [1.0 + params.late_weight if r > 0 else 1.0 for r in st.ready]
     n = st.n_sites
     began = time.monotonic()
     reserve = min(0.25 * (cap_at - began), 0.5 + 0.01 * n)  # filling + checking
@@ -213,7 +216,7 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
             capped = True
         return capped
 
-    def past_cap() -> bool:  # the repair passes stop here, leaving time to build and check
+    def past_cap() -> bool:  # the tiered draw stops here, leaving time to build and check
         nonlocal capped
         if time.monotonic() > cap_at - check_reserve:
             capped = True
@@ -235,12 +238,12 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
         construct(state, sites, rank=rank, per_item=params.per_item)
         starts[name] = state
         if k == 0:
-            # what the machine gives this solve, measured: the repair passes and the check
-            # take about a third of a construction, so keep that much before the cap (a
-            # busy machine cuts the search, not the repair)
+            # what the machine gives this solve, measured: the repair passes, building the
+            # plan and the check take about half a construction, so keep that much before
+            # the cap (a busy machine cuts the search, not the repair)
             built = time.monotonic() - began
-            stop_at = min(stop_at, cap_at - 0.4 * built)
-            check_reserve = min(0.5 + 0.01 * n + 0.1 * built, 0.5 * (cap_at - began))
+            stop_at = min(stop_at, cap_at - 0.5 * built)
+            check_reserve = min(0.5 + 0.01 * n + 0.3 * built, 0.5 * (cap_at - began))
         report("allocation", (k + 1) / len(ranks))
         log.info("construction %s: %d people covered", name, state.covered_people)
 
@@ -272,9 +275,12 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
     log.info("search (%s): %d people covered, %d vehicle-minutes", name, state.covered_people,
              state.busy_minutes())
     report("repair", 0.0)
-    fill(state, sites, stop=past_cap, per_item=params.per_item)
+    # filling and idle vehicles always run to the end (bounded work, and what keeps no
+    # vehicle idle while coverable demand is unmet); the tiered draw only breaks cost ties
+    # and stops at the cap
+    fill(state, sites, per_item=params.per_item)
     report("repair", 0.5)
-    use_idle(state, stop=past_cap)
+    use_idle(state)
     polish_tiers(state, stop=past_cap, per_item=params.per_item)
     report("repair", 1.0)
     return state, capped

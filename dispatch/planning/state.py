@@ -152,6 +152,9 @@ class Static:
             cand = [s for s in range(self.n_src) if first[s, j] <= self.deadline]
             cand.sort(key=lambda s, loc=loc: (self.base_min[s][loc], self.tier[s], s))
             self.reach.append(cand)
+        # completing moves' rate weight per source (1: goods per vehicle-minute as they
+        # are; the engine raises it for late-ready sources, ``SolveParams.late_weight``)
+        self.source_weight: list[float] = [1.0] * self.n_src
         self.min_kg = min(self.kg)
         self.min_m3 = min(self.m3)
         caps_kg = sorted(self.cap_kg) or [1.0]
