@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from dispatch.planning.needs import NEED_SLACK
 from dispatch.planning.network import UNREACHABLE
-from dispatch.planning.state import FIT_SLACK, State, Static, WTrip
+from dispatch.planning.state import FIT_SLACK, At, State, Static, WTrip
 
 _EPS_MIN = 1.0  # minutes added to every cost, so a free ride still has a finite rate
 _KEY_TOL = 1e-9
@@ -215,6 +215,8 @@ def candidates(state: State, j: int, rem: dict[int, float], filling: bool = Fals
     per_unit = st.fill_value[j] if filling else st.need_unit_size[j]
     gain_max = sum(r * per_unit[n] for n, r in rem.items())
     out: list[_Cand] = []
+    # per vehicle: where it is, when its day starts, how long it is busy, has it trips
+    days: dict[int, tuple[At, int, int, bool]] = {}
     for s in candidate_sources(state, j, rem, per_item):
         stock = state.stock[s]
         units = [(n, i, e, ukg, um3) for n, i, e, ukg, um3 in st.pack_order[j]
@@ -232,13 +234,20 @@ def candidates(state: State, j: int, rem: dict[int, float], filling: bool = Fals
         weight = 1.0 if filling else st.source_weight[s]
         idle: set[tuple] = set()
         for k in st.loaders[s]:
-            ts = state.trips[k]
-            if not ts:
-                kind = (st.base[k], st.cap_kg[k], st.cap_m3[k], id(st.mins[k]), st.available[k])
+            info = days.get(k)
+            if info is None:
+                ts = state.trips[k]
+                if ts:
+                    start = state.day_start(k) or 0
+                    info = days[k] = (ts[-1].after, start, ts[-1].after.ready - start, True)
+                else:
+                    info = days[k] = (state.clock.start(k), 0, 0, False)
+            at, start, span, busy = info
+            if not busy:
+                kind = st.kind[k]
                 if kind in idle:
                     continue
                 idle.add(kind)
-            at = state.at(k)
             m = st.mins[k]
             go = m[at.loc][s]
             out_min = m[s][loc]
@@ -248,9 +257,10 @@ def candidates(state: State, j: int, rem: dict[int, float], filling: bool = Fals
             arrive = max(at.ready + go, st.ready[s]) + st.load_min[s] + out_min
             if arrive > deadline:
                 continue
-            start = state.day_start(k) if ts else max(st.ready[s] - go, at.ready)
-            lower = max(0, arrive + st.service[j] - (start or 0) - _span(state, k))
-            room = _capacity_size(st, k, 0.0, 0.0)
+            if not busy:
+                start = max(st.ready[s] - go, at.ready)
+            lower = max(0, arrive + st.service[j] - start - span)
+            room = st.room0[k]
             gain = min(gain_src, dens * room) if filling else min(gain_src, room)
             out.append(_Cand(gain * weight / (lower + _EPS_MIN), k, s, None, lower, st.tier[s]))
         min_kg = min(u[3] for u in units)
@@ -352,6 +362,17 @@ def _rate(m: Move, filling: bool, weight: float = 1.0) -> tuple[float, int, int]
     return (m.gain * weight / (m.cost + _EPS_MIN), -m.cost, -m.k)
 
 
+def _best_first(cands: list[_Cand], skip: set[int]) -> Iterable[tuple[int, _Cand]]:
+    """The candidates best bound first (ties: vehicle, trip, then list order), lazily: the
+    scan usually stops after a few, so a heap beats sorting them all."""
+    heap = [(-c.ub, c.k, -1 if c.t is None else c.t, n) for n, c in enumerate(cands)
+            if n not in skip]
+    heapq.heapify(heap)
+    while heap:
+        n = heapq.heappop(heap)[3]
+        yield n, cands[n]
+
+
 def best_move(state: State, j: int, rem: dict[int, float], filling: bool = False,
               tier_first: bool = False, per_item: int = 6
               ) -> tuple[Move, list[WTrip]] | None:
@@ -366,14 +387,12 @@ def best_move(state: State, j: int, rem: dict[int, float], filling: bool = False
     cands = candidates(state, j, rem, filling, per_item)
     if tier_first:
         cands.sort(key=lambda c: (c.tier, -c.ub, c.k, -1 if c.t is None else c.t))
-    else:
-        cands.sort(key=lambda c: (-c.ub, c.k, -1 if c.t is None else c.t))
     failed: set[int] = set()
     while True:
         best: Move | None = None
         best_at = -1
         key: tuple[float, ...] | None = None
-        for n, c in enumerate(cands):
+        for n, c in (enumerate(cands) if tier_first else _best_first(cands, failed)):
             if n in failed:
                 continue
             if key is not None:

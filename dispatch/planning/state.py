@@ -138,6 +138,9 @@ class Static:
         self.mins: list[list[list[int]]] = [mats[v.speed_factor] for v in units]
         self.base_min: list[list[int]] = mats[1.0]
         self.km: list[list[float]] = net.km.tolist()
+        # vehicles alike for a first trip (base, capacities, speed, availability)
+        self.kind = [(self.base[k], v.capacity_kg, v.capacity_m3, v.speed_factor,
+                      v.available_min) for k, v in enumerate(units)]
         self.loaders: list[list[int]] = [[] for _ in range(self.n_src)]
         for k, sources in enumerate(self.allowed):
             for s in sources:
@@ -156,11 +159,15 @@ class Static:
         # are; the engine raises it for late-ready sources, ``SolveParams.late_weight``)
         self.source_weight: list[float] = [1.0] * self.n_src
         self.min_kg = min(self.kg)
+        # an empty vehicle's room in reference truckloads (set below, with the references)
+        self.room0: list[float] = []
         self.min_m3 = min(self.m3)
         caps_kg = sorted(self.cap_kg) or [1.0]
         caps_m3 = sorted(self.cap_m3) or [1.0]
         self.kg_ref = caps_kg[len(caps_kg) // 2]
         self.m3_ref = caps_m3[len(caps_m3) // 2]
+        self.room0 = [max(kg / self.kg_ref, m3 / self.m3_ref)
+                      for kg, m3 in zip(self.cap_kg, self.cap_m3, strict=True)]
         # what completing each site moves, in reference truckloads (lightest items per need)
         self.size = [self._need_size(j) for j in range(self.n_sites)]
         # one unit of a need in reference truckloads of its lightest item (what completing
