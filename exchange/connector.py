@@ -162,11 +162,16 @@ class ProvincialClient:
 
     def wait(self, seconds: float, why: str) -> None:
         """Sleep ``seconds``, unless that would pass the run's deadline (the run then ends)."""
-        if self.run_deadline is not None and self._clock() + seconds >= self.run_deadline:
-            raise FetchError(f"max_run_s {self.options.max_run_s:g} s reached ({why}); the "
-                             f"next pull resumes from the last committed page")
+        self.within_run(why, seconds)
         if seconds > 0:
             self._sleep(seconds)
+
+    def within_run(self, why: str, ahead: float = 0.0) -> None:
+        """End the run (FetchError) if ``max_run_s`` has passed, or would in ``ahead``
+        seconds."""
+        if self.run_deadline is not None and self._clock() + ahead >= self.run_deadline:
+            raise FetchError(f"max_run_s {self.options.max_run_s:g} s reached ({why}); the "
+                             f"next pull resumes from the last committed page")
 
     def fetch(self, feed: Entity, cursor: str | None) -> ProvincialPage:
         """One page of ``feed`` after ``cursor``, retrying transient failures."""
@@ -348,7 +353,7 @@ def _pull_feed(db: Database, client: ProvincialClient, *, run_id: int, source_id
             raise FetchError(f"max_pages {options.max_pages} reached; the next pull resumes "
                              f"from the last committed page")
         budget.pages -= 1
-        client.wait(0, f"reading {feed.value}")  # ends the run once max_run_s has passed
+        client.within_run(f"reading {feed.value}")
         db.write(lambda s: service.beat(s, run_id=run_id, feed=feed))
         asked = cursor
         page = client.fetch(feed, asked)
