@@ -33,6 +33,7 @@ from web import (
     readiness,
     rollups,
     routemap,
+    sessionlist,
     timing,
     trips,
     vouchers,
@@ -259,6 +260,7 @@ router.include_router(trips.router)
 router.include_router(routemap.router)
 router.include_router(vouchers.router)
 router.include_router(audit.router)
+router.include_router(sessionlist.router)
 
 
 @router.get("/{rest:path}", response_class=HTMLResponse)

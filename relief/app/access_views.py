@@ -226,20 +226,9 @@ def list_sessions(request: Request, db: DatabaseDep, _admin: Admin, limit: Limit
                   ) -> Page[SessionPublic]:
     """Console sessions, newest first (admin); by default only those still valid."""
     policy = session_policy(request)
-    now = utcnow()
-    query = select(ConsoleSession, ApiToken).join(ApiToken,
-                                                  ApiToken.id == ConsoleSession.token_id)
-    if token_id is not None:
-        query = query.where(ConsoleSession.token_id == token_id)
-    if active:
-        query = query.where(
-            ConsoleSession.revoked_at.is_(None), ConsoleSession.expires_at > now,
-            ConsoleSession.last_seen_at > now - policy.idle, ApiToken.revoked_at.is_(None),
-            ApiToken.expires_at.is_(None) | (ApiToken.expires_at > now))
     with db.read_session() as session:
-        total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-        rows = session.execute(query.order_by(ConsoleSession.id.desc()).limit(limit)
-                               .offset(offset)).all()
+        rows, total = sessions.listing(session, policy, active=active, token_id=token_id,
+                                       limit=limit, offset=offset)
         items = [session_public(row, token, policy) for row, token in rows]
     return Page(items=items, total=total, limit=limit, offset=offset)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -228,14 +228,13 @@ def token_rotate(
 def demo_tokens() -> None:
     """Replace the demo tokens (one per role) and print how to use them."""
     from relief.platform.auth import create_token
+    from relief.platform.tokens import revoke_token
     from supplies.models import Depot
 
     def create(session: Session) -> list[tuple[str, str, str, str]]:
-        session.execute(
-            update(ApiToken)
-            .where(ApiToken.name.like("demo-%"), ApiToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+        for old in session.execute(select(ApiToken).where(
+                ApiToken.name.like("demo-%"), ApiToken.revoked_at.is_(None))).scalars():
+            revoke_token(session, old, actor="cli:demo-tokens")
         depots = list(session.execute(
             select(Depot.code).where(Depot.tier == "county", Depot.kind == "government")
             .order_by(Depot.code).limit(1)

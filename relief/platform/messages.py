@@ -41,6 +41,24 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "login.error.empty": ("请输入令牌", "Enter a token"),
     "login.error.unknown": ("令牌无效或已被吊销", "Unknown or revoked token"),
     "login.error.role": ("角色 {role} 不能使用控制台", "Role {role} cannot use the console"),
+    # console sessions (web.sessionlist, admins)
+    "nav.sessions": ("会话", "Sessions"),
+    "sessions.title": ("控制台会话", "Console sessions"),
+    "sessions.subtitle": ("当前有效的登录会话 {n} 个,最新的在前。"
+                          "结束会话后,该用户的下一次请求将回到登录页。",
+                          "{n} live login sessions, newest first. Ending one sends its user "
+                          "to the login page at their next request."),
+    "sessions.col.user": ("用户", "User"),
+    "sessions.col.started": ("登录时间", "Logged in"),
+    "sessions.col.seen": ("最近活动", "Last seen"),
+    "sessions.col.ends": ("空闲截止 / 最迟截止", "Idle until / ends at"),
+    "sessions.col.from": ("来源", "From"),
+    "sessions.mine": ("当前会话", "this session"),
+    "sessions.revoke": ("结束会话", "End session"),
+    "sessions.confirm": ("确定结束该会话?用户需要重新登录。", "End this session? The user will "
+                         "have to log in again."),
+    "sessions.done": ("会话已结束。", "Session ended."),
+    "sessions.none": ("没有有效的会话", "No live sessions"),
     # audit log (web.audit)
     "audit.title": ("审计日志", "Audit log"),
     "audit.subtitle_all": ("全部操作记录(谁、何时、做了什么),最新的在前。",

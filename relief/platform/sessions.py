@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from relief.platform.audit import record
@@ -149,3 +149,28 @@ def _revoke(session: Session, row: ConsoleSession, *, actor: str, action: str) -
     session.flush()
     record(session, actor=actor, action=action, entity="console_session",
            entity_id=str(row.id), details={"token_id": row.token_id})
+
+
+def listing(session: Session, policy: SessionPolicy, *, active: bool, token_id: int | None,
+            limit: int, offset: int) -> tuple[list[tuple[ConsoleSession, ApiToken]], int]:
+    """Sessions with their tokens, newest first (``active``: only those still valid), and
+    how many match."""
+    now = utcnow()
+    query = select(ConsoleSession, ApiToken).join(ApiToken,
+                                                  ApiToken.id == ConsoleSession.token_id)
+    if token_id is not None:
+        query = query.where(ConsoleSession.token_id == token_id)
+    if active:
+        query = query.where(
+            ConsoleSession.revoked_at.is_(None), ConsoleSession.expires_at > now,
+            ConsoleSession.last_seen_at > now - policy.idle, ApiToken.revoked_at.is_(None),
+            ApiToken.expires_at.is_(None) | (ApiToken.expires_at > now))
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(query.order_by(ConsoleSession.id.desc()).limit(limit)
+                           .offset(offset)).all()
+    return [(row, token) for row, token in rows], total
+
+
+def hash_of(secret: str) -> str:
+    """The stored hash of a session id (to tell the caller's own session in a list)."""
+    return hash_secret(secret)

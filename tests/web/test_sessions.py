@@ -155,3 +155,34 @@ def test_csrf_tokens_are_bound_to_the_session(world: World, console: MakeConsole
     refused = a.post("/console/logout", csrf=False, data={"csrf_token": b.csrf})
     assert refused.status_code == 403
     assert a.post("/console/logout").status_code == 303
+
+
+def test_admins_see_and_end_sessions_in_the_console(world: World, console: MakeConsole) -> None:
+    """The 控制台会话 page (admins only) lists the live sessions, marks the admin's own, and
+    ending one (a form post with the CSRF token) logs that user out at once, audited."""
+    from relief.platform.models import Role
+    from tests.world import make_token
+
+    v = console(world.viewer.token)
+    admin = console(make_token(world.db, Role.admin, name="console-admin"))
+    page = admin.get("/console/sessions")
+    assert page.status_code == 200 and "控制台会话" in page.text and "当前会话" in page.text
+    assert 'id="nav-sessions"' in page.text
+    viewer_row = _row(world, v)
+    assert f'<tr data-id="{viewer_row.id}">' in page.text
+    assert admin.post(f"/console/sessions/{viewer_row.id}/revoke", csrf=False
+                      ).status_code == 403  # no CSRF token: refused
+    assert _logged_in(v)
+    done = admin.post(f"/console/sessions/{viewer_row.id}/revoke")
+    assert done.status_code == 303 and done.headers["location"] == "/console/sessions?done=1"
+    assert not _logged_in(v)
+    after = admin.get("/console/sessions?done=1").text
+    assert 'id="sessions-done"' in after and f'<tr data-id="{viewer_row.id}">' not in after
+    with world.db.read_session() as s:
+        event = s.execute(select(AuditEvent).where(AuditEvent.action == "session.revoke")
+                          ).scalar_one()
+    assert event.actor == "admin:console-admin" and event.entity_id == str(viewer_row.id)
+    m = console(world.manager.token)
+    assert 'id="nav-sessions"' not in m.get("/console/readiness").text
+    assert m.get("/console/sessions").status_code == 403
+    assert m.post(f"/console/sessions/{_row(world, m).id}/revoke").status_code == 403
