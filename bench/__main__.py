@@ -1,7 +1,7 @@
 """Run every benchmark, one after the other, then rebuild bench/RESULTS.md (``make bench``).
 
 Usage: python -m bench [--only inventory|nantong|families|solomon|readiness|exchange|load|
-       disaster_day ...] [--runs 3]
+       disaster_day|fuzz ...] [--runs 3]
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ BENCHMARKS = {
     "exchange": ["bench.exchange"],
     "load": ["bench.load"],
     "disaster_day": ["bench.disaster_day"],
+    # schemathesis over every operation, 300 s per database (bench/results/fuzz.md)
+    "fuzz": ["bench.fuzz", "--label", "after"],
 }
 
 

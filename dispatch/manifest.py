@@ -6,11 +6,13 @@ import csv
 import io
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dispatch.models.plans import ShipmentPublic
+from relief.platform.exports import csv_row
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                    autoescape=select_autoescape(["html"]))
@@ -26,10 +28,21 @@ def manifest_html(shipment: ShipmentPublic, *, incident_name: str, tz: ZoneInfo)
         s=shipment, incident_name=incident_name, clock=lambda v: _clock(v, tz))
 
 
+class _SafeWriter:
+    """A csv writer whose formula-like texts are written as text (relief.platform.exports)."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def writerow(self, values: list[Any]) -> None:
+        """Write one row, made safe."""
+        self.writer.writerow(csv_row(values))
+
+
 def manifest_csv(shipment: ShipmentPublic, *, tz: ZoneInfo) -> str:
     """The manifest as CSV: the load by item and lot, then the stops with their unloads."""
     out = io.StringIO()
-    w = csv.writer(out)
+    w = _SafeWriter(csv.writer(out))
     w.writerow(["shipment", shipment.id, "vehicle", shipment.vehicle, "driver",
                 shipment.driver or "", "source", shipment.source,
                 "depart", _clock(shipment.planned_depart, tz)])

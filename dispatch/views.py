@@ -48,7 +48,16 @@ from dispatch.models.plans import (
 )
 from dispatch.roads import load_graph
 from relief.platform import crud
-from relief.platform.api import IdempotencyKey, Limit, Offset, Page, idempotent_post, settings_of
+from relief.platform.api import (
+    IdempotencyKey,
+    Limit,
+    Offset,
+    Page,
+    PathId,
+    Seq,
+    idempotent_post,
+    settings_of,
+)
 from relief.platform.auth import Admin, DatabaseDep, Reader, require
 from relief.platform.dbtypes import utcnow
 from relief.platform.models import Role
@@ -177,7 +186,7 @@ def list_incidents(db: DatabaseDep, _user: Reader, status: IncidentStatus | None
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentPublic, tags=["incidents"])
-def get_incident(incident_id: int, db: DatabaseDep, _user: Reader) -> IncidentPublic:
+def get_incident(incident_id: PathId, db: DatabaseDep, _user: Reader) -> IncidentPublic:
     """An incident with its sites (latest head counts) and road closures."""
     with db.read_session() as session:
         return service.incident_public(session, service.get_incident(session, incident_id))
@@ -185,7 +194,7 @@ def get_incident(incident_id: int, db: DatabaseDep, _user: Reader) -> IncidentPu
 
 @router.post("/incidents/{incident_id}/close", response_model=IncidentPublic,
              tags=["incidents"])
-def post_close(incident_id: int, request: Request, user: Dispatcher,
+def post_close(incident_id: PathId, request: Request, user: Dispatcher,
                key: IdempotencyKey = None) -> JSONResponse:
     """Close an incident."""
     return idempotent_post(request, principal=user, key=key, body=None, status_code=200,
@@ -195,7 +204,7 @@ def post_close(incident_id: int, request: Request, user: Dispatcher,
 
 @router.post("/incidents/{incident_id}/sites", status_code=201, response_model=SitePublic,
              tags=["incidents"])
-def post_site(incident_id: int, body: SiteIn, request: Request, user: Dispatcher,
+def post_site(incident_id: PathId, body: SiteIn, request: Request, user: Dispatcher,
               key: IdempotencyKey = None) -> JSONResponse:
     """Add an affected site: a shelter (depot code), a township (division code) or a point."""
     return idempotent_post(request, principal=user, key=key, body=body, use_case=lambda s:
@@ -213,7 +222,7 @@ class SiteHistory(BaseModel):
 
 @router.get("/incidents/{incident_id}/sites/{code}", response_model=SiteHistory,
             tags=["incidents"])
-def get_site(incident_id: int, code: str, db: DatabaseDep, _user: Reader) -> SiteHistory:
+def get_site(incident_id: PathId, code: str, db: DatabaseDep, _user: Reader) -> SiteHistory:
     """A site with its head-count history (who reported what, when)."""
     with db.read_session() as session:
         site = service.get_site(session, incident_id, code)
@@ -225,7 +234,7 @@ def get_site(incident_id: int, code: str, db: DatabaseDep, _user: Reader) -> Sit
 
 @router.post("/incidents/{incident_id}/sites/{code}/head-counts", status_code=201,
              response_model=SitePublic, tags=["incidents"])
-def post_head_count(incident_id: int, code: str, body: HeadCountIn, request: Request,
+def post_head_count(incident_id: PathId, code: str, body: HeadCountIn, request: Request,
                     user: Dispatcher, key: IdempotencyKey = None) -> JSONResponse:
     """Record a new head count for a site (the latest report wins)."""
     return idempotent_post(request, principal=user, key=key, body=body, use_case=lambda s:
@@ -236,7 +245,7 @@ def post_head_count(incident_id: int, code: str, body: HeadCountIn, request: Req
 
 @router.post("/incidents/{incident_id}/closures", status_code=201, response_model=ClosurePublic,
              tags=["incidents"])
-def post_closure(incident_id: int, body: ClosureIn, request: Request, user: Dispatcher,
+def post_closure(incident_id: PathId, body: ClosureIn, request: Request, user: Dispatcher,
                  key: IdempotencyKey = None) -> JSONResponse:
     """Close a road edge (a, b) or every edge crossing a polygon."""
     return idempotent_post(request, principal=user, key=key, body=body, use_case=lambda s:
@@ -247,7 +256,7 @@ def post_closure(incident_id: int, body: ClosureIn, request: Request, user: Disp
 
 @router.post("/incidents/{incident_id}/closures/{closure_id}/lift",
              response_model=ClosurePublic, tags=["incidents"])
-def post_lift(incident_id: int, closure_id: int, request: Request, user: Dispatcher,
+def post_lift(incident_id: PathId, closure_id: PathId, request: Request, user: Dispatcher,
               key: IdempotencyKey = None) -> JSONResponse:
     """Reopen the roads of a closure."""
     return idempotent_post(request, principal=user, key=key, body=None, status_code=200,
@@ -340,7 +349,7 @@ _CAPPED = {429: {"description": "Too many planning jobs queued or running for th
 
 @router.post("/incidents/{incident_id}/plans", status_code=202, response_model=PlanJobPublic,
              tags=["plans"], responses=_CAPPED)
-def post_plan(incident_id: int, body: PlanRequestIn, request: Request, user: Dispatcher,
+def post_plan(incident_id: PathId, body: PlanRequestIn, request: Request, user: Dispatcher,
               key: IdempotencyKey = None) -> JSONResponse:
     """Start planning what the incident still misses from live stock; 202 with the job.
 
@@ -363,7 +372,7 @@ def post_plan(incident_id: int, body: PlanRequestIn, request: Request, user: Dis
 
 @router.post("/incidents/{incident_id}/plans/{plan_id}/cancel", response_model=PlanJobPublic,
              tags=["plans"], responses={409: {"description": "The job already finished"}})
-def post_cancel_plan(incident_id: int, plan_id: int, request: Request, user: Dispatcher,
+def post_cancel_plan(incident_id: PathId, plan_id: PathId, request: Request, user: Dispatcher,
                      key: IdempotencyKey = None) -> JSONResponse:
     """Cancel a planning job: a queued one is cancelled at once; a running one stops within a
     couple of seconds (``cancel_requested_at`` is set, ``status`` becomes ``cancelled``)."""
@@ -376,7 +385,7 @@ def post_cancel_plan(incident_id: int, plan_id: int, request: Request, user: Dis
 
 @router.get("/incidents/{incident_id}/plans", response_model=list[PlanJobPublic],
             tags=["plans"])
-def list_plans(incident_id: int, db: DatabaseDep, _user: Reader) -> list[PlanJobPublic]:
+def list_plans(incident_id: PathId, db: DatabaseDep, _user: Reader) -> list[PlanJobPublic]:
     """The incident's planning jobs, newest first (without the plan bodies)."""
     with db.read_session() as session:
         service.get_incident(session, incident_id)
@@ -387,7 +396,7 @@ def list_plans(incident_id: int, db: DatabaseDep, _user: Reader) -> list[PlanJob
 
 @router.get("/incidents/{incident_id}/plans/{plan_id}", response_model=PlanJobPublic,
             tags=["plans"])
-def get_plan(incident_id: int, plan_id: int, db: DatabaseDep, _user: Reader,
+def get_plan(incident_id: PathId, plan_id: PathId, db: DatabaseDep, _user: Reader,
              full: Annotated[bool, Query(description="Include the plan and scenario JSON")]
              = True) -> PlanJobPublic:
     """A planning job: status, progress, and when done the plan and the checker's verdict."""
@@ -398,7 +407,7 @@ def get_plan(incident_id: int, plan_id: int, db: DatabaseDep, _user: Reader,
 
 @router.post("/incidents/{incident_id}/plans/{plan_id}/approve", response_model=PlanJobPublic,
              tags=["plans"])
-def post_approve(incident_id: int, plan_id: int, request: Request, user: Dispatcher,
+def post_approve(incident_id: PathId, plan_id: PathId, request: Request, user: Dispatcher,
                  key: IdempotencyKey = None) -> JSONResponse:
     """Approve a plan: reserve its stock and create its shipments, in one transaction.
 
@@ -424,7 +433,7 @@ def _shipment(session: Session, shipment: Shipment) -> ShipmentPublic:
 
 @router.get("/incidents/{incident_id}/shipments", response_model=list[ShipmentPublic],
             tags=["shipments"])
-def list_shipments(incident_id: int, db: DatabaseDep, _user: Reader,
+def list_shipments(incident_id: PathId, db: DatabaseDep, _user: Reader,
                    status: ShipmentStatus | None = None) -> list[ShipmentPublic]:
     """The incident's trips with loads and stops."""
     with db.read_session() as session:
@@ -437,7 +446,7 @@ def list_shipments(incident_id: int, db: DatabaseDep, _user: Reader,
 
 
 @router.get("/shipments/{shipment_id}", response_model=ShipmentPublic, tags=["shipments"])
-def get_shipment(shipment_id: int, db: DatabaseDep, _user: Reader) -> ShipmentPublic:
+def get_shipment(shipment_id: PathId, db: DatabaseDep, _user: Reader) -> ShipmentPublic:
     """One trip."""
     with db.read_session() as session:
         return _shipment(session, execution.get_shipment(session, shipment_id))
@@ -445,7 +454,7 @@ def get_shipment(shipment_id: int, db: DatabaseDep, _user: Reader) -> ShipmentPu
 
 @router.get("/shipments/{shipment_id}/manifest.html", response_class=HTMLResponse,
             tags=["shipments"])
-def get_manifest_html(shipment_id: int, request: Request, db: DatabaseDep, _user: Reader
+def get_manifest_html(shipment_id: PathId, request: Request, db: DatabaseDep, _user: Reader
                       ) -> HTMLResponse:
     """The printable manifest: vehicle, driver, load by item and lot, stops and times."""
     with db.read_session() as session:
@@ -458,7 +467,7 @@ def get_manifest_html(shipment_id: int, request: Request, db: DatabaseDep, _user
 
 @router.get("/shipments/{shipment_id}/manifest.csv", response_class=PlainTextResponse,
             tags=["shipments"])
-def get_manifest_csv(shipment_id: int, request: Request, db: DatabaseDep, _user: Reader
+def get_manifest_csv(shipment_id: PathId, request: Request, db: DatabaseDep, _user: Reader
                      ) -> Response:
     """The manifest as CSV."""
     with db.read_session() as session:
@@ -471,7 +480,7 @@ def get_manifest_csv(shipment_id: int, request: Request, db: DatabaseDep, _user:
 
 @router.post("/shipments/{shipment_id}/depart", response_model=ShipmentPublic,
              tags=["shipments"])
-def post_depart(shipment_id: int, request: Request, user: TripActor,
+def post_depart(shipment_id: PathId, request: Request, user: TripActor,
                 key: IdempotencyKey = None) -> JSONResponse:
     """The truck leaves: its load moves from the depot into transit."""
     ctx = _ctx(request, user, key)
@@ -482,7 +491,7 @@ def post_depart(shipment_id: int, request: Request, user: TripActor,
 
 @router.post("/shipments/{shipment_id}/stops/{seq}/confirm", response_model=ShipmentPublic,
              tags=["shipments"])
-def post_confirm(shipment_id: int, seq: int, body: StopConfirmIn, request: Request,
+def post_confirm(shipment_id: PathId, seq: Seq, body: StopConfirmIn, request: Request,
                  user: TripActor, key: IdempotencyKey = None) -> JSONResponse:
     """Confirm a stop: delivered goods go to the affected people; less than planned is a
     recorded shortfall. The last stop completes the trip and returns what is left."""
@@ -495,7 +504,7 @@ def post_confirm(shipment_id: int, seq: int, body: StopConfirmIn, request: Reque
 
 @router.post("/shipments/{shipment_id}/cancel", response_model=ShipmentPublic,
              tags=["shipments"])
-def post_cancel(shipment_id: int, body: CancelIn, request: Request, user: TripActor,
+def post_cancel(shipment_id: PathId, body: CancelIn, request: Request, user: TripActor,
                 key: IdempotencyKey = None) -> JSONResponse:
     """Cancel a trip: release its stock, or bring back what is still on the truck."""
     ctx = _ctx(request, user, key)
@@ -511,7 +520,7 @@ def post_cancel(shipment_id: int, body: CancelIn, request: Request, user: TripAc
 
 @router.get("/incidents/{incident_id}/coverage", response_model=reports.CoverageReport,
             tags=["incidents"])
-def get_coverage(incident_id: int, db: DatabaseDep, _user: Reader) -> reports.CoverageReport:
+def get_coverage(incident_id: PathId, db: DatabaseDep, _user: Reader) -> reports.CoverageReport:
     """People covered by the deadline over time, as planned and as delivered."""
     with db.read_session() as session:
         incident = service.get_incident(session, incident_id)
@@ -532,7 +541,7 @@ def get_trip_timing(incident_id: int, db: DatabaseDep, _user: Reader
 
 @router.get("/incidents/{incident_id}/replenishment",
             response_model=list[reports.ReplenishDepot], tags=["incidents"])
-def get_replenishment(incident_id: int, db: DatabaseDep, _user: Reader
+def get_replenishment(incident_id: PathId, db: DatabaseDep, _user: Reader
                       ) -> list[reports.ReplenishDepot]:
     """What each source sent out and what it needs back (回补)."""
     with db.read_session() as session:

@@ -48,7 +48,7 @@ from exchange.models.records import (
     StockBatchIn,
     WarehouseBatchIn,
 )
-from relief.platform.api import IdempotencyKey, Limit, Offset, Page, settings_of
+from relief.platform.api import IdempotencyKey, Limit, Offset, Page, PathId, settings_of
 from relief.platform.auth import Admin, CurrentUser, DatabaseDep, Reader, get_database
 from relief.platform.db import Database
 from relief.platform.errors import Conflict
@@ -354,7 +354,7 @@ def list_sync_runs(db: DatabaseDep, _user: ExchangeReader, source: str | None = 
 
 
 @router.get("/sync-runs/{run_id}", response_model=SyncRunPublic)
-def get_sync_run(run_id: int, db: DatabaseDep, _user: ExchangeReader) -> SyncRunPublic:
+def get_sync_run(run_id: PathId, db: DatabaseDep, _user: ExchangeReader) -> SyncRunPublic:
     """One sync-log entry with its rejected records and their reasons."""
     with db.read_session() as session:
         return service.get_run(session, run_id)

@@ -34,6 +34,7 @@ from sqlalchemy import bindparam, case, func, or_, select, tuple_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from relief.platform.dbtypes import utcnow
@@ -44,6 +45,7 @@ from relief.platform.errors import (
     NotFound,
     ReliefError,
 )
+from relief.platform.fields import INT32_MAX
 from relief.platform.metrics import count_move
 from supplies import quantsql
 from supplies.models import (
@@ -71,6 +73,12 @@ VIRTUAL_LOCATIONS: dict[LocationKind, tuple[str, str]] = {
     LocationKind.scrap: ("VIRTUAL/SCRAP", "Scrapped: expired or damaged"),
     LocationKind.transit: ("VIRTUAL/TRANSIT", "In transit between depots or to sites"),
 }
+
+
+# The most one quant (a location's stock of one lot) holds: its INTEGER column's range. One
+# request moves at most relief.platform.fields.MAX_QUANTITY; a move that would pass this is
+# refused (409) instead of overflowing the column (issue 16: three receipts of 10^9).
+MAX_QUANT = INT32_MAX
 
 
 class _Dated(Protocol):
@@ -491,7 +499,21 @@ def _credit(session: Session, destination: Location, item_id: int, lot_id: int, 
     which also creates and locks the quant)."""
     if destination.kind in STOCKED_KINDS:
         assert destination.id is not None
-        quantsql.credit(session, destination.id, item_id, lot_id, qty, utcnow())
+        try:
+            _, on_hand, _ = quantsql.credit(session, destination.id, item_id, lot_id, qty,
+                                            utcnow())
+        except DataError as exc:  # PostgreSQL: the INTEGER column's range (SQLSTATE 22003)
+            if getattr(exc.orig, "sqlstate", None) != "22003":
+                raise
+            raise _lot_full(session, destination, lot_id, qty) from exc
+        if on_hand > MAX_QUANT:  # SQLite's integers are wider: the same limit, checked here
+            raise _lot_full(session, destination, lot_id, qty)
+
+
+def _lot_full(session: Session, destination: Location, lot_id: int, qty: int) -> Conflict:
+    lot = session.get_one(Lot, lot_id)
+    return Conflict.of("stock.lot_full", field="quantity", lot=lot.lot_number,
+                       location=destination.code, quantity=qty, max=MAX_QUANT)
 
 
 def move_picks(

@@ -249,7 +249,11 @@ def _operation(
 def receive_stock(
     session: Session, *, principal: Principal, data: ReceiptIn, ctx: MoveContext
 ) -> OperationPublic:
-    """Book goods from a supplier into a depot, creating the lot when it is new."""
+    """Book goods from a supplier into a depot, creating the lot when it is new. Goods whose
+    expiry has already passed are refused unless ``accept_expired`` says they are meant."""
+    if data.expiry is not None and data.expiry < ctx.today and not data.accept_expired:
+        raise InvalidInput.of("lot.expiry_past", field="expiry", expiry=data.expiry,
+                              today=ctx.today)
     depot, found = _depot_and_item(session, data.depot, data.item, principal, field="depot",
                                    towards=LocationKind.supplier)
     item = _known_item(found, data.item)

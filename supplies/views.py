@@ -13,7 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relief.platform import crud
-from relief.platform.api import IdempotencyKey, Limit, Offset, Page, idempotent_post, settings_of
+from relief.platform.api import (
+    Cursor,
+    IdempotencyKey,
+    Limit,
+    Offset,
+    Page,
+    PathId,
+    QueryId,
+    idempotent_post,
+    settings_of,
+)
 from relief.platform.auth import Admin, CurrentUser, DatabaseDep, Reader, require
 from relief.platform.errors import NotFound
 from relief.platform.models import Role
@@ -30,6 +40,7 @@ from supplies.models import (
     Item,
     Location,
     Lot,
+    MoveKind,
     Quant,
     Reservation,
     ReservationState,
@@ -147,7 +158,7 @@ def post_transfer(body: TransferIn, request: Request, user: StockWriter, key: Id
 
 @router.post("/stock/transfers/{transfer_id}/receive", response_model=TransferPublic,
              tags=["stock"])
-def post_transfer_receive(transfer_id: int, body: TransferReceiveIn, request: Request,
+def post_transfer_receive(transfer_id: PathId, body: TransferReceiveIn, request: Request,
                           user: StockWriter, key: IdempotencyKey = None) -> JSONResponse:
     """Book a transfer in; a smaller quantity records the discrepancy as a transit loss."""
     return _stock_post(
@@ -194,7 +205,7 @@ def _lot_public(session: Session, lot: Lot) -> LotPublic:
 
 
 @router.post("/stock/lots/{lot_id}/quality", response_model=LotQualityPublic, tags=["stock"])
-def post_lot_quality(lot_id: int, body: QualityIn, request: Request, user: StockWriter,
+def post_lot_quality(lot_id: PathId, body: QualityIn, request: Request, user: StockWriter,
                      key: IdempotencyKey = None) -> JSONResponse:
     """Set one depot's quality verdict on its stock of a lot: quarantined or damaged stock is
     never issued or reserved. The same lot at other depots keeps its own quality."""
@@ -218,7 +229,7 @@ def post_reservation(body: ReservationIn, request: Request, user: Reserver,
 
 @router.post("/stock/reservations/{reservation_id}/release", response_model=ReservationPublic,
              tags=["stock"])
-def post_release(reservation_id: int, body: ReleaseIn, request: Request, user: Reserver,
+def post_release(reservation_id: PathId, body: ReleaseIn, request: Request, user: Reserver,
                  key: IdempotencyKey = None) -> JSONResponse:
     """Give back part or all of a reservation."""
     return _stock_post(
@@ -286,14 +297,14 @@ def get_moves(
     db: DatabaseDep,
     _user: Reader,
     limit: Limit = 100,
-    after: Annotated[int | None, Query(ge=0, description="Cursor: last move id seen")] = None,
+    after: Cursor = None,
     depot: str | None = None,
     item: str | None = None,
-    lot_id: int | None = None,
-    kind: str | None = None,
+    lot_id: QueryId = None,
+    kind: MoveKind | None = None,
     reference: str | None = None,
     operation: str | None = None,
-    transfer_id: int | None = None,
+    transfer_id: QueryId = None,
 ) -> MovePage:
     """The append-only ledger, oldest first, with filters and a cursor."""
     with db.read_session() as session:
@@ -322,7 +333,7 @@ def get_lots(db: DatabaseDep, _user: Reader, item: str | None = None, limit: Lim
 
 
 @router.get("/stock/lots/{lot_id}", response_model=LotPublic, tags=["stock"])
-def get_lot(lot_id: int, db: DatabaseDep, _user: Reader) -> LotPublic:
+def get_lot(lot_id: PathId, db: DatabaseDep, _user: Reader) -> LotPublic:
     """One lot."""
     with db.read_session() as session:
         lot = session.get(Lot, lot_id)
@@ -350,7 +361,7 @@ def get_transfers(db: DatabaseDep, _user: Reader, state: TransferState | None = 
 
 
 @router.get("/stock/transfers/{transfer_id}", response_model=TransferPublic, tags=["stock"])
-def get_transfer(transfer_id: int, db: DatabaseDep, _user: Reader) -> TransferPublic:
+def get_transfer(transfer_id: PathId, db: DatabaseDep, _user: Reader) -> TransferPublic:
     """One transfer with its lots."""
     with db.read_session() as session:
         return service.get_transfer(session, transfer_id)
@@ -376,7 +387,7 @@ def get_reservations(db: DatabaseDep, _user: Reader, state: ReservationState | N
 
 @router.get("/stock/reservations/{reservation_id}", response_model=ReservationPublic,
             tags=["stock"])
-def get_reservation(reservation_id: int, db: DatabaseDep, _user: Reader) -> ReservationPublic:
+def get_reservation(reservation_id: PathId, db: DatabaseDep, _user: Reader) -> ReservationPublic:
     """One reservation with what it still holds per lot."""
     with db.read_session() as session:
         return service.get_reservation(session, reservation_id)
@@ -575,7 +586,7 @@ def list_agreements(request: Request, db: DatabaseDep, _user: Reader, depot: str
 
 @router.get("/agreements/{agreement_id}", response_model=AgreementReservePublic,
             tags=["reserves"])
-def get_agreement(agreement_id: int, db: DatabaseDep, _user: Reader) -> AgreementReservePublic:
+def get_agreement(agreement_id: PathId, db: DatabaseDep, _user: Reader) -> AgreementReservePublic:
     """One agreement reserve."""
     with db.read_session() as session:
         return masterdata.agreement_public(session, masterdata.get_agreement(session, agreement_id))
@@ -592,7 +603,7 @@ def post_agreement(body: AgreementReserveCreate, request: Request, user: Admin,
 
 @router.patch("/agreements/{agreement_id}", response_model=AgreementReservePublic,
               tags=["reserves"])
-def patch_agreement(agreement_id: int, body: AgreementReserveUpdate, db: DatabaseDep,
+def patch_agreement(agreement_id: PathId, body: AgreementReserveUpdate, db: DatabaseDep,
                     user: Admin) -> BaseModel:
     """Change an agreement reserve (admin)."""
     return db.write(lambda s: masterdata.agreement_public(s, masterdata.update_agreement(
@@ -617,7 +628,7 @@ def list_capacity(db: DatabaseDep, _user: Reader, depot: str | None = None,
 
 @router.get("/capacity-reserves/{capacity_id}", response_model=CapacityReservePublic,
             tags=["reserves"])
-def get_capacity(capacity_id: int, db: DatabaseDep, _user: Reader) -> CapacityReservePublic:
+def get_capacity(capacity_id: PathId, db: DatabaseDep, _user: Reader) -> CapacityReservePublic:
     """One capacity reserve."""
     with db.read_session() as session:
         return masterdata.capacity_public(session, masterdata.get_capacity(session, capacity_id))
@@ -634,7 +645,7 @@ def post_capacity(body: CapacityReserveCreate, request: Request, user: Admin,
 
 @router.patch("/capacity-reserves/{capacity_id}", response_model=CapacityReservePublic,
               tags=["reserves"])
-def patch_capacity(capacity_id: int, body: CapacityReserveUpdate, db: DatabaseDep, user: Admin
+def patch_capacity(capacity_id: PathId, body: CapacityReserveUpdate, db: DatabaseDep, user: Admin
                    ) -> BaseModel:
     """Change a capacity reserve (admin)."""
     return db.write(lambda s: masterdata.capacity_public(s, masterdata.update_capacity(
@@ -660,7 +671,7 @@ def list_targets(db: DatabaseDep, _user: Reader, tier: Tier | None = None,
 
 
 @router.get("/targets/{target_id}", response_model=ReserveTargetPublic, tags=["reserves"])
-def get_target(target_id: int, db: DatabaseDep, _user: Reader) -> ReserveTargetPublic:
+def get_target(target_id: PathId, db: DatabaseDep, _user: Reader) -> ReserveTargetPublic:
     """One reserve target."""
     with db.read_session() as session:
         row = session.get(ReserveTarget, target_id)
@@ -678,7 +689,7 @@ def post_target(body: ReserveTargetCreate, request: Request, user: Admin, key: I
 
 
 @router.patch("/targets/{target_id}", response_model=ReserveTargetPublic, tags=["reserves"])
-def patch_target(target_id: int, body: ReserveTargetUpdate, db: DatabaseDep, user: Admin
+def patch_target(target_id: PathId, body: ReserveTargetUpdate, db: DatabaseDep, user: Admin
                  ) -> BaseModel:
     """Change a reserve target's quantity (admin)."""
     return db.write(lambda s: masterdata.target_public(s, masterdata.update_target(

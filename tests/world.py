@@ -112,6 +112,8 @@ class World:
             expiry = TODAY + timedelta(days=200)
         if expiry:
             body["expiry"] = expiry.isoformat()
+            if expiry < TODAY:  # goods received already expired, on purpose
+                body["accept_expired"] = True
         response = self.admin.post("/stock/receipts", body)
         assert response.status_code == 201, response.text
         return response.json()

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from relief.platform.api import settings_of
+from relief.platform.api import PathId, settings_of
 from relief.platform.auth import get_database
 from relief.platform.models import Role
 from relief.platform.principal import Principal
@@ -308,7 +308,7 @@ def post_scrap(request: Request, code: str, user: ConsoleUser, form: Form) -> Re
 
 
 @router.post("/transfers/{transfer_id}/receive", response_class=HTMLResponse)
-def post_transfer_receive(request: Request, transfer_id: int, user: ConsoleUser,
+def post_transfer_receive(request: Request, transfer_id: PathId, user: ConsoleUser,
                           form: Form) -> Response:
     """Book an incoming transfer in (supplies.service.receive_transfer)."""
     with get_database(request).read_session() as session:
@@ -387,7 +387,7 @@ def post_count_upload(request: Request, code: str, user: ConsoleUser, form: Form
     try:
         lines, problems = stockio.read_count(data, [Translator(lang) for lang in LANGS])
     except stockio.CountFileError as exc:
-        state.add("file", tr(f"count.{exc.args[0]}"))
+        state.add("file", tr(f"count.{exc.args[0]}", **(exc.args[1] if len(exc.args) > 1 else {})))
         return render_depot(request, user, code, forms={"count": state}, status=422)
     with get_database(request).read_session() as session:
         preview = stockio.preview(session, principal=user, depot_code=code, lines=lines,

@@ -34,9 +34,10 @@ from dispatch.models import (
 from dispatch.models.incidents import ClosureIn, HeadCountIn, IncidentIn, SiteIn
 from dispatch.models.plans import PlanRequestIn
 from dispatch.views import plan_queue
-from relief.platform.api import settings_of
+from relief.platform.api import PathId, settings_of
 from relief.platform.auth import get_database
 from relief.platform.dbtypes import utcnow
+from relief.platform.fields import INT32_MAX
 from relief.platform.models import Role
 from relief.platform.principal import Principal
 from supplies.models import Depot, DepotKind, Division, DivisionLevel
@@ -281,8 +282,8 @@ def render_desk(request: Request, user: Principal, incident_id: int, *,
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
-def desk(request: Request, incident_id: int, user: ConsoleUser,
-         plan: Annotated[int | None, Query(ge=1)] = None,
+def desk(request: Request, incident_id: PathId, user: ConsoleUser,
+         plan: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
          done: Annotated[str | None, Query(max_length=40)] = None) -> Response:
     """The dispatch desk of one incident."""
     return render_desk(request, user, incident_id, plan_id=plan, done=done)
@@ -310,7 +311,7 @@ def _desk_post(request: Request, user: Principal, form: Any, incident_id: int, n
 
 
 @router.post("/incidents/{incident_id}/sites", response_class=HTMLResponse)
-def post_site(request: Request, incident_id: int, user: ConsoleUser, form: Form) -> Response:
+def post_site(request: Request, incident_id: PathId, user: ConsoleUser, form: Form) -> Response:
     """Add an affected site: a township, a shelter or a point picked on the map."""
     user.require_role(Role.dispatcher)
     tr = translator(request)
@@ -328,7 +329,7 @@ def post_site(request: Request, incident_id: int, user: ConsoleUser, form: Form)
 
 
 @router.post("/incidents/{incident_id}/sites/{code}/head-counts", response_class=HTMLResponse)
-def post_head_count(request: Request, incident_id: int, code: str, user: ConsoleUser,
+def post_head_count(request: Request, incident_id: PathId, code: str, user: ConsoleUser,
                     form: Form) -> Response:
     """Record a new head count for a site."""
     user.require_role(Role.dispatcher)
@@ -340,7 +341,7 @@ def post_head_count(request: Request, incident_id: int, code: str, user: Console
 
 
 @router.post("/incidents/{incident_id}/closures", response_class=HTMLResponse)
-def post_closure(request: Request, incident_id: int, user: ConsoleUser, form: Form) -> Response:
+def post_closure(request: Request, incident_id: PathId, user: ConsoleUser, form: Form) -> Response:
     """Close a road edge picked on the map, or every edge crossing a drawn polygon."""
     user.require_role(Role.dispatcher)
     tr = translator(request)
@@ -371,7 +372,7 @@ def post_closure(request: Request, incident_id: int, user: ConsoleUser, form: Fo
 
 
 @router.post("/incidents/{incident_id}/closures/{closure_id}/lift", response_class=HTMLResponse)
-def post_lift(request: Request, incident_id: int, closure_id: int, user: ConsoleUser,
+def post_lift(request: Request, incident_id: PathId, closure_id: PathId, user: ConsoleUser,
               form: Form) -> Response:
     """Reopen the roads of a closure."""
     user.require_role(Role.dispatcher)
@@ -383,7 +384,7 @@ def post_lift(request: Request, incident_id: int, closure_id: int, user: Console
 
 
 @router.post("/incidents/{incident_id}/close", response_class=HTMLResponse)
-def post_close(request: Request, incident_id: int, user: ConsoleUser, form: Form) -> Response:
+def post_close(request: Request, incident_id: PathId, user: ConsoleUser, form: Form) -> Response:
     """Close the incident."""
     user.require_role(Role.dispatcher)
     return _desk_post(
@@ -398,7 +399,7 @@ def post_close(request: Request, incident_id: int, user: ConsoleUser, form: Form
 
 
 @router.post("/incidents/{incident_id}/plans", response_class=HTMLResponse)
-def post_plan(request: Request, incident_id: int, user: ConsoleUser, form: Form) -> Response:
+def post_plan(request: Request, incident_id: PathId, user: ConsoleUser, form: Form) -> Response:
     """Queue a planning job (dispatch.flows.request_plan) and show its progress."""
     user.require_role(Role.dispatcher)
     tr = translator(request)
@@ -419,7 +420,7 @@ def post_plan(request: Request, incident_id: int, user: ConsoleUser, form: Form)
 
 
 @router.post("/incidents/{incident_id}/plans/{plan_id}/cancel", response_class=HTMLResponse)
-def post_cancel_plan(request: Request, incident_id: int, plan_id: int, user: ConsoleUser,
+def post_cancel_plan(request: Request, incident_id: PathId, plan_id: PathId, user: ConsoleUser,
                      form: Form) -> Response:
     """Cancel a queued or running planning job (dispatch.flows.cancel_plan)."""
     user.require_role(Role.dispatcher)
@@ -438,7 +439,7 @@ def _job(plan: DispatchPlan) -> dict[str, Any]:
 
 
 @router.get("/incidents/{incident_id}/plans/{plan_id}/progress", response_class=HTMLResponse)
-def plan_progress(request: Request, incident_id: int, plan_id: int, user: ConsoleUser
+def plan_progress(request: Request, incident_id: PathId, plan_id: PathId, user: ConsoleUser
                   ) -> Response:
     """The job's phase and progress (htmx polls this); a finished job reloads the desk."""
     with get_database(request).read_session() as session:
@@ -456,7 +457,7 @@ def plan_progress(request: Request, incident_id: int, plan_id: int, user: Consol
 
 
 @router.post("/incidents/{incident_id}/plans/{plan_id}/approve", response_class=HTMLResponse)
-def post_approve(request: Request, incident_id: int, plan_id: int, user: ConsoleUser,
+def post_approve(request: Request, incident_id: PathId, plan_id: PathId, user: ConsoleUser,
                  form: Form) -> Response:
     """Approve a plan (dispatch.execution.approve); a 409 lists what stock moved."""
     user.require_role(Role.dispatcher)

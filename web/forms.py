@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from relief.platform.errors import Forbidden, NotFound, ReliefError, Unauthorized
+from relief.platform.fields import FORM
 from web.i18n import Translator, pydantic_message
 
 M = TypeVar("M", bound=BaseModel)
@@ -109,7 +110,7 @@ def build(model: type[M], state: FormState, tr: Translator, **fixed: Any) -> M |
     data = {**clean(state.values, model.model_fields), **fixed}
     state.fields.update(n for n in model.model_fields if n not in fixed)
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={FORM: True})
     except ValidationError as exc:
         state.absorb_validation(exc, tr, fields=model.model_fields)
         return None

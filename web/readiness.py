@@ -30,7 +30,7 @@ from dispatch.readiness.models import (
     Trigger,
 )
 from dispatch.readiness.runner import ReadinessRunner
-from relief.platform.api import settings_of
+from relief.platform.api import PathId, QueryId, Seq, settings_of
 from relief.platform.auth import get_database
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import NotFound
@@ -123,7 +123,7 @@ def render(request: Request, user: Principal, *, run_id: int | None = None,
 
 
 @router.get("/readiness", response_class=HTMLResponse)
-def readiness_view(request: Request, user: ConsoleUser, run: int | None = None) -> Response:
+def readiness_view(request: Request, user: ConsoleUser, run: QueryId = None) -> Response:
     """Per county: the worst library scenario's covered share on a map and in a table, the
     binding reason, the quota shortfall beside the scenario gap, the library and the runs."""
     return render(request, user, run_id=run)
@@ -154,7 +154,7 @@ def post_run(request: Request, user: ConsoleUser, form: Form) -> Response:
 
 
 @router.get("/readiness/runs/{run_id}/progress", response_class=HTMLResponse)
-def run_progress(request: Request, run_id: int, user: ConsoleUser) -> Response:
+def run_progress(request: Request, run_id: PathId, user: ConsoleUser) -> Response:
     """The progress fragment of a run (htmx polls it while the run works)."""
     with get_database(request).read_session() as session:
         run = service.get_run(session, run_id)
@@ -290,7 +290,7 @@ def render_advice(request: Request, user: Principal, advice_id: int, *,
 
 
 @router.get("/readiness/advice/{advice_id}", response_class=HTMLResponse)
-def advice_view(request: Request, advice_id: int, user: ConsoleUser,
+def advice_view(request: Request, advice_id: PathId, user: ConsoleUser,
                 done: str | None = None) -> Response:
     """An advice with its orders to accept or decline."""
     tr = translator(request)
@@ -299,7 +299,7 @@ def advice_view(request: Request, advice_id: int, user: ConsoleUser,
 
 
 @router.get("/readiness/advice/{advice_id}/progress", response_class=HTMLResponse)
-def advice_progress(request: Request, advice_id: int, user: ConsoleUser) -> Response:
+def advice_progress(request: Request, advice_id: PathId, user: ConsoleUser) -> Response:
     """The progress fragment of an advice job."""
     with get_database(request).read_session() as session:
         row = advice_service.get_advice(session, advice_id)
@@ -311,7 +311,7 @@ def advice_progress(request: Request, advice_id: int, user: ConsoleUser) -> Resp
 
 @router.post("/readiness/advice/{advice_id}/orders/{seq}/{decision}",
              response_class=HTMLResponse)
-def post_decision(request: Request, advice_id: int, seq: int, decision: str,
+def post_decision(request: Request, advice_id: PathId, seq: Seq, decision: str,
                   user: ConsoleUser, form: Form) -> Response:
     """Accept (a transfer goes through the ledger) or decline an order."""
     if decision not in ("accept", "decline"):

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from dispatch import execution, service
 from dispatch.models import Shipment
 from dispatch.roads import RoadGraph, load_graph
+from relief.platform.api import PathId
 from relief.platform.auth import get_database
 from web.render import SECURITY_HEADERS
 from web.routing import ConsoleRoute
@@ -134,7 +135,7 @@ def plan_routes(plan_result: dict[str, Any], scenario: dict[str, Any],
 
 
 @router.get("/incidents/{incident_id}/plans/{plan_id}/routes.json")
-def routes_json(request: Request, incident_id: int, plan_id: int, user: ConsoleUser
+def routes_json(request: Request, incident_id: PathId, plan_id: PathId, user: ConsoleUser
                 ) -> Response:
     """The plan's trips along the roads (the desk's map draws a chosen part of them)."""
     with get_database(request).read_session() as session:

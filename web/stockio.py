@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from relief.platform.errors import Conflict, InvalidInput, NotFound
+from relief.platform.exports import csv_row, xlsx_append
 from relief.platform.principal import Principal
 from supplies import ledger, reports, service
 from supplies.ledger import MoveContext
@@ -47,6 +49,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 MAX_ROWS = 5000
 MAX_BYTES = 5 * 1024 * 1024
+# Checked before openpyxl parses anything (a 230 KB sheet used to take 2.2 GB of memory: the
+# check was on the compressed size only): the unpacked size of the whole file and of its shared
+# strings, then, while the sheet streams in read-only mode, the columns read, the cells and the
+# length of each text.
+MAX_UNPACKED_BYTES = 40 * 1024 * 1024
+MAX_SHARED_STRINGS_BYTES = 10 * 1024 * 1024
+MAX_ZIP_MEMBERS = 100
+MAX_COLUMNS = 40
+MAX_CELLS = 100_000  # the exported sheet of 5,000 lots has 55,011
+MAX_CELL_CHARS = 1000
 
 
 def depot_stock(session: Session, *, depot: str, today: date) -> list[reports.StockRow]:
@@ -70,7 +82,7 @@ def to_csv(rows: Iterable[reports.StockRow], tr: Translator) -> str:
     writer = csv.writer(out)
     writer.writerow([tr(label) for _, label in COLUMNS])
     for row in rows:
-        writer.writerow(_cells(row, tr))
+        writer.writerow(csv_row(_cells(row, tr)))
     return out.getvalue()
 
 
@@ -84,7 +96,7 @@ def to_xlsx(rows: Sequence[reports.StockRow], tr: Translator, *, depot: str, dep
     sheet.append([tr(label) for _, label in COLUMNS])
     expiry_col = [name for name, _ in COLUMNS].index("expiry") + 1
     for row in rows:
-        sheet.append(_cells(row, tr))
+        xlsx_append(sheet, _cells(row, tr))
         if row.expiry:  # a real date cell, so the spreadsheet sorts and filters it as a date
             cell = sheet.cell(row=sheet.max_row, column=expiry_col)
             cell.value = row.expiry
@@ -104,7 +116,7 @@ def to_xlsx(rows: Sequence[reports.StockRow], tr: Translator, *, depot: str, dep
     notes = book.create_sheet(tr("xlsx.notes_sheet"))
     for line in (tr("xlsx.note.title", depot=depot, name=depot_name, date=today.isoformat()),
                  tr("xlsx.note.fill"), tr("xlsx.note.blank"), tr("xlsx.note.preview")):
-        notes.append([line])
+        xlsx_append(notes, [line])
     notes.column_dimensions["A"].width = 100
     out = io.BytesIO()
     book.save(out)
@@ -166,6 +178,37 @@ def _integer(value: Any) -> int | None:
     return int(text)
 
 
+def check_unpacked(data: bytes) -> None:
+    """Refuse an .xlsx whose parts would unpack to more than the limits, before parsing it
+    (the zip directory states each part's size; the parser is bounded by them too, since a
+    part that inflates past its stated size fails the zip's check)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CountFileError("file.not_xlsx") from exc
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise CountFileError("file.unpacked_too_big", {"mb": MAX_UNPACKED_BYTES // 2**20})
+    if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES or any(
+            m.filename.lower().endswith("sharedstrings.xml")
+            and m.file_size > MAX_SHARED_STRINGS_BYTES for m in members):
+        raise CountFileError("file.unpacked_too_big", {"mb": MAX_UNPACKED_BYTES // 2**20})
+
+
+def _bounded(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """The sheet's rows as they stream in, refused past :data:`MAX_CELLS` cells or a text
+    longer than :data:`MAX_CELL_CHARS`."""
+    cells = 0
+    for values in rows:
+        cells += len(values)
+        if cells > MAX_CELLS:
+            raise CountFileError("file.too_many_cells", {"max": MAX_CELLS})
+        for value in values:
+            if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                raise CountFileError("file.cell_too_long", {"max": MAX_CELL_CHARS})
+        yield values
+
+
 def read_count(data: bytes, translators: Sequence[Translator]
                ) -> tuple[list[CountLine], list[SheetProblem]]:
     """The counted lots of an uploaded workbook (first sheet), and the rows that are unusable.
@@ -174,13 +217,14 @@ def read_count(data: bytes, translators: Sequence[Translator]
     """
     if len(data) > MAX_BYTES:
         raise CountFileError("file.too_big")
+    check_unpacked(data)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a file that is not xlsx
         raise CountFileError("file.not_xlsx") from exc
     try:
         sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
+        rows = _bounded(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS))
         header = next(rows, None)
         if header is None:
             raise CountFileError("file.empty")

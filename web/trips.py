@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from dispatch import execution, manifest, service
 from dispatch.models.plans import CancelIn, StopConfirmIn
-from relief.platform.api import settings_of
+from relief.platform.api import PathId, Seq, settings_of
 from relief.platform.auth import get_database
 from relief.platform.models import Role
 from relief.platform.principal import Principal
@@ -67,7 +67,7 @@ def _panel(request: Request, user: Principal, *, incident_id: int | None,
 
 
 @router.get("/incidents/{incident_id}/trips", response_class=HTMLResponse)
-def incident_trips(request: Request, incident_id: int, user: ConsoleUser) -> Response:
+def incident_trips(request: Request, incident_id: PathId, user: ConsoleUser) -> Response:
     """The trip list of an incident (the desk swaps it in when filtered or paged)."""
     with get_database(request).read_session() as session:
         service.get_incident(session, incident_id)
@@ -146,7 +146,7 @@ def _trip_action(request: Request, user: Principal, form: Any, shipment_id: int,
 
 
 @router.post("/shipments/{shipment_id}/depart", response_class=HTMLResponse)
-def post_depart(request: Request, shipment_id: int, user: ConsoleUser, form: Form) -> Response:
+def post_depart(request: Request, shipment_id: PathId, user: ConsoleUser, form: Form) -> Response:
     """The truck leaves (dispatch.execution.depart)."""
     return _trip_action(
         request, user, form, shipment_id, f"trip-{shipment_id}",
@@ -156,7 +156,7 @@ def post_depart(request: Request, shipment_id: int, user: ConsoleUser, form: For
 
 
 @router.post("/shipments/{shipment_id}/cancel", response_class=HTMLResponse)
-def post_cancel(request: Request, shipment_id: int, user: ConsoleUser, form: Form) -> Response:
+def post_cancel(request: Request, shipment_id: PathId, user: ConsoleUser, form: Form) -> Response:
     """Cancel a trip (dispatch.execution.cancel): its load is released or returned."""
     return _trip_action(
         request, user, form, shipment_id, f"cancel-{shipment_id}",
@@ -166,7 +166,7 @@ def post_cancel(request: Request, shipment_id: int, user: ConsoleUser, form: For
 
 
 @router.post("/shipments/{shipment_id}/stops/{seq}/confirm", response_class=HTMLResponse)
-def post_confirm(request: Request, shipment_id: int, seq: int, user: ConsoleUser, form: Form
+def post_confirm(request: Request, shipment_id: PathId, seq: Seq, user: ConsoleUser, form: Form
                  ) -> Response:
     """Confirm a stop with the quantities delivered (dispatch.execution.confirm_stop)."""
     tr = translator(request)
@@ -187,7 +187,7 @@ def post_confirm(request: Request, shipment_id: int, seq: int, user: ConsoleUser
 
 
 @router.get("/shipments/{shipment_id}/manifest", response_class=HTMLResponse)
-def manifest_page(request: Request, shipment_id: int, user: ConsoleUser) -> Response:
+def manifest_page(request: Request, shipment_id: PathId, user: ConsoleUser) -> Response:
     """The printable manifest of a trip (the API's manifest, with the console session)."""
     with get_database(request).read_session() as session:
         shipment = execution.get_shipment(session, shipment_id)

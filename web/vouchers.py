@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from starlette.responses import Response
 
+from relief.platform.api import PathId
 from relief.platform.auth import get_database
 from relief.platform.errors import NotFound
 from supplies import reports, service
@@ -41,7 +42,7 @@ def voucher(request: Request, code: str, operation: str, user: ConsoleUser) -> R
 
 
 @router.get("/transfers/{transfer_id}/waybill", response_class=HTMLResponse)
-def waybill(request: Request, transfer_id: int, user: ConsoleUser) -> Response:
+def waybill(request: Request, transfer_id: PathId, user: ConsoleUser) -> Response:
     """The waybill of one transfer (its lots, weight and signatures)."""
     with get_database(request).read_session() as session:
         transfer = service.get_transfer(session, transfer_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydField
@@ -13,6 +13,7 @@ from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.platform.fields import NEAR_NOW_YEARS, Latitude, Longitude, NearNow, WholeNumber
 
 
 class IncidentKind(StrEnum):
@@ -123,14 +124,23 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# A closure area's vertices: a county outline drawn by hand has tens; the engine tests every
+# road edge against every polygon side, so a 100,000-vertex polygon would cost minutes of CPU.
+MAX_POLYGON_VERTICES = 1000
+MAX_NEED_ITEMS = 200
+PerUnit = Annotated[float, PydField(ge=0, le=10_000)]
+People = Annotated[WholeNumber, PydField(ge=0, le=10_000_000)]
+
+
 class NeedsIn(_Body):
     """A needs standard (the engine's default applies when an incident gives none)."""
 
     days: float = PydField(default=1.0, gt=0, le=30)
     household_size: float = PydField(default=3.0, gt=0, le=20)
-    per_person: dict[str, float] = PydField(default_factory=dict)
-    per_person_per_day: dict[str, float] = PydField(default_factory=dict)
-    per_household: dict[str, float] = PydField(default_factory=dict)
+    per_person: dict[str, PerUnit] = PydField(default_factory=dict, max_length=MAX_NEED_ITEMS)
+    per_person_per_day: dict[str, PerUnit] = PydField(default_factory=dict,
+                                                      max_length=MAX_NEED_ITEMS)
+    per_household: dict[str, PerUnit] = PydField(default_factory=dict, max_length=MAX_NEED_ITEMS)
 
 
 class IncidentIn(_Body):
@@ -138,7 +148,8 @@ class IncidentIn(_Body):
 
     kind: IncidentKind
     name: str = PydField(min_length=1, max_length=120)
-    onset: datetime = PydField(description="ISO-8601 with a time zone")
+    onset: NearNow = PydField(description="ISO-8601 with a time zone, within "
+                              f"{NEAR_NOW_YEARS} years of now")
     deadline_hours: float = PydField(default=10.0, gt=0, le=72)
     needs: NeedsIn | None = None
     note: str | None = PydField(default=None, max_length=500)
@@ -158,14 +169,14 @@ class SiteIn(_Body):
     township: str | None = PydField(default=None, description="Division code of a township")
     code: str | None = PydField(default=None, max_length=40, description="Id of an ad-hoc point")
     name: str | None = PydField(default=None, max_length=120)
-    lat: float | None = PydField(default=None, ge=-90, le=90)
-    lon: float | None = PydField(default=None, ge=-180, le=180)
-    people: int = PydField(ge=0, le=10_000_000)
-    households: int | None = PydField(default=None, ge=0)
-    service_min: int = PydField(default=15, ge=0, le=240)
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    people: People
+    households: People | None = None
+    service_min: Annotated[WholeNumber, PydField(ge=0, le=240)] = 15
     reported_by: str = PydField(min_length=1, max_length=120,
                                 description="Disaster information officer (灾害信息员)")
-    reported_at: datetime | None = None
+    reported_at: NearNow | None = None
 
     @model_validator(mode="after")
     def _one_reference(self) -> SiteIn:
@@ -181,10 +192,10 @@ class SiteIn(_Body):
 class HeadCountIn(_Body):
     """A new head count for a site."""
 
-    people: int = PydField(ge=0, le=10_000_000)
-    households: int | None = PydField(default=None, ge=0)
+    people: People
+    households: People | None = None
     reported_by: str = PydField(min_length=1, max_length=120)
-    reported_at: datetime | None = None
+    reported_at: NearNow | None = None
     note: str | None = PydField(default=None, max_length=300)
 
 
@@ -193,8 +204,9 @@ class ClosureIn(_Body):
 
     a: str | None = None
     b: str | None = None
-    polygon: list[tuple[float, float]] | None = PydField(
-        default=None, min_length=3, description="[[lat, lon], ...] vertices")
+    polygon: list[tuple[Latitude, Longitude]] | None = PydField(
+        default=None, min_length=3, max_length=MAX_POLYGON_VERTICES,
+        description=f"[[lat, lon], ...] vertices (3 to {MAX_POLYGON_VERTICES})")
     reason: str | None = PydField(default=None, max_length=300)
 
     @model_validator(mode="after")

@@ -32,7 +32,7 @@ from dispatch.readiness.models import (
 )
 from dispatch.readiness.runner import ReadinessRunner
 from dispatch.service import incident_public
-from relief.platform.api import IdempotencyKey, idempotent_post, settings_of
+from relief.platform.api import IdempotencyKey, PathId, Seq, idempotent_post, settings_of
 from relief.platform.auth import DatabaseDep, Reader, require
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import InvalidInput
@@ -162,14 +162,14 @@ def list_runs(db: DatabaseDep, _user: Reader,
 
 
 @router.get("/runs/{run_id}", response_model=RunPublic)
-def get_run(run_id: int, db: DatabaseDep, _user: Reader) -> RunPublic:
+def get_run(run_id: PathId, db: DatabaseDep, _user: Reader) -> RunPublic:
     """A run: status, progress (scenarios done of total), error."""
     with db.read_session() as session:
         return service.run_public(service.get_run(session, run_id))
 
 
 @router.get("/runs/{run_id}/results", response_model=list[ResultPublic])
-def get_run_results(run_id: int, db: DatabaseDep, _user: Reader) -> list[ResultPublic]:
+def get_run_results(run_id: PathId, db: DatabaseDep, _user: Reader) -> list[ResultPublic]:
     """Every scenario's result in a run."""
     with db.read_session() as session:
         return service.run_results(session, run_id)
@@ -224,7 +224,7 @@ def list_advice(db: DatabaseDep, _user: Reader,
 
 
 @router.get("/advice/{advice_id}", response_model=AdvicePublic)
-def get_advice(advice_id: int, db: DatabaseDep, _user: Reader) -> AdvicePublic:
+def get_advice(advice_id: PathId, db: DatabaseDep, _user: Reader) -> AdvicePublic:
     """An advice: status, objective, orders, and every scenario before and after."""
     with db.read_session() as session:
         return advice_service.advice_public(session, advice_service.get_advice(session,
@@ -237,7 +237,7 @@ def _ctx(request: Request, user: Principal, key: str | None) -> MoveContext:
 
 
 @router.post("/advice/{advice_id}/orders/{seq}/accept", response_model=OrderPublic)
-def post_accept(advice_id: int, seq: int, body: DecisionIn, request: Request,
+def post_accept(advice_id: PathId, seq: Seq, body: DecisionIn, request: Request,
                 user: StockActor, key: IdempotencyKey = None) -> JSONResponse:
     """Accept an order: a transfer is sent through the ledger from the sending depot (its
     manager or an admin); accepting again changes nothing. 409 when stock moved since."""
@@ -250,7 +250,7 @@ def post_accept(advice_id: int, seq: int, body: DecisionIn, request: Request,
 
 
 @router.post("/advice/{advice_id}/orders/{seq}/decline", response_model=OrderPublic)
-def post_decline(advice_id: int, seq: int, body: DecisionIn, request: Request,
+def post_decline(advice_id: PathId, seq: Seq, body: DecisionIn, request: Request,
                  user: StockActor, key: IdempotencyKey = None) -> JSONResponse:
     """Decline a draft order (a manager of either depot, or an admin)."""
     return idempotent_post(request, principal=user, key=key, body=body, status_code=200,

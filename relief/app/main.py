@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -19,6 +20,8 @@ from relief.app import migrations
 from relief.app.wiring import import_runner, plan_runner, readiness_runner
 from relief.platform import metrics
 from relief.platform.db import Database
+from relief.platform.edge import EdgeGuard
+from relief.platform.envelope import document_errors
 from relief.platform.errors import ReliefError, error_envelope
 from relief.platform.messages import pydantic_text
 from relief.platform.middleware import RequestContext
@@ -33,8 +36,11 @@ depots, agreement and capacity reserves) on one double-entry stock ledger, and d
 planning that gets basic needs to affected people within 10 hours.
 
 Authenticate with `Authorization: Bearer <token>` (`relief token create`, or the demo tokens
-`make run` prints). Every POST honours an `Idempotency-Key` header. Errors share one envelope:
-`{"error": {"code", "message", "fields": [{"field", "message"}], "details"}}`.
+`make run` prints). Every POST honours an `Idempotency-Key` header. Errors share one envelope
+(schema `ErrorEnvelope`, documented on every error status of every operation):
+`{"error": {"code", "key", "message", "message_zh", "fields": [{"field", "message",
+"message_zh"}], "details"}}`. Bodies are limited in size (413), and NUL and other control
+characters are refused in every string (see docs/hardening.md).
 """
 
 
@@ -73,7 +79,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.import_runner = imports
     app.state.limiter = limiter_for(db.engine)
     app.state.gauges = [plan_gauges(db)]
-    app.add_middleware(RequestContext)
+    app.add_middleware(EdgeGuard, max_body_bytes=settings.max_body_bytes,
+                       max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestContext)  # request id, log line, any 500
     # Large JSON answers (feed pages, lists) compress about tenfold (docs/integration.md).
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.include_router(supplies_router)
@@ -84,6 +92,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(console_router)  # the web console under /console
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
+    install_error_schema(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -121,6 +130,19 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
+def install_error_schema(app: FastAPI) -> None:
+    """Document the error envelope on every error response of the OpenAPI."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # FastAPI's own, cached until the routes change
+        if "ErrorEnvelope" not in schema.get("components", {}).get("schemas", {}):
+            document_errors(schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error in the shared envelope."""
 
@@ -143,7 +165,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed",
+                413: "payload_too_large"}.get(exc.status_code, "http_error")
         return JSONResponse(
             error_envelope(code, str(exc.detail)), status_code=exc.status_code,
             headers=getattr(exc, "headers", None),

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import Header, Query, Request
+from fastapi import Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from relief.platform import idempotency
 from relief.platform.auth import get_database
+from relief.platform.fields import INT32_MAX, INT64_MAX
 from relief.platform.principal import Principal
 from relief.platform.settings import Settings
 
@@ -26,7 +27,15 @@ IdempotencyKey = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip")]
+MAX_OFFSET = 100_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")]
+# Ids in paths and filters: a number outside the INTEGER column's range names no row, and is
+# refused (422) before it reaches the database (PostgreSQL would fail on it).
+PathId = Annotated[int, Path(ge=1, le=INT32_MAX, description="Id")]
+QueryId = Annotated[int | None, Query(ge=1, le=INT32_MAX, description="Id")]
+Seq = Annotated[int, Path(ge=1, le=INT32_MAX, description="Position, from 1")]
+# Cursors over BIGINT ids (the ledger's moves).
+Cursor = Annotated[int | None, Query(ge=0, le=INT64_MAX, description="Cursor: last id seen")]
 
 
 class Page(BaseModel, Generic[T]):

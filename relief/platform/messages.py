@@ -444,6 +444,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "count.file.columns": ("缺少“物资编码”“批次”“盘点数”列",
                            "The “Item”, “Lot” and “Counted” columns are missing"),
     "count.file.too_many_rows": ("行数过多", "Too many rows"),
+    "count.file.unpacked_too_big": ("文件解压后超过 {mb} MB,不是盘点表",
+                                    "The file unpacks to more than {mb} MB: not a count sheet"),
+    "count.file.too_many_cells": ("单元格过多(最多 {max} 个)", "Too many cells (at most {max})"),
+    "count.file.cell_too_long": ("单元格内容过长(最多 {max} 个字符)",
+                                 "A cell is too long (at most {max} characters)"),
     "count.row.counted_not_integer": ("盘点数不是整数", "Counted is not a whole number"),
     "count.row.counted_negative": ("盘点数不能为负", "Counted is negative"),
     "count.row.item_lot_missing": ("缺少物资编码或批次", "Item or lot missing"),
@@ -737,6 +742,30 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "code.method_not_allowed": ("不支持的请求方法", "Method not allowed"),
     "code.http_error": ("请求有误", "Bad request"),
     "code.constraint_violation": ("数据冲突,未保存", "The change breaks a database constraint"),
+    # hardening (issue 16): the edge checks, bounds and the last-resort 500
+    "code.payload_too_large": ("请求体过大", "Request body too large"),
+    "code.internal_error": ("服务器内部错误", "Internal error"),
+    "err.internal": ("服务器内部错误,请稍后重试;如仍出错请联系管理员并提供请求号 {request_id}",
+                     "internal error; try again later, or give the administrator request id "
+                     "{request_id}"),
+    "err.request.too_large": ("请求体超过上限 {limit} 字节(已有 {size} 字节)",
+                              "request body over the limit of {limit} bytes ({size} bytes)"),
+    "err.input.control_character": ("不能包含控制字符(发现 {code_point})",
+                                    "must not contain control characters (found {code_point})"),
+    "err.lot.expiry_past": ("有效期 {expiry} 早于今天 {today}:已过期的物资须确认后才能入库"
+                            "(accept_expired)",
+                            "expiry {expiry} is before today {today}: receiving expired goods "
+                            "needs accept_expired"),
+    "err.stock.lot_full": ("批次 {lot} 在 {location} 再加 {quantity} 将超过单个批次在一处的"
+                           "上限 {max}",
+                           "{quantity} more of lot {lot} at {location} would pass the most one "
+                           "lot can hold at one place ({max})"),
+    "pyd.near_now": ("须在当前时间前后 {years} 年以内", "Must be within {years} years of now"),
+    "pyd.date_window": ("日期须在 {earliest} 至 {latest} 之间",
+                        "Must be between {earliest} and {latest}"),
+    "err.input.too_deep": ("嵌套层级过深(最多 {max} 层)", "nested too deep (at most {max} levels)"),
+    "err.input.number_range": ("数字超出范围(不接受 NaN 与 Infinity)",
+                               "number out of range (NaN and Infinity are not accepted)"),
     # error messages (err.<key>), filled from the error's parameters; {x:group} shows the
     # group's word for the value (shipment.departed -> 在途)
     "err.auth.token_missing": ("缺少访问令牌", "missing bearer token"),

@@ -4,7 +4,13 @@
   request's whole run, so every log line it causes carries it, and is returned in the
   response's ``X-Request-ID`` header;
 * one ``relief.access`` log line per request: method, path, route template, status, duration;
-* ``relief_http_request_duration_seconds`` and ``relief_http_requests_total`` by route template.
+* ``relief_http_request_duration_seconds`` and ``relief_http_requests_total`` by route template;
+* an exception no handler turned into a response is answered here, as a 500 in the error
+  envelope, and not re-raised: the server keeps the connection open and sound for the client's
+  next request (only a response already under way when it fails is cut off).
+
+The request's edge checks (body size, control characters) are :class:`relief.platform.edge.
+EdgeGuard`, the next layer in.
 """
 
 from __future__ import annotations
@@ -14,11 +20,22 @@ import time
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relief.platform import logs, metrics
+from relief.platform.errors import ReliefError
 
 access = logging.getLogger("relief.access")
+log = logging.getLogger(__name__)
+
+
+class InternalError(ReliefError):
+    """An unexpected failure (500); the text says nothing of the internals, the request id
+    finds them in the log."""
+
+    status = 500
+    code = "internal_error"
 UNMATCHED = "<unmatched>"
 
 
@@ -53,15 +70,24 @@ class RequestContext:
         token = logs.bind_request_id(request_id)
         started = time.perf_counter()
         status = [500]
+        started_response = [False]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                started_response[0] = True
                 status[0] = int(message["status"])
                 MutableHeaders(scope=message).append(logs.REQUEST_ID_HEADER, request_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope.get("method", ""),
+                          scope.get("path", ""))
+            if started_response[0]:
+                raise  # half a response is out: the server must cut the connection
+            error = InternalError.of("internal", request_id=request_id)
+            await JSONResponse(error.envelope(), status_code=500)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     write_retries: int = Field(default=5, ge=0, le=50)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     page_size_max: int = Field(default=1000, ge=1)
+    # Request bodies (relief.platform.edge): JSON and forms, and multipart uploads (the count
+    # sheet is at most 5 MiB, web.stockio); a longer body is refused with 413 before parsing.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     # Imports: records per transaction, and the largest batch answered while the client waits
     # (larger ones get 202 and a job to poll).
     exchange_import_chunk: int = Field(default=250, ge=1, le=5000)

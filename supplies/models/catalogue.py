@@ -9,6 +9,7 @@ from sqlalchemy import CheckConstraint, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, change_stamp_column, utcnow
+from relief.platform.fields import ShelfLifeDays, UnitVolumeM3, UnitWeightKg
 
 ITEM_CODE_PATTERN = r"^[123]\d{6}$"
 
@@ -58,6 +59,9 @@ class Item(ItemBase, table=True):
 class ItemCreate(ItemBase):
     """Body of POST /items."""
 
+    unit_weight_kg: UnitWeightKg
+    unit_volume_m3: UnitVolumeM3
+    shelf_life_days: ShelfLifeDays | None = None
     code: str = Field(
         schema_extra={"pattern": ITEM_CODE_PATTERN},
         description="7-digit GB/T 38565-2020 style code",
@@ -71,9 +75,9 @@ class ItemUpdate(SQLModel):
     name_en: str | None = Field(default=None, min_length=1, max_length=120)
     category: str | None = Field(default=None, min_length=1, max_length=60)
     unit: str | None = Field(default=None, min_length=1, max_length=8)
-    unit_weight_kg: float | None = Field(default=None, gt=0)
-    unit_volume_m3: float | None = Field(default=None, gt=0)
-    shelf_life_days: int | None = Field(default=None, gt=0)
+    unit_weight_kg: UnitWeightKg | None = None
+    unit_volume_m3: UnitVolumeM3 | None = None
+    shelf_life_days: ShelfLifeDays | None = None
     note: str | None = Field(default=None, max_length=500)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
+from relief.platform.fields import FloorAreaM2, Int32, Year
 
 
 class DivisionLevel(StrEnum):
@@ -70,6 +71,9 @@ class Division(DivisionBase, table=True):
 class DivisionCreate(DivisionBase):
     """Body of POST /divisions."""
 
+    population: Int32 | None = None
+    population_year: Year | None = None
+
     code: str = Field(
         schema_extra={"pattern": r"^\d{6}(\d{3})?$"},
         description="6-digit county or 9-digit township",
@@ -83,8 +87,8 @@ class DivisionUpdate(SQLModel):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     coords_approximate: bool | None = None
-    population: int | None = Field(default=None, ge=0)
-    population_year: int | None = None
+    population: Int32 | None = None
+    population_year: Year | None = None
 
 
 class DivisionPublic(DivisionBase):
@@ -132,6 +136,8 @@ _DEPOT_CODE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$"
 class DepotCreate(DepotBase):
     """Body of POST /depots."""
 
+    floor_area_m2: FloorAreaM2 | None = None
+
     code: str = Field(schema_extra={"pattern": _DEPOT_CODE})
 
 
@@ -145,7 +151,7 @@ class DepotUpdate(SQLModel):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     coords_approximate: bool | None = None
-    floor_area_m2: float | None = Field(default=None, ge=0)
+    floor_area_m2: FloorAreaM2 | None = None
     fire_protected: bool | None = None
     flood_protected: bool | None = None
     theft_protected: bool | None = None

@@ -7,11 +7,11 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from relief.platform.fields import Count, Quantity, SaneDate
 from supplies.models.catalogue import Quality
 from supplies.models.stock import MoveKind, ReservationState, TransferState
 
 _CODE = Field(min_length=1, max_length=32)
-_QTY = Field(gt=0, le=1_000_000_000, description="Whole units of the item")
 _LOT_EXPIRY = Field(default=None, description="Expiry of the named lot; needed only when the "
                    "depot holds that lot number with several expiries")
 
@@ -39,9 +39,12 @@ class ReceiptIn(_Body):
 
     depot: str = _CODE
     item: str = _CODE
-    quantity: int = _QTY
+    quantity: Quantity
     lot: str | None = Field(default=None, min_length=1, max_length=64)
-    expiry: date | None = None
+    expiry: SaneDate | None = None
+    accept_expired: bool = Field(default=False, description="Receive goods whose expiry has "
+                                 "already passed (they can only be scrapped); without it such a "
+                                 "receipt is refused (422 naming expiry)")
     reference: str | None = Field(default=None, max_length=120)
 
 
@@ -50,7 +53,7 @@ class IssueIn(_LotSelector):
 
     depot: str = _CODE
     item: str = _CODE
-    quantity: int = _QTY
+    quantity: Quantity
     reference: str = Field(min_length=1, max_length=120)
 
 
@@ -60,7 +63,7 @@ class TransferIn(_LotSelector):
     from_depot: str = _CODE
     to_depot: str = _CODE
     item: str = _CODE
-    quantity: int = _QTY
+    quantity: Quantity
     reference: str | None = Field(default=None, max_length=120)
 
     @model_validator(mode="after")
@@ -76,13 +79,13 @@ class ReceivedLotIn(_Body):
     lot: str = Field(min_length=1, max_length=64)
     expiry: date | None = Field(default=None, description="Expiry of the lot; needed only "
                                 "when the transfer carries that lot number with several")
-    quantity: int = Field(ge=0)
+    quantity: Count
 
 
 class TransferReceiveIn(_Body):
     """The receiving depot books a transfer in; less than sent records a discrepancy."""
 
-    quantity: int | None = Field(default=None, ge=0, description="Default: everything sent")
+    quantity: Count | None = Field(default=None, description="Default: everything sent")
     lines: list[ReceivedLotIn] | None = Field(default=None, description="Per-lot quantities")
     note: str | None = Field(default=None, max_length=300)
 
@@ -98,7 +101,7 @@ class AdjustmentIn(_LotSelector):
 
     depot: str = _CODE
     item: str = _CODE
-    counted_quantity: int = Field(ge=0, le=1_000_000_000)
+    counted_quantity: Count
     reason: str = Field(min_length=1, max_length=300)
 
 
@@ -109,7 +112,7 @@ class ScrapIn(_Body):
     item: str = _CODE
     lot: str = Field(min_length=1, max_length=64)
     expiry: date | None = _LOT_EXPIRY
-    quantity: int = _QTY
+    quantity: Quantity
     reason: str = Field(min_length=1, max_length=300)
 
 
@@ -143,14 +146,14 @@ class ReservationIn(_LotSelector):
 
     depot: str = _CODE
     item: str = _CODE
-    quantity: int = _QTY
+    quantity: Quantity
     reference: str = Field(min_length=1, max_length=120)
 
 
 class ReleaseIn(_Body):
     """Give back part (or, without quantity, all) of a reservation."""
 
-    quantity: int | None = Field(default=None, gt=0)
+    quantity: Quantity | None = None
 
 
 class MovePublic(BaseModel):

@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, change_stamp_column, str_enum, utcnow
+from relief.platform.fields import Count, PositiveInt32, SaneDate
 from supplies.models.network import Tier
 
 
@@ -56,6 +57,10 @@ class AgreementReserve(AgreementReserveBase, table=True):
 class AgreementReserveCreate(AgreementReserveBase):
     """Body of POST /agreements."""
 
+    committed_quantity: PositiveInt32
+    valid_from: SaneDate
+    valid_to: SaneDate
+
     depot: str
     item: str
 
@@ -63,10 +68,10 @@ class AgreementReserveCreate(AgreementReserveBase):
 class AgreementReserveUpdate(SQLModel):
     """Body of PATCH /agreements/{id}."""
 
-    committed_quantity: int | None = Field(default=None, gt=0)
+    committed_quantity: PositiveInt32 | None = None
     lead_time_hours: float | None = Field(default=None, ge=0, le=240)
-    valid_from: date | None = None
-    valid_to: date | None = None
+    valid_from: SaneDate | None = None
+    valid_to: SaneDate | None = None
     contract_ref: str | None = Field(
         default=None, min_length=1, max_length=80,
         description="Part of the agreement's key: may be sent only unchanged (another value is "
@@ -111,6 +116,8 @@ class CapacityReserve(CapacityReserveBase, table=True):
 class CapacityReserveCreate(CapacityReserveBase):
     """Body of POST /capacity-reserves."""
 
+    units_per_day: PositiveInt32
+
     depot: str
     item: str
 
@@ -118,7 +125,7 @@ class CapacityReserveCreate(CapacityReserveBase):
 class CapacityReserveUpdate(SQLModel):
     """Body of PATCH /capacity-reserves/{id}."""
 
-    units_per_day: int | None = Field(default=None, gt=0)
+    units_per_day: PositiveInt32 | None = None
     lead_time_hours: float | None = Field(default=None, ge=0, le=720)
     note: str | None = Field(default=None, max_length=500)
 
@@ -162,7 +169,7 @@ class ReserveTargetCreate(SQLModel):
     tier: Tier | None = None
     depot: str | None = None
     item: str
-    quantity: int = Field(ge=0)
+    quantity: Count
 
     @model_validator(mode="after")
     def _one_scope(self) -> ReserveTargetCreate:
@@ -174,7 +181,7 @@ class ReserveTargetCreate(SQLModel):
 class ReserveTargetUpdate(SQLModel):
     """Body of PATCH /targets/{id}."""
 
-    quantity: int = Field(ge=0)
+    quantity: Count
 
 
 class ReserveTargetPublic(SQLModel):
