@@ -281,7 +281,7 @@ _DRAW_RESERVES = "draw:agreement"
 
 @router.post("/incidents/{incident_id}/activations", status_code=201,
              response_model=ActivationPublic, tags=["incidents"])
-def post_activation(incident_id: int, body: ActivationIn, request: Request, user: Dispatcher,
+def post_activation(incident_id: PathId, body: ActivationIn, request: Request, user: Dispatcher,
                     key: IdempotencyKey = None) -> JSONResponse:
     """Activate an agreement reserve (``agreement``: contract id) or a capacity reserve
     (``capacity``) for the incident: ``quantity`` units, called at ``activated_at`` (default
@@ -298,7 +298,7 @@ def post_activation(incident_id: int, body: ActivationIn, request: Request, user
 
 @router.get("/incidents/{incident_id}/activations", response_model=list[ActivationPublic],
             tags=["incidents"])
-def list_activations(incident_id: int, db: DatabaseDep, _user: Reader,
+def list_activations(incident_id: PathId, db: DatabaseDep, _user: Reader,
                      include_cancelled: bool = True) -> list[ActivationPublic]:
     """The incident's reserve activations, earliest first, with what its plans drew on each."""
     with db.read_session() as session:
@@ -307,7 +307,7 @@ def list_activations(incident_id: int, db: DatabaseDep, _user: Reader,
 
 @router.post("/incidents/{incident_id}/activations/{activation_id}/cancel",
              response_model=ActivationPublic, tags=["incidents"])
-def post_cancel_activation(incident_id: int, activation_id: int, body: ActivationCancelIn,
+def post_cancel_activation(incident_id: PathId, activation_id: PathId, body: ActivationCancelIn,
                            request: Request, user: Dispatcher, key: IdempotencyKey = None
                            ) -> JSONResponse:
     """Withdraw an activation (409 while approved plans draw on it). Needs ``draw:agreement``."""
@@ -529,7 +529,7 @@ def get_coverage(incident_id: PathId, db: DatabaseDep, _user: Reader) -> reports
 
 @router.get("/incidents/{incident_id}/trip-timing", response_model=reports.TimingReport,
             tags=["incidents"])
-def get_trip_timing(incident_id: int, db: DatabaseDep, _user: Reader
+def get_trip_timing(incident_id: PathId, db: DatabaseDep, _user: Reader
                     ) -> reports.TimingReport:
     """Every approved live trip re-timed on today's roads (closures and lifted closures,
     confirmations, late departures): late, past-deadline and unreachable stops with the

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from dispatch import activations
 from dispatch.models.activations import ActivationCancelIn, ActivationIn, ReserveKind
-from relief.platform.api import settings_of
+from relief.platform.api import PathId, settings_of
 from relief.platform.models import Role
 from relief.platform.principal import Principal
 from web.desk import _aware, _desk_post, _Done
@@ -49,7 +49,7 @@ def _allowed(user: Principal) -> None:
 
 
 @router.post("/incidents/{incident_id}/activations", response_class=HTMLResponse)
-def post_activation(request: Request, incident_id: int, user: ConsoleUser, form: Form
+def post_activation(request: Request, incident_id: PathId, user: ConsoleUser, form: Form
                     ) -> Response:
     """Activate an agreement or capacity reserve for the incident."""
     _allowed(user)
@@ -77,7 +77,7 @@ def post_activation(request: Request, incident_id: int, user: ConsoleUser, form:
 
 @router.post("/incidents/{incident_id}/activations/{activation_id}/cancel",
              response_class=HTMLResponse)
-def post_cancel_activation(request: Request, incident_id: int, activation_id: int,
+def post_cancel_activation(request: Request, incident_id: PathId, activation_id: PathId,
                            user: ConsoleUser, form: Form) -> Response:
     """Withdraw an activation (refused while approved plans draw on it)."""
     _allowed(user)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydField
@@ -17,6 +18,7 @@ from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.platform.fields import NearNow, RowId, WholeNumber
 
 
 class ReserveKind(StrEnum):
@@ -64,10 +66,10 @@ class ActivationIn(_Body):
     """Body of POST /incidents/{id}/activations: give ``agreement`` (a contract id) or
     ``capacity`` (a capacity reserve id)."""
 
-    agreement: int | None = PydField(default=None, description="Agreement reserve id")
-    capacity: int | None = PydField(default=None, description="Capacity reserve id")
-    quantity: int = PydField(gt=0, le=100_000_000, description="Units called")
-    activated_at: datetime | None = PydField(
+    agreement: RowId | None = PydField(default=None, description="Agreement reserve id")
+    capacity: RowId | None = PydField(default=None, description="Capacity reserve id")
+    quantity: Annotated[WholeNumber, PydField(gt=0, le=100_000_000, description="Units called")]
+    activated_at: NearNow | None = PydField(
         default=None, description="When the enterprise was called (default now); may be "
         "before the incident's onset, never in the future")
     note: str | None = PydField(default=None, max_length=300)

@@ -56,6 +56,7 @@ WholeNumber = Annotated[int, BeforeValidator(_whole)]
 Quantity = Annotated[WholeNumber, Field(gt=0, le=MAX_QUANTITY,
                                       description="Whole units of the item")]
 Count = Annotated[WholeNumber, Field(ge=0, le=MAX_QUANTITY, description="Whole units, 0 or more")]
+RowId = Annotated[WholeNumber, Field(ge=1, le=INT32_MAX, description="Id")]
 PositiveInt32 = Annotated[WholeNumber, Field(gt=0, le=INT32_MAX)]
 Int32 = Annotated[WholeNumber, Field(ge=0, le=INT32_MAX)]
 Year = Annotated[WholeNumber, Field(ge=1900, le=2200)]
