@@ -38,6 +38,8 @@ SECTIONS = (
      "python -m bench.load --runs 1"),
     ("disaster_day.md", "Disaster day: re-plan while trucks are on the road",
      "python -m bench.disaster_day --runs 3"),
+    ("fuzz.md", "Schema fuzzing: every operation, both databases",
+     "python -m bench.fuzz --seconds 300 --label after"),
     ("queue_choice.md", "Job queue choice",
      "python bench/queue_choice.py --runs 3 (scratch venv with pgqueuer, see the script)"),
     ("ratelimit_store.md", "Rate-limit store",
@@ -129,6 +131,7 @@ def glance(results: Path = RESULTS) -> list[str]:
             f"{_mark(row['first_s'] < exchange['target_s'] and row['check_ok'])} |")
     lines += _load_rows(results)
     lines += _disaster_rows(results)
+    lines += _fuzz_rows(results)
     figures = gap_summary(_solomon_rows(results))
     if "ours" in figures:
         ours, ref = figures["ours"], figures.get("pyvrp")
@@ -141,6 +144,28 @@ def glance(results: Path = RESULTS) -> list[str]:
             f"{_mark(ours['mean'] <= SOLOMON_TARGET and not ours['invalid_runs'])} |"
         )
     return lines
+
+
+def _fuzz_rows(results: Path) -> list[str]:
+    """Schema fuzzing, per database: the run after the hardening beside the one before."""
+    runs = _load_json(results, "fuzz.json") or {}
+    after, before = runs.get("after"), runs.get("before")
+    if not after:
+        return []
+    rows = []
+    for backend, r in after["results"].items():
+        b = (before or {}).get("results", {}).get(backend)
+        reference = (f"before (main c9f0991, {before['seconds']:g} s): {b['requests']:,} "
+                     f"requests, {b['server_errors']} 5xx, {b['schema_violations']} schema "
+                     f"violations, {b['undocumented_status']} undocumented statuses"
+                     if b and before else "-")
+        ok = r["server_errors"] == 0 and r["schema_violations"] == 0
+        rows.append(
+            f"| schema fuzzing, {backend}, {after['seconds']:g} s | 0 5xx, 0 schema violations "
+            f"| {r['requests']:,} requests, {r['server_errors']} 5xx, {r['schema_violations']} "
+            f"schema violations, {r['undocumented_status']} undocumented statuses | "
+            f"{reference} | {_mark(ok)} |")
+    return rows
 
 
 def _load_rows(results: Path) -> list[str]:
