@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
 from dispatch import reports, service
+from relief.platform.api import PathId
 from relief.platform.auth import get_database
 from relief.platform.dbtypes import utcnow
 from web.render import page
@@ -23,7 +24,7 @@ router = APIRouter(route_class=ConsoleRoute)
 
 
 @router.get("/incidents/{incident_id}/timing", response_class=HTMLResponse)
-def trip_timing(request: Request, incident_id: int, user: ConsoleUser) -> Response:
+def trip_timing(request: Request, incident_id: PathId, user: ConsoleUser) -> Response:
     """The re-timed approved trips' flagged stops, as the desk's fragment."""
     with get_database(request).read_session() as session:
         incident = service.get_incident(session, incident_id)
