@@ -49,13 +49,17 @@ class FleetBusy(BaseModel):
 
 
 class Diagnosis(BaseModel):
-    """Why demand stays unmet: counts per reason, the fleet's busy time, and a sentence."""
+    """Why demand stays unmet: counts per reason, the fleet's busy time, and a sentence: its
+    catalogue key and parameters (``key``, ``params``; rendered in the reader's language by the
+    console) and both texts as rendered when the plan was made."""
 
     reasons: dict[str, int]
     fleet_busy: FleetBusy | None
     unmet: list[UnmetWhy]
     message_zh: str
     message: str
+    key: str | None = None
+    params: dict[str, str | int] = {}
 
 
 def diagnose(scenario: Scenario, plan: Plan, *, busy: Mapping[str, int], as_of_min: int,
@@ -88,12 +92,15 @@ def diagnose(scenario: Scenario, plan: Plan, *, busy: Mapping[str, int], as_of_m
         fleet = FleetBusy(vehicles=len(held), first_free_min=first, last_free_min=last,
                           first_free_at=onset + timedelta(minutes=first),
                           last_free_at=onset + timedelta(minutes=last))
-    zh, en = _sentence(counts, fleet, len(rows), tz)
-    return Diagnosis(reasons=counts, fleet_busy=fleet, unmet=rows, message_zh=zh, message=en)
+    key, params = _sentence(counts, fleet, len(rows), tz)
+    return Diagnosis(reasons=counts, fleet_busy=fleet, unmet=rows,
+                     message_zh=render(key, "zh", params), message=render(key, "en", params),
+                     key=key, params=params)
 
 
 def _sentence(counts: Mapping[str, int], fleet: FleetBusy | None, total: int, tz: tzinfo
-              ) -> tuple[str, str]:
+              ) -> tuple[str, dict[str, str | int]]:
+    params: dict[str, str | int]
     if not total:
         key, params = "diag.all_met", {}
     elif counts.get(FLEET_BUSY) and fleet is not None:
@@ -104,4 +111,4 @@ def _sentence(counts: Mapping[str, int], fleet: FleetBusy | None, total: int, tz
     else:
         top = max(counts, key=lambda k: counts[k])
         key, params = "diag.top_reason", {"n": counts[top], "total": total, "reason": top}
-    return render(key, "zh", params), render(key, "en", params)
+    return key, params

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import Request
 
-from relief.platform.messages import CATALOGUE, pydantic_text
+from relief.platform.messages import CATALOGUE, pydantic_text, render
 from relief.platform.statustext import stored
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,10 @@ class Translator:
 
     def __contains__(self, key: object) -> bool:
         return key in MESSAGES
+
+    def render(self, key: str, params: Mapping[str, Any]) -> str:
+        """A stored catalogue key with its parameters, in this language."""
+        return render(key, self.lang, params)
 
     def stored(self, row: Any) -> str | None:
         """A job row's stored status text (why it failed: ``error_key`` and ``error_params``)

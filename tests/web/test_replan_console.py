@@ -144,7 +144,11 @@ def test_a_replan_shows_the_true_reason_of_what_stays_unmet(
     assert diagnosis["unmet"], job["status"]
     page = c.get(f"/console/incidents/{incident}?plan={plan}").text
     shown = re.search(r'id="plan-diagnosis">([^<]+)<', page).group(1).strip()
-    assert shown == diagnosis["message_zh"]
+    assert shown == diagnosis["message_zh"]  # rendered from the stored key and parameters
+    assert diagnosis["key"].startswith("diag.") and diagnosis["params"]["total"] >= 1
+    english = c.get(f"/console/incidents/{incident}?plan={plan}&lang=en").text
+    assert re.search(r'id="plan-diagnosis">([^<]+)<', english).group(1).strip() == \
+        diagnosis["message"].replace("'", "&#39;")
     table = page.split('id="unmet-table"')[1].split("</table>")[0]
     reasons = re.findall(r'<td class="num">[^<]+</td><td>([^<]+)</td></tr>', table)
     labels = {"fleet_busy": "有库存,但车辆被已批准的运输任务占用",
