@@ -104,7 +104,12 @@ Text = Annotated[str | None, Query(max_length=120, pattern=r"^[^\x00-\x1f\x7f]*$
 
 def _filters(tz: ZoneInfo, actor: str | None, action: str | None, depot: str | None,
              since: date | None, until: date | None) -> AuditFilter:
-    """The console's filters: local dates, ``until`` inclusive."""
+    """The console's filters: local dates, ``until`` inclusive (years 2000-2099, else 422)."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and not auditlog.EARLIEST.date() <= value < auditlog.LATEST.date():
+            raise InvalidInput.of("audit.time_window", field=name,
+                                  earliest=auditlog.EARLIEST.date().isoformat(),
+                                  latest=auditlog.LATEST.date().isoformat())
     return AuditFilter(
         actor=actor or None, action=action or None, depot=depot or None,
         since=datetime.combine(since, time(), tz) if since else None,

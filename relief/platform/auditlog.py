@@ -9,7 +9,7 @@ outside one's own is a 403 rather than an empty page.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -21,6 +21,10 @@ from relief.platform.principal import Principal
 
 # Most rows one export writes (a narrower filter gets the rest).
 EXPORT_MAX_ROWS = 50_000
+# The window a time filter must fall in (the trail starts with the system; far dates would
+# overflow when converted to UTC).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,10 @@ def _check(principal: Principal, filters: AuditFilter) -> None:
         value = getattr(filters, name)
         if value is not None and value.tzinfo is None:
             raise InvalidInput.of("audit.naive_time", field=name)
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise InvalidInput.of("audit.time_window", field=name,
+                                  earliest=EARLIEST.date().isoformat(),
+                                  latest=LATEST.date().isoformat())
     if filters.since and filters.until and filters.until <= filters.since:
         raise InvalidInput.of("audit.time_order", field="until",
                               since=filters.since.isoformat(), until=filters.until.isoformat())

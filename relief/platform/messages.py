@@ -783,6 +783,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                                "the expiry needs a time zone (e.g. 2027-01-01T00:00:00+08:00)"),
     "err.token.expiry_past": ("过期时间 {expires_at} 已过,须为将来的时间",
                               "expiry {expires_at} has passed: it must be in the future"),
+    "err.token.expiry_far": ("过期时间最多为 {years} 年后", "the expiry is at most {years} "
+                             "years ahead"),
     "err.token.rotate_expired": ("令牌“{name}”已过期,轮换时须指定新的过期时间(或 null 表示不过期)",
                                  "token {name} has expired: give the rotated token a new "
                                  "expires_at (or null for none)"),
@@ -792,6 +794,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                         "{actor} may not read the audit events of depot {depot}"),
     "err.audit.naive_time": ("时间须带时区(如 2026-11-30T08:00:00+08:00)",
                              "the time needs a time zone (e.g. 2026-11-30T08:00:00+08:00)"),
+    "err.audit.time_window": ("时间须在 {earliest} 至 {latest} 之间",
+                              "the time must lie between {earliest} and {latest}"),
     "err.audit.time_order": ("结束时间 {until} 须晚于开始时间 {since}",
                              "until {until} must be after since {since}"),
     "err.audit.export_too_many": ("符合条件的记录超过 {max} 条,请缩小时间范围或增加筛选条件",

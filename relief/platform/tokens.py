@@ -14,7 +14,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,8 @@ from relief.platform.principal import Principal
 TOKEN_PREFIX = "rlf_"
 # Who issues tokens when no person does (test fixtures, benchmarks): named in the audit row.
 SYSTEM_ACTOR = "system"
+# The furthest expiry a token may be given (none at all is allowed: until revoked).
+MAX_LIFETIME = timedelta(days=10 * 365)
 
 
 def hash_secret(secret: str) -> str:
@@ -70,6 +72,9 @@ def _check_expiry(expires_at: datetime | None) -> None:
     if expires_at <= utcnow():
         raise InvalidInput.of("token.expiry_past", field="expires_at",
                               expires_at=expires_at.isoformat(timespec="seconds"))
+    if expires_at - utcnow() > MAX_LIFETIME:
+        raise InvalidInput.of("token.expiry_far", field="expires_at",
+                              years=MAX_LIFETIME.days // 365)
 
 
 def _name_free(session: Session, name: str) -> None:

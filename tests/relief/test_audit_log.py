@@ -87,8 +87,8 @@ def test_admin_reads_everything_and_filters(world: World) -> None:
 
 
 def test_time_range_filters_and_their_validation(world: World) -> None:
-    """since is inclusive, until exclusive; both need a time zone (422 at the field) and
-    until must follow since."""
+    """since is inclusive, until exclusive; both need a time zone and a year within
+    2000-2100 (422 at the field, never an overflow), and until must follow since."""
     _reserve_and_release(world, "CTY", "T")
     now = utcnow()
     assert _events(world, since=(now - timedelta(minutes=5)).isoformat())["total"] >= 1
@@ -97,6 +97,11 @@ def test_time_range_filters_and_their_validation(world: World) -> None:
     naive = world.admin.get("/audit", since="2026-01-01T00:00:00")
     assert naive.status_code == 422
     assert naive.json()["error"]["fields"][0]["field"] == "since"
+    for far in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
+        for name in ("since", "until"):
+            r = world.admin.get("/audit", **{name: far})
+            assert r.status_code == 422, (name, far, r.text)
+            assert r.json()["error"]["fields"][0]["field"] == name
     order = world.admin.get("/audit", since=now.isoformat(),
                             until=(now - timedelta(hours=1)).isoformat())
     assert order.status_code == 422 and order.json()["error"]["message_zh"]

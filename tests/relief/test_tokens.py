@@ -53,10 +53,12 @@ def test_expired_tokens_get_401_with_the_envelope_in_chinese(world: World) -> No
 
 
 def test_expiry_must_be_in_the_future_and_carry_a_time_zone(world: World) -> None:
-    """A past or naive expires_at is a 422 at the field; nothing is created."""
+    """A past, naive or far-off (over 10 years) expires_at is a 422 at the field; nothing is
+    created."""
     past = _create(world, name="p", expires_at="2020-01-01T00:00:00+08:00")
     naive = _create(world, name="n", expires_at="2099-01-01T00:00:00")
-    for r in (past, naive):
+    far = _create(world, name="f", expires_at="9999-12-31T23:59:59-14:00")
+    for r in (past, naive, far):
         assert r.status_code == 422, r.text
         assert r.json()["error"]["fields"][0]["field"] == "expires_at"
         assert r.json()["error"]["message_zh"]

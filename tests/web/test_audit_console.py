@@ -55,6 +55,10 @@ def test_admin_sees_every_event_in_chinese_with_filters(world: World,
     today = ROW.findall(admin.get("/console/audit", params={"since": TODAY.isoformat(),
                                                             "until": TODAY.isoformat()}).text)
     assert len(today) >= 5
+    for far in ({"until": "9999-12-31"}, {"since": "0001-01-01"}):
+        r = admin.get("/console/audit", params=far)
+        assert r.status_code == 422 and 'id="error-page"' in r.text
+        assert admin.get("/console/audit.csv", params=far).status_code == 422
     english = admin.get("/console/audit", params={"lang": "en"}).text
     assert "Audit log" in english and "Depot changed" in english
 
