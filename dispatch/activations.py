@@ -23,7 +23,6 @@ Rules (docs/dispatch.md, "Reserve activations"):
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -101,12 +100,12 @@ def produced(units_per_day: int, ready_min: int, deadline_min: int) -> int:
     return math.floor(units_per_day * max(0, deadline_min - ready_min) / 1440)
 
 
-def offers(session: Session, incident: Incident, *, deadline_min: int,
-           freed: Mapping[tuple[int, int], int] | None = None) -> list[Offer]:
-    """What each of the incident's activations still offers its plans: its quantity (for a
-    capacity reserve, at most what it makes by the deadline from its ready time) minus the
-    incident's draws, charged earliest activation first (``freed``: draws a re-optimisation
-    gives back, per depot id and item id)."""
+def _charges(session: Session, incident: Incident, *, deadline_min: int,
+             freed: Mapping[tuple[int, int], int] | None = None
+             ) -> list[tuple[ReserveActivation, int, int, int]]:
+    """Per active activation, earliest first: (activation, what it offers before draws, what
+    the incident's draws take of it, its ready minute). A capacity activation offers at most
+    what the producer makes by the deadline from its ready time."""
     assert incident.id is not None
     rates = {c.id: c.units_per_day for c in session.execute(select(CapacityReserve)).scalars()}
     taken = dict(incident_draws(session, incident.id))
@@ -119,11 +118,22 @@ def offers(session: Session, incident: Incident, *, deadline_min: int,
         if a.kind == ReserveKind.capacity:
             qty = min(qty, produced(rates.get(a.capacity_id, 0), ready, deadline_min))
         key = (a.depot_id, a.item_id)
-        charged = min(qty, taken.get(key, 0))
+        charged = max(0, min(qty, taken.get(key, 0)))
         taken[key] = taken.get(key, 0) - charged
-        if qty - charged > 0:
-            out.append(Offer(a.id or 0, a.kind, a.depot_id, a.item_id, qty - charged, ready))
+        out.append((a, qty, charged, ready))
     return out
+
+
+def offers(session: Session, incident: Incident, *, deadline_min: int,
+           freed: Mapping[tuple[int, int], int] | None = None) -> list[Offer]:
+    """What each of the incident's activations still offers its plans: its quantity (for a
+    capacity reserve, at most what it makes by the deadline from its ready time) minus the
+    incident's draws, charged earliest activation first (``freed``: draws a re-optimisation
+    gives back, per depot id and item id)."""
+    return [Offer(a.id or 0, a.kind, a.depot_id, a.item_id, qty - charged, ready)
+            for a, qty, charged, ready in _charges(session, incident,
+                                                   deadline_min=deadline_min, freed=freed)
+            if qty - charged > 0]
 
 
 def left(session: Session, incident: Incident, depot_id: int, item_id: int, *,
@@ -263,17 +273,10 @@ def public(session: Session, incident: Incident, row: ReserveActivation) -> Acti
     """An activation as the API returns it (``drawn``: the incident's draws charged to it)."""
     depot = session.get_one(Depot, row.depot_id)
     item = session.get_one(Item, row.item_id)
-    drawn = 0
-    if row.cancelled_at is None:
-        taken: dict[tuple[int, int], int] = defaultdict(int, incident_draws(
-            session, incident.id or 0))
-        for a in active(session, incident.id or 0):
-            key = (a.depot_id, a.item_id)
-            charged = min(a.quantity, taken[key])
-            taken[key] -= charged
-            if a.id == row.id:
-                drawn = charged
-                break
+    deadline = round(incident.deadline_hours * 60)
+    drawn = next((charged for a, _, charged, _ in _charges(session, incident,
+                                                          deadline_min=deadline)
+                  if a.id == row.id), 0)
     return ActivationPublic(
         id=row.id or 0, incident_id=row.incident_id, kind=row.kind,
         reserve_id=row.agreement_id or row.capacity_id or 0, depot=depot.code,
