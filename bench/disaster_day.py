@@ -8,9 +8,10 @@ head counts, ``--sites`` shelters, x ``--scale``), every site a shelter (避难�
 no tent); every agreement enterprise activated at onset for its whole contract and every
 producer for one day's output (what a dispatcher calls at a typhoon's landfall).
 
-The clock is **simulated**: use cases are called with explicit times after onset (planning
-builds ``dispatch.live`` at +0 and +4 h; departures and arrivals are stamped at their planned
-or re-timed minute), so a 10-hour day runs in minutes. Steps:
+The clock is **simulated**: the day is put 11 hours in the past (onset = now - 11 h) and use
+cases are called with explicit times after onset (planning builds ``dispatch.live`` at +0 and
++4 h; approvals, departures, arrivals and cancellations are stamped at their simulated
+minute), so a 10-hour day runs in minutes and no time recorded lies in the future. Steps:
 
 1. +0: plan (engine, ``--time-limit``), approve (reservations, draws);
 2. depart the earlier half of the trips (at their planned minute); at +4 h confirm every stop
@@ -177,16 +178,41 @@ def _plan(db: Database, incident_id: int, clock: Clock, minute: int, *, limit: f
                      "diagnosis": why.message}
 
 
-def _approve(db: Database, incident_id: int, plan_id: int, today: Any) -> None:
+def _approve(db: Database, incident_id: int, plan_id: int, at: datetime, today: Any) -> None:
+    """Approve at the simulated instant ``at``: the approval and the trips it cancels (a
+    re-optimisation) are stamped then."""
     ctx = MoveContext(actor=ADMIN.actor, today=today)
-    db.write(lambda s: execution.approve(s, incident_id=incident_id, plan_id=plan_id,
-                                         principal=ADMIN, ctx=ctx))
+    started = utcnow()
+
+    def approve(session: Session) -> None:
+        execution.approve(session, incident_id=incident_id, plan_id=plan_id, principal=ADMIN,
+                          ctx=ctx)
+        plan = session.get_one(DispatchPlan, plan_id)
+        plan.approved_at = at
+        session.add(plan)
+        for trip in session.execute(select(Shipment).where(
+                Shipment.incident_id == incident_id,
+                Shipment.status == ShipmentStatus.cancelled,
+                Shipment.finished_at >= started)).scalars():
+            trip.finished_at = at
+            session.add(trip)
+
+    db.write(approve)
 
 
 def _stamp_departure(db: Database, shipment_id: int, at: datetime) -> None:
     def stamp(session: Session) -> None:
         row = session.get_one(Shipment, shipment_id)
         row.departed_at = at
+        session.add(row)
+
+    db.write(stamp)
+
+
+def _stamp_finish(db: Database, shipment_id: int, at: datetime) -> None:
+    def stamp(session: Session) -> None:
+        row = session.get_one(Shipment, shipment_id)
+        row.finished_at = at
         session.add(row)
 
     db.write(stamp)
@@ -289,6 +315,7 @@ def _execute(db: Database, incident_id: int, clock: Clock, today: Any) -> None:
                 db.write(lambda s, sid=trip.shipment_id: execution.cancel(
                     s, shipment_id=sid, reason="cut off or past the deadline", principal=ADMIN,
                     ctx=ctx))
+                _stamp_finish(db, trip.shipment_id, clock.at(REPLAN_AT))
                 break
             _confirm(db, trip.shipment_id, stop.seq, clock.at(stop.expected_min), today)
 
@@ -313,11 +340,11 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         db = _seed(url, today)
         out["seed_s"] = round(time.perf_counter() - t0, 1)
-        clock = Clock(onset=utcnow().replace(microsecond=0) - timedelta(minutes=1))
+        clock = Clock(onset=utcnow().replace(microsecond=0) - timedelta(hours=11))
         incident = _incident(db, clock, scenario["sites"], today)
         first, out["plan_1"] = _plan(db, incident, clock, 0, limit=args.time_limit,
                                      reoptimise=False, today=today, tz=tz)
-        _approve(db, incident, first, today)
+        _approve(db, incident, first, clock.at(0), today)
         out["departed"] = _first_half(db, incident, clock, today)
         out["trips_1"] = out["plan_1"]["trips"]
         out["closures"] = _changes(db, incident)
@@ -332,7 +359,7 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
             limit = args.time_limit * (args.ref_factor if mode == "reference" else 1)
             plan_id, figures = _plan(copy, incident, clock, REPLAN_AT, limit=limit,
                                      reoptimise=mode != "keep", today=today, tz=tz)
-            _approve(copy, incident, plan_id, today)
+            _approve(copy, incident, plan_id, clock.at(REPLAN_AT), today)
             _, planned, _ = _covered(copy, incident, clock, REPLAN_AT)
             _execute(copy, incident, clock, today)
             people, _, delivered = _covered(copy, incident, clock, args.deadline_min)
