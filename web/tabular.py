@@ -1,10 +1,8 @@
 """Tables as CSV and Excel downloads, written like the stock export (``web.stockio``): a UTF-8
 BOM so spreadsheet programs read the Chinese right, a bold frozen header row, column widths.
 
-Text that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab
-or a carriage return; the OWASP "CSV injection" rule) is written as text: prefixed with ``'`` in
-CSV, and stored as a string cell (never a formula) in the workbook, also prefixed, so it reads
-the same in both.
+Text that a spreadsheet would run as a formula is written as text by the project's one rule
+(``relief.platform.exports``: a leading ``'`` in CSV; a quote-prefixed string cell in xlsx).
 """
 
 from __future__ import annotations
@@ -18,15 +16,9 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from relief.platform import exports
+
 Cell = str | int | float | date | datetime | None
-
-
-def inert(value: Cell) -> Cell:
-    """``value``, with text that would start a formula made plain text."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> str:
@@ -34,9 +26,9 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> str:
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
-    writer.writerow([inert(h) for h in header])
+    writer.writerow(exports.csv_row(header))
     for row in rows:
-        writer.writerow(["" if v is None else inert(v) for v in row])
+        writer.writerow(exports.csv_row("" if v is None else v for v in row))
     return out.getvalue()
 
 
@@ -49,13 +41,11 @@ def to_xlsx(title: str, header: Sequence[str], rows: Iterable[Sequence[Cell]], *
     sheet = book.active
     assert sheet is not None
     sheet.title = title[:31]
-    sheet.append([inert(h) for h in header])
+    exports.xlsx_append(sheet, header)
     for row in rows:
-        sheet.append([_xlsx_value(v) for v in row])
+        exports.xlsx_append(sheet, (_xlsx_value(v) for v in row))
         for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # a string, whatever it looks like
-            elif isinstance(cell.value, datetime):
+            if isinstance(cell.value, datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm:ss"
     bold = Font(bold=True)
     for cell in sheet[1]:
@@ -67,7 +57,7 @@ def to_xlsx(title: str, header: Sequence[str], rows: Iterable[Sequence[Cell]], *
     if notes:
         extra = book.create_sheet(notes_title[:31] or "notes")
         for line in notes:
-            extra.append([inert(line)])
+            exports.xlsx_append(extra, [line])
         extra.column_dimensions["A"].width = 100
     out = io.BytesIO()
     book.save(out)
@@ -77,4 +67,4 @@ def to_xlsx(title: str, header: Sequence[str], rows: Iterable[Sequence[Cell]], *
 def _xlsx_value(value: Cell) -> Cell:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.replace(tzinfo=None)  # Excel has no time zones: local clock time
-    return inert(value)
+    return value

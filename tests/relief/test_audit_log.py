@@ -157,7 +157,8 @@ def test_other_roles_cannot_read_the_log(world: World) -> None:
 
 def test_export_csv_and_xlsx_keep_formulas_as_text(world: World) -> None:
     """Both exports carry every matching event with Chinese headers; a text starting with =,
-    +, - or @ is written as text (a leading '), never as a formula cell."""
+    +, - or @ is written as text (CSV: a leading '; xlsx: a quote-prefixed string cell),
+    never as a formula."""
     world.db.write(lambda s: record(s, actor="admin:x", action="depot.update", entity="depot",
                                     entity_id="CTY", depot="CTY",
                                     note='=HYPERLINK("http://evil.example","x")'))
@@ -179,5 +180,6 @@ def test_export_csv_and_xlsx_keep_formulas_as_text(world: World) -> None:
     assert values[0][0] == "Time" and len(values) == len(rows)
     cells = [c for row in sheet.iter_rows(min_row=2) for c in row]
     assert not [c for c in cells if c.data_type == "f"]
-    assert any(c.value == "'=HYPERLINK(\"http://evil.example\",\"x\")" for c in cells)
+    evil = [c for c in cells if c.value == '=HYPERLINK("http://evil.example","x")']
+    assert len(evil) == 1 and evil[0].data_type == "s" and evil[0].quotePrefix
     assert world.admin.get("/audit/export", format="pdf").status_code == 422
