@@ -55,6 +55,9 @@ SERVER = os.environ.get("RELIEF_BENCH_PG", "postgresql+psycopg://postgres@127.0.
 DBNAME = "relief_load"
 PORTS = (18101, 18102)
 RELIEF = [sys.executable, "-m", "relief.app.cli"]
+# How long API processes may take to answer /readyz (they import the whole code base, four at
+# once, on a shared 2-core machine).
+READY_TIMEOUT_S = 900
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,17 +173,34 @@ class Cluster:
                 stdout=log, stderr=log, start_new_session=True))
         for i in range(2):
             self.start_worker(i)
-        for port in PORTS:
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"API on {port} did not become ready")
-                time.sleep(0.5)
+        for machine, port in zip(self.machines, PORTS, strict=True):
+            self.wait_ready(machine, port)
+
+    def wait_ready(self, machine: subprocess.Popen[bytes], port: int) -> None:
+        """Poll ``/readyz`` until it answers 200: generously (on a machine with a load average
+        of 15 four API processes importing the code base took minutes), each probe with a
+        long timeout, and failing at once if the machine's processes exited."""
+        started = time.monotonic()
+        last_note = started
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30).status_code == 200:
+                    print(f"API on {port} ready after {time.monotonic() - started:.0f} s",
+                          flush=True)
+                    return
+            except httpx.HTTPError:
+                pass
+            if machine.poll() is not None:
+                raise RuntimeError(f"API on {port} exited with {machine.returncode}; see "
+                                   f"{self.logs}")
+            if time.monotonic() - started > READY_TIMEOUT_S:
+                raise RuntimeError(f"API on {port} not ready after {READY_TIMEOUT_S} s; see "
+                                   f"{self.logs}")
+            if time.monotonic() - last_note > 30:
+                last_note = time.monotonic()
+                print(f"waiting for API on {port}: {last_note - started:.0f} s, load "
+                      f"{os.getloadavg()[0]:.1f}", flush=True)
+            time.sleep(1.0)
 
     def start_worker(self, i: int) -> None:
         log = (self.logs / f"worker-{i}.log").open("ab")
@@ -425,6 +445,7 @@ def _loaded(args: argparse.Namespace, rng: random.Random, url: str,
     # The same incident twice: planned on the quiet system, then under load.
     same = rng.sample(towns, 6)
     quiet_incident = open_incident(planner, "对照(空载)", same, 3000)
+    quiet_load = os.getloadavg()[0]
     quiet = wait_plans(planner, {quiet_incident: request_plan(planner, quiet_incident, 20)}, 300)
     loaded_incident = open_incident(planner, "对照(负载)", same, 3000)
     incidents = [loaded_incident]
@@ -454,7 +475,16 @@ def _loaded(args: argparse.Namespace, rng: random.Random, url: str,
     for secret, _ in tokens["dispatcher"]:
         spawn(dispatcher, incidents, jobs, token=secret)
     spawn(mirror, mirror_pages, token=tokens["mirror"][0][0])
+    loads: list[float] = []
+
+    def sample_load() -> None:
+        while not stop.is_set():
+            loads.append(os.getloadavg()[0])
+            stop.wait(10)
+
+    sampler = threading.Thread(target=sample_load, daemon=True)
     started = time.monotonic()
+    sampler.start()
     for t in threads:
         t.start()
     # The planning jobs, spread over the first 40% of the run (the first on the twin of the
@@ -500,6 +530,9 @@ def _loaded(args: argparse.Namespace, rng: random.Random, url: str,
             "bound_coverage"),
         "bound_loaded": loaded.get("bound_coverage"),
         "logs": str(cluster.logs),
+        "load_quiet": quiet_load,
+        "load_during": {"min": min(loads, default=0.0), "median": statistics.median(loads)
+                        if loads else 0.0, "max": max(loads, default=0.0)},
     }
 
 
@@ -566,7 +599,11 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "provincial mirror paging two feeds, and the planning jobs; at "
         f"{args.kill_at:.0%} of the run one worker (holding a running job) and one API process "
         "were killed with SIGKILL. The machine's reference: pgbench TPC-B, 1 client, "
-        f"{med('pgbench_tps'):.0f} tps in the same run.",
+        f"{med('pgbench_tps'):.0f} tps in the same run. **The machine was shared** with other "
+        "jobs: 1-minute load average "
+        f"{first['load_quiet']:.1f} when the quiet plan started, "
+        f"{first['load_during']['min']:.1f}-{first['load_during']['max']:.1f} (median "
+        f"{first['load_during']['median']:.1f}) during the run, on 2 cores.",
         "",
         "| route | requests | p50 (ms) | p95 (ms) | p99 (ms) |",
         "|---|---:|---:|---:|---:|",

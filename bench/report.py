@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 from datetime import UTC, datetime
@@ -71,11 +72,22 @@ def glance(results: Path = RESULTS) -> list[str]:
     ]
     inventory = _load_json(results, "inventory.json")
     if inventory:
+        one = next((w for w in inventory["writes"] if w["clients"] == 1), None)
         for w in inventory["writes"]:
+            share = w["different_stock"] / w["pgbench_tps"] if w["pgbench_tps"] else 0.0
+            if w["clients"] == 1:
+                target, met = "≥ 50% of pgbench TPC-B", _mark(share >= 0.5)
+            elif one is not None and w["clients"] <= (os.cpu_count() or 2):
+                target = "different stock grows with clients up to the cores"
+                met = _mark(w["different_stock"] > one["different_stock"])
+            else:
+                target, met = "report beside pgbench", "-"
+            load = f", load {w['load_avg']:.1f}" if "load_avg" in w else ""
             lines.append(
-                f"| ledger writes, {w['clients']} client(s) | report beside pgbench | "
+                f"| ledger writes, {w['clients']} client(s) | {target} | "
                 f"{w['same_stock']:.0f} moves/s same stock, {w['different_stock']:.0f} "
-                f"different stock | pgbench TPC-B {w['pgbench_tps']:.0f} tps | - |"
+                f"different stock ({share:.0%} of pgbench) | pgbench TPC-B "
+                f"{w['pgbench_tps']:.0f} tps{load} | {met} |"
             )
         reads = inventory["reads_ms"]
         lines.append(

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.flows import PlanExecutor, PlanQueue, TryLater
 from dispatch.models import FINISHED, DispatchPlan, JobStatus, PlanLane
-from relief.platform import jobqueue
+from relief.platform import background, jobqueue
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
 from relief.platform.settings import Settings
@@ -87,10 +87,16 @@ def worker_timing(settings: Settings) -> jobqueue.WorkerTiming:
 
 async def run_plan_workers(app: procrastinate.App, executor: PlanExecutor,
                            settings: Settings, *, stop: asyncio.Event | None = None,
-                           on_started: Callable[[], None] | None = None) -> None:
-    """Run this process's planning workers until ``stop`` is set."""
+                           on_started: Callable[[], None] | None = None,
+                           jobs: background.BackgroundJobs | None = None) -> None:
+    """Run this process's planning workers (and, with ``jobs``, a lane of
+    ``background_slots`` for readiness runs, advice and import batches) until ``stop``."""
     register_plan_task(app, executor)
-    await jobqueue.run_workers(app, plan_lanes(settings), name=executor.owner,
+    lanes = plan_lanes(settings)
+    if jobs is not None:
+        jobs.register(app)
+        lanes.append(background.lane(settings.background_slots))
+    await jobqueue.run_workers(app, lanes, name=executor.owner,
                                timing=worker_timing(settings), stop=stop,
                                on_started=on_started)
 
@@ -100,8 +106,8 @@ class EmbeddedWorkers:
     ``relief worker`` processes: tests, a single-machine ``make run``)."""
 
     def __init__(self, app: procrastinate.App, executor: PlanExecutor,
-                 settings: Settings) -> None:
-        self.app, self.executor, self.settings = app, executor, settings
+                 settings: Settings, jobs: background.BackgroundJobs | None = None) -> None:
+        self.app, self.executor, self.settings, self.jobs = app, executor, settings, jobs
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -116,7 +122,7 @@ class EmbeddedWorkers:
             try:
                 self._loop.run_until_complete(run_plan_workers(
                     self.app, self.executor, self.settings, stop=self._stop,
-                    on_started=self._started.set))
+                    on_started=self._started.set, jobs=self.jobs))
             except Exception:
                 log.exception("embedded planning workers stopped")
             finally:
@@ -130,6 +136,8 @@ class EmbeddedWorkers:
     def stop(self) -> None:
         """Stop taking jobs; a running job is handed back to the queue."""
         self.executor.stopping.set()
+        if self.jobs is not None:
+            self.jobs.stopping.set()
         if self._loop is not None and self._stop is not None and self._loop.is_running():
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:

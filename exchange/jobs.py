@@ -2,12 +2,16 @@
 
 A batch of up to ``exchange_import_sync_max`` records is applied while the request waits and
 answered 200 with its report; a larger one (up to 10,000), or one sent with ``Prefer:
-respond-async``, is answered 202 with the job, applied by the :class:`ImportRunner` of the API
-process, and polled at ``GET /api/v1/exchange/import-jobs/{id}``. Either way:
+respond-async``, is answered 202 with the job, applied in the background (on PostgreSQL by
+``relief worker`` processes from the job queue, on SQLite by the API process's threads; see
+``relief.platform.background``), and polled at ``GET /api/v1/exchange/import-jobs/{id}``. Every
+job is queued in the transaction that creates it (a small one only for later, as a safety net
+for the request applying it). Either way:
 
 * each chunk is one short transaction that applies its records, logs them into the batch's
   sync run and advances ``done``; a crash loses at most the chunk in flight, and the job
-  resumes from ``done`` (the runner picks up jobs whose heartbeat has stopped);
+  resumes from ``done`` once its owner's lease lapsed (a live owner's job is never touched,
+  and every write of a delivery is fenced on its lease);
 * a retried POST with the same ``Idempotency-Key`` (per token) finds the job instead of
   importing again; the same key with another batch is a 409;
 * a dry run applies every chunk inside a savepoint and rolls it back: the report says what
@@ -20,12 +24,10 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, defer
 
 from exchange import imports, service
@@ -41,16 +43,17 @@ from exchange.models import (
     RunStatus,
     SyncRun,
 )
+from relief.platform import background, leases
+from relief.platform.background import JobSink
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict, IdempotencyMismatch, NotFound, ReliefError
+from relief.platform.leases import LeaseLost
 from relief.platform.principal import Principal
 from supplies import ledger
 
 log = logging.getLogger(__name__)
 
-# A running job whose heartbeat is older than this is taken to be dead (its process stopped).
-STALE_AFTER = timedelta(minutes=2)
 # PostgreSQL: refresh the planner's statistics of the tables an import grows after this many
 # records. Autovacuum analyzes them eventually, but a first load of thousands of records into
 # near-empty tables otherwise runs its per-chunk lookups as sequential scans (planned on no
@@ -68,11 +71,17 @@ def request_hash(*, entity: Entity, source: str, batch_id: str, records: list[An
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+IMPORT_TASK = "relief.exchange.import"
+
+
 def create_job(session: Session, *, principal: Principal, entity: Entity, source_name: str,
                batch_id: str, records: list[Any], dry_run: bool, key: str | None,
-               today: date) -> tuple[ImportJob, bool]:
+               today: date, queue: JobSink | None = None, queue_delay_s: float = 0.0
+               ) -> tuple[ImportJob, bool]:
     """The job of a pushed batch: a new one (True), or the one an earlier POST with the same
-    Idempotency-Key made (False)."""
+    Idempotency-Key made (False). A new job goes on ``queue`` in this transaction, so a
+    committed batch is applied even if the process answering it dies; a small batch the
+    request applies itself is queued ``queue_delay_s`` later, only as that safety net."""
     service.require_source_scope(principal, source_name)
     source = service.get_source(session, source_name, lock=True)
     digest = request_hash(entity=entity, source=source_name, batch_id=batch_id,
@@ -103,13 +112,22 @@ def create_job(session: Session, *, principal: Principal, entity: Entity, source
                     counts=imports.counts_of([]), records=records, run_id=run_id)
     session.add(job)
     session.flush()
+    if queue is not None:
+        queue.enqueue(session, IMPORT_TASK, job.id or 0, delay_s=queue_delay_s)
     return job, True
 
 
-def run_job(db: Database, job_id: int, *, today: Callable[[], date], chunk_size: int) -> None:
+def run_job(db: Database, job_id: int, *, today: Callable[[], date], chunk_size: int,
+            leased: bool = False) -> None:
     """Apply a job's remaining chunks, then close it; a failure closes it as failed (and a
-    :class:`ReliefError` is raised again for the caller to report)."""
-    if not db.write(lambda s: _claim(s, job_id)):
+    :class:`ReliefError` is raised again for the caller to report).
+
+    ``leased``: the caller already claimed the job under a lease and ``db`` fences every write
+    on it (a background delivery); a job taken over from a process that died resumes after its
+    last committed chunk."""
+    if leased:
+        db.write(lambda s: _heartbeat(s, job_id))
+    elif not db.write(lambda s: _claim(s, job_id)):
         return
     with db.read_session() as session:
         job = session.get_one(ImportJob, job_id)
@@ -124,6 +142,8 @@ def run_job(db: Database, job_id: int, *, today: Callable[[], date], chunk_size:
             if since_analyze >= ANALYZE_EVERY and not db.is_sqlite:
                 db.write(_analyze)
                 since_analyze = 0
+    except LeaseLost:
+        raise
     except ReliefError as exc:
         message = str(exc)
         db.write(lambda s: _close(s, job_id, ImportJobStatus.failed, message))
@@ -145,6 +165,12 @@ def _locked(session: Session, job_id: int) -> ImportJob:
     return session.execute(select(ImportJob).options(defer(ImportJob.records))  # type: ignore[arg-type]
                            .where(ImportJob.id == job_id).with_for_update()
                            .execution_options(populate_existing=True)).scalar_one()
+
+
+def _heartbeat(session: Session, job_id: int) -> None:
+    job = _locked(session, job_id)
+    job.heartbeat_at = utcnow()
+    session.add(job)
 
 
 def _claim(session: Session, job_id: int) -> bool:
@@ -248,57 +274,51 @@ def get_job(session: Session, job_id: int, principal: Principal) -> ImportJob:
     return job
 
 
-class ImportRunner:
-    """Applies queued import jobs on one background thread of the API process.
+def job_kind(*, today: Callable[[], date], chunk_size: int) -> background.JobKind:
+    """Import batches as a background job kind."""
+    return background.JobKind(IMPORT_TASK, ImportJob, lambda db, job_id: run_job(
+        db, job_id, today=today, chunk_size=chunk_size, leased=True))
 
-    Several API processes may each run one: a job is claimed under a row lock, and only jobs
-    whose heartbeat has stopped for ``STALE_AFTER`` are taken over.
+
+class ImportRunner:
+    """Where import batches go (``queue``), and applying one while the request waits.
+
+    A job is queued in the transaction that creates it; on PostgreSQL ``relief worker``
+    processes apply it, on SQLite this process's threads, always under a lease on the job row
+    (``relief.platform.background``): a job whose process died is taken over from its first
+    uncommitted chunk; a live one is never touched.
     """
 
-    def __init__(self, db: Database, *, today: Callable[[], date], chunk_size: int) -> None:
+    def __init__(self, db: Database, *, today: Callable[[], date], chunk_size: int,
+                 jobs: background.BackgroundJobs | None = None) -> None:
+        """``jobs``: this process's background jobs (None: its own, on this process's
+        threads, for import batches only)."""
         self.db = db
         self.today = today
         self.chunk_size = chunk_size
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import")
-        self._futures: dict[int, Future[None]] = {}
+        self.queue = jobs or background.BackgroundJobs(
+            db, [job_kind(today=today, chunk_size=chunk_size)], owner=f"imports:{id(self):x}",
+            timing=leases.LeaseTiming(), app=None)
+        self._own_jobs = jobs is None
 
     def start(self) -> None:
-        """Pick up queued jobs, and jobs left running by a process that stopped."""
-        def recover(session: Session) -> list[int]:
-            stale = utcnow() - STALE_AFTER
-            session.execute(update(ImportJob).where(
-                ImportJob.status == ImportJobStatus.running,
-                or_(ImportJob.heartbeat_at.is_(None), ImportJob.heartbeat_at < stale),
-            ).values(status=ImportJobStatus.queued))
-            return list(session.execute(select(ImportJob.id).where(
-                ImportJob.status == ImportJobStatus.queued).order_by(ImportJob.id)).scalars())
+        """Start this runner's own jobs, if any (they pick up what was left)."""
+        if self._own_jobs:
+            self.queue.start()
 
+    def run_now(self, job_id: int, timeout: float = 600.0) -> None:
+        """Apply a job while the caller waits: claim and run it here, or (when another
+        process or thread got to it first) wait until it has ended."""
         try:
-            pending = self.db.write(recover)
-        except DBAPIError:
-            # A database that is down or not migrated yet must not stop the process from
-            # starting: /readyz reports it; recovery runs at the next start.
-            log.exception("import job recovery failed; starting without it")
-            pending = []
-        for job_id in pending:
-            self.submit(job_id)
-
-    def submit(self, job_id: int) -> None:
-        """Apply job ``job_id`` in the background."""
-        self._futures[job_id] = self._pool.submit(self._run, job_id)
+            self.queue.deliver(IMPORT_TASK, job_id, for_request=True)
+        except leases.TryLater:
+            self.wait(job_id, timeout=timeout)
 
     def wait(self, job_id: int, timeout: float | None = None) -> None:
-        """Block until a submitted job has ended (tests, the CLI)."""
-        future = self._futures.get(job_id)
-        if future is not None:
-            future.result(timeout=timeout)
+        """Block until a job has ended (tests, the CLI)."""
+        self.queue.wait(IMPORT_TASK, job_id, timeout=timeout or 3600.0)
 
     def shutdown(self) -> None:
-        """Stop taking jobs; the one running finishes its chunk and resumes after restart."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def _run(self, job_id: int) -> None:
-        try:
-            run_job(self.db, job_id, today=self.today, chunk_size=self.chunk_size)
-        except Exception:  # already recorded on the job; the thread must live on
-            log.warning("import job %s failed", job_id, exc_info=True)
+        """Stop this runner's own jobs, if any; a running one resumes after a restart."""
+        if self._own_jobs:
+            self.queue.stop()

@@ -251,15 +251,18 @@ def _import(entity: Entity, request: Request, user: Principal, body: Any, key: s
     settings = settings_of(request)
     db = get_database(request)
     records = list(body.records)
-    job_id, new = db.write(lambda s: _job_id(jobs.create_job(
-        s, principal=user, entity=entity, source_name=body.source, batch_id=body.batch_id,
-        records=records, dry_run=dry_run, key=key, today=settings.today())))
+    runner = request.app.state.import_runner
     waiting = len(records) <= settings.exchange_import_sync_max and \
         "respond-async" not in (prefer or "").lower()
+    # A batch applied while the request waits is queued too, for later, in case this
+    # process dies midway (the delivery then finds it finished, or takes it over).
+    delay = 2 * settings.plan_lease_s if waiting else 0.0
+    job_id, new = db.write(lambda s: _job_id(jobs.create_job(
+        s, principal=user, entity=entity, source_name=body.source, batch_id=body.batch_id,
+        records=records, dry_run=dry_run, key=key, today=settings.today(),
+        queue=runner.queue, queue_delay_s=delay)))
     if new and waiting:
-        jobs.run_job(db, job_id, today=settings.today, chunk_size=settings.exchange_import_chunk)
-    elif new:
-        request.app.state.import_runner.submit(job_id)
+        runner.run_now(job_id)
     with db.read_session() as session:
         job = jobs.job_public(session, session.get_one(ImportJob, job_id))
     if waiting and job.status == ImportJobStatus.failed:

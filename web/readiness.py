@@ -145,10 +145,9 @@ def post_run(request: Request, user: ConsoleUser, form: Form) -> Response:
             request, user, key=key, payload=data.model_dump(mode="json"),
             use_case=lambda s: _Done(id=service.request_run(
                 s, county=data.county, time_limit_s=limit, trigger=Trigger.on_demand,
-                actor=user.actor, today=today).id or 0, status=JobStatus.queued.value)))
+                actor=user.actor, today=today, queue=runner.queue).id or 0,
+                status=JobStatus.queued.value)))
         if ok and done is not None:
-            if done["status"] == JobStatus.queued.value:
-                runner.submit_run(done["id"])
             return redirect(f"/console/readiness?run={done['id']}#run")
     return render(request, user, form=state, status=state.status)
 
@@ -263,11 +262,9 @@ def post_advice(request: Request, user: ConsoleUser, form: Form) -> Response:
         ok, done = attempt(state, tr, lambda: write(
             request, user, key=key, payload=data.model_dump(mode="json"),
             use_case=lambda s: _Done(id=advice_service.request_advice(
-                s, data=data, actor=user.actor, today=today).id or 0,
+                s, data=data, actor=user.actor, today=today, queue=runner.queue).id or 0,
                 status=JobStatus.queued.value)))
         if ok and done is not None:
-            if done["status"] == JobStatus.queued.value:
-                runner.submit_advice(done["id"])
             return redirect(f"/console/readiness/advice/{done['id']}")
     return render(request, user, advice_form=state, status=state.status)
 

@@ -47,9 +47,11 @@ from dispatch.readiness.models import (
 from dispatch.readiness.scenario import Built, build
 from dispatch.readiness.service import Engine, solve_version
 from relief.platform.audit import record
+from relief.platform.background import JobSink
 from relief.platform.db import Database, one_or_none
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict, InsufficientStock, NotFound, ReliefError
+from relief.platform.leases import LeaseLost
 from relief.platform.principal import Principal
 from relief.platform.statustext import StatusText, public_fields
 from supplies import ledger
@@ -75,15 +77,21 @@ STATEMENT = ("maximise the smallest covered share over the library's scenarios, 
 # Requests and reading
 
 
-def request_advice(session: Session, *, data: AdviceRequestIn, actor: str, today: date
-                   ) -> Advice:
-    """Queue an advice job over the active library."""
+ADVICE_TASK = "relief.readiness.advice"
+
+
+def request_advice(session: Session, *, data: AdviceRequestIn, actor: str, today: date,
+                   queue: JobSink | None = None) -> Advice:
+    """Queue an advice job over the active library: on ``queue`` in this transaction (None:
+    the caller runs it itself, the CLI)."""
     if not library.scenarios(session):
         raise Conflict.of("readiness.no_scenario")
     row = Advice(params=data.model_dump(mode="json"), requested_by=actor,
                  evaluated_on=today + timedelta(days=data.horizon_days))
     session.add(row)
     session.flush()
+    if queue is not None:
+        queue.enqueue(session, ADVICE_TASK, row.id or 0)
     record(session, actor=actor, action="readiness_advice.request", entity="readiness_advice",
            entity_id=str(row.id), details=data.model_dump(mode="json"))
     return row
@@ -308,15 +316,25 @@ def _contracts(moves: tuple[advice.Move, ...]) -> dict[tuple[str, str], int]:
 
 
 def execute_advice(db: Database, advice_id: int, engine: Engine, *,
-                   echo: Callable[[str], None] | None = None) -> None:
-    """Run a queued advice job to completion, or record why it failed."""
-    claimed = db.write(lambda s: s.execute(update(Advice).where(
-        Advice.id == advice_id, Advice.status == JobStatus.queued).values(
-        status=JobStatus.running, started_at=utcnow(), phase="model")).rowcount)
-    if not claimed:
-        return
+                   echo: Callable[[str], None] | None = None, leased: bool = False) -> None:
+    """Run a queued advice job to completion, or record why it failed.
+
+    ``leased``: the caller already claimed the job under a lease and ``db`` fences every write
+    on it (a background delivery); a job taken over from a worker that died starts again (it
+    stores its orders only at the end)."""
+    if leased:
+        db.write(lambda s: s.execute(update(Advice).where(Advice.id == advice_id).values(
+            phase="model", progress=0.0)))
+    else:
+        claimed = db.write(lambda s: s.execute(update(Advice).where(
+            Advice.id == advice_id, Advice.status == JobStatus.queued).values(
+            status=JobStatus.running, started_at=utcnow(), phase="model")).rowcount)
+        if not claimed:
+            return
     try:
         _execute(db, advice_id, engine, echo or (lambda _line: None))
+    except LeaseLost:
+        raise
     except (ReliefError, ScenarioError, PlanningFailed, RuntimeError) as exc:
         _fail(db, advice_id, failure_text(exc))
     except Exception as exc:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PydField
 from pydantic_core import PydanticCustomError
-from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
@@ -168,6 +168,13 @@ class ReadinessRun(SQLModel, table=True):
     error_params: dict[str, Any] | None = Field(
         default=None, sa_column=Column(JSON, nullable=True),
         description="Parameters of the error text (relief.platform.statustext)")
+    attempts: int = Field(default=0, description="Times a process claimed the job")
+    lease_owner: str | None = Field(default=None, max_length=120,
+                                    description="The process running the job")
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime,
+                                         description="The owner's lease; renewed while alive")
+    queue_job_id: int | None = Field(default=None, sa_type=BigInteger,
+                                     description="The job's id in the PostgreSQL job queue")
 
 
 class ReadinessResult(SQLModel, table=True):
@@ -229,6 +236,13 @@ class Advice(SQLModel, table=True):
     error_params: dict[str, Any] | None = Field(
         default=None, sa_column=Column(JSON, nullable=True),
         description="Parameters of the error text (relief.platform.statustext)")
+    attempts: int = Field(default=0, description="Times a process claimed the job")
+    lease_owner: str | None = Field(default=None, max_length=120,
+                                    description="The process running the job")
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime,
+                                         description="The owner's lease; renewed while alive")
+    queue_job_id: int | None = Field(default=None, sa_type=BigInteger,
+                                     description="The job's id in the PostgreSQL job queue")
 
 
 class AdviceOrder(SQLModel, table=True):

@@ -1,11 +1,13 @@
-"""Readiness jobs on the API process's runner threads, and the schedule.
+"""Readiness runs and advice jobs as background jobs, and the schedule.
 
-Same pattern as planning jobs (``dispatch.flows.PlanRunner``): the job is a row; a small thread
-pool picks it up; each scenario's engine runs through the dispatcher's planner (a worker
-process by default). After a restart, runs and advice left running are marked failed
-("interrupted") and queued ones run. The schedule: every ``interval_hours`` one run over the
-whole library is queued; the slot number (hours since the epoch // interval) is unique in the
-table, so several API processes queue it once between them.
+Runs and advice are rows; the use case that creates one queues it in the same transaction
+(:mod:`relief.platform.background`): on PostgreSQL on the job queue, run by ``relief worker``
+processes under a lease on the row (a dead worker's job is taken over, a live one's never
+touched, every write fenced); on SQLite on this process's threads through the same leases.
+Each scenario's engine runs through the dispatcher's planner (a worker process by default).
+The schedule: every ``interval_hours`` one run over the whole library is queued; the slot
+number (hours since the epoch // interval) is unique in the table, so several API processes
+queue it once between them.
 """
 
 from __future__ import annotations
@@ -13,24 +15,24 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatch.readiness import service
-from dispatch.readiness.models import Advice, JobStatus, ReadinessRun, Trigger
+from dispatch.readiness.advice_service import ADVICE_TASK
+from dispatch.readiness.models import Advice, ReadinessRun, Trigger
+from relief.platform import background, leases
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict
-from relief.platform.statustext import StatusText
 
 log = logging.getLogger(__name__)
 
-INTERRUPTED = StatusText.of("status.interrupted")
-AdviceJob = Callable[[Database, int, service.Engine], None]
+AdviceJob = Callable[..., None]
+KIND_TASKS = {"run": service.RUN_TASK, "advice": ADVICE_TASK}
 
 
 def schedule_slot(hours_since_epoch: float, interval_hours: float) -> int:
@@ -38,79 +40,60 @@ def schedule_slot(hours_since_epoch: float, interval_hours: float) -> int:
     return int(hours_since_epoch // interval_hours)
 
 
+def job_kinds(engine: service.Engine, advice_job: AdviceJob | None) -> list[background.JobKind]:
+    """Readiness runs and (with ``advice_job``) advice jobs as background job kinds."""
+    kinds = [background.JobKind(service.RUN_TASK, ReadinessRun, lambda db, run_id: (
+        service.execute_run(db, run_id, engine, leased=True)))]
+    if advice_job is not None:
+        kinds.append(background.JobKind(ADVICE_TASK, Advice, lambda db, advice_id: (
+            advice_job(db, advice_id, engine, leased=True))))
+    return kinds
+
+
 class ReadinessRunner:
-    """Runs readiness runs and advice jobs on a thread pool; queues the scheduled runs."""
+    """Where readiness runs and advice jobs go (``queue``), and the schedule."""
 
     def __init__(self, db: Database, engine: service.Engine, *,
                  today: Callable[[], date], workers: int = 1,
                  interval_hours: float = 0.0, time_limit_s: float = 8.0,
-                 advice_job: AdviceJob | None = None) -> None:
+                 advice_job: AdviceJob | None = None,
+                 jobs: background.BackgroundJobs | None = None) -> None:
+        """``jobs``: this process's background jobs (None: its own, on this process's threads,
+        for the readiness kinds only)."""
         self.db = db
         self.engine = engine
         self.today = today
         self.interval_hours = interval_hours
         self.time_limit_s = time_limit_s
-        self.advice_job = advice_job
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="readiness")
-        self._futures: dict[tuple[str, int], Future[None]] = {}
+        self.queue = jobs or background.BackgroundJobs(
+            db, job_kinds(engine, advice_job), owner=f"readiness:{id(self):x}",
+            timing=leases.LeaseTiming(), app=None, slots=workers)
+        self._own_jobs = jobs is None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover after a restart and start the schedule (when an interval is set)."""
-        def recover(session: Session) -> tuple[list[int], list[int]]:
-            for table in (ReadinessRun, Advice):
-                session.execute(update(table).where(table.status == JobStatus.running)
-                                .values(status=JobStatus.failed, finished_at=utcnow(),
-                                        **INTERRUPTED.columns()))
-            runs = list(session.execute(select(ReadinessRun.id).where(
-                ReadinessRun.status == JobStatus.queued).order_by(ReadinessRun.id)).scalars())
-            advice = list(session.execute(select(Advice.id).where(
-                Advice.status == JobStatus.queued).order_by(Advice.id)).scalars())
-            return runs, advice
-
-        try:
-            runs, advice = self.db.write(recover)
-        except DBAPIError:
-            # A database that is down or not migrated yet must not stop the process from
-            # starting: /readyz reports it; recovery runs at the next start.
-            log.exception("readiness recovery failed; starting without it")
-            runs, advice = [], []
-        for run_id in runs:
-            self.submit_run(run_id)
-        for advice_id in advice:
-            self.submit_advice(advice_id)
+        """Start the schedule (when an interval is set), and this runner's own jobs if any.
+        Nothing is marked failed: a job a dead process held is taken over once its lease
+        lapses, and one a live process holds is left alone."""
+        if self._own_jobs:
+            self.queue.start()
         if self.interval_hours > 0:
             self._ticker = threading.Thread(target=self._tick_loop, name="readiness-schedule",
                                             daemon=True)
             self._ticker.start()
 
     def shutdown(self) -> None:
-        """Stop the schedule and take no more jobs; running ones finish."""
+        """Stop the schedule (and this runner's own jobs)."""
         self._stop.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    # -- jobs -----------------------------------------------------------------------------
-
-    def submit_run(self, run_id: int) -> None:
-        """Run a queued readiness run in the background."""
-        self._futures[("run", run_id)] = self._pool.submit(
-            service.execute_run, self.db, run_id, self.engine)
-
-    def submit_advice(self, advice_id: int) -> None:
-        """Run a queued advice job in the background."""
-        if self.advice_job is None:
-            raise RuntimeError("this runner has no advice job")
-        self._futures[("advice", advice_id)] = self._pool.submit(
-            self.advice_job, self.db, advice_id, self.engine)
+        if self._own_jobs:
+            self.queue.stop()
 
     def wait(self, kind: str, job_id: int, timeout: float | None = None) -> None:
-        """Block until a submitted job has finished (tests and the CLI)."""
-        future = self._futures.get((kind, job_id))
-        if future is not None:
-            future.result(timeout=timeout)
+        """Block until a run (``kind`` "run") or an advice job ("advice") has finished."""
+        self.queue.wait(KIND_TASKS[kind], job_id, timeout=timeout or 3600.0)
 
     # -- the schedule -----------------------------------------------------------------------
 
@@ -127,18 +110,16 @@ class ReadinessRunner:
             try:
                 run = service.request_run(session, county=None, time_limit_s=self.time_limit_s,
                                           trigger=Trigger.scheduled, actor="system:schedule",
-                                          today=self.today(), schedule_slot=slot)
+                                          today=self.today(), schedule_slot=slot,
+                                          queue=self.queue)
             except Conflict:
                 return None  # an empty library: nothing to run
             return run.id
 
         try:
-            run_id = self.db.write(queue)
+            return self.db.write(queue)
         except IntegrityError:  # another process queued this slot's run first
             return None
-        if run_id is not None:
-            self.submit_run(run_id)
-        return run_id
 
     def _tick_loop(self) -> None:
         while not self._stop.is_set():

@@ -45,9 +45,11 @@ from dispatch.readiness.models import (
 )
 from dispatch.readiness.scenario import build, incident_for, sites_for
 from relief.platform.audit import record
+from relief.platform.background import JobSink
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict, NotFound, ReliefError
+from relief.platform.leases import LeaseLost
 from relief.platform.statustext import StatusText, public_fields
 from supplies.models import Division
 
@@ -61,10 +63,15 @@ Progress = Callable[[str, float], None]
 # Requests
 
 
+RUN_TASK = "relief.readiness.run"
+
+
 def request_run(session: Session, *, county: str | None, time_limit_s: float,
                 trigger: Trigger, actor: str, today: date,
-                schedule_slot: int | None = None) -> ReadinessRun:
-    """Queue a run over the library's active scenarios (of one county when given)."""
+                schedule_slot: int | None = None, queue: JobSink | None = None
+                ) -> ReadinessRun:
+    """Queue a run over the library's active scenarios (of one county when given): on
+    ``queue`` in this transaction (None: the caller runs it itself, the CLI)."""
     if county is not None:
         division = session.get(Division, county)
         if division is None:
@@ -78,6 +85,8 @@ def request_run(session: Session, *, county: str | None, time_limit_s: float,
                        schedule_slot=schedule_slot)
     session.add(run)
     session.flush()
+    if queue is not None:
+        queue.enqueue(session, RUN_TASK, run.id or 0)
     record(session, actor=actor, action="readiness_run.request", entity="readiness_run",
            entity_id=str(run.id), details={"county": county, "trigger": trigger.value})
     return run
@@ -165,13 +174,22 @@ def _scope(session: Session, run: ReadinessRun) -> list[tuple[int, int]]:
 
 
 def execute_run(db: Database, run_id: int, engine: Engine, *,
-                echo: Callable[[str], None] | None = None) -> None:
+                echo: Callable[[str], None] | None = None, leased: bool = False) -> None:
     """Run a queued run to completion, recording each scenario's result as it finishes, or
-    the reason it failed. ``echo`` receives a line per finished scenario (the CLI)."""
-    if not db.write(lambda s: _claim(s, run_id)):
+    the reason it failed. ``echo`` receives a line per finished scenario (the CLI).
+
+    ``leased``: the caller already claimed the run under a lease and ``db`` fences every write
+    on it (a background delivery, :mod:`relief.platform.background`); a run taken over from a
+    worker that died resumes, skipping the scenarios whose results that worker stored."""
+    if leased:
+        db.write(lambda s: s.execute(update(ReadinessRun).where(ReadinessRun.id == run_id)
+                                     .values(phase="scenarios")))
+    elif not db.write(lambda s: _claim(s, run_id)):
         return
     try:
         _execute(db, run_id, engine, echo)
+    except LeaseLost:
+        raise
     except (ReliefError, ScenarioError, PlanningFailed) as exc:
         _fail(db, run_id, failure_text(exc))
     except Exception as exc:
@@ -186,8 +204,11 @@ def _execute(db: Database, run_id: int, engine: Engine,
         run = get_run(session, run_id)
         scope = _scope(session, run)
         today, limit = run.evaluated_on, run.time_limit_s
+        stored = set(session.execute(select(ReadinessResult.scenario_id).where(
+            ReadinessResult.run_id == run_id)).scalars())
     db.write(lambda s: s.execute(update(ReadinessRun).where(ReadinessRun.id == run_id)
-                                 .values(total=len(scope))))
+                                 .values(total=len(scope), done=len(stored))))
+    scope_left = [pair for pair in scope if pair[0] not in stored]
     lock = threading.Lock()
 
     def one(pair: tuple[int, int]) -> None:
@@ -218,11 +239,11 @@ def _execute(db: Database, run_id: int, engine: Engine,
                      f"({result.coverage:.1%}), {result.solve_s:.1f} s")
 
     if engine.parallel == 1:
-        for pair in scope:
+        for pair in scope_left:
             one(pair)
     else:
         with ThreadPoolExecutor(engine.parallel, thread_name_prefix="readiness") as pool:
-            for future in [pool.submit(one, pair) for pair in scope]:
+            for future in [pool.submit(one, pair) for pair in scope_left]:
                 future.result()
     db.write(lambda s: s.execute(update(ReadinessRun).where(ReadinessRun.id == run_id).values(
         status=JobStatus.succeeded, phase="done", progress=1.0, finished_at=utcnow())))

@@ -3,7 +3,6 @@ counties, exercise incidents and pre-positioning advice."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated
 
@@ -19,7 +18,6 @@ from dispatch.readiness.models import (
     AdviceRequestIn,
     DecisionIn,
     Hazard,
-    JobStatus,
     OrderPublic,
     ResultPublic,
     RunPublic,
@@ -146,10 +144,7 @@ def post_run(body: RunRequestIn, request: Request, user: Planner,
         request, principal=user, key=key, body=body, status_code=202,
         use_case=lambda s: service.run_public(service.request_run(
             s, county=body.county, time_limit_s=limit, trigger=Trigger.on_demand,
-            actor=user.actor, today=today)))
-    run = json.loads(response.body)
-    if run["status"] == JobStatus.queued:
-        runner.submit_run(run["id"])
+            actor=user.actor, today=today, queue=runner.queue)))
     return response
 
 
@@ -207,10 +202,7 @@ def post_advice(body: AdviceRequestIn, request: Request, user: Planner,
     response = idempotent_post(
         request, principal=user, key=key, body=body, status_code=202,
         use_case=lambda s: advice_service.advice_public(s, advice_service.request_advice(
-            s, data=data, actor=user.actor, today=today)))
-    job = json.loads(response.body)
-    if job["status"] == JobStatus.queued:
-        runner.submit_advice(job["id"])
+            s, data=data, actor=user.actor, today=today, queue=runner.queue)))
     return response
 
 

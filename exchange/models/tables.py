@@ -235,6 +235,13 @@ class ImportJob(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = Field(default=0, description="Times a process claimed the job")
+    lease_owner: str | None = Field(default=None, max_length=120,
+                                    description="The process running the job")
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime,
+                                         description="The owner's lease; renewed while alive")
+    queue_job_id: int | None = Field(default=None, sa_type=BigInteger,
+                                     description="The job's id in the PostgreSQL job queue")
 
 
 class ImportChunk(SQLModel, table=True):

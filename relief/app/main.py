@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relief.app import migrations
-from relief.app.wiring import import_runner, plan_runner, readiness_runner
+from relief.app.wiring import background_jobs, import_runner, plan_runner, readiness_runner
 from relief.platform import metrics
 from relief.platform.db import Database
 from relief.platform.edge import EdgeGuard
@@ -57,12 +57,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     settings = settings or get_settings()
     db = database or Database.from_settings(settings)
-    runner = plan_runner(db, settings)
-    readiness = readiness_runner(db, settings)
-    imports = import_runner(db, settings)
+    jobs = background_jobs(db, settings, role="api")
+    runner = plan_runner(db, settings, jobs=jobs)
+    readiness = readiness_runner(db, settings, jobs=jobs)
+    imports = import_runner(db, settings, jobs=jobs)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        jobs.start()
         runner.start()
         readiness.start()
         imports.start()
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         imports.shutdown()
         readiness.shutdown()
         runner.shutdown()
+        jobs.stop()
 
     app = FastAPI(title="relief", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.runner = runner
     app.state.readiness = readiness
     app.state.import_runner = imports
+    app.state.jobs = jobs
     app.state.limiter = limiter_for(db.engine)
     app.state.gauges = [plan_gauges(db)]
     app.add_middleware(EdgeGuard, max_body_bytes=settings.max_body_bytes,

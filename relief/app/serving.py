@@ -73,9 +73,10 @@ def _clear_multiproc_dir(path: Path) -> None:
 
 
 def run_worker(settings: Settings, *, metrics_port: int | None) -> None:
-    """Run planning workers in this process until SIGTERM or SIGINT; a running job is handed
-    back to the queue at once (another worker takes it over)."""
-    from relief.app.wiring import plan_executor, uses_job_queue
+    """Run planning workers (and a lane of background jobs: readiness runs, advice, import
+    batches) in this process until SIGTERM or SIGINT; a running planning job is handed back
+    to the queue at once (another worker takes it over)."""
+    from relief.app.wiring import background_jobs, plan_executor, uses_job_queue
     from relief.platform import jobqueue
     from relief.platform.metrics import start_worker_metrics
 
@@ -90,6 +91,8 @@ def run_worker(settings: Settings, *, metrics_port: int | None) -> None:
     db = Database.from_settings(settings)
     stopping = threading.Event()
     executor = plan_executor(db, settings, role="worker", stopping=stopping)
+    jobs = background_jobs(db, settings, role="worker")
+    jobs.stopping = stopping
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -102,7 +105,7 @@ def run_worker(settings: Settings, *, metrics_port: int | None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
         await run_plan_workers(jobqueue.queue_app(settings.database_url), executor, settings,
-                               stop=stop)
+                               stop=stop, jobs=jobs)
 
     try:
         asyncio.run(main())

@@ -19,7 +19,9 @@ from dispatch.jobs import EmbeddedWorkers, LocalPlans, PlanRunner, QueuedPlans
 from dispatch.readiness.runner import ReadinessRunner
 from dispatch.readiness.service import Engine
 from relief.platform import jobqueue
+from relief.platform.background import BackgroundJobs
 from relief.platform.db import Database, is_sqlite
+from relief.platform.leases import LeaseTiming
 from relief.platform.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,18 +47,37 @@ def plan_executor(db: Database, settings: Settings, *, role: str,
                         lead_times=lead_minutes, stopping=stopping)
 
 
-def plan_runner(db: Database, settings: Settings, *, planner: Planner | None = None
-                ) -> PlanRunner:
+def plan_runner(db: Database, settings: Settings, *, planner: Planner | None = None,
+                jobs: BackgroundJobs | None = None) -> PlanRunner:
     """An API process's planning: the queue requests go to and the workers it runs itself
-    (SQLite: all of them; PostgreSQL: only with ``embedded_plan_workers``)."""
+    (SQLite: all of them; PostgreSQL: only with ``embedded_plan_workers``, which then also
+    run the background ``jobs``)."""
     executor = plan_executor(db, settings, role="api", planner=planner)
     if not uses_job_queue(settings):
         local = LocalPlans(db, executor, settings)
         return PlanRunner(db, local, local)
     queue = QueuedPlans(jobqueue.queue_app(settings.database_url))
-    embedded = (EmbeddedWorkers(jobqueue.queue_app(settings.database_url), executor, settings)
+    embedded = (EmbeddedWorkers(jobqueue.queue_app(settings.database_url), executor, settings,
+                                jobs=jobs)
                 if settings.embedded_plan_workers else None)
     return PlanRunner(db, queue, embedded)
+
+
+def background_jobs(db: Database, settings: Settings, *, role: str,
+                    planner: Planner | None = None) -> BackgroundJobs:
+    """A process's background jobs: readiness runs, advice and import batches, on the
+    PostgreSQL job queue (run by workers) or on this process's threads (SQLite)."""
+    from dispatch.readiness.advice_service import execute_advice
+    from dispatch.readiness.runner import job_kinds
+    from exchange.jobs import job_kind
+
+    kinds = [*job_kinds(readiness_engine(settings, planner=planner), execute_advice),
+             job_kind(today=settings.today, chunk_size=settings.exchange_import_chunk)]
+    app = jobqueue.queue_app(settings.database_url) if uses_job_queue(settings) else None
+    return BackgroundJobs(db, kinds, owner=worker_name(role),
+                          timing=LeaseTiming(lease_s=settings.plan_lease_s,
+                                             heartbeat_s=settings.plan_heartbeat_s),
+                          app=app, slots=settings.background_slots)
 
 
 def cli_planning(db: Database, settings: Settings) -> tuple[PlanQueue, PlanExecutor]:
@@ -77,19 +98,22 @@ def readiness_engine(settings: Settings, *, planner: Planner | None = None) -> E
     return Engine(planner, lead_times=lead_minutes, parallel=settings.readiness_parallel)
 
 
-def readiness_runner(db: Database, settings: Settings, *, planner: Planner | None = None
-                     ) -> ReadinessRunner:
-    """The readiness runner (runs, advice, the schedule) on the same planner as plan jobs."""
+def readiness_runner(db: Database, settings: Settings, *, planner: Planner | None = None,
+                     jobs: BackgroundJobs | None = None) -> ReadinessRunner:
+    """The readiness runner (runs, advice, the schedule) on the same planner as plan jobs;
+    its jobs go to ``jobs`` (None: its own, on this process's threads)."""
     from dispatch.readiness.advice_service import execute_advice
 
     return ReadinessRunner(db, readiness_engine(settings, planner=planner),
                            today=settings.today, interval_hours=settings.readiness_interval_hours,
                            time_limit_s=settings.readiness_time_limit_s,
-                           advice_job=execute_advice)
+                           advice_job=execute_advice, jobs=jobs)
 
 
-def import_runner(db: Database, settings: Settings) -> ImportRunner:
-    """The runner of large provincial import batches (202 jobs)."""
+def import_runner(db: Database, settings: Settings, *, jobs: BackgroundJobs | None = None
+                  ) -> ImportRunner:
+    """The runner of provincial import batches; its jobs go to ``jobs``."""
     from exchange.jobs import ImportRunner
 
-    return ImportRunner(db, today=settings.today, chunk_size=settings.exchange_import_chunk)
+    return ImportRunner(db, today=settings.today, chunk_size=settings.exchange_import_chunk,
+                        jobs=jobs)

@@ -55,10 +55,12 @@ def _raw_connection(session: Session) -> Any:
 
 
 def defer(session: Session, app: procrastinate.App, *, task: str, queue: str,
-          kwargs: dict[str, Any], priority: int = 0) -> int:
-    """Queue ``task(**kwargs)`` on ``queue`` in the session's transaction; its job id."""
+          kwargs: dict[str, Any], priority: int = 0, delay_s: float = 0.0) -> int:
+    """Queue ``task(**kwargs)`` on ``queue`` in the session's transaction (to run no sooner
+    than ``delay_s`` from now); its job id."""
+    schedule = {"schedule_in": {"seconds": delay_s}} if delay_s > 0 else {}
     deferrer = app.configure_task(task, queue=queue, priority=priority,
-                                  connection=_raw_connection(session))
+                                  connection=_raw_connection(session), **schedule)
     return int(deferrer.defer(**kwargs))
 
 

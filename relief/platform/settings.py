@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # Slots per worker (or per API process on SQLite): jobs of each lane run at once.
     plan_urgent_slots: int = Field(default=1, ge=0, le=8)
     plan_long_slots: int = Field(default=1, ge=0, le=8)
+    # Readiness runs, advice jobs and import batches one worker process runs at once.
+    background_slots: int = Field(default=1, ge=0, le=8)
     # Queued + running jobs allowed at once per incident and per requesting user.
     plan_cap_per_incident: int = Field(default=3, ge=1, le=100)
     plan_cap_per_user: int = Field(default=5, ge=1, le=100)

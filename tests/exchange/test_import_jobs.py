@@ -4,13 +4,22 @@ with zones, control characters) that never give a 500."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
+from exchange.jobs import IMPORT_TASK
 from exchange.models import ExchangeRecord, ImportChunk, ImportJob, ImportJobStatus, SyncRun
+from relief.platform import leases
+from relief.platform.dbtypes import utcnow
+from relief.platform.leases import TryLater
 from relief.platform.settings import Settings
 from supplies.models import StockMove
 from tests.exchange.conftest import SOURCE, Exchange
@@ -23,7 +32,7 @@ SYNC_MAX, CHUNK = 5, 3
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     """Tiny chunks and a tiny synchronous limit, so a dozen records make a multi-chunk job."""
-    return Settings(database_url=db_url, exchange_rate_burst=100_000,
+    return Settings(database_url=db_url, exchange_rate_burst=100_000, embedded_plan_workers=1,
                     exchange_import_sync_max=SYNC_MAX, exchange_import_chunk=CHUNK)
 
 
@@ -105,9 +114,10 @@ def test_a_job_resumes_after_a_crash_where_it_stopped(exchange: Exchange) -> Non
     exchange.world.db.write(lambda s: s.execute(update(ImportJob).where(ImportJob.id == job_id)
                                                 .values(status=ImportJobStatus.running, done=6,
                                                         records=records, finished_at=None,
-                                                        heartbeat_at=None)))
-    runner = exchange.world.client.app.state.import_runner  # type: ignore[attr-defined]
-    runner.start()
+                                                        heartbeat_at=None, lease_until=utcnow()
+                                                        - timedelta(seconds=1))))
+    jobs = exchange.world.client.app.state.jobs  # type: ignore[attr-defined]
+    assert jobs.sweep() == 1  # what a process's sweep (SQLite) or a re-queued delivery does
     done = _wait(exchange, job_id)
     assert done["status"] == "succeeded" and done["done"] == 8
     # The re-applied last chunk found its records already applied: unchanged, no new moves.
@@ -226,3 +236,126 @@ def _warehouse_depot(exchange: Exchange) -> str:
     with exchange.world.db.read_session() as s:
         return s.execute(select(ExchangeRecord.local_id).where(
             ExchangeRecord.external_id == "CK1")).scalar_one()
+
+
+def _hold(exchange: Exchange, job_id: int, *, owner: str, lease: timedelta,
+          records: list[Any]) -> None:
+    """Make the job look half done (two chunks) and running under ``owner``'s lease, which
+    ends ``lease`` from now (negative: it lapsed, the owner is dead)."""
+    with exchange.world.db.engine.begin() as conn:
+        conn.execute(ImportChunk.__table__.delete().where(ImportChunk.job_id == job_id,
+                                                          ImportChunk.start == 6))
+    exchange.world.db.write(lambda s: s.execute(update(ImportJob).where(
+        ImportJob.id == job_id).values(status=ImportJobStatus.running, done=6, records=records,
+                                       finished_at=None, lease_owner=owner, attempts=1,
+                                       lease_until=utcnow() + lease)))
+
+
+def _row(exchange: Exchange, job_id: int) -> ImportJob:
+    with exchange.world.db.read_session() as s:
+        return s.get_one(ImportJob, job_id)
+
+
+def test_a_live_owners_job_is_never_touched_and_a_dead_ones_is_taken_over(
+        exchange: Exchange) -> None:
+    """A job another process holds under a live lease: a delivery is refused (TryLater, the
+    queue tries again later) and a sweep leaves it alone. Once that lease lapsed (its process
+    died), the next delivery takes it over (attempt 2) and finishes it from its first
+    uncommitted chunk, applying nothing twice."""
+    _post(exchange, "warehouses", [warehouse("CK1")])
+    job_id = _post(exchange, "stock", _tents(8)).json()["id"]
+    _wait(exchange, job_id)
+    moves = _moves(exchange)
+    jobs = exchange.world.client.app.state.jobs  # type: ignore[attr-defined]
+    live = "worker@elsewhere:4242:alive"
+    _hold(exchange, job_id, owner=live, lease=timedelta(minutes=5), records=_tents(8))
+    with pytest.raises(TryLater):
+        jobs.deliver(IMPORT_TASK, job_id)
+    jobs.sweep()
+    time.sleep(1.0)
+    row = _row(exchange, job_id)
+    assert (row.status, row.lease_owner, row.attempts, row.done) == (
+        ImportJobStatus.running, live, 1, 6)
+    # The owner died: its lease lapses and the next delivery takes the job over.
+    exchange.world.db.write(lambda s: s.execute(update(ImportJob).where(
+        ImportJob.id == job_id).values(lease_until=utcnow() - timedelta(seconds=1))))
+    try:
+        assert jobs.deliver(IMPORT_TASK, job_id) is True
+    except TryLater:  # this process's own sweep (SQLite, every 15 s) took it over first
+        jobs.wait(IMPORT_TASK, job_id, timeout=120)
+    row = _row(exchange, job_id)
+    assert (row.status, row.attempts, row.done) == (ImportJobStatus.succeeded, 2, 8)
+    assert row.lease_owner == jobs.owner
+    assert _moves(exchange) == moves
+    exchange.world.ledger_ok()
+
+
+def test_a_worker_that_lost_its_lease_cannot_write(exchange: Exchange) -> None:
+    """Fencing: after another process took the job over, every write of the first owner's
+    run is refused (LeaseLost) before it changes anything."""
+    _post(exchange, "warehouses", [warehouse("CK1")])
+    job_id = _post(exchange, "stock", _tents(8), prefer="respond-async").json()["id"]
+    _wait(exchange, job_id)
+    exchange.world.client.app.state.jobs.stopping.set()  # type: ignore[attr-defined]
+    db = exchange.world.db
+    db.write(lambda s: s.execute(update(ImportJob).where(ImportJob.id == job_id).values(
+        status=ImportJobStatus.queued, finished_at=None)))
+    first = leases.claim(db, ImportJob, job_id, "worker@a:1:first", lease_s=0.1)
+    assert first is not None and first.attempt >= 1
+    time.sleep(0.3)  # the first owner stalls past its lease; a second takes the job over
+    second = leases.claim(db, ImportJob, job_id, "worker@b:2:second", lease_s=60)
+    assert second is not None and second.attempt == first.attempt + 1
+    with pytest.raises(leases.LeaseLost):
+        leases.FencedDatabase(db, first).write(lambda s: s.execute(update(ImportJob).where(
+            ImportJob.id == job_id).values(error="written by a stale owner")))
+    assert not leases.renew(db, first, 60)
+    assert _row(exchange, job_id).error is None
+    assert leases.renew(db, second, 60)
+
+
+def test_a_killed_worker_processs_import_is_taken_over_by_another(
+        exchange: Exchange, settings: Settings, backend: str) -> None:
+    """PostgreSQL, real processes: two `relief worker`s serve the background lane; the one
+    applying a large batch is killed with SIGKILL midway; the other takes the job over once
+    the lease lapsed and finishes it from the first uncommitted chunk: every record applied
+    exactly once."""
+    if backend != "postgresql":
+        pytest.skip("workers on the job queue are PostgreSQL's")
+    exchange.world.client.app.state.runner.service.stop()  # type: ignore[attr-defined]
+    _post(exchange, "warehouses", [warehouse("CK1")])
+    moves = _moves(exchange)
+    env = {**os.environ, "RELIEF_DATABASE_URL": settings.database_url,
+           "RELIEF_PLAN_LEASE_S": "4", "RELIEF_PLAN_HEARTBEAT_S": "0.5",
+           "RELIEF_EXCHANGE_IMPORT_CHUNK": str(CHUNK), "RELIEF_LOG_FORMAT": "text"}
+    workers = [subprocess.Popen([sys.executable, "-m", "relief.app.cli", "worker"], env=env,
+                                start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        time.sleep(3)  # both listen
+        total = 150
+        job_id = _post(exchange, "stock", _tents(total), prefer="respond-async").json()["id"]
+        _until(lambda: _row(exchange, job_id).done >= 2 * CHUNK, timeout=120)
+        first = _row(exchange, job_id)
+        victim = next(w for w in workers if f":{w.pid}:" in (first.lease_owner or ""))
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait()
+        assert _row(exchange, job_id).status == ImportJobStatus.running  # killed mid-job
+        ended = {ImportJobStatus.succeeded, ImportJobStatus.failed}
+        _until(lambda: _row(exchange, job_id).status in ended, timeout=240)
+        row = _row(exchange, job_id)
+        assert row.status == ImportJobStatus.succeeded, row.error
+        assert row.attempts == 2 and row.lease_owner != first.lease_owner
+        assert row.done == total and _moves(exchange) == moves + total
+        exchange.world.ledger_ok()
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                os.killpg(w.pid, signal.SIGTERM)
+                w.wait(30)
+
+
+def _until(condition: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)

@@ -4,13 +4,20 @@ schedule queues one run per slot."""
 
 from __future__ import annotations
 
+import time
+
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from dispatch.flows import PlanExecutor, RunInCaller, inline_planner, request_plan
 from dispatch.models import DispatchPlan
+from dispatch.readiness import service
+from dispatch.readiness.models import JobStatus, ReadinessResult, ReadinessRun, Trigger
 from dispatch.readiness.runner import ReadinessRunner
 from dispatch.readiness.scenario import digest
 from dispatch.readiness.service import Engine
+from relief.app.main import create_app
+from relief.platform import leases
 from relief.platform.settings import Settings
 from tests.dispatch.readiness.conftest import Ready
 from tests.world import TENT, TODAY
@@ -112,3 +119,33 @@ def test_the_schedule_queues_one_run_per_slot(ready: Ready, settings: Settings) 
     assert run["finished_at"] is not None and run["done"] == run["total"] == 1
     one.shutdown()
     two.shutdown()
+
+
+def test_processes_starting_never_fail_each_others_runs(ready: Ready, settings: Settings) -> None:
+    """A run that another process holds under a live lease stays running (same owner, same
+    attempt) while two more API processes start and sweep; a run queued before they started
+    is run exactly once between them."""
+    ready.world.dispatcher.post("/readiness/scenarios", ready.scenario())
+    db = ready.world.db
+    held = db.write(lambda s: service.request_run(
+        s, county=None, time_limit_s=1, trigger=Trigger.on_demand, actor="t",
+        today=TODAY).id)
+    queued = db.write(lambda s: service.request_run(
+        s, county=None, time_limit_s=1, trigger=Trigger.on_demand, actor="t",
+        today=TODAY).id)
+    owner = "api@other-machine:77:alive"
+    assert leases.claim(db, ReadinessRun, held, owner, lease_s=600) is not None
+    inline = settings.model_copy(update={"planner": "inline", "readiness_interval_hours": 0.0})
+    apps = [create_app(settings=inline, database=db) for _ in range(2)]
+    with TestClient(apps[0]), TestClient(apps[1]):  # both start: sweeps, schedules
+        for app in apps:
+            app.state.jobs.sweep()
+        apps[0].state.readiness.wait("run", queued, timeout=300)
+        time.sleep(1.0)
+        with db.read_session() as s:
+            run = s.get_one(ReadinessRun, held)
+            assert (run.status, run.lease_owner, run.attempts) == (JobStatus.running, owner, 1)
+            done = s.get_one(ReadinessRun, queued)
+            assert done.status == JobStatus.succeeded and done.attempts == 1
+            assert len(s.execute(select(ReadinessResult.id).where(
+                ReadinessResult.run_id == queued)).all()) == done.total
