@@ -6,9 +6,11 @@
   nothing bigger is ever parsed.
 * **Characters.** NUL and the other control characters (C0 but tab, newline and carriage return;
   DEL; C1) and lone surrogates are refused (422 naming the field) in every string: query
-  parameters, the path, JSON keys and values, form fields. Tab and line breaks are refused too,
-  except in free-text fields (``note``, ``reason``...). PostgreSQL cannot store NUL, and no code,
-  name or reference of this system has any use for the others.
+  parameters, the path, JSON keys and values, form fields. Tab and line breaks are refused too
+  inside one-line values (around them they are whitespace the models trim, as when a lot number
+  is pasted from a spreadsheet), and allowed in free-text fields (``note``, ``reason``...).
+  PostgreSQL cannot store NUL, and no code, name or reference of this system has any use for
+  the others.
 * **Numbers.** JSON ``NaN``, ``Infinity`` and numbers too large for a double (``1e400``) are
   refused: no column holds them and no response could carry them.
 * **Depth.** JSON nested deeper than :data:`MAX_DEPTH` is refused.
@@ -53,8 +55,10 @@ class _Refused(Exception):
 
 
 def _bad_text(text: str, field: str) -> InvalidInput | None:
-    pattern = CONTROL if field.rsplit(".", 1)[-1] in MULTILINE else CONTROL_OR_BREAK
-    found = pattern.search(text)
+    if field.rsplit(".", 1)[-1] in MULTILINE:
+        found = CONTROL.search(text)
+    else:  # a tab or line break around a one-line value (pasted from a sheet) is trimmed later
+        found = CONTROL_OR_BREAK.search(text.strip(" \t\r\n"))
     if found is None:
         return None
     return InvalidInput.of("input.control_character", field=field or "body",

@@ -84,3 +84,31 @@ def test_too_many_cells_and_too_long_cells_are_refused(world: World, console: Ma
     c = console(world.manager.token)
     assert "单元格过多" in _upload(c, _sheet(3000, 40))
     assert "单元格内容过长" in _upload(c, _sheet(2, 3, "长" * (stockio.MAX_CELL_CHARS + 1)))
+
+
+def test_manifest_csv_neutralises_formulas() -> None:
+    """The trip manifest's CSV writes a formula-like site name, lot and driver as text."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from dispatch.manifest import manifest_csv
+    from dispatch.models.plans import LoadPublic, ShipmentPublic, StopLinePublic, StopPublic
+
+    at = datetime(2026, 8, 1, 6, 0, tzinfo=UTC)
+    shipment = ShipmentPublic(
+        id=1, plan_id=1, incident_id=1, source="CTY", source_name="通州区储备库",
+        source_tier="county", vehicle="苏F00001", driver="+8613800000000", trip_no=1,
+        status="planned", planned_depart_min=0, planned_depart=at, planned_return_min=60,
+        departed_at=None, finished_at=None,
+        load=[LoadPublic(item=TENT, item_name="帐篷", unit="顶", lot="@SUM(1+1)", expiry=None,
+                         quantity=5)],
+        stops=[StopPublic(id=1, seq=1, site="P1", site_name="=cmd|' /C calc'!A0",
+                          planned_arrival_min=30, planned_arrival=at, status="pending",
+                          arrived_at=None, lines=[StopLinePublic(item=TENT, planned=5,
+                                                                 delivered=None,
+                                                                 shortfall=None)])])
+    rows = list(csv.reader(io.StringIO(manifest_csv(shipment, tz=ZoneInfo("Asia/Shanghai")))))
+    cells = [cell for row in rows for cell in row]
+    assert "'+8613800000000" in cells and "'@SUM(1+1)" in cells
+    assert "'=cmd|' /C calc'!A0" in cells
+    assert not any(cell.startswith(("=", "+", "@")) for cell in cells)
