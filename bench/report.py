@@ -271,8 +271,9 @@ def build() -> str:
         "Reproduce everything with `make bench` (`python -m bench`: about 20 min inventory, "
         "6 min Nantong, 45 min the held-out scenario families, 1 h Solomon with 3 runs per "
         "instance, about 40 min readiness, 10 min provincial imports, 8 min per load-test "
-        "run, about 15 min the disaster day), or one part with `.venv/bin/python -m bench "
-        "--only inventory|nantong|families|solomon|readiness|exchange|load|disaster_day`.",
+        "run, about 15 min the disaster day, 11 min schema fuzzing), or one part with "
+        "`.venv/bin/python -m bench --only "
+        "inventory|nantong|families|solomon|readiness|exchange|load|disaster_day|fuzz`.",
         "",
         "## At a glance",
         "",
