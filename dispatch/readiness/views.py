@@ -3,7 +3,6 @@ counties, exercise incidents and pre-positioning advice."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -34,6 +33,7 @@ from relief.platform.api import IdempotencyKey, PathId, Seq, idempotent_post, se
 from relief.platform.auth import DatabaseDep, Reader, require
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import InvalidInput
+from relief.platform.fields import NearNow
 from relief.platform.models import Role
 from relief.platform.principal import Principal
 from supplies.ledger import MoveContext
@@ -111,8 +111,8 @@ class ExerciseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    onset: datetime | None = PydField(default=None, description="ISO-8601 with a time zone; "
-                                      "default now")
+    onset: NearNow | None = PydField(default=None, description="ISO-8601 with a time zone, "
+                                     "within years of now; default now")
 
 
 @router.post("/scenarios/{code}/exercise", status_code=201, response_model=IncidentPublic)

@@ -163,6 +163,8 @@ def test_onset_in_year_9999_is_refused(world: World) -> None:
     """An incident's onset must be within years of now (year 9999 used to fail later)."""
     body = {"kind": "flood", "name": "测试", "onset": "9999-12-31T00:00:00+08:00"}
     _error(world.dispatcher.post("/incidents", body), 422, "onset")
+    _error(world.admin.post("/readiness/scenarios/ANY/exercise",
+                            {"onset": "9999-12-31T00:00:00+08:00"}), 422, "onset")
 
 
 # ---------------------------------------------------------------------------------------------
