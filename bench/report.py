@@ -125,8 +125,10 @@ def glance(results: Path = RESULTS) -> list[str]:
         target += "; ≥ baseline; 0 idle while coverable"
         measured = (f"mean {new['mean_of_bound']:.1%}, worst {new['worst_of_bound']:.1%} of "
                     f"bound; {new['people_covered']:,} people; {new['idle']} idle; "
-                    f"{new['below_baseline']} below baseline; max {new['max_s']:.0f} s; "
-                    f"{new['peak_mb']:.0f} MB")
+                    f"{new['below_baseline']} below baseline; max {new['max_s']:.0f} s"
+                    + (f" wall ({new['max_cpu_s']:.0f} s CPU), {new['time_capped']} of "
+                       f"{e['scenarios']} cut by the wall cap" if "max_cpu_s" in new else "")
+                    + f"; {new['peak_mb']:.0f} MB")
         reference = (f"today's engine (v1 twin): mean {today['mean_of_bound']:.1%} of bound, "
                      f"{today['people_covered']:,} people; greedy {e['baseline']:,}"
                      if today else f"greedy {e['baseline']:,}")

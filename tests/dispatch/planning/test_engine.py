@@ -246,6 +246,30 @@ def test_an_idle_truck_brings_what_a_site_it_can_reach_lacks():
     assert "f#1" in {r.vehicle for r in plan.routes}
 
 
+def late_depot_beside_the_near_one() -> Scenario:
+    """X (km 5, 60 people) and Y (km -20, 50 people) need 10 water each. Depot E (km 0)
+    holds 10, enough for one of them; depot L (km 15) holds 10 but is ready only at minute
+    60, in time for X (arrival 80) and not for Y (105 > 100). Whoever takes E's water first
+    decides: X from E covers 60 people, X from L and Y from E cover 110."""
+    return scenario(
+        "late-depot", 100,
+        [site("X", 5, 60, demand={"water": 10}, service_min=5),
+         site("Y", -20, 50, demand={"water": 10}, service_min=5)],
+        [source("E", 0, {"water": 10}, load_min=10),
+         source("L", 15, {"water": 10}, tier="agreement", load_min=10, ready_min=60)],
+        [truck("e", "E", 10), truck("l", "L", 10)])
+
+
+def test_late_weight_keeps_early_stock_for_sites_only_it_can_reach():
+    """``late_weight`` (off by default) weights completing moves from late-ready sources up:
+    with it the construction alone (no search moves) takes X's water from L and so covers
+    both sites, which the trip-time bound says is the most any plan can."""
+    sc = late_depot_beside_the_near_one()
+    plan = planned(sc, SolveParams(time_limit_s=20, moves=0, guide="none", late_weight=8))
+    assert covered(plan) == {"X", "Y"}
+    assert plan.summary.people_covered == 110 == round(plan.summary.bound_coverage * 110)
+
+
 # -- contract v2: timing, drivers, loading anywhere, substitutes ---------------------------
 
 
