@@ -20,8 +20,9 @@ minute), so a 10-hour day runs in minutes and no time recorded lies in the futur
    pending stop: the edge at the road node nearest to it) and every head count +30 %; the
    approved trips are re-timed (late, past the deadline, cut off);
 4. the database is copied three ways and each copy re-plans at +4 h, is approved and
-   executed (trips depart at their re-timed minute, stops are confirmed at their re-timed
-   arrival when that is by the deadline; cut-off trips are cancelled):
+   executed through the HTTP API, in process (trips depart at their re-timed minute, stops
+   are confirmed at their re-timed arrival when that is by the deadline; cut-off trips are
+   cancelled):
    * ``re-optimise``: the approved trips not yet departed re-planned with the new demand
      (``reoptimise``), same time limit;
    * ``keep``: approved trips stand, the new demand planned with the trucks free after them;
@@ -47,17 +48,20 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bench.machine import describe
 from bench.pages import write_keeping_notes
-from dispatch import activations, execution, live, reports, retime, service
+from dispatch import activations, live, reports, retime, service
 from dispatch.diagnosis import diagnose
 from dispatch.flows import inline_planner
 from dispatch.models import (
@@ -74,24 +78,25 @@ from dispatch.models import (
 )
 from dispatch.models.activations import ActivationIn
 from dispatch.models.incidents import ClosureIn, HeadCountIn
-from dispatch.models.plans import StopConfirmIn
 from dispatch.planning.plan import Plan, check
 from dispatch.planning.problem import load_scenario
 from dispatch.roads import load_graph
 from dispatch.scenarios import generate_scenario
 from relief.app import migrations
+from relief.app.main import create_app
+from relief.platform.auth import create_token
 from relief.platform.db import Database, make_engine
 from relief.platform.dbtypes import utcnow
 from relief.platform.models import Role
-from relief.platform.principal import Principal
-from relief.platform.settings import Settings
-from supplies.ledger import MoveContext, verify
+from relief.platform.settings import DEFAULT_RATE_LIMITS, RateLimit, Settings
+from supplies.ledger import verify
 from supplies.models import AgreementReserve, CapacityReserve
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 0.95
 REPLAN_AT = 240  # minutes after onset
-ADMIN = Principal(token_id=0, name="bench", role=Role.admin)
+# The bench's own requests are not throttled (as in the tests).
+UNLIMITED = {role: RateLimit(per_s=100_000, burst=1_000_000) for role in DEFAULT_RATE_LIMITS}
 MODES = ("reoptimise", "keep", "reference")
 
 
@@ -178,15 +183,42 @@ def _plan(db: Database, incident_id: int, clock: Clock, minute: int, *, limit: f
                      "diagnosis": why.message}
 
 
-def _approve(db: Database, incident_id: int, plan_id: int, at: datetime, today: Any) -> None:
+@dataclass
+class Desk:
+    """The dispatcher's API on one database (approval, departures, stops, cancels go through
+    the HTTP API, as a dispatcher's would)."""
+
+    db: Database
+    client: TestClient
+    token: str
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST /api/v1<path>; any answer but 200 is an error of the bench."""
+        r = self.client.post(f"/api/v1{path}", json=body or {},
+                             headers={"Authorization": f"Bearer {self.token}"})
+        if r.status_code != 200:
+            raise RuntimeError(f"POST {path}: {r.status_code} {r.text[:500]}")
+        return dict(r.json())
+
+
+@contextmanager
+def desk(db: Database, url: str) -> Iterator[Desk]:
+    """An application on ``db`` and an admin token for it."""
+    settings = Settings(database_url=url, planner="inline", readiness_interval_hours=0,
+                        rate_limits=UNLIMITED)
+    token = db.write(lambda s: create_token(s, name=f"bench-{utcnow():%H%M%S%f}",
+                                            role=Role.admin)[1])
+    with TestClient(create_app(settings=settings, database=db)) as client:
+        yield Desk(db, client, token)
+
+
+def _approve(api: Desk, incident_id: int, plan_id: int, at: datetime) -> None:
     """Approve at the simulated instant ``at``: the approval and the trips it cancels (a
     re-optimisation) are stamped then."""
-    ctx = MoveContext(actor=ADMIN.actor, today=today)
     started = utcnow()
+    api.post(f"/incidents/{incident_id}/plans/{plan_id}/approve")
 
-    def approve(session: Session) -> None:
-        execution.approve(session, incident_id=incident_id, plan_id=plan_id, principal=ADMIN,
-                          ctx=ctx)
+    def stamp(session: Session) -> None:
         plan = session.get_one(DispatchPlan, plan_id)
         plan.approved_at = at
         session.add(plan)
@@ -197,7 +229,7 @@ def _approve(db: Database, incident_id: int, plan_id: int, at: datetime, today: 
             trip.finished_at = at
             session.add(trip)
 
-    db.write(approve)
+    api.db.write(stamp)
 
 
 def _stamp_departure(db: Database, shipment_id: int, at: datetime) -> None:
@@ -218,36 +250,32 @@ def _stamp_finish(db: Database, shipment_id: int, at: datetime) -> None:
     db.write(stamp)
 
 
-def _depart(db: Database, shipment_id: int, at: datetime, today: Any) -> None:
-    ctx = MoveContext(actor=ADMIN.actor, today=today)
-    db.write(lambda s: execution.depart(s, shipment_id=shipment_id, principal=ADMIN, ctx=ctx))
-    _stamp_departure(db, shipment_id, at)
+def _depart(api: Desk, shipment_id: int, at: datetime) -> None:
+    api.post(f"/shipments/{shipment_id}/depart")
+    _stamp_departure(api.db, shipment_id, at)
 
 
-def _confirm(db: Database, shipment_id: int, seq: int, at: datetime, today: Any) -> None:
-    ctx = MoveContext(actor=ADMIN.actor, today=today)
-    db.write(lambda s: execution.confirm_stop(
-        s, shipment_id=shipment_id, seq=seq, data=StopConfirmIn(arrived_at=at),
-        principal=ADMIN, ctx=ctx))
+def _confirm(api: Desk, shipment_id: int, seq: int, at: datetime) -> None:
+    api.post(f"/shipments/{shipment_id}/stops/{seq}/confirm", {"arrived_at": at.isoformat()})
 
 
-def _first_half(db: Database, incident_id: int, clock: Clock, today: Any) -> int:
+def _first_half(api: Desk, incident_id: int, clock: Clock) -> int:
     """Depart the earlier half of the trips; confirm, as planned, their stops due by +4 h."""
-    with db.read_session() as session:
+    with api.db.read_session() as session:
         trips = list(session.execute(select(Shipment).where(
             Shipment.incident_id == incident_id).order_by(
             Shipment.planned_depart_min, Shipment.id)).scalars())
     half = trips[: len(trips) // 2]
     for trip in half:
-        _depart(db, trip.id or 0, clock.at(trip.planned_depart_min), today)
+        _depart(api, trip.id or 0, clock.at(trip.planned_depart_min))
     for trip in half:
-        with db.read_session() as session:
+        with api.db.read_session() as session:
             stops = list(session.execute(select(ShipmentStop).where(
                 ShipmentStop.shipment_id == trip.id).order_by(ShipmentStop.seq)).scalars())
         for stop in stops:
             if stop.planned_arrival_min > REPLAN_AT:
                 break
-            _confirm(db, trip.id or 0, stop.seq, clock.at(stop.planned_arrival_min), today)
+            _confirm(api, trip.id or 0, stop.seq, clock.at(stop.planned_arrival_min))
     return len(half)
 
 
@@ -297,27 +325,25 @@ def _timing(db: Database, incident_id: int, clock: Clock) -> dict[str, int]:
             "unreachable": r.stops_unreachable, "shipments": len(r.shipments_affected)}
 
 
-def _execute(db: Database, incident_id: int, clock: Clock, today: Any) -> None:
+def _execute(api: Desk, incident_id: int, clock: Clock) -> None:
     """Run the rest of the day: every live trip departs at its re-timed minute and its stops
     are confirmed at their re-timed arrival when that is by the deadline; a trip with a stop
     cut off or past the deadline is cancelled there (its goods return)."""
-    with db.read_session() as session:
+    with api.db.read_session() as session:
         timed = retime.retime(session, session.get_one(Incident, incident_id),
                               now=clock.at(REPLAN_AT))
-    ctx = MoveContext(actor=ADMIN.actor, today=today)
     for trip in sorted(timed.trips.values(), key=lambda t: (t.depart_min, t.shipment_id)):
         if trip.status == ShipmentStatus.planned:
-            _depart(db, trip.shipment_id, clock.at(trip.depart_min), today)
+            _depart(api, trip.shipment_id, clock.at(trip.depart_min))
         for stop in trip.stops:
             if stop.status == retime.DELIVERED:
                 continue
             if stop.expected_min is None or stop.expected_min > timed.deadline_min:
-                db.write(lambda s, sid=trip.shipment_id: execution.cancel(
-                    s, shipment_id=sid, reason="cut off or past the deadline", principal=ADMIN,
-                    ctx=ctx))
-                _stamp_finish(db, trip.shipment_id, clock.at(REPLAN_AT))
+                api.post(f"/shipments/{trip.shipment_id}/cancel",
+                         {"reason": "cut off or past the deadline"})
+                _stamp_finish(api.db, trip.shipment_id, clock.at(REPLAN_AT))
                 break
-            _confirm(db, trip.shipment_id, stop.seq, clock.at(stop.expected_min), today)
+            _confirm(api, trip.shipment_id, stop.seq, clock.at(stop.expected_min))
 
 
 def _covered(db: Database, incident_id: int, clock: Clock, minute: int) -> tuple[int, int, int]:
@@ -344,8 +370,9 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         incident = _incident(db, clock, scenario["sites"], today)
         first, out["plan_1"] = _plan(db, incident, clock, 0, limit=args.time_limit,
                                      reoptimise=False, today=today, tz=tz)
-        _approve(db, incident, first, clock.at(0), today)
-        out["departed"] = _first_half(db, incident, clock, today)
+        with desk(db, url) as api:
+            _approve(api, incident, first, clock.at(0))
+            out["departed"] = _first_half(api, incident, clock)
         out["trips_1"] = out["plan_1"]["trips"]
         out["closures"] = _changes(db, incident)
         out["retimed_plan_1"] = _timing(db, incident, clock)
@@ -359,9 +386,10 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
             limit = args.time_limit * (args.ref_factor if mode == "reference" else 1)
             plan_id, figures = _plan(copy, incident, clock, REPLAN_AT, limit=limit,
                                      reoptimise=mode != "keep", today=today, tz=tz)
-            _approve(copy, incident, plan_id, clock.at(REPLAN_AT), today)
-            _, planned, _ = _covered(copy, incident, clock, REPLAN_AT)
-            _execute(copy, incident, clock, today)
+            with desk(copy, f"sqlite:///{path}") as api:
+                _approve(api, incident, plan_id, clock.at(REPLAN_AT))
+                _, planned, _ = _covered(copy, incident, clock, REPLAN_AT)
+                _execute(api, incident, clock)
             people, _, delivered = _covered(copy, incident, clock, args.deadline_min)
             with copy.read_session() as session:
                 ok = verify(session).ok
