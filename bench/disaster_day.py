@@ -80,6 +80,7 @@ from dispatch.models.activations import ActivationIn
 from dispatch.models.incidents import ClosureIn, HeadCountIn
 from dispatch.planning.plan import Plan, check
 from dispatch.planning.problem import load_scenario
+from dispatch.record import vehicle_map, verdict_of
 from dispatch.roads import load_graph
 from dispatch.scenarios import generate_scenario
 from relief.app import migrations
@@ -166,8 +167,10 @@ def _plan(db: Database, incident_id: int, clock: Clock, minute: int, *, limit: f
         row = DispatchPlan(
             incident_id=incident_id, status=JobStatus.succeeded, time_limit_s=limit,
             as_of_min=built.as_of_min, requested_by="bench", scenario=built.scenario,
-            result=plan_json, verdict={"ok": report.ok, "violations": []},
-            sources={sid: vars(info) for sid, info in built.sources.items()},
+            result=plan_json, verdict=verdict_of(report.ok, report.violations).model_dump(),
+            sources={sid: info.model_dump() for sid, info in built.sources.items()},
+            vehicles={u: v.model_dump() for u, v in vehicle_map(scenario,
+                                                                  built.vehicles).items()},
             reoptimise=reoptimise, supersedes=built.supersedes if reoptimise else None,
             diagnosis=why.model_dump(mode="json"), phase="done", progress=1.0)
         session.add(row)

@@ -42,10 +42,10 @@ from sqlalchemy import DateTime, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dispatch import diagnosis, live
-from dispatch.execution import get_plan
 from dispatch.models import FINISHED, DispatchPlan, JobStatus, PlanLane
 from dispatch.planning.plan import Plan, check
 from dispatch.planning.problem import ScenarioError, load_scenario
+from dispatch.record import get_plan, vehicle_map, verdict_of
 from dispatch.service import open_incident
 from relief.platform.audit import record
 from relief.platform.db import Database
@@ -442,8 +442,10 @@ class PlanExecutor:
             tz = self.settings.tz
             time_limit, reoptimise = job.time_limit_s, job.reoptimise
         scenario = load_scenario(json.dumps(built.scenario))
-        sources = {sid: vars(info) for sid, info in built.sources.items()}
-        if not self._fenced(claim, scenario=built.scenario, sources=sources,
+        sources = {sid: info.model_dump() for sid, info in built.sources.items()}
+        vehicles = {unit: v.model_dump()
+                    for unit, v in vehicle_map(scenario, built.vehicles).items()}
+        if not self._fenced(claim, scenario=built.scenario, sources=sources, vehicles=vehicles,
                             as_of_min=built.as_of_min, phase="planning",
                             supersedes=built.supersedes if reoptimise else None):
             raise PlanningStopped("lease lost before planning")
@@ -462,9 +464,7 @@ class PlanExecutor:
             raise PlanningStopped("stopped")
         plan = Plan.model_validate(plan_json)
         report = check(plan, scenario)
-        verdict = {"ok": report.ok,
-                   "violations": [{"code": v.code, "path": v.path, "message": v.message}
-                                  for v in report.violations]}
+        verdict = verdict_of(report.ok, report.violations).model_dump()
         why = diagnosis.diagnose(scenario, plan, busy=built.busy, as_of_min=built.as_of_min,
                                  tz=tz).model_dump(mode="json")
         finished = self.db.write(lambda s: s.execute(update(DispatchPlan).where(

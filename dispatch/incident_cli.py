@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from dispatch import activations, service
-from dispatch.execution import get_plan
 from dispatch.flows import (
     PlanExecutor,
     PlanQueue,
@@ -22,6 +21,7 @@ from dispatch.flows import (
 )
 from dispatch.jobs import PlanRunner
 from dispatch.models.activations import ActivationCancelIn, ActivationIn
+from dispatch.record import get_plan, has_record, record_of
 from relief.platform.db import Database
 from relief.platform.settings import Settings, get_settings
 
@@ -82,31 +82,30 @@ def show(
     if job.error:
         typer.echo(f"  error: {job.error}")
         raise typer.Exit(1)
-    result = job.result or {}
-    s = result.get("summary", {})
-    if not s:
+    if not has_record(job):
         return
-    typer.echo(f"  people {s['people']}, covered by the deadline {s['people_covered']} "
-               f"({s['coverage']:.1%}; upper bound {s.get('bound_coverage')}, greedy baseline "
-               f"{s.get('baseline_coverage')}); fill rate {s['fill_rate']:.1%}")
-    typer.echo(f"  checker: {'OK' if (job.verdict or {}).get('ok') else job.verdict}")
+    rec = record_of(job)
+    s = rec.plan.summary
+    typer.echo(f"  people {s.people}, covered by the deadline {s.people_covered} "
+               f"({s.coverage:.1%}; upper bound {s.bound_coverage}, greedy baseline "
+               f"{s.baseline_coverage}); fill rate {s.fill_rate:.1%}")
+    typer.echo(f"  checker: {'OK' if rec.verdict.ok else rec.verdict.model_dump()}")
     if job.supersedes:
         typer.echo(f"  re-optimises {len(job.supersedes)} approved trips not yet departed "
                    "(approval cancels them)")
-    if job.diagnosis and job.diagnosis.get("unmet"):
-        typer.echo(f"  diagnosis: {job.diagnosis['message_zh']} / {job.diagnosis['message']}")
-    for unmet in result.get("unmet", []):
-        typer.echo(f"  unmet {unmet['site']}: {unmet['qty']} x {unmet['item']} "
-                   f"({unmet['reason']})")
-    for route in result.get("routes", []):
-        for trip in route["trips"]:
-            depart = (incident.onset + timedelta(minutes=trip["depart_min"])).astimezone(tz)
+    if rec.diagnosis and rec.diagnosis.unmet:
+        typer.echo(f"  diagnosis: {rec.diagnosis.message_zh} / {rec.diagnosis.message}")
+    for unmet in rec.plan.unmet:
+        typer.echo(f"  unmet {unmet.site}: {unmet.qty} x {unmet.item} ({unmet.reason})")
+    for route in rec.plan.routes:
+        plate = rec.vehicle(route).plate
+        for trip in route.trips:
+            depart = (incident.onset + timedelta(minutes=trip.depart_min)).astimezone(tz)
             stops = ", ".join(
-                f"{stop['site']} "
-                f"{(incident.onset + timedelta(minutes=stop['arrive_min'])).astimezone(tz):%H:%M}"
-                for stop in trip["stops"])
-            typer.echo(f"  {route['vehicle']:<14} {trip['source']:<16} {depart:%m-%d %H:%M} "
-                       f"-> {stops}")
+                f"{stop.site} "
+                f"{(incident.onset + timedelta(minutes=stop.arrive_min)).astimezone(tz):%H:%M}"
+                for stop in trip.stops)
+            typer.echo(f"  {plate:<14} {trip.source:<16} {depart:%m-%d %H:%M} -> {stops}")
 
 
 @app.command("activate")

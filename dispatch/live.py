@@ -71,6 +71,7 @@ from dispatch.planning.needs import (
     demand_for,
 )
 from dispatch.planning.problem import LIVE_DRIVER_RULES, LIVE_UNLOAD_MIN_PER_T, Site
+from dispatch.record import PlanSource
 from dispatch.roads import load_graph
 from dispatch.service import active_closures
 from relief.platform.errors import Conflict
@@ -90,23 +91,11 @@ LOAD_MIN = retime.LOAD_MIN
 
 
 @dataclass
-class SourceInfo:
-    """Where a scenario source comes from, for approval and execution."""
-
-    depot: str
-    depot_id: int
-    tier: str
-    kind: str  # stock | agreement | capacity
-    lead_min: int
-    stock: dict[str, int]
-
-
-@dataclass
 class LiveScenario:
     """A scenario (contract JSON) and the mapping back to live records."""
 
     scenario: dict[str, Any]
-    sources: dict[str, SourceInfo]
+    sources: dict[str, PlanSource]
     sites: dict[str, int]
     as_of_min: int
     vehicles: dict[str, int] = field(default_factory=dict)
@@ -307,7 +296,7 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
 
     depots = {d.id: d for d in session.execute(select(Depot).where(
         Depot.active.is_(True))).scalars()}
-    sources: dict[str, SourceInfo] = {}
+    sources: dict[str, PlanSource] = {}
     stock = usable_stock(session, today)
     for key, delta in [*(stock_adjust or {}).items(), *freed.stock.items()]:
         stock[key] = stock.get(key, 0) + delta
@@ -315,7 +304,7 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
         depot = depots.get(depot_id)
         if depot is None or depot.kind not in PHYSICAL_KINDS or qty <= 0:
             continue
-        info = sources.setdefault(depot.code, SourceInfo(
+        info = sources.setdefault(depot.code, PlanSource(
             depot=depot.code, depot_id=depot_id, tier=depot.tier, kind="stock",
             lead_min=(lead_minutes or {}).get(depot_id, 0),
             stock={}))
@@ -360,7 +349,7 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
                         vehicles=vehicle_ids, supersedes=freed.shipments, busy=held)
 
 
-def _contract_sources(session: Session, sources: dict[str, SourceInfo],
+def _contract_sources(session: Session, sources: dict[str, PlanSource],
                       depots: dict[int | None, Depot], items: dict[int | None, Item],
                       incident: Incident, *, today: date, as_of: int, deadline: int,
                       hypothetical: bool, freed_draws: Mapping[tuple[int, int], int]) -> None:
@@ -391,7 +380,7 @@ def _contract_sources(session: Session, sources: dict[str, SourceInfo],
         sid = f"{prefix}:{depot.code}"
         if sid in sources:
             sid = f"{sid}@{ready}min"
-        sources[sid] = SourceInfo(depot=depot.code, depot_id=depot_id, tier=kind.value,
+        sources[sid] = PlanSource(depot=depot.code, depot_id=depot_id, tier=kind.value,
                                   kind=kind.value, lead_min=ready - as_of, stock=stock)
 
 
@@ -403,7 +392,7 @@ def units_per_day(session: Session, depot_id: int, item_id: int) -> int:
     return int(rate or 0)
 
 
-def _vehicles(session: Session, sources: dict[str, SourceInfo], as_of: int,
+def _vehicles(session: Session, sources: dict[str, PlanSource], as_of: int,
               busy: Mapping[int, int | None]
               ) -> tuple[list[dict[str, Any]], dict[str, int], list[dict[str, Any]]]:
     """Scenario vehicles (one per real vehicle, named by plate), plate -> vehicle id, and the

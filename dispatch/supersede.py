@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from dispatch import execution
+from dispatch.cargo import get_shipment
 from dispatch.models import DispatchPlan, ShipmentStatus
+from dispatch.trips import cancel
 from relief.platform.errors import Conflict
 from relief.platform.principal import Principal
 from supplies.ledger import MoveContext
@@ -26,14 +27,14 @@ def supersede(session: Session, plan: DispatchPlan, *, principal: Principal,
     ids = sorted(plan.supersedes or [])
     changed = []
     for shipment_id in ids:
-        shipment = execution.get_shipment(session, shipment_id, lock=True)
+        shipment = get_shipment(session, shipment_id, lock=True)
         if shipment.status != ShipmentStatus.planned:
             changed.append({"shipment": shipment_id, "status": shipment.status.value})
     if changed:
         raise Conflict.of("plan.trips_changed", plan=plan.id, n=len(changed),
                           details={"trips": changed})
     for shipment_id in ids:
-        execution.cancel(session, shipment_id=shipment_id,
+        cancel(session, shipment_id=shipment_id,
                          reason=f"re-planned by plan {plan.id} (重新优化)", principal=principal,
                          ctx=ctx)
     return ids

@@ -10,7 +10,19 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch import activations, execution, flows, manifest, reports, service
+from dispatch import (
+    activations,
+    approval,
+    cargo,
+    deliveries,
+    flows,
+    manifest,
+    readmodels,
+    record,
+    reports,
+    service,
+    trips,
+)
 from dispatch.models import (
     DispatchPlan,
     Incident,
@@ -324,7 +336,8 @@ def post_cancel_activation(incident_id: PathId, activation_id: PathId, body: Act
 
 
 def _job_public(plan: DispatchPlan, *, full: bool = False) -> PlanJobPublic:
-    summary = (plan.result or {}).get("summary")
+    summary = (record.record_of(plan).plan.summary.model_dump()
+               if record.has_record(plan) else None)
     return PlanJobPublic(
         id=plan.id or 0, incident_id=plan.incident_id, status=plan.status, state=plan.state,
         phase=plan.phase, progress=plan.progress, time_limit_s=plan.time_limit_s,
@@ -401,7 +414,7 @@ def get_plan(incident_id: PathId, plan_id: PathId, db: DatabaseDep, _user: Reade
              = True) -> PlanJobPublic:
     """A planning job: status, progress, and when done the plan and the checker's verdict."""
     with db.read_session() as session:
-        return _job_public(execution.get_plan(session, plan_id, incident_id=incident_id),
+        return _job_public(record.get_plan(session, plan_id, incident_id=incident_id),
                            full=full)
 
 
@@ -417,7 +430,7 @@ def post_approve(incident_id: PathId, plan_id: PathId, request: Request, user: D
     """
     ctx = _ctx(request, user, key)
     return idempotent_post(request, principal=user, key=key, body=None, status_code=200,
-                           use_case=lambda s: _job_public(execution.approve(
+                           use_case=lambda s: _job_public(approval.approve(
                                s, incident_id=incident_id, plan_id=plan_id, principal=user,
                                ctx=ctx)))
 
@@ -428,7 +441,7 @@ def post_approve(incident_id: PathId, plan_id: PathId, request: Request, user: D
 
 def _shipment(session: Session, shipment: Shipment) -> ShipmentPublic:
     incident = service.get_incident(session, shipment.incident_id)
-    return execution.shipment_public(session, shipment, incident)
+    return readmodels.shipment_public(session, shipment, incident)
 
 
 @router.get("/incidents/{incident_id}/shipments", response_model=list[ShipmentPublic],
@@ -441,7 +454,7 @@ def list_shipments(incident_id: PathId, db: DatabaseDep, _user: Reader,
         stmt = select(Shipment).where(Shipment.incident_id == incident_id).order_by(Shipment.id)
         if status:
             stmt = stmt.where(Shipment.status == status)
-        return [execution.shipment_public(session, s, incident)
+        return [readmodels.shipment_public(session, s, incident)
                 for s in session.execute(stmt).scalars()]
 
 
@@ -449,7 +462,7 @@ def list_shipments(incident_id: PathId, db: DatabaseDep, _user: Reader,
 def get_shipment(shipment_id: PathId, db: DatabaseDep, _user: Reader) -> ShipmentPublic:
     """One trip."""
     with db.read_session() as session:
-        return _shipment(session, execution.get_shipment(session, shipment_id))
+        return _shipment(session, cargo.get_shipment(session, shipment_id))
 
 
 @router.get("/shipments/{shipment_id}/manifest.html", response_class=HTMLResponse,
@@ -458,9 +471,9 @@ def get_manifest_html(shipment_id: PathId, request: Request, db: DatabaseDep, _u
                       ) -> HTMLResponse:
     """The printable manifest: vehicle, driver, load by item and lot, stops and times."""
     with db.read_session() as session:
-        shipment = execution.get_shipment(session, shipment_id)
+        shipment = cargo.get_shipment(session, shipment_id)
         incident = service.get_incident(session, shipment.incident_id)
-        public = execution.shipment_public(session, shipment, incident)
+        public = readmodels.shipment_public(session, shipment, incident)
     return HTMLResponse(manifest.manifest_html(public, incident_name=incident.name,
                                                tz=settings_of(request).tz))
 
@@ -471,7 +484,7 @@ def get_manifest_csv(shipment_id: PathId, request: Request, db: DatabaseDep, _us
                      ) -> Response:
     """The manifest as CSV."""
     with db.read_session() as session:
-        public = _shipment(session, execution.get_shipment(session, shipment_id))
+        public = _shipment(session, cargo.get_shipment(session, shipment_id))
     filename = f"manifest-{shipment_id}.csv"
     return Response(manifest.manifest_csv(public, tz=settings_of(request).tz),
                     media_type="text/csv; charset=utf-8",
@@ -485,7 +498,7 @@ def post_depart(shipment_id: PathId, request: Request, user: TripActor,
     """The truck leaves: its load moves from the depot into transit."""
     ctx = _ctx(request, user, key)
     return idempotent_post(request, principal=user, key=key, body=None, status_code=200,
-                           use_case=lambda s: _shipment(s, execution.depart(
+                           use_case=lambda s: _shipment(s, trips.depart(
                                s, shipment_id=shipment_id, principal=user, ctx=ctx)))
 
 
@@ -497,7 +510,7 @@ def post_confirm(shipment_id: PathId, seq: Seq, body: StopConfirmIn, request: Re
     recorded shortfall. The last stop completes the trip and returns what is left."""
     ctx = _ctx(request, user, key)
     return idempotent_post(request, principal=user, key=key, body=body, status_code=200,
-                           use_case=lambda s: _shipment(s, execution.confirm_stop(
+                           use_case=lambda s: _shipment(s, deliveries.confirm_stop(
                                s, shipment_id=shipment_id, seq=seq, data=body,
                                principal=user, ctx=ctx)))
 
@@ -509,7 +522,7 @@ def post_cancel(shipment_id: PathId, body: CancelIn, request: Request, user: Tri
     """Cancel a trip: release its stock, or bring back what is still on the truck."""
     ctx = _ctx(request, user, key)
     return idempotent_post(request, principal=user, key=key, body=body, status_code=200,
-                           use_case=lambda s: _shipment(s, execution.cancel(
+                           use_case=lambda s: _shipment(s, trips.cancel(
                                s, shipment_id=shipment_id, reason=body.reason, principal=user,
                                ctx=ctx)))
 

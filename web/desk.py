@@ -3,7 +3,7 @@ with progress, the plan on the map with its coverage table, approval, manifests,
 stop-by-stop delivery confirmation.
 
 Each post calls the dispatch use case the API route calls (``dispatch.service``,
-``dispatch.flows.request_plan``, ``dispatch.execution``) with the API's input model, after the
+``dispatch.flows.request_plan``, ``dispatch.approval``) with the API's input model, after the
 same role check the API route declares.
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from dispatch import execution, flows, reports, service
+from dispatch import approval, flows, record, reports, service
 from dispatch.models import (
     FINISHED,
     DispatchPlan,
@@ -33,6 +33,7 @@ from dispatch.models import (
 )
 from dispatch.models.incidents import ClosureIn, HeadCountIn, IncidentIn, SiteIn
 from dispatch.models.plans import PlanRequestIn
+from dispatch.record import PlanRecord
 from dispatch.views import plan_queue
 from relief.platform.api import PathId, settings_of
 from relief.platform.auth import get_database
@@ -131,59 +132,57 @@ def _clock_min(incident: Incident, minutes: int | None) -> datetime | None:
     return None if minutes is None else incident.onset + timedelta(minutes=minutes)
 
 
-def plan_view(plan: DispatchPlan, incident: Incident) -> dict[str, Any]:
-    """A finished plan as the desk shows it: summary, coverage rows, unmet needs, routes."""
-    result = plan.result or {}
-    scenario = plan.scenario or {}
-    sites = {s["id"]: s for s in scenario.get("sites", [])}
-    sources = {s["id"]: s for s in scenario.get("sources", [])}
+def plan_view(rec: PlanRecord, plan: DispatchPlan, incident: Incident) -> dict[str, Any]:
+    """A finished plan as the desk shows it, from its typed record: summary, coverage rows,
+    unmet needs, routes (by plate) and the sources used."""
+    result = rec.plan
     # The diagnosis' reason when it differs from the engine's (a fleet held by approved
     # trips reads as "no stock" to the engine; docs/dispatch.md).
-    why = {(u["site"], u["need"]): u["reason"] for u in (plan.diagnosis or {}).get("unmet", [])}
+    why = {(u.site, u.need): u.reason for u in (rec.diagnosis.unmet if rec.diagnosis else [])}
     unmet: dict[str, list[dict[str, Any]]] = defaultdict(list)
     shown_unmet = []
-    for u in result.get("unmet", []):
-        u = {**u, "reason": why.get((u["site"], u["item"]), u["reason"])}
-        unmet[u["site"]].append(u)
+    for x in result.unmet:
+        u = {**x.model_dump(), "reason": why.get((x.site, x.item), x.reason)}
+        unmet[x.site].append(u)
         shown_unmet.append(u)
     coverage = []
-    for s in result.get("sites", []):
-        info = sites.get(s["site"], {})
-        coverage.append({**s, "name": info.get("name", s["site"]),
-                         "last_arrival": _clock_min(incident, s.get("last_arrival_min")),
-                         "unmet": unmet.get(s["site"], [])})
+    for s in result.sites:
+        place = rec.site_place(s.site)
+        coverage.append({**s.model_dump(), "name": place.name if place else s.site,
+                         "last_arrival": _clock_min(incident, s.last_arrival_min),
+                         "unmet": unmet.get(s.site, [])})
     routes = []
-    for index, route in enumerate(result.get("routes", [])):
+    for index, route in enumerate(result.routes):
         trips = []
-        for trip in route["trips"]:
-            source = sources.get(trip["source"], {})
-            points = [[source.get("lat"), source.get("lon")]]
+        for trip in route.trips:
+            source = rec.source_place(trip.source)
+            points = [[source.lat, source.lon] if source else [None, None]]
             stops = []
-            for stop in trip["stops"]:
-                site = sites.get(stop["site"], {})
-                points.append([site.get("lat"), site.get("lon")])
-                stops.append({"site": stop["site"], "name": site.get("name", stop["site"]),
-                              "arrive_min": stop["arrive_min"],
-                              "arrive": _clock_min(incident, stop["arrive_min"]),
-                              "unload": stop["unload"]})
-            trips.append({"source": trip["source"], "source_name": source.get("name", ""),
-                          "depart": _clock_min(incident, trip["depart_min"]),
-                          "back": _clock_min(incident, trip["return_min"]),
-                          "load": trip["load"], "stops": stops, "points": points})
-        routes.append({"vehicle": route["vehicle"], "color": index, "trips": trips})
-    used = {t["source"] for r in result.get("routes", []) for t in r["trips"]}
+            for stop in trip.stops:
+                site = rec.site_place(stop.site)
+                points.append([site.lat, site.lon] if site else [None, None])
+                stops.append({"site": stop.site, "name": site.name if site else stop.site,
+                              "arrive_min": stop.arrive_min,
+                              "arrive": _clock_min(incident, stop.arrive_min),
+                              "unload": stop.unload})
+            trips.append({"source": trip.source, "source_name": source.name if source else "",
+                          "depart": _clock_min(incident, trip.depart_min),
+                          "back": _clock_min(incident, trip.return_min),
+                          "load": trip.load, "stops": stops, "points": points})
+        routes.append({"vehicle": rec.vehicle(route).plate, "color": index, "trips": trips})
+    used = {t.source for r in result.routes for t in r.trips}
     return {
-        "summary": result.get("summary", {}),
+        "summary": result.summary.model_dump(),
         "coverage": coverage,
         "unmet": shown_unmet,
         "routes": routes,
-        "sources": [{"id": sid, "name": s.get("name", sid), "tier": s.get("tier"),
-                     "lat": s.get("lat"), "lon": s.get("lon")}
-                    for sid, s in sources.items() if sid in used],
-        "deadline": _clock_min(incident, scenario.get("deadline_min")),
-        "latest_arrival": _clock_min(incident, result.get("summary", {}).get("latest_arrival_min")),
+        "sources": [{"id": p.id, "name": p.name, "tier": rec.sources[p.id].tier,
+                     "lat": p.lat, "lon": p.lon}
+                    for p in rec.outline.sources if p.id in used],
+        "deadline": _clock_min(incident, rec.outline.deadline_min),
+        "latest_arrival": _clock_min(incident, result.summary.latest_arrival_min),
         "as_of": _clock_min(incident, plan.as_of_min),
-        "verdict": plan.verdict or {},
+        "verdict": rec.verdict.model_dump(),
     }
 
 
@@ -196,10 +195,11 @@ def desk_context(session: Session, incident_id: int, plan_id: int | None, *, now
         DispatchPlan.incident_id == incident_id).order_by(DispatchPlan.id.desc())).scalars())
     selected = None
     if plan_id is not None:
-        selected = execution.get_plan(session, plan_id, incident_id=incident_id)
+        selected = record.get_plan(session, plan_id, incident_id=incident_id)
     elif plans:
         selected = plans[0]
-    view = plan_view(selected, incident) if selected and selected.result else None
+    view = (plan_view(record.record_of(selected), selected, incident)
+            if selected is not None and record.has_record(selected) else None)
     trip_list = trip_page(session, trip_query or TripQuery(), incident_id=incident_id)
     items = trips.items_by_code(session)
     divisions = {d.code: d for d in session.execute(select(Division)).scalars()}
@@ -443,7 +443,7 @@ def plan_progress(request: Request, incident_id: PathId, plan_id: PathId, user: 
                   ) -> Response:
     """The job's phase and progress (htmx polls this); a finished job reloads the desk."""
     with get_database(request).read_session() as session:
-        job = execution.get_plan(session, plan_id, incident_id=incident_id)
+        job = record.get_plan(session, plan_id, incident_id=incident_id)
     status, next_url = 200, ""
     if job.status in FINISHED:
         # 286 tells htmx to stop polling; console.js then opens the result (an address that
@@ -459,11 +459,11 @@ def plan_progress(request: Request, incident_id: PathId, plan_id: PathId, user: 
 @router.post("/incidents/{incident_id}/plans/{plan_id}/approve", response_class=HTMLResponse)
 def post_approve(request: Request, incident_id: PathId, plan_id: PathId, user: ConsoleUser,
                  form: Form) -> Response:
-    """Approve a plan (dispatch.execution.approve); a 409 lists what stock moved."""
+    """Approve a plan (dispatch.approval.approve); a 409 lists what stock moved."""
     user.require_role(Role.dispatcher)
     return _desk_post(
         request, user, form, incident_id, "approve", None,
-        lambda s, _d, c: _Done(id=execution.approve(
+        lambda s, _d, c: _Done(id=approval.approve(
             s, incident_id=incident_id, plan_id=plan_id, principal=user, ctx=c).id or 0),
         plan_id=plan_id,
         after=f"/console/incidents/{incident_id}?plan={plan_id}&done=approved#trips")

@@ -20,8 +20,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.responses import Response
 
-from dispatch import execution, service
+from dispatch import record, service
 from dispatch.models import Shipment
+from dispatch.record import PlanRecord
 from dispatch.roads import RoadGraph, load_graph
 from relief.platform.api import PathId
 from relief.platform.auth import get_database
@@ -103,33 +104,29 @@ class PathFinder:
         return line
 
 
-def plan_routes(plan_result: dict[str, Any], scenario: dict[str, Any],
-                sources: dict[str, Any], closed: list[list[str]],
+def plan_routes(rec: PlanRecord, closed: list[list[str]],
                 shipments: dict[tuple[str, int], tuple[int, str]]) -> list[dict[str, Any]]:
-    """Every trip of a plan with its road path, vehicle, source depot and, once approved,
-    its shipment id and status."""
+    """Every trip of a plan (its typed record) with its road path, vehicle, source depot and,
+    once approved, its shipment id and status."""
     finder = PathFinder(load_graph(), {frozenset(e) for e in closed})
-    sites = {s["id"]: s for s in scenario.get("sites", [])}
-    places = {s["id"]: s for s in scenario.get("sources", [])}
     out = []
-    for index, route in enumerate(plan_result.get("routes", [])):
-        plate = route["vehicle"].rsplit("#", 1)[0]
-        for trip_no, trip in enumerate(route["trips"], start=1):
-            source = places.get(trip["source"], {})
-            stops = [sites.get(s["site"], {}) for s in trip["stops"]]
-            points = [(source.get("lat"), source.get("lon"))] + [
-                (s.get("lat"), s.get("lon")) for s in stops]
-            if any(lat is None or lon is None for lat, lon in points):
+    for index, route in enumerate(rec.plan.routes):
+        plate = rec.vehicle(route).plate
+        for trip_no, trip in enumerate(route.trips, start=1):
+            source = rec.source_place(trip.source)
+            stops = [rec.site_place(s.site) for s in trip.stops]
+            places = [source, *stops]
+            if any(p is None for p in places):
                 continue
             shipment = shipments.get((plate, trip_no))
             out.append({
-                "vehicle": route["vehicle"], "color": index,
-                "depot": (sources.get(trip["source"]) or {}).get("depot", trip["source"]),
-                "source": source.get("name", trip["source"]),
+                "vehicle": plate, "color": index,
+                "depot": rec.source(trip).depot,
+                "source": source.name if source else trip.source,
                 "shipment": shipment[0] if shipment else None,
                 "status": shipment[1] if shipment else None,
-                "stops": [s.get("name", "") for s in stops],
-                "path": finder.trace([(float(a), float(b)) for a, b in points]),
+                "stops": [s.name if s else "" for s in stops],
+                "path": finder.trace([(p.lat, p.lon) for p in places if p is not None]),
             })
     return out
 
@@ -140,12 +137,11 @@ def routes_json(request: Request, incident_id: PathId, plan_id: PathId, user: Co
     """The plan's trips along the roads (the desk's map draws a chosen part of them)."""
     with get_database(request).read_session() as session:
         incident = service.get_incident(session, incident_id)
-        plan = execution.get_plan(session, plan_id, incident_id=incident_id)
+        plan = record.get_plan(session, plan_id, incident_id=incident_id)
         public = service.incident_public(session, incident)
         closed = [list(e) for c in public.closures if c.lifted_at is None for e in c.edges]
         shipments = {(s.vehicle, s.trip_no): (s.id or 0, str(s.status))
                      for s in session.execute(select(Shipment).where(
                          Shipment.plan_id == plan_id)).scalars()}
-        trips = plan_routes(plan.result or {}, plan.scenario or {}, plan.sources or {},
-                            closed, shipments)
+        trips = plan_routes(record.record_of(plan), closed, shipments)
     return JSONResponse({"plan": plan_id, "trips": trips}, headers=SECURITY_HEADERS)

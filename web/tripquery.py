@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from dispatch import execution
+from dispatch import readmodels
 from dispatch.models import AffectedSite, Incident, Shipment, ShipmentStatus, ShipmentStop
 from dispatch.models.plans import ShipmentPublic
 from supplies.models import Depot
@@ -130,5 +130,5 @@ def trip_page(session: Session, query: TripQuery, *, incident_id: int | None = N
         if incident is None:
             incident = incidents[shipment.incident_id] = session.get_one(
                 Incident, shipment.incident_id)
-        trips.append(execution.shipment_public(session, shipment, incident))
+        trips.append(readmodels.shipment_public(session, shipment, incident))
     return TripPage(query=query, trips=trips, total=total, pages=pages, depots=depots)

@@ -3,8 +3,8 @@ confirming and cancelling one trip.
 
 With htmx, an action answers with that trip's row alone, swapped in place (no reload of the
 desk); without it, the form posts and the browser is redirected back (post-redirect-get).
-Each action calls the dispatch use case the API route calls (``dispatch.execution``) after the
-same role check.
+Each action calls the dispatch use case the API route calls (``dispatch.trips``,
+``dispatch.deliveries``) after the same role check.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from dispatch import execution, manifest, service
+from dispatch import cargo, deliveries, manifest, readmodels, service
+from dispatch import trips as trip_moves
 from dispatch.models.plans import CancelIn, StopConfirmIn
 from relief.platform.api import PathId, Seq, settings_of
 from relief.platform.auth import get_database
@@ -93,9 +94,9 @@ def _render_row(request: Request, user: Principal, shipment_id: int, *, name: st
                 state: FormState | None = None, done: str = "", status: int = 200,
                 back: str = "", template: str = "_trip.html") -> Response:
     with get_database(request).read_session() as session:
-        shipment = execution.get_shipment(session, shipment_id)
+        shipment = cargo.get_shipment(session, shipment_id)
         incident = service.get_incident(session, shipment.incident_id)
-        public = execution.shipment_public(session, shipment, incident)
+        public = readmodels.shipment_public(session, shipment, incident)
         items = items_by_code(session)
     forms: dict[str, FormState] = defaultdict(FormState)
     if state is not None:
@@ -120,7 +121,7 @@ def _trip_action(request: Request, user: Principal, form: Any, shipment_id: int,
     user.require_role(Role.dispatcher, Role.depot_manager)
     tr = translator(request)
     with get_database(request).read_session() as session:
-        incident_id = execution.get_shipment(session, shipment_id).incident_id
+        incident_id = cargo.get_shipment(session, shipment_id).incident_id
     state = state or FormState.of(form, skip=("back",))
     if data is None and model is not None and not state.failed:
         data = build(model, state, tr)
@@ -147,20 +148,20 @@ def _trip_action(request: Request, user: Principal, form: Any, shipment_id: int,
 
 @router.post("/shipments/{shipment_id}/depart", response_class=HTMLResponse)
 def post_depart(request: Request, shipment_id: PathId, user: ConsoleUser, form: Form) -> Response:
-    """The truck leaves (dispatch.execution.depart)."""
+    """The truck leaves (dispatch.trips.depart)."""
     return _trip_action(
         request, user, form, shipment_id, f"trip-{shipment_id}",
-        lambda s, _d, c: _Done(id=execution.depart(
+        lambda s, _d, c: _Done(id=trip_moves.depart(
             s, shipment_id=shipment_id, principal=user, ctx=c).id or 0),
         done="departed")
 
 
 @router.post("/shipments/{shipment_id}/cancel", response_class=HTMLResponse)
 def post_cancel(request: Request, shipment_id: PathId, user: ConsoleUser, form: Form) -> Response:
-    """Cancel a trip (dispatch.execution.cancel): its load is released or returned."""
+    """Cancel a trip (dispatch.trips.cancel): its load is released or returned."""
     return _trip_action(
         request, user, form, shipment_id, f"cancel-{shipment_id}",
-        lambda s, d, c: _Done(id=execution.cancel(
+        lambda s, d, c: _Done(id=trip_moves.cancel(
             s, shipment_id=shipment_id, reason=d.reason, principal=user, ctx=c).id or 0),
         model=CancelIn, done="cancelled")
 
@@ -168,7 +169,7 @@ def post_cancel(request: Request, shipment_id: PathId, user: ConsoleUser, form: 
 @router.post("/shipments/{shipment_id}/stops/{seq}/confirm", response_class=HTMLResponse)
 def post_confirm(request: Request, shipment_id: PathId, seq: Seq, user: ConsoleUser, form: Form
                  ) -> Response:
-    """Confirm a stop with the quantities delivered (dispatch.execution.confirm_stop)."""
+    """Confirm a stop with the quantities delivered (dispatch.deliveries.confirm_stop)."""
     tr = translator(request)
     state = FormState.of(form, skip=("back",))
     delivered = {k.removeprefix("delivered."): v for k, v in state.values.items()
@@ -181,7 +182,7 @@ def post_confirm(request: Request, shipment_id: PathId, seq: Seq, user: ConsoleU
         state.absorb_validation(exc, tr)
     return _trip_action(
         request, user, form, shipment_id, f"confirm-{shipment_id}-{seq}",
-        lambda s, d, c: _Done(id=execution.confirm_stop(
+        lambda s, d, c: _Done(id=deliveries.confirm_stop(
             s, shipment_id=shipment_id, seq=seq, data=d, principal=user, ctx=c).id or 0),
         data=data, state=state, done="confirmed")
 
@@ -190,9 +191,9 @@ def post_confirm(request: Request, shipment_id: PathId, seq: Seq, user: ConsoleU
 def manifest_page(request: Request, shipment_id: PathId, user: ConsoleUser) -> Response:
     """The printable manifest of a trip (the API's manifest, with the console session)."""
     with get_database(request).read_session() as session:
-        shipment = execution.get_shipment(session, shipment_id)
+        shipment = cargo.get_shipment(session, shipment_id)
         incident = service.get_incident(session, shipment.incident_id)
-        public = execution.shipment_public(session, shipment, incident)
+        public = readmodels.shipment_public(session, shipment, incident)
     html = manifest.manifest_html(public, incident_name=incident.name,
                                   tz=settings_of(request).tz)
     return HTMLResponse(html, headers=SECURITY_HEADERS)

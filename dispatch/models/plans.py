@@ -72,6 +72,9 @@ class DispatchPlan(SQLModel, table=True):
     sources: dict[str, Any] | None = Field(
         default=None, sa_column=Column(JSON, nullable=True),
         description="Scenario source id -> depot code, tier and what it held at planning time")
+    vehicles: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True),
+        description="Engine vehicle unit id -> plate and vehicle id (dispatch.record)")
     approved_by: str | None = Field(default=None, max_length=120)
     approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     lane: PlanLane = Field(default=PlanLane.long, sa_type=str_enum(PlanLane))

@@ -21,6 +21,7 @@ from relief.platform.dbtypes import utcnow
 from relief.platform.models import Role
 from relief.platform.settings import Settings
 from supplies.models import StockMove
+from tests.dispatch.lifecycle.helpers import checked
 from tests.world import QUILT, TENT, TODAY, WATER, Api, World, make_token
 
 NEEDS = {"days": 1, "household_size": 3,
@@ -73,6 +74,7 @@ def _plan(world: World, api: Api, incident: int, limit: float = 3) -> dict[str, 
     world.client.app.state.runner.wait(job["id"], timeout=120)
     done = api.get(f"/incidents/{incident}/plans/{job['id']}").json()
     assert done["status"] == "succeeded", done
+    checked(done)  # through the independent checker; fails when an engine stage is broken
     return done
 
 

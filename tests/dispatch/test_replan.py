@@ -267,7 +267,7 @@ def test_closures_retime_approved_trips_and_coverage(desk: World) -> None:
 def test_reoptimise_through_the_use_case_is_all_or_nothing(desk: World) -> None:
     """The supersede step cancels every re-planned trip or none: a stale list leaves all
     trips as they were (checked on the use case, below the API)."""
-    from dispatch import execution
+    from dispatch import approval
     from relief.platform.errors import Conflict
     from relief.platform.models import Role
     from relief.platform.principal import Principal
@@ -283,7 +283,7 @@ def test_reoptimise_through_the_use_case_is_all_or_nothing(desk: World) -> None:
                     scopes=frozenset({"draw:city", "draw:agreement"}))
     ctx = MoveContext(actor=who.actor, today=TODAY)
     with pytest.raises(Conflict):
-        world.db.write(lambda s: execution.approve(s, incident_id=incident,
+        world.db.write(lambda s: approval.approve(s, incident_id=incident,
                                                    plan_id=again["id"], principal=who, ctx=ctx))
     with world.db.read_session() as session:
         statuses = {s.id: s.status for s in session.execute(select(Shipment)).scalars()}

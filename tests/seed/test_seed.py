@@ -50,7 +50,7 @@ def test_plan_on_the_seeded_network(db: Database) -> None:
     approval reserves the loads with the ledger still whole."""
     from datetime import timedelta
 
-    from dispatch.execution import approve
+    from dispatch.approval import approve
     from dispatch.flows import PlanExecutor, RunInCaller, inline_planner, request_plan
     from dispatch.models import Shipment, ShipmentLine
     from dispatch.models.incidents import IncidentIn, SiteIn
@@ -80,7 +80,7 @@ def test_plan_on_the_seeded_network(db: Database) -> None:
                                           queue=RunInCaller()))
     PlanExecutor(db, settings, owner="test", planner=inline_planner).run(job.id)
     with db.read_session() as s:
-        from dispatch.execution import get_plan
+        from dispatch.record import get_plan
 
         done = get_plan(s, job.id)
     assert done.status == "succeeded", done.error

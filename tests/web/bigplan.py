@@ -82,14 +82,17 @@ def build(world: World, trips: int = 300) -> BigPlan:
         "unmet": [],
     }
     sources = {f"D-{code}": {"depot_id": depots[code].id, "depot": code, "tier": "county",
-                             "kind": "stock", "stock": {QUILT: trips, TENT: trips}}
+                             "kind": "stock", "lead_min": 0, "stock": {QUILT: trips, TENT: trips}}
                for code in SOURCES}
+    # The vehicle map of the plan's record: these trucks are not registered vehicles.
+    vehicles = {r["vehicle"]: {"unit": r["vehicle"], "plate": r["vehicle"], "vehicle_id": None}
+                for r in routes}
 
     def insert(session: object) -> int:
         plan = DispatchPlan(incident_id=incident, status=JobStatus.succeeded, phase="done",
                             progress=1.0, requested_by="test", scenario=scenario,
                             result=result, verdict={"ok": True, "violations": []},
-                            sources=sources, finished_at=utcnow())
+                            sources=sources, vehicles=vehicles, finished_at=utcnow())
         session.add(plan)  # type: ignore[attr-defined]
         session.flush()  # type: ignore[attr-defined]
         return plan.id or 0
