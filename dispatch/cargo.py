@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatch.models import (
@@ -15,6 +15,8 @@ from dispatch.models import (
     ShipmentLine,
     ShipmentLot,
     ShipmentStatus,
+    ShipmentStop,
+    StopLine,
     Vehicle,
     VehicleStatus,
 )
@@ -25,7 +27,7 @@ from relief.platform.models import Role
 from relief.platform.principal import Principal
 from supplies import ledger
 from supplies.ledger import MoveContext
-from supplies.models import Depot, Item, LocationKind, Lot, MoveKind
+from supplies.models import Depot, Item, Location, LocationKind, Lot, MoveKind, Quality
 
 
 def get_shipment(session: Session, shipment_id: int, *, lock: bool = False) -> Shipment:
@@ -95,9 +97,36 @@ def unload(session: Session, shipment: Shipment, item: Item, qty: int, source: A
                               item=item.code)
 
 
+def damaged_on_truck(session: Session, shipment: Shipment) -> dict[int, int]:
+    """Item id -> units on the truck that stops reported damaged and that have not come
+    back yet."""
+    reported = dict(session.execute(
+        select(StopLine.item_id, func.sum(StopLine.damaged))
+        .join(ShipmentStop, ShipmentStop.id == StopLine.stop_id)
+        .where(ShipmentStop.shipment_id == shipment.id, StopLine.damaged > 0)
+        .group_by(StopLine.item_id)).all())
+    back: dict[int, int] = defaultdict(int)
+    for sl, _ in shipment_lots(session, shipment):
+        back[sl.item_id] += sl.damaged
+    return {i: int(q) - back[i] for i, q in reported.items() if int(q) > back[i]}
+
+
+def damaged_lot(session: Session, location: Location, item: Item, lot: Lot) -> Lot:
+    """The lot damaged units of ``lot`` return into at a depot: same item and expiry, lot
+    number ``<lot>-DMG``, so the depot's good stock of ``lot`` is never mixed with them."""
+    return ledger.ensure_lot(session, item=item, lot_number=f"{lot.lot_number}-DMG",
+                             expiry=lot.expiry, location=location)
+
+
 def finish(session: Session, shipment: Shipment, status: ShipmentStatus, ctx: MoveContext
-            ) -> None:
-    """End a departed trip: what is still on the truck goes back to its depot."""
+           ) -> None:
+    """End a departed trip: what is still on the truck goes back to its depot.
+
+    Units the stops reported damaged go back into a damaged lot (``<lot>-DMG``, quality
+    ``damaged`` at the depot): they leave transit as an adjustment loss of their lot and come
+    in as an adjustment gain of the damaged lot, so the ledger shows the relabelling and good
+    stock never receives them. The rest returns to its own lot (``dispatch_return``).
+    """
     depot = session.get_one(Depot, shipment.source_depot_id)
     location = ledger.depot_location(session, depot)
     transit = ledger.virtual_location(session, LocationKind.transit)
@@ -105,16 +134,44 @@ def finish(session: Session, shipment: Shipment, status: ShipmentStatus, ctx: Mo
     back_ctx = MoveContext(actor=ctx.actor, today=ctx.today, operation=ctx.operation,
                            idempotency_key=ctx.idempotency_key,
                            reference=f"INC-{shipment.incident_id}/SHIP-{shipment.id}/return")
-    # Lock order: the depot's quants before transit's (see supplies.ledger).
     lots = shipment_lots(session, shipment)
+    # Damaged units: taken from the lots on the truck, earliest expiry first.
+    damaged = damaged_on_truck(session, shipment)
+    relabel: list[tuple[ShipmentLot, Lot, Lot, int]] = []
+    for sl, lot in lots:
+        want = damaged.get(sl.item_id, 0)
+        take = min(want, sl.departed - sl.delivered - sl.returned)
+        if take > 0:
+            relabel.append((sl, lot, damaged_lot(session, location, items[sl.item_id], lot),
+                            take))
+            damaged[sl.item_id] = want - take
+    # Lock order: the depot's quants before transit's (see supplies.ledger).
     for item_id in sorted({sl.item_id for sl, _ in lots}):
         lot_ids = [lot.id or 0 for sl, lot in lots if sl.item_id == item_id]
+        lot_ids += [d.id or 0 for sl, _, d, _ in relabel if sl.item_id == item_id]
         ledger.lock_destination(session, location, items[item_id], lot_ids)
+    inventory = ledger.virtual_location(session, LocationKind.inventory)
+    for sl, lot, bad, qty in relabel:
+        item = items[sl.item_id]
+        why = MoveContext(actor=ctx.actor, today=ctx.today, operation=ctx.operation,
+                          idempotency_key=ctx.idempotency_key, reference=back_ctx.reference,
+                          reason=f"破损退回,转入损坏批次 {bad.lot_number} "
+                                 f"(damaged, returned into lot {bad.lot_number})")
+        ledger.move_lot(session, source=transit, destination=inventory, item=item, lot=lot,
+                        quantity=qty, ctx=why, kind=MoveKind.adjustment_loss)
+        ledger.receive(session, destination=location, item=item, lot=bad, quantity=qty,
+                       ctx=why, source_kind=LocationKind.inventory,
+                       kind=MoveKind.adjustment_gain)
+        ledger.set_quality(session, location=location, item=item, lot=bad,
+                           quality=Quality.damaged)
+        sl.returned += qty
+        sl.damaged += qty
+        session.add(sl)
     for code, qty in sorted(on_truck(session, shipment).items()):
         if qty > 0:
             item = next(i for i in items.values() if i.code == code)
             unload(session, shipment, item, qty, transit, location, MoveKind.dispatch_return,
-                    back_ctx, field="returned")
+                   back_ctx, field="returned")
     shipment.status = status
     shipment.finished_at = utcnow()
     set_vehicle(session, shipment, VehicleStatus.available)

@@ -3,6 +3,8 @@ and records any shortfall; the last stop completes the trip and what is left ret
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,6 +14,7 @@ from dispatch.models import (
     Shipment,
     ShipmentStatus,
     ShipmentStop,
+    ShortReason,
     StopLine,
     StopStatus,
 )
@@ -24,10 +27,20 @@ from supplies import ledger
 from supplies.ledger import MoveContext
 from supplies.models import Item, LocationKind, MoveKind
 
+# A device clock slightly ahead of the server's is not an arrival "in the future".
+CLOCK_SKEW = timedelta(minutes=2)
+
 
 def confirm_stop(session: Session, *, shipment_id: int, seq: int, data: StopConfirmIn,
                  principal: Principal, ctx: MoveContext) -> Shipment:
-    """Record a delivery: delivered goods go to the affected people, the rest is a shortfall."""
+    """Record a delivery: delivered goods go to the affected people, the rest is a shortfall.
+
+    422 naming the field, with nothing written, for an arrival in the future or before the
+    trip departed, an unknown item, a negative quantity or more than is on the truck, and for
+    an item delivered short without a reason (``short_reasons.<item>``); units short for
+    damage (``damaged.<item>``, all of the shortfall by default when the reason is
+    ``damaged``) later return to a damaged lot at the depot, never to good stock.
+    """
     principal.require_role(Role.dispatcher, Role.depot_manager)
     shipment = get_shipment(session, shipment_id, lock=True)
     require_source(principal, session, shipment)
@@ -40,6 +53,7 @@ def confirm_stop(session: Session, *, shipment_id: int, seq: int, data: StopConf
         raise NotFound.of("stop.unknown", shipment=shipment_id, seq=seq)
     if stop.status != StopStatus.pending:
         raise Conflict.of("stop.confirmed", shipment=shipment_id, seq=seq)
+    arrived = _arrival(data.arrived_at, shipment)
     lines = {item.code: (line, item) for line, item in session.execute(
         select(StopLine, Item).join(Item, Item.id == StopLine.item_id)
         .where(StopLine.stop_id == stop.id)).all()}
@@ -55,6 +69,9 @@ def confirm_stop(session: Session, *, shipment_id: int, seq: int, data: StopConf
         if qty > carried.get(code, 0):
             raise InvalidInput.of("delivery.on_truck", field=f"delivered.{code}", item=code,
                                   on_truck=carried.get(code, 0), delivered=qty)
+    short = {code: line.planned - delivered.get(code, 0) for code, (line, _) in lines.items()
+             if line.planned > delivered.get(code, 0)}
+    damaged = _damaged(data, short)
     site = session.get_one(AffectedSite, stop.site_id)
     transit = ledger.virtual_location(session, LocationKind.transit)
     people = ledger.virtual_location(session, LocationKind.distribution)
@@ -63,19 +80,22 @@ def confirm_stop(session: Session, *, shipment_id: int, seq: int, data: StopConf
                            reason=data.note, operation=ctx.operation)
     for code, qty in sorted(delivered.items()):
         unload(session, shipment, items[code], qty, transit, people, MoveKind.delivery,
-                stop_ctx, field="delivered")
+               stop_ctx, field="delivered")
         line, _ = lines.get(code, (None, None))
         if line is None:
             line = StopLine(stop_id=stop.id or 0, item_id=items[code].id or 0, planned=0)
         line.delivered = qty
-        line.shortfall = max(0, line.planned - qty)
         session.add(line)
     for code, (line, _) in lines.items():
         if code not in delivered:
-            line.delivered, line.shortfall = 0, line.planned
-            session.add(line)
+            line.delivered = 0
+        line.shortfall = short.get(code, 0)
+        reason = (data.short_reasons or {}).get(code) if code in short else None
+        line.short_reason = reason.value if reason else None
+        line.damaged = damaged.get(code, 0)
+        session.add(line)
     stop.status = StopStatus.delivered
-    stop.arrived_at = data.arrived_at or utcnow()
+    stop.arrived_at = arrived
     stop.confirmed_by, stop.note = ctx.actor, data.note
     session.add(stop)
     session.flush()
@@ -85,3 +105,49 @@ def confirm_stop(session: Session, *, shipment_id: int, seq: int, data: StopConf
     if pending is None:
         finish(session, shipment, ShipmentStatus.completed, ctx)
     return shipment
+
+
+def _arrival(arrived_at: datetime | None, shipment: Shipment) -> datetime:
+    """The stop's arrival time: now when not given; never in the future, never before the
+    trip left (422 naming ``arrived_at``)."""
+    now = utcnow()
+    if arrived_at is None:
+        return now
+    if arrived_at > now + CLOCK_SKEW:
+        raise InvalidInput.of("delivery.arrival_future", field="arrived_at",
+                              arrived_at=arrived_at.isoformat(timespec="minutes"),
+                              now=now.isoformat(timespec="minutes"))
+    departed = shipment.departed_at
+    if departed is not None and arrived_at < departed:
+        raise InvalidInput.of("delivery.arrival_before_departure", field="arrived_at",
+                              arrived_at=arrived_at.isoformat(timespec="minutes"),
+                              departed_at=departed.isoformat(timespec="minutes"))
+    return arrived_at
+
+
+def _damaged(data: StopConfirmIn, short: dict[str, int]) -> dict[str, int]:
+    """Per item short: the units damaged, checked against the reasons (422 naming the field).
+
+    Every item delivered short needs a reason; ``damaged.<item>`` may only be given for an
+    item short for damage and at most its shortfall; by default all of it is damaged.
+    """
+    reasons = data.short_reasons or {}
+    given = data.damaged or {}
+    for code in sorted(set(reasons) - set(short)):
+        raise InvalidInput.of("delivery.reason_not_short", field=f"short_reasons.{code}",
+                              item=code)
+    out: dict[str, int] = {}
+    for code, qty in sorted(short.items()):
+        reason = reasons.get(code)
+        if reason is None:
+            raise InvalidInput.of("delivery.short_reason", field=f"short_reasons.{code}",
+                                  item=code, short=qty)
+        if reason == ShortReason.damaged:
+            units = given.get(code, qty)
+            if not 0 <= units <= qty:
+                raise InvalidInput.of("delivery.damaged_range", field=f"damaged.{code}",
+                                      item=code, damaged=units, short=qty)
+            out[code] = units
+    for code in sorted(set(given) - set(out)):
+        raise InvalidInput.of("delivery.damaged_reason", field=f"damaged.{code}", item=code)
+    return out

@@ -55,6 +55,7 @@ from dispatch.models import (
     ShipmentLine,
     ShipmentStatus,
     ShipmentStop,
+    SiteKind,
     StopLine,
     StopStatus,
     TransportEnterprise,
@@ -125,9 +126,15 @@ def standard_for(incident: Incident, item_codes: list[str]) -> NeedsStandard:
     return DEFAULT_STANDARD_V2.restricted_to(item_codes)
 
 
+def is_sheltered(site: AffectedSite) -> bool:
+    """Whether a site's people are under a roof (no tent): a seeded shelter (避难场所), or a
+    site marked sheltered."""
+    return bool(site.sheltered) or site.kind == SiteKind.shelter
+
+
 def _planning_site(site: AffectedSite) -> Site:
     return Site(id=site.code, name=site.name, lat=site.lat, lon=site.lon, people=site.people,
-                households=site.households, sheltered=site.kind == "shelter")
+                households=site.households, sheltered=is_sheltered(site))
 
 
 def item_needs(standard: NeedsStandard) -> dict[str, tuple[str, float]]:
@@ -291,7 +298,7 @@ def build(session: Session, incident: Incident, *, now: datetime, today: date,
                                "lon": site.lon,
                       "people": site.people, "demand": missing,
                       "service_min": site.service_min,
-                      "sheltered": site.kind == "shelter"})
+                      "sheltered": is_sheltered(site)})
         site_ids[site.code] = site.id or 0
 
     depots = {d.id: d for d in session.execute(select(Depot).where(

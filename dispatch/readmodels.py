@@ -40,19 +40,26 @@ def shipment_public(session: Session, shipment: Shipment, incident: Incident) ->
         lines = session.execute(select(StopLine).where(StopLine.stop_id == stop.id)).scalars()
         stops.append(StopPublic(
             id=stop.id or 0, seq=stop.seq, site=site.code, site_name=site.name,
+            site_contact=site.contact, site_contact_phone=site.contact_phone, lat=site.lat,
+            lon=site.lon,
             planned_arrival_min=stop.planned_arrival_min,
             planned_arrival=incident.onset + timedelta(minutes=stop.planned_arrival_min),
             status=stop.status, arrived_at=stop.arrived_at,
-            lines=[StopLinePublic(item=items[x.item_id].code, planned=x.planned,
-                                  delivered=x.delivered, shortfall=x.shortfall)
+            lines=[StopLinePublic(item=items[x.item_id].code, item_name=items[x.item_id].name_zh,
+                                  unit=items[x.item_id].unit, planned=x.planned,
+                                  delivered=x.delivered, shortfall=x.shortfall,
+                                  short_reason=x.short_reason, damaged=x.damaged)
                    for x in sorted(lines, key=lambda x: items[x.item_id].code)]))
     return ShipmentPublic(
         id=shipment.id or 0, plan_id=shipment.plan_id, incident_id=shipment.incident_id,
         source=depot.code, source_name=depot.name, source_tier=shipment.source_tier,
-        vehicle=shipment.vehicle, driver=shipment.driver, trip_no=shipment.trip_no,
+        source_contact=depot.contact, vehicle=shipment.vehicle, driver=shipment.driver,
+        driver_phone=shipment.driver_phone, trip_no=shipment.trip_no,
         status=shipment.status, planned_depart_min=shipment.planned_depart_min,
         planned_depart=incident.onset + timedelta(minutes=shipment.planned_depart_min),
-        planned_return_min=shipment.planned_return_min, departed_at=shipment.departed_at,
+        planned_return_min=shipment.planned_return_min,
+        planned_return=incident.onset + timedelta(minutes=shipment.planned_return_min),
+        departed_at=shipment.departed_at,
         finished_at=shipment.finished_at, load=load, stops=stops)
 
 

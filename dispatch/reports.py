@@ -291,6 +291,7 @@ class ReplenishLine(BaseModel):
     dispatched: int
     delivered: int
     returned: int
+    damaged: int = 0
     restock: int
 
 
@@ -305,34 +306,37 @@ class ReplenishDepot(BaseModel):
 
 
 def replenishment(session: Session, incident: Incident) -> list[ReplenishDepot]:
-    """Per source and item: dispatched, delivered, returned; stock sources restock what left
-    for good, agreement and capacity reserves settle what they delivered."""
+    """Per source and item: dispatched, delivered, returned (of which damaged: back in a
+    damaged lot, not usable); stock sources restock what left for good or came back damaged,
+    agreement and capacity reserves settle what they delivered."""
     rows = session.execute(
         select(Shipment.source_depot_id, Shipment.source_tier, ShipmentLot.item_id,
-               ShipmentLot.departed, ShipmentLot.delivered, ShipmentLot.returned)
+               ShipmentLot.departed, ShipmentLot.delivered, ShipmentLot.returned,
+               ShipmentLot.damaged)
         .join(ShipmentLot, ShipmentLot.shipment_id == Shipment.id)
         .where(Shipment.incident_id == incident.id)
     ).all()
     acc: dict[tuple[int, str], dict[int, list[int]]] = defaultdict(
-        lambda: defaultdict(lambda: [0, 0, 0]))
-    for depot_id, tier, item_id, departed, delivered, returned in rows:
+        lambda: defaultdict(lambda: [0, 0, 0, 0]))
+    for depot_id, tier, item_id, departed, delivered, returned, damaged in rows:
         totals = acc[(depot_id, tier)][item_id]
         totals[0] += departed
         totals[1] += delivered
         totals[2] += returned
+        totals[3] += damaged
     items = {i.id: i for i in session.execute(select(Item)).scalars()}
     out = []
     for (depot_id, tier), by_item in sorted(acc.items()):
         depot = session.get_one(Depot, depot_id)
         kind = tier if tier in ("agreement", "capacity") else "stock"
         lines = []
-        for item_id, (departed, delivered, returned) in sorted(
+        for item_id, (departed, delivered, returned, damaged) in sorted(
                 by_item.items(), key=lambda kv: items[kv[0]].code):
             item = items[item_id]
             lines.append(ReplenishLine(
                 item=item.code, item_name=item.name_zh, unit=item.unit, dispatched=departed,
-                delivered=delivered, returned=returned,
-                restock=departed - returned if kind == "stock" else delivered))
+                delivered=delivered, returned=returned, damaged=damaged,
+                restock=departed - (returned - damaged) if kind == "stock" else delivered))
         out.append(ReplenishDepot(depot=depot.code, depot_name=depot.name, tier=tier,
                                   source_kind=kind, lines=lines))
     return out

@@ -205,7 +205,9 @@ def add_site(session: Session, *, incident_id: int, data: SiteIn, actor: str) ->
         raise Conflict.of("site.exists", field="code", site=code, incident=incident_id)
     site = AffectedSite(incident_id=incident.id or 0, code=code, name=name, kind=kind, lat=lat,
                         lon=lon, people=data.people, households=data.households,
-                        service_min=data.service_min)
+                        service_min=data.service_min,
+                        sheltered=kind == SiteKind.shelter or bool(data.sheltered),
+                        contact=data.contact, contact_phone=data.contact_phone)
     session.add(site)
     session.flush()
     session.add(HeadCount(site_id=site.id or 0, people=data.people, households=data.households,

@@ -18,6 +18,7 @@ from dispatch.models import (
     ShipmentStatus,
     VehicleStatus,
 )
+from dispatch.models.plans import DriverIn
 from relief.platform.audit import record
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict
@@ -103,3 +104,20 @@ def _release_draw(session: Session, shipment: Shipment, line: ShipmentLine) -> N
         ReserveDraw.item_id == line.item_id).with_for_update()).scalar_one()
     draw.released += line.quantity
     session.add(draw)
+
+
+def set_driver(session: Session, *, shipment_id: int, data: DriverIn, principal: Principal
+               ) -> Shipment:
+    """Name the driver of a trip and their phone (before or during the trip; 409 once it
+    ended)."""
+    shipment = get_shipment(session, shipment_id, lock=True)
+    require_source(principal, session, shipment)
+    if shipment.status not in (ShipmentStatus.planned, ShipmentStatus.departed):
+        raise Conflict.of("shipment.driver_finished", shipment=shipment_id,
+                          status=shipment.status.value)
+    shipment.driver, shipment.driver_phone = data.driver, data.phone
+    session.add(shipment)
+    record(session, actor=principal.actor, action="shipment.driver", entity="shipment",
+           entity_id=str(shipment_id), details={"driver": data.driver, "phone": data.phone})
+    session.flush()
+    return shipment

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from dispatch import (
     activations,
     approval,
+    bulk,
     cargo,
     deliveries,
     flows,
@@ -52,7 +53,11 @@ from dispatch.models.incidents import (
     SitePublic,
 )
 from dispatch.models.plans import (
+    BulkCancelIn,
+    BulkDepartIn,
+    BulkOutcome,
     CancelIn,
+    DriverIn,
     PlanJobPublic,
     PlanRequestIn,
     ShipmentPublic,
@@ -525,6 +530,40 @@ def post_cancel(shipment_id: PathId, body: CancelIn, request: Request, user: Tri
                            use_case=lambda s: _shipment(s, trips.cancel(
                                s, shipment_id=shipment_id, reason=body.reason, principal=user,
                                ctx=ctx)))
+
+
+@router.post("/shipments/{shipment_id}/driver", response_model=ShipmentPublic,
+             tags=["shipments"])
+def post_driver(shipment_id: PathId, body: DriverIn, request: Request, user: TripActor,
+                key: IdempotencyKey = None) -> JSONResponse:
+    """Name the trip's driver and their phone (shown on the manifest)."""
+    return idempotent_post(request, principal=user, key=key, body=body, status_code=200,
+                           use_case=lambda s: _shipment(s, trips.set_driver(
+                               s, shipment_id=shipment_id, data=body, principal=user)))
+
+
+@router.post("/incidents/{incident_id}/shipments/depart", response_model=BulkOutcome,
+             tags=["shipments"])
+def post_bulk_depart(incident_id: PathId, body: BulkDepartIn, request: Request, user: TripActor,
+                     key: IdempotencyKey = None) -> JSONResponse:
+    """Depart every trip of the incident still to leave, or those of one plan and/or one
+    source depot, in one transaction (a depot manager: only their depots' trips)."""
+    ctx = _ctx(request, user, key)
+    return idempotent_post(request, principal=user, key=key, body=body, status_code=200,
+                           use_case=lambda s: bulk.bulk_depart(
+                               s, incident_id=incident_id, data=body, principal=user, ctx=ctx))
+
+
+@router.post("/incidents/{incident_id}/shipments/cancel", response_model=BulkOutcome,
+             tags=["shipments"])
+def post_bulk_cancel(incident_id: PathId, body: BulkCancelIn, request: Request, user: TripActor,
+                     key: IdempotencyKey = None) -> JSONResponse:
+    """Cancel every trip of the incident still to leave, or those of one plan and/or one
+    source depot, in one transaction (reservations and contract draws released)."""
+    ctx = _ctx(request, user, key)
+    return idempotent_post(request, principal=user, key=key, body=body, status_code=200,
+                           use_case=lambda s: bulk.bulk_cancel(
+                               s, incident_id=incident_id, data=body, principal=user, ctx=ctx))
 
 
 # ---------------------------------------------------------------------------------------------

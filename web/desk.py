@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from dispatch import approval, flows, record, reports, service
+from dispatch import approval, bulk, flows, record, reports, service
 from dispatch.models import (
     FINISHED,
     DispatchPlan,
@@ -32,7 +32,7 @@ from dispatch.models import (
     PlanState,
 )
 from dispatch.models.incidents import ClosureIn, HeadCountIn, IncidentIn, SiteIn
-from dispatch.models.plans import PlanRequestIn
+from dispatch.models.plans import BulkCancelIn, BulkDepartIn, PlanRequestIn
 from dispatch.record import PlanRecord
 from dispatch.views import plan_queue
 from relief.platform.api import PathId, settings_of
@@ -52,9 +52,11 @@ from web.tripquery import TripQuery, trip_page
 router = APIRouter(route_class=ConsoleRoute)
 
 SITE_FIELDS = {
-    "township": ("township", "people", "households", "reported_by", "name"),
-    "shelter": ("shelter", "people", "households", "reported_by"),
-    "point": ("code", "name", "lat", "lon", "people", "households", "reported_by"),
+    "township": ("township", "people", "households", "reported_by", "name", "sheltered",
+                 "contact", "contact_phone"),
+    "shelter": ("shelter", "people", "households", "reported_by", "contact", "contact_phone"),
+    "point": ("code", "name", "lat", "lon", "people", "households", "reported_by", "sheltered",
+              "contact", "contact_phone"),
 }
 DEFAULT_TIME_LIMIT_S = 30
 
@@ -467,3 +469,29 @@ def post_approve(request: Request, incident_id: PathId, plan_id: PathId, user: C
             s, incident_id=incident_id, plan_id=plan_id, principal=user, ctx=c).id or 0),
         plan_id=plan_id,
         after=f"/console/incidents/{incident_id}?plan={plan_id}&done=approved#trips")
+
+
+@router.post("/incidents/{incident_id}/shipments/depart", response_class=HTMLResponse)
+def post_bulk_depart(request: Request, incident_id: PathId, user: ConsoleUser, form: Form
+                     ) -> Response:
+    """Depart every trip still to leave, of one plan and/or one depot, at once
+    (dispatch.bulk.bulk_depart; a depot manager: only their depots' trips)."""
+    user.require_role(Role.dispatcher, Role.depot_manager)
+    return _desk_post(
+        request, user, form, incident_id, "bulk", BulkDepartIn,
+        lambda s, d, c: bulk.bulk_depart(s, incident_id=incident_id, data=d, principal=user,
+                                         ctx=c),
+        after=f"/console/incidents/{incident_id}?done=bulk_departed#trips")
+
+
+@router.post("/incidents/{incident_id}/shipments/cancel", response_class=HTMLResponse)
+def post_bulk_cancel(request: Request, incident_id: PathId, user: ConsoleUser, form: Form
+                     ) -> Response:
+    """Cancel every trip still to leave, of one plan and/or one depot, at once
+    (dispatch.bulk.bulk_cancel)."""
+    user.require_role(Role.dispatcher, Role.depot_manager)
+    return _desk_post(
+        request, user, form, incident_id, "bulk", BulkCancelIn,
+        lambda s, d, c: bulk.bulk_cancel(s, incident_id=incident_id, data=d, principal=user,
+                                         ctx=c),
+        after=f"/console/incidents/{incident_id}?done=bulk_cancelled#trips")

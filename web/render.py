@@ -98,6 +98,11 @@ class Can:
         return self.user is not None and (self.user.has_role(Role.dispatcher)
                                           or self.user.can_write_depot(depot_code))
 
+    def trip_any(self) -> bool:
+        """Act on some trips (a dispatcher, or a depot manager on their depots' trips)."""
+        return self.user is not None and self.user.has_role(Role.dispatcher,
+                                                            Role.depot_manager)
+
 
 class Clock:
     """Formats instants in the configured local time zone."""

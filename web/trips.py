@@ -10,6 +10,7 @@ Each action calls the dispatch use case the API route calls (``dispatch.trips``,
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,7 +22,7 @@ from starlette.responses import Response
 
 from dispatch import cargo, deliveries, manifest, readmodels, service
 from dispatch import trips as trip_moves
-from dispatch.models.plans import CancelIn, StopConfirmIn
+from dispatch.models.plans import CancelIn, DriverIn, StopConfirmIn
 from relief.platform.api import PathId, Seq, settings_of
 from relief.platform.auth import get_database
 from relief.platform.models import Role
@@ -169,15 +170,25 @@ def post_cancel(request: Request, shipment_id: PathId, user: ConsoleUser, form: 
 @router.post("/shipments/{shipment_id}/stops/{seq}/confirm", response_class=HTMLResponse)
 def post_confirm(request: Request, shipment_id: PathId, seq: Seq, user: ConsoleUser, form: Form
                  ) -> Response:
-    """Confirm a stop with the quantities delivered (dispatch.deliveries.confirm_stop)."""
+    """Confirm a stop with the quantities delivered, why any item came short (and how much
+    of it is damaged) and the arrival time (dispatch.deliveries.confirm_stop)."""
     tr = translator(request)
     state = FormState.of(form, skip=("back",))
+
+    def prefixed(prefix: str) -> dict[str, str]:
+        return {k.removeprefix(prefix): v for k, v in state.values.items()
+                if k.startswith(prefix) and v != ""}
+
     delivered = {k.removeprefix("delivered."): v for k, v in state.values.items()
                  if k.startswith("delivered.")}
+    arrived = state.value("arrived_at")
     data = None
     try:
-        data = StopConfirmIn.model_validate({"delivered": delivered,
-                                             "note": state.value("note") or None})
+        data = StopConfirmIn.model_validate({
+            "delivered": delivered, "note": state.value("note") or None,
+            "short_reasons": prefixed("short_reasons.") or None,
+            "damaged": prefixed("damaged.") or None,
+            "arrived_at": aware(arrived, request) if arrived else None})
     except ValidationError as exc:
         state.absorb_validation(exc, tr)
     return _trip_action(
@@ -185,6 +196,26 @@ def post_confirm(request: Request, shipment_id: PathId, seq: Seq, user: ConsoleU
         lambda s, d, c: _Done(id=deliveries.confirm_stop(
             s, shipment_id=shipment_id, seq=seq, data=d, principal=user, ctx=c).id or 0),
         data=data, state=state, done="confirmed")
+
+
+@router.post("/shipments/{shipment_id}/driver", response_class=HTMLResponse)
+def post_driver(request: Request, shipment_id: PathId, user: ConsoleUser, form: Form) -> Response:
+    """Name the trip's driver and phone (dispatch.trips.set_driver)."""
+    return _trip_action(
+        request, user, form, shipment_id, f"driver-{shipment_id}",
+        lambda s, d, _c: _Done(id=trip_moves.set_driver(
+            s, shipment_id=shipment_id, data=d, principal=user).id or 0),
+        model=DriverIn, done="driver_set")
+
+
+def aware(value: str, request: Request) -> Any:
+    """A datetime-local value in the configured time zone (the raw text when unparsable, so
+    validation names the field)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=settings_of(request).tz)
 
 
 @router.get("/shipments/{shipment_id}/manifest", response_class=HTMLResponse)

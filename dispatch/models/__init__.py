@@ -23,6 +23,7 @@ from dispatch.models.plans import (
     ShipmentLot,
     ShipmentStatus,
     ShipmentStop,
+    ShortReason,
     StopLine,
     StopStatus,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "ShipmentLot",
     "ShipmentStatus",
     "ShipmentStop",
+    "ShortReason",
     "SiteKind",
     "StopLine",
     "StopStatus",

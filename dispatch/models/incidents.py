@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydField
 from pydantic_core import PydanticCustomError
@@ -80,6 +81,10 @@ class AffectedSite(SQLModel, table=True):
     people: int
     households: int | None = None
     service_min: int = 15
+    sheltered: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()},
+                            description="People here are under a roof (避难场所): no tent")
+    contact: str | None = Field(default=None, max_length=120)
+    contact_phone: str | None = Field(default=None, max_length=40)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -174,6 +179,13 @@ class SiteIn(_Body):
     people: People
     households: People | None = None
     service_min: Annotated[WholeNumber, PydField(ge=0, le=240)] = 15
+    sheltered: bool | None = PydField(
+        default=None, description="People here are under a roof (a school, a gym used as a "
+        "shelter, 避难场所): no tent. Always true for a seeded shelter; default false otherwise")
+    contact: str | None = PydField(default=None, min_length=1, max_length=120,
+                                   description="Who receives the goods on site")
+    contact_phone: str | None = PydField(default=None, min_length=3, max_length=40,
+                                         pattern=r"^[0-9+\- ()]+$")
     reported_by: str = PydField(min_length=1, max_length=120,
                                 description="Disaster information officer (灾害信息员)")
     reported_at: NearNow | None = None
@@ -186,6 +198,9 @@ class SiteIn(_Body):
                 "site_reference", "give exactly one of shelter, township or code (ad-hoc point)")
         if self.code and (self.lat is None or self.lon is None or not self.name):
             raise PydanticCustomError("point_fields", "an ad-hoc point needs name, lat and lon")
+        if self.shelter and self.sheltered is False:
+            raise PydanticCustomError("shelter_sheltered",
+                                      "a shelter's people are always sheltered")
         return self
 
 
@@ -229,6 +244,9 @@ class SitePublic(BaseModel):
     people: int
     households: int | None
     service_min: int
+    sheltered: bool
+    contact: str | None
+    contact_phone: str | None
     active: bool
     updated_at: datetime
 

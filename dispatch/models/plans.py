@@ -6,12 +6,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydField
+from pydantic_core import PydanticCustomError
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, ForeignKey, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.platform.fields import Count, RowId
 
 
 class JobStatus(StrEnum):
@@ -119,6 +121,7 @@ class Shipment(SQLModel, table=True):
     vehicle: str = Field(max_length=60, description="Plate, or the scenario's vehicle name")
     vehicle_id: int | None = Field(default=None, foreign_key="vehicle.id")
     driver: str | None = Field(default=None, max_length=120)
+    driver_phone: str | None = Field(default=None, max_length=40)
     trip_no: int
     status: ShipmentStatus = Field(default=ShipmentStatus.planned,
                                    sa_type=str_enum(ShipmentStatus), index=True)
@@ -159,6 +162,9 @@ class ShipmentLot(SQLModel, table=True):
     departed: int = 0
     delivered: int = 0
     returned: int = 0
+    damaged: int = Field(default=0, sa_column_kwargs={"server_default": "0"},
+                         description="Of what returned: units that came back damaged (they "
+                         "went to a damaged lot at the depot, never to good stock)")
 
 
 class StopStatus(StrEnum):
@@ -185,6 +191,15 @@ class ShipmentStop(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=300)
 
 
+class ShortReason(StrEnum):
+    """Why a stop got less than planned (the rest goes back to the depot)."""
+
+    damaged = "damaged"  # 破损: returns to a damaged lot, never to good stock
+    refused = "refused"  # 拒收: the site did not take it (wrong item, no need any more)
+    no_access = "no_access"  # 无法卸货: could not be unloaded there
+    other = "other"  # 其他 (say what in the note)
+
+
 class StopLine(SQLModel, table=True):
     """Per stop and item: what the plan unloads, what was delivered, and the shortfall."""
 
@@ -197,6 +212,10 @@ class StopLine(SQLModel, table=True):
     planned: int
     delivered: int | None = None
     shortfall: int | None = None
+    short_reason: str | None = Field(default=None, max_length=20,
+                                     description="A ShortReason when delivered < planned")
+    damaged: int = Field(default=0, sa_column_kwargs={"server_default": "0"},
+                         description="Of the shortfall: units damaged on the way")
 
 
 class ReserveDraw(SQLModel, table=True):
@@ -239,14 +258,60 @@ class StopConfirmIn(_Body):
 
     delivered: dict[str, int] | None = PydField(
         default=None, description="Item code -> units delivered; less than planned is a shortfall")
-    arrived_at: datetime | None = None
+    arrived_at: datetime | None = PydField(
+        default=None, description="When the truck arrived (ISO-8601 with a time zone); never "
+        "in the future nor before the trip departed; default now")
+    short_reasons: dict[str, ShortReason] | None = PydField(
+        default=None, description="Item code -> why it was delivered short (required for "
+        "every item delivered short)")
+    damaged: dict[str, Count] | None = PydField(
+        default=None, description="Item code -> units short because damaged (default: the "
+        "whole shortfall of an item short for damage); they return to a damaged lot")
     note: str | None = PydField(default=None, max_length=300)
+
+    @model_validator(mode="after")
+    def _aware(self) -> StopConfirmIn:
+        if self.arrived_at is not None and self.arrived_at.tzinfo is None:
+            raise PydanticCustomError(
+                "arrived_timezone", "arrived_at needs a time zone, e.g. 2026-08-01T06:00:00+08:00")
+        return self
 
 
 class CancelIn(_Body):
     """Why a trip is cancelled."""
 
     reason: str = PydField(min_length=1, max_length=300)
+
+
+class DriverIn(_Body):
+    """Who drives a trip and how to reach them."""
+
+    driver: str = PydField(min_length=1, max_length=120)
+    phone: str | None = PydField(default=None, min_length=3, max_length=40,
+                                 pattern=r"^[0-9+\- ()]+$")
+
+
+class BulkDepartIn(_Body):
+    """Which trips leave at once: every trip still to leave of the incident, narrowed to one
+    plan and/or one source depot."""
+
+    plan: RowId | None = None
+    depot: str | None = PydField(default=None, min_length=1, max_length=32)
+
+
+class BulkCancelIn(BulkDepartIn):
+    """Which trips still to leave are called off at once, and why."""
+
+    reason: str = PydField(min_length=1, max_length=300)
+
+
+class BulkOutcome(BaseModel):
+    """What a bulk operation did: the trips it departed or cancelled (none when every
+    matching trip had already left or been cancelled)."""
+
+    action: str
+    count: int
+    shipments: list[int]
 
 
 class PlanJobPublic(BaseModel):
@@ -287,9 +352,13 @@ class StopLinePublic(BaseModel):
     """One item at one stop."""
 
     item: str
+    item_name: str = ""
+    unit: str = ""
     planned: int
     delivered: int | None
     shortfall: int | None
+    short_reason: ShortReason | None = None
+    damaged: int = 0
 
 
 class StopPublic(BaseModel):
@@ -299,6 +368,10 @@ class StopPublic(BaseModel):
     seq: int
     site: str
     site_name: str
+    site_contact: str | None = None
+    site_contact_phone: str | None = None
+    lat: float | None = None
+    lon: float | None = None
     planned_arrival_min: int
     planned_arrival: datetime
     status: StopStatus
@@ -326,13 +399,16 @@ class ShipmentPublic(BaseModel):
     source: str
     source_name: str
     source_tier: str
+    source_contact: str | None = None
     vehicle: str
     driver: str | None
+    driver_phone: str | None = None
     trip_no: int
     status: ShipmentStatus
     planned_depart_min: int
     planned_depart: datetime
     planned_return_min: int
+    planned_return: datetime | None = None
     departed_at: datetime | None
     finished_at: datetime | None
     load: list[LoadPublic]

@@ -79,7 +79,7 @@ def _plan(world: World, api: Api, incident: int, limit: float = 3) -> dict[str, 
 
 
 def test_incident_to_delivered_and_replanned(desk: World) -> None:
-    """Open, plan, approve, depart, deliver (one shortfall), close a road, re-plan: the ledger
+    """Open, plan, approve, depart, deliver (one unit refused), close a road, re-plan: the ledger
     stays whole and every unit is accounted for."""
     world, api = desk, desk.dispatcher
     incident = _incident(api)
@@ -115,11 +115,13 @@ def test_incident_to_delivered_and_replanned(desk: World) -> None:
     short_item = None
     for stop in trip["stops"]:
         delivered = {line["item"]: line["planned"] for line in stop["lines"]}
+        reasons = {}
         if short_item is None:
             short_item = next(iter(delivered))
             delivered[short_item] -= 1
+            reasons = {short_item: "refused"}  # back to good stock (damaged: tests/.../returns)
         r = api.post(f"/shipments/{trip['id']}/stops/{stop['seq']}/confirm",
-                     {"delivered": delivered, "note": "one damaged"})
+                     {"delivered": delivered, "short_reasons": reasons, "note": "one refused"})
         assert r.status_code == 200, r.text
         world.ledger_ok()
     done = api.get(f"/shipments/{trip['id']}").json()

@@ -192,8 +192,13 @@ def test_plan_with_progress_coverage_table_approve_manifest_and_delivery(
     assert f'id="{field}-error"' in too_many.text
     delivered = {f"delivered.{x['item']}": str(x["planned"]) for x in stop["lines"]}
     delivered[f"delivered.{line['item']}"] = str(line["planned"] - 1)
+    # A shortfall needs its reason (the form's select names the field when it is missing).
+    no_reason = c.post(f"/console/shipments/{trip['id']}/stops/{stop['seq']}/confirm",
+                       {**delivered, "note": "one wet"})
+    assert no_reason.status_code == 422
+    assert f'confirm-{trip["id"]}-{stop["seq"]}-error' in no_reason.text
     ok = c.post(f"/console/shipments/{trip['id']}/stops/{stop['seq']}/confirm",
-                {**delivered, "note": "one wet"})
+                {**delivered, f"short_reasons.{line['item']}": "other", "note": "one wet"})
     assert ok.status_code == 303 and "done=confirmed" in ok.headers["location"]
     after = world.viewer.get(f"/shipments/{trip['id']}").json()
     confirmed = next(s for s in after["stops"] if s["seq"] == stop["seq"])

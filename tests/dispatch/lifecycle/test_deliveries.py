@@ -43,8 +43,8 @@ def test_every_trip_delivered_as_planned_gives_the_plans_deliveries(desk: World)
 
 
 def test_a_short_stop_records_its_shortfall_and_the_rest_returns(desk: World) -> None:
-    """One unit short at the first stop: the stop's shortfall is 1, the unit returns to the
-    depot when the trip completes (a dispatch_return move)."""
+    """One unit refused at the first stop: the stop's shortfall is 1 with its reason, the unit
+    returns to the depot's good stock when the trip completes (a dispatch_return move)."""
     world, api = desk, desk.dispatcher
     inc = incident(api)
     job = plan(world, api, inc)
@@ -53,11 +53,13 @@ def test_a_short_stop_records_its_shortfall_and_the_rest_returns(desk: World) ->
     short = None
     for stop in trip["stops"]:
         delivered = {x["item"]: x["planned"] for x in stop["lines"]}
+        reasons = {}
         if short is None:
             short = next(iter(delivered))
             delivered[short] -= 1
+            reasons = {short: "refused"}  # the site did not take it: back to good stock
         r = api.post(f"/shipments/{trip['id']}/stops/{stop['seq']}/confirm",
-                     {"delivered": delivered})
+                     {"delivered": delivered, "short_reasons": reasons})
         assert r.status_code == 200, r.text
     done = api.get(f"/shipments/{trip['id']}").json()
     assert done["status"] == "completed"
