@@ -24,6 +24,7 @@ from dispatch.models import (
     StopLine,
     StopStatus,
 )
+from relief.platform.messages import render
 from supplies.models import Depot, Item
 
 
@@ -34,15 +35,23 @@ class _Line:
     qty: int
     arrives: datetime  # planned or actual arrival
     committed_at: datetime  # when it became part of the plan (approval) or was delivered
-    withdrawn_at: datetime | None  # a cancelled trip's undelivered lines
+    withdrawn_at: datetime | None  # a cancelled trip's undelivered lines, or a delivered
+    # stop's planned line (replaced by what was delivered)
     delivered: bool
+    cancelled_trip: int | None = None  # the cancelled shipment a withdrawn line belonged to
 
 
 class CoveragePoint(BaseModel):
-    """People covered by the deadline at one moment, as planned and as delivered."""
+    """People covered by the deadline at one moment, as planned and as delivered, after an
+    event that happened then: ``plan_approved`` (``plan``), ``delivery_confirmed`` or
+    ``trip_cancelled`` (``shipment``); ``label`` and ``label_zh`` say it in words."""
 
     at: datetime
     event: str
+    label: str
+    label_zh: str
+    plan: int | None = None
+    shipment: int | None = None
     planned_people_covered: int
     delivered_people_covered: int
 
@@ -99,14 +108,14 @@ def _lines(session: Session, incident: Incident, timed: retime.Retimed) -> list[
                              incident.onset + timedelta(minutes=stop.planned_arrival_min),
                              approved, arrived, False))
         else:
-            withdrawn = (shipment.finished_at if shipment.status == ShipmentStatus.cancelled
-                         else None)
+            cancelled = shipment.status == ShipmentStatus.cancelled
             expected = timed.stop(stop.id or 0)
             minutes = stop.planned_arrival_min if expected is None else expected.expected_min
             arrives = (incident.onset + timedelta(minutes=minutes) if minutes is not None
                        else datetime.max.replace(tzinfo=incident.onset.tzinfo))
             out.append(_Line(stop.site_id, line.item_id, line.planned, arrives, approved,
-                             withdrawn, False))
+                             shipment.finished_at if cancelled else None, False,
+                             shipment.id if cancelled else None))
     return out
 
 
@@ -141,24 +150,29 @@ def coverage(session: Session, incident: Incident, *, now: datetime) -> Coverage
                 people += s.people
         return people, missing
 
-    events: list[tuple[datetime, str]] = []
-    for plan in session.execute(select(DispatchPlan).where(
-            DispatchPlan.incident_id == incident.id, DispatchPlan.approved_at.is_not(None))):
-        events.append((plan[0].approved_at, f"plan {plan[0].id} approved"))
+    # Only what happened: approvals, confirmed deliveries, and cancellations of trips that
+    # were cancelled (a delivered stop's planned line is replaced, not cancelled).
+    events: set[tuple[datetime, str, int | None, int | None]] = set()
+    for plan_id, approved_at in session.execute(select(DispatchPlan.id, DispatchPlan.approved_at)
+                                                .where(DispatchPlan.incident_id == incident.id,
+                                                       DispatchPlan.approved_at.is_not(None))):
+        events.add((approved_at, "plan_approved", plan_id, None))
     for x in lines:
         if x.delivered:
-            events.append((x.committed_at, "delivery confirmed"))
-        if x.withdrawn_at and not x.delivered:
-            events.append((x.withdrawn_at, "trip cancelled"))
-    timeline, seen = [], set()
-    for at, event in sorted(events):
-        if (at, event) in seen:
-            continue
-        seen.add((at, event))
+            events.add((x.committed_at, "delivery_confirmed", None, None))
+        if x.cancelled_trip is not None and x.withdrawn_at is not None:
+            events.add((x.withdrawn_at, "trip_cancelled", None, x.cancelled_trip))
+    timeline = []
+    for at, event, plan_id, shipment_id in sorted(
+            events, key=lambda e: (e[0], e[1], e[2] or 0, e[3] or 0)):
         planned, _ = covered(at, False)
         delivered, _ = covered(at, True)
-        timeline.append(CoveragePoint(at=at, event=event, planned_people_covered=planned,
-                                      delivered_people_covered=delivered))
+        params = {"plan": plan_id, "shipment": shipment_id}
+        timeline.append(CoveragePoint(
+            at=at, event=event, label=render(f"coverage.{event}", "en", params),
+            label_zh=render(f"coverage.{event}", "zh", params), plan=plan_id,
+            shipment=shipment_id, planned_people_covered=planned,
+            delivered_people_covered=delivered))
     planned_now, missing = covered(now, False)
     delivered_now, delivered_missing = covered(now, True)
     total = sum(s.people for s in sites)

@@ -20,6 +20,7 @@ from supplies.models import (
     AgreementReserve,
     CapacityReserve,
     Depot,
+    DepotKind,
     Division,
     DivisionLevel,
     Item,
@@ -386,9 +387,12 @@ def shortfall(
 ) -> list[ShortfallRow]:
     """Targets against usable stock per depot and item, with a suggested replenishment.
 
-    A depot's own target overrides its tier's. The suggestion restocks to the target and also
-    replaces what expires within ``rotation_days`` (rotation, 轮换), since that stock will have
-    to leave before it could be used.
+    Tier quotas (储备目录 per tier) hold government reserve depots only; every other kind of
+    depot (a social or enterprise store, an agreement enterprise, a producer, a shelter) is
+    held to its own targets, or to none. A depot's own target overrides its tier's. The
+    suggestion restocks to the target and also replaces what expires within
+    ``rotation_days`` (rotation, 轮换), since that stock will have to leave before it could be
+    used.
     """
     targets_by_depot: dict[tuple[int, int], tuple[int, str]] = {}
     tier_targets: dict[tuple[str, int], int] = {}
@@ -411,7 +415,8 @@ def shortfall(
     out = []
     for d in depots:
         wanted: dict[int, tuple[int, str]] = {
-            item_id: (qty, "tier") for (t, item_id), qty in tier_targets.items() if t == d.tier
+            item_id: (qty, "tier") for (t, item_id), qty in tier_targets.items()
+            if t == d.tier and d.kind == DepotKind.government
         }
         wanted.update({i: v for (dep, i), v in targets_by_depot.items() if dep == d.id})
         for item_id, (target, source) in sorted(wanted.items(), key=lambda kv: items[kv[0]].code):
