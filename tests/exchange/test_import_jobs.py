@@ -173,7 +173,9 @@ def test_an_idempotency_key_finds_its_job(exchange: Exchange) -> None:
 def test_record_checks_report_instead_of_failing(exchange: Exchange) -> None:
     """Unknown fields are reported per record and ignored; a replay written with 12000.0 for
     12000 is a replay; an expiry with a time zone is taken as its date in Asia/Shanghai; an
-    undocumented 2028/05/31, a NUL byte or a date in year 9999 are rejected naming the field."""
+    undocumented 2028/05/31 or a date in year 9999 are rejected naming the field. A NUL byte
+    anywhere in the body is refused for the whole request at the edge (422 naming the record's
+    field, nothing written), like every string the API takes."""
     _post(exchange, "warehouses", [warehouse("CK1")])
     expiry = TODAY + timedelta(days=300)
     zoned = f"{(expiry - timedelta(days=1)).isoformat()}T20:00:00-04:00"  # next day in 上海
@@ -181,15 +183,18 @@ def test_record_checks_report_instead_of_failing(exchange: Exchange) -> None:
         stock("CK1", P_TENT, 12000, lot="N", BZ="备注", CKMC="extra"),
         stock("CK1", P_WATER, 24, lot="Z", YXQZ=zoned),
         stock("CK1", P_WATER, 24, lot="S", YXQZ=expiry.strftime("%Y/%m/%d")),
-        stock("CK1", P_TENT, 1, lot="NUL\x00"),
         stock("CK1", P_WATER, 24, lot="Y", YXQZ="9999-12-31"),
     ]
+    refused = _post(exchange, "stock", [*records, stock("CK1", P_TENT, 1, lot="NUL\x00")],
+                    batch="B0")
+    assert refused.status_code == 422, refused.text
+    assert [f["field"] for f in refused.json()["error"]["fields"]] == ["records.4.PCH"]
+    assert exchange.world.viewer.get("/stock", item="1040101").json()["items"] == []
     report = _post(exchange, "stock", records).json()
     statuses = [r["status"] for r in report["records"]]
-    assert statuses == ["created", "created", "rejected", "rejected", "rejected"]
+    assert statuses == ["created", "created", "rejected", "rejected"]
     assert report["records"][0]["unknown_fields"] == ["BZ", "CKMC"]
-    assert [r["reason"].split(":")[0] for r in report["records"][2:]] == ["YXQZ", "PCH",
-                                                                           "YXQZ"]
+    assert [r["reason"].split(":")[0] for r in report["records"][2:]] == ["YXQZ", "YXQZ"]
     rows = exchange.world.viewer.get("/stock", item="1040101").json()["items"]
     assert [r["expiry"] for r in rows] == [expiry.isoformat()]
     replay = _post(exchange, "stock", [

@@ -240,11 +240,18 @@ def test_polygon_vertex_limit(world: World) -> None:
         "kind": "flood", "name": "测试", "onset": f"{TODAY.isoformat()}T06:00:00+08:00"})
     assert incident.status_code == 201, incident.text
     polygon = [[32.0 + i * 1e-6, 120.9 + (i % 2) * 1e-3] for i in range(100_000)]
-    started = time.process_time()
     response = world.dispatcher.post(f"/incidents/{incident.json()['id']}/closures",
                                      {"polygon": polygon})
-    _error(response, 422, "polygon")
-    assert time.process_time() - started < 5  # order of magnitude: no geometry was computed
+    error = _error(response, 422, "polygon")
+    # Refused by the vertex limit at the edge (no geometry computed), and nothing stored.
+    # (A CPU-time ceiling here measured every thread of the test process, so it was flaky.)
+    [message] = [f["message"] for f in error["fields"] if f["field"] == "polygon"]
+    assert "at most 1000" in message
+    from sqlmodel import func, select
+
+    from dispatch.models.incidents import RoadClosure
+    with world.db.read_session() as s:
+        assert s.execute(select(func.count()).select_from(RoadClosure)).scalar_one() == 0
 
 
 # ---------------------------------------------------------------------------------------------

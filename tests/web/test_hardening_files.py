@@ -110,5 +110,6 @@ def test_manifest_csv_neutralises_formulas() -> None:
     rows = list(csv.reader(io.StringIO(manifest_csv(shipment, tz=ZoneInfo("Asia/Shanghai")))))
     cells = [cell for row in rows for cell in row]
     assert "'+8613800000000" in cells and "'@SUM(1+1)" in cells
-    assert "'=cmd|' /C calc'!A0" in cells
+    # the site cell reads "name (code)": still text, led by the quote
+    assert "'=cmd|' /C calc'!A0 (P1)" in cells
     assert not any(cell.startswith(("=", "+", "@")) for cell in cells)
