@@ -7,7 +7,8 @@ jobs per incident and per user. Short jobs (time limit up to ``plan_urgent_limit
 the *urgent* lane, long ones in the *long* lane, and every worker keeps slots for each lane, so
 a 5 s plan never waits behind ten 600 s ones.
 
-:class:`PlanExecutor` runs one delivery of a job:
+:class:`PlanExecutor` runs one delivery of a job under the platform's lease on its row
+(:mod:`relief.platform.leases`, as readiness runs, advice and import batches):
 
 1. **claim**: one UPDATE takes the job if it is queued, or running under a lease that lapsed
    (its worker died); it becomes ``running`` with this worker as ``lease_owner``, a fresh
@@ -35,10 +36,10 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Protocol
 
-from sqlalchemy import DateTime, and_, func, or_, select, update
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from dispatch import diagnosis, live
@@ -47,10 +48,12 @@ from dispatch.planning.plan import Plan, check
 from dispatch.planning.problem import ScenarioError, load_scenario
 from dispatch.record import get_plan, vehicle_map, verdict_of
 from dispatch.service import open_incident
+from relief.platform import leases
 from relief.platform.audit import record
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict, JobFailed, ReliefError
+from relief.platform.leases import TryLater
 from relief.platform.settings import Settings
 from relief.platform.statustext import StatusText
 
@@ -92,11 +95,6 @@ def failure_text(exc: BaseException) -> StatusText:
 
 class PlanningStopped(Exception):
     """The engine was stopped (cancel, lost lease or shutdown) before it finished."""
-
-
-class TryLater(Exception):
-    """This delivery cannot run the job now (another live worker holds it, or this worker is
-    shutting down): the queue should deliver it again later."""
 
 
 class PlanCapReached(ReliefError):
@@ -261,42 +259,17 @@ def worker_name(role: str) -> str:
 
 
 @dataclass(frozen=True)
-class Claim:
-    """This worker's hold on a job: the fencing token every write of the run carries."""
-
-    plan_id: int
-    owner: str
-    attempt: int
-
-
-def _now(session: Session) -> Any:
-    """The database's clock on PostgreSQL (workers on several machines agree on it); this
-    process's clock on SQLite (one process, one machine)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.now(type_=DateTime(timezone=True))
-    return utcnow()
-
-
-def _held(claim: Claim) -> Any:
-    return and_(DispatchPlan.id == claim.plan_id, DispatchPlan.lease_owner == claim.owner,
-                DispatchPlan.attempts == claim.attempt, DispatchPlan.status == JobStatus.running)
-
-
-@dataclass(frozen=True)
-class Beat:
-    """What a lease renewal found: whether we still hold the job, and any cancel request."""
-
-    held: bool
-    cancel_requested: bool
-
-
-@dataclass(frozen=True)
 class RunOutcome:
     """How one delivery of a job ended."""
 
     plan_id: int
     status: JobStatus | None  # the job's status afterwards (None: no such job)
     ran: bool  # whether this delivery ran the engine's pipeline
+
+
+def _cancel_requested(row: Row[Any]) -> str | None:
+    """What a heartbeat's renewal read (id, cancel_requested_at): "cancel" when requested."""
+    return "cancel" if row[1] is not None else None
 
 
 class PlanExecutor:
@@ -311,48 +284,18 @@ class PlanExecutor:
         self.planner = planner or subprocess_planner
         self.lead_times = lead_times
         self.stopping = stopping or threading.Event()
-        self.lease = timedelta(seconds=settings.plan_lease_s)
+        self.timing = leases.LeaseTiming(lease_s=settings.plan_lease_s,
+                                         heartbeat_s=settings.plan_heartbeat_s)
 
-    # -- claim and lease ------------------------------------------------------------------
-    def claim(self, plan_id: int) -> Claim | None:
+    def claim(self, plan_id: int) -> leases.Lease | None:
         """Take the job if it is queued or its lease lapsed; None when it is not ours."""
-        def take(session: Session) -> int | None:
-            now = _now(session)
-            row = session.execute(update(DispatchPlan).where(
-                DispatchPlan.id == plan_id,
-                or_(DispatchPlan.status == JobStatus.queued,
-                    and_(DispatchPlan.status == JobStatus.running,
-                         DispatchPlan.lease_until < now))).values(
-                status=JobStatus.running, attempts=DispatchPlan.attempts + 1,
-                lease_owner=self.owner, lease_until=now + self.lease,
-                started_at=func.coalesce(DispatchPlan.started_at, now),
-                phase="scenario", progress=0.0).returning(DispatchPlan.attempts)).first()
-            return None if row is None else int(row[0])
-
-        attempt = self.db.write(take)
-        return None if attempt is None else Claim(plan_id, self.owner, attempt)
-
-    def renew(self, claim: Claim) -> Beat:
-        """Extend the lease (fenced on the claim) and read the cancel request."""
-        def beat(session: Session) -> Beat:
-            now = _now(session)
-            row = session.execute(update(DispatchPlan).where(_held(claim)).values(
-                lease_until=now + self.lease).returning(
-                DispatchPlan.cancel_requested_at)).first()
-            return Beat(held=row is not None, cancel_requested=row is not None
-                        and row[0] is not None)
-
-        return self.db.write(beat)
-
-    def _fenced(self, claim: Claim, **values: Any) -> bool:
-        return bool(self.db.write(lambda s: s.execute(update(DispatchPlan).where(
-            _held(claim)).values(**values)).rowcount))
+        return leases.claim(self.db, DispatchPlan, plan_id, self.owner, self.timing.lease_s,
+                            values={"phase": "scenario", "progress": 0.0})
 
     def status(self, plan_id: int) -> JobStatus | None:
         """The job's current status (None when there is no such job)."""
-        with self.db.read_session() as session:
-            return session.execute(select(DispatchPlan.status).where(
-                DispatchPlan.id == plan_id)).scalar_one_or_none()
+        status = leases.status_of(self.db, DispatchPlan, plan_id)
+        return None if status is None else JobStatus(status)
 
     # -- one delivery ---------------------------------------------------------------------
     def run(self, plan_id: int) -> RunOutcome:
@@ -363,77 +306,45 @@ class PlanExecutor:
         """
         if self.stopping.is_set():
             raise TryLater("this worker is shutting down")
-        claim = self.claim(plan_id)
-        if claim is None:
+        lease = self.claim(plan_id)
+        if lease is None:
             status = self.status(plan_id)
             if status is None or status in FINISHED:
                 return RunOutcome(plan_id, status, ran=False)
             raise TryLater(f"planning job {plan_id} is held by a live worker")
-        log.info("planning job %s claimed (attempt %s)", plan_id, claim.attempt,
-                 extra={"plan_id": plan_id, "attempt": claim.attempt, "owner": self.owner})
-        stop = threading.Event()
-        why: list[str] = []
-        done = threading.Event()
-        beater = threading.Thread(target=self._heartbeat, args=(claim, stop, why, done),
-                                  daemon=True, name=f"lease-{plan_id}")
-        beater.start()
-        try:
-            self._run(claim, stop)
-        except PlanningStopped:
-            pass
-        except (ReliefError, ScenarioError, PlanningFailed) as exc:
-            if not stop.is_set():
-                self._fenced(claim, status=JobStatus.failed, **failure_text(exc).columns(),
-                             finished_at=utcnow())
-        except Exception as exc:
-            log.exception("planning job %s crashed", plan_id)
-            if not stop.is_set():
-                self._fenced(claim, status=JobStatus.failed, **failure_text(exc).columns(),
-                             finished_at=utcnow())
-        finally:
-            done.set()
-            beater.join(timeout=self.settings.plan_heartbeat_s + 30)
+        log.info("planning job %s claimed (attempt %s)", plan_id, lease.attempt,
+                 extra={"plan_id": plan_id, "attempt": lease.attempt, "owner": self.owner})
+        # The heartbeat stops the engine on a lost lease, a cancel request or a shutdown.
+        with leases.Heartbeat(self.db, lease, self.timing,
+                              read=(DispatchPlan.cancel_requested_at,),
+                              check=_cancel_requested, stopping=self.stopping) as beat:
+            try:
+                self._run(lease, beat.stop)
+            except PlanningStopped:
+                pass
+            except Exception as exc:
+                if not isinstance(exc, (ReliefError, ScenarioError)):
+                    log.exception("planning job %s crashed", plan_id)
+                if not beat.stop.is_set():
+                    leases.update_held(self.db, lease, status=JobStatus.failed,
+                                       **failure_text(exc).columns(), finished_at=utcnow())
         # No reason but stopped: the final write found a cancel request (or a lost lease, in
         # which case the fenced write below changes nothing).
-        reason = why[0] if why else ("cancel" if stop.is_set() else None)
+        reason = beat.reason or ("cancel" if beat.stop.is_set() else None)
         if reason == "cancel":
-            self._fenced(claim, status=JobStatus.cancelled, phase="cancelled",
-                         finished_at=utcnow())
+            leases.update_held(self.db, lease, status=JobStatus.cancelled, phase="cancelled",
+                               finished_at=utcnow())
         elif reason == "stopping":
             # Give the job back at once instead of waiting for the lease to lapse.
-            self._fenced(claim, status=JobStatus.queued, lease_owner=None, lease_until=None,
-                         phase=None, progress=0.0)
+            leases.update_held(self.db, lease, status=JobStatus.queued, lease_owner=None,
+                               lease_until=None, phase=None, progress=0.0)
             raise TryLater(f"worker stopped while running planning job {plan_id}")
         return RunOutcome(plan_id, self.status(plan_id), ran=True)
 
-    def _heartbeat(self, claim: Claim, stop: threading.Event, why: list[str],
-                   done: threading.Event) -> None:
-        while not done.wait(self.settings.plan_heartbeat_s):
-            if self.stopping.is_set():
-                why.append("stopping")
-                stop.set()
-                return
-            try:
-                beat = self.renew(claim)
-            except Exception:
-                log.exception("lease renewal of planning job %s failed; retrying",
-                              claim.plan_id)
-                continue
-            if not beat.held:
-                log.warning("planning job %s: lease lost, stopping", claim.plan_id)
-                why.append("lost")
-                stop.set()
-                return
-            if beat.cancel_requested:
-                log.info("planning job %s: cancel requested, stopping", claim.plan_id)
-                why.append("cancel")
-                stop.set()
-                return
-
-    def _run(self, claim: Claim, stop: threading.Event) -> None:
+    def _run(self, lease: leases.Lease, stop: threading.Event) -> None:
         now = utcnow()
         with self.db.read_session() as session:
-            job = get_plan(session, claim.plan_id)
+            job = get_plan(session, lease.row_id)
             incident = open_incident(session, job.incident_id)
             today = self.settings.today()
             leads = self.lead_times(session, today) if self.lead_times else None
@@ -445,9 +356,10 @@ class PlanExecutor:
         sources = {sid: info.model_dump() for sid, info in built.sources.items()}
         vehicles = {unit: v.model_dump()
                     for unit, v in vehicle_map(scenario, built.vehicles).items()}
-        if not self._fenced(claim, scenario=built.scenario, sources=sources, vehicles=vehicles,
-                            as_of_min=built.as_of_min, phase="planning",
-                            supersedes=built.supersedes if reoptimise else None):
+        if not leases.update_held(self.db, lease, scenario=built.scenario, sources=sources,
+                                  vehicles=vehicles, as_of_min=built.as_of_min,
+                                  phase="planning",
+                                  supersedes=built.supersedes if reoptimise else None):
             raise PlanningStopped("lease lost before planning")
         if not scenario.sites:
             raise PlanningFailed.of("plan.nothing_missing")
@@ -457,7 +369,7 @@ class PlanExecutor:
             if time.monotonic() - last[0] < 0.5 and fraction < 1:
                 return
             last[0] = time.monotonic()
-            self._fenced(claim, phase=phase, progress=min(1.0, fraction))
+            leases.update_held(self.db, lease, phase=phase, progress=min(1.0, fraction))
 
         plan_json = self.planner(built.scenario, time_limit, progress, stop)
         if stop.is_set():
@@ -467,10 +379,10 @@ class PlanExecutor:
         verdict = verdict_of(report.ok, report.violations).model_dump()
         why = diagnosis.diagnose(scenario, plan, busy=built.busy, as_of_min=built.as_of_min,
                                  tz=tz).model_dump(mode="json")
-        finished = self.db.write(lambda s: s.execute(update(DispatchPlan).where(
-            _held(claim), DispatchPlan.cancel_requested_at.is_(None)).values(
+        finished = leases.update_held(
+            self.db, lease, DispatchPlan.cancel_requested_at.is_(None),
             status=JobStatus.succeeded, result=plan_json, verdict=verdict, phase="done",
-            progress=1.0, finished_at=utcnow(), diagnosis=why)).rowcount)
+            progress=1.0, finished_at=utcnow(), diagnosis=why)
         if not finished and not stop.is_set():
             # A cancel request arrived after the last heartbeat: honour it.
             stop.set()

@@ -8,24 +8,30 @@ SQLite process's own threads) runs it through :func:`run_leased`:
    (its owner died): it becomes running, owned by this process, ``lease_until`` = now +
    lease (the database's clock on PostgreSQL) and ``attempts`` + 1. A row whose lease is
    alive is never touched: the delivery raises :class:`TryLater`;
-2. **heartbeat**: a thread renews the lease every ``heartbeat_s`` with an UPDATE fenced on
-   (owner, attempt); when it finds the lease gone it notes it;
+2. **heartbeat**: a thread (:class:`Heartbeat`) renews the lease every ``heartbeat_s`` with an
+   UPDATE fenced on (owner, attempt); when it finds the lease gone it notes it;
 3. **fenced writes**: the job body gets a :class:`FencedDatabase` whose every write transaction
    first locks the job row *as held by this claim* (``SELECT ... FOR UPDATE`` on owner and
    attempt) and raises :class:`LeaseLost` when it is not, so a worker that lost its lease
    (paused, cut off, taken over) can never write over the new owner's work.
+
+Planning jobs (``dispatch.flows``) use the same pieces with their own policy: the claim resets
+their progress, the heartbeat also reads the cancel request and stops the engine on it (or on
+a lost lease, or when the process is stopping), and their writes are single UPDATEs fenced on
+the claim (:func:`update_held`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, and_, func, or_, select, update
+from sqlalchemy import DateTime, Row, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from relief.platform.db import Database
@@ -65,14 +71,17 @@ def db_now(session: Session) -> Any:
     return utcnow()
 
 
-def _held(lease: Lease) -> Any:
+def held(lease: Lease) -> Any:
+    """The condition that the job row is still running under ``lease`` (the fencing token)."""
     m = lease.model
     return and_(m.id == lease.row_id, m.lease_owner == lease.owner, m.attempts == lease.attempt,
                 m.status == RUNNING)
 
 
-def claim(db: Database, model: Any, row_id: int, owner: str, lease_s: float) -> Lease | None:
-    """Take the job if it is queued or its lease lapsed; None when it is not ours to take."""
+def claim(db: Database, model: Any, row_id: int, owner: str, lease_s: float,
+          values: Mapping[str, Any] | None = None) -> Lease | None:
+    """Take the job if it is queued or its lease lapsed (setting ``values`` too); None when it
+    is not ours to take."""
     def take(session: Session) -> int | None:
         now = db_now(session)
         row = session.execute(update(model).where(
@@ -82,27 +91,38 @@ def claim(db: Database, model: Any, row_id: int, owner: str, lease_s: float) -> 
                      or_(model.lease_until.is_(None), model.lease_until < now)))).values(
             status=RUNNING, attempts=model.attempts + 1, lease_owner=owner,
             lease_until=now + timedelta(seconds=lease_s),
-            started_at=func.coalesce(model.started_at, now)).returning(model.attempts)).first()
+            started_at=func.coalesce(model.started_at, now), **(values or {})
+        ).returning(model.attempts)).first()
         return None if row is None else int(row[0])
 
     attempt = db.write(take)
     return None if attempt is None else Lease(model, row_id, owner, attempt)
 
 
-def renew(db: Database, lease: Lease, lease_s: float) -> bool:
-    """Extend the lease (fenced on the claim); False when it is no longer ours."""
-    def beat(session: Session) -> bool:
+def renew(db: Database, lease: Lease, lease_s: float, read: Sequence[Any] = ()
+          ) -> Row[Any] | None:
+    """Extend the lease (fenced on the claim); the row's id and the ``read`` columns as they
+    are after the renewal, or None when the job is no longer ours."""
+    def beat(session: Session) -> Row[Any] | None:
         now = db_now(session)
-        return bool(session.execute(update(lease.model).where(_held(lease)).values(
-            lease_until=now + timedelta(seconds=lease_s))).rowcount)
+        return session.execute(update(lease.model).where(held(lease)).values(
+            lease_until=now + timedelta(seconds=lease_s)).returning(
+            lease.model.id, *read)).first()
 
     return db.write(beat)
+
+
+def update_held(db: Database, lease: Lease, *where: Any, **values: Any) -> bool:
+    """Set ``values`` on the job row in one write transaction, only while it is held by
+    ``lease`` (and ``where`` holds); False when nothing was written."""
+    return bool(db.write(lambda session: session.execute(update(lease.model).where(
+        held(lease), *where).values(**values)).rowcount))
 
 
 def fence(session: Session, lease: Lease) -> None:
     """Lock the job row as held by ``lease`` for the rest of the transaction, or raise
     :class:`LeaseLost`."""
-    found = session.execute(select(lease.model.id).where(_held(lease)).with_for_update()).first()
+    found = session.execute(select(lease.model.id).where(held(lease)).with_for_update()).first()
     if found is None:
         raise LeaseLost(f"{lease.model.__tablename__} {lease.row_id}: lease "
                         f"{lease.owner}#{lease.attempt} lost")
@@ -141,6 +161,61 @@ class LeaseTiming:
     heartbeat_s: float = 2.0
 
 
+class Heartbeat:
+    """Renews a lease on its own thread every ``heartbeat_s`` while the ``with`` block runs.
+
+    It stops renewing, sets :attr:`stop` and names :attr:`reason` when the lease is lost
+    (``"lost"``), when ``stopping`` is set (``"stopping"``), or when ``check`` finds a reason
+    in the row the renewal read (its id, then the ``read`` columns). A renewal that fails
+    (the database unreachable a moment) is logged and tried again at the next beat.
+    """
+
+    def __init__(self, db: Database, lease: Lease, timing: LeaseTiming, *,
+                 read: Sequence[Any] = (), check: Callable[[Row[Any]], str | None] | None = None,
+                 stopping: threading.Event | None = None) -> None:
+        self.db, self.lease, self.timing = db, lease, timing
+        self.read, self.check, self.stopping = read, check, stopping
+        self.stop = threading.Event()
+        self.reason: str | None = None
+        self._done = threading.Event()
+        self._name = f"{lease.model.__tablename__} {lease.row_id}"
+        self._thread = threading.Thread(target=self._beat, daemon=True,
+                                        name=f"lease-{lease.model.__tablename__}-{lease.row_id}")
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._done.set()
+        self._thread.join(timeout=self.timing.heartbeat_s + 30)
+
+    def _end(self, reason: str) -> None:
+        self.reason = reason
+        self.stop.set()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.timing.heartbeat_s):
+            if self.stopping is not None and self.stopping.is_set():
+                self._end("stopping")
+                return
+            try:
+                row = renew(self.db, self.lease, self.timing.lease_s, self.read)
+            except Exception:
+                log.exception("lease renewal of %s failed; retrying", self._name)
+                continue
+            if row is None:
+                log.warning("%s: lease lost", self._name)
+                self._end("lost")
+                return
+            reason = self.check(row) if self.check is not None else None
+            if reason is not None:
+                log.info("%s: %s, stopping", self._name, reason)
+                self._end(reason)
+                return
+
+
 def run_leased(db: Database, model: Any, row_id: int, *, owner: str, timing: LeaseTiming,
                body: Callable[[FencedDatabase], None],
                stopping: threading.Event | None = None) -> bool:
@@ -160,27 +235,10 @@ def run_leased(db: Database, model: Any, row_id: int, *, owner: str, timing: Lea
         raise TryLater(f"{model.__tablename__} {row_id} is held by a live owner")
     log.info("%s %s claimed (attempt %s)", model.__tablename__, row_id, lease.attempt,
              extra={"job": row_id, "attempt": lease.attempt, "owner": owner})
-    done = threading.Event()
-
-    def heartbeat() -> None:
-        while not done.wait(timing.heartbeat_s):
-            try:
-                if not renew(db, lease, timing.lease_s):
-                    log.warning("%s %s: lease lost", model.__tablename__, row_id)
-                    return
-            except Exception:
-                log.exception("lease renewal of %s %s failed; retrying",
-                              model.__tablename__, row_id)
-
-    beater = threading.Thread(target=heartbeat, daemon=True,
-                              name=f"lease-{model.__tablename__}-{row_id}")
-    beater.start()
-    try:
-        body(FencedDatabase(db, lease))
-    except LeaseLost:
-        log.warning("%s %s: lease lost while running; the new owner carries on",
-                    model.__tablename__, row_id)
-    finally:
-        done.set()
-        beater.join(timeout=timing.heartbeat_s + 30)
+    with Heartbeat(db, lease, timing):
+        try:
+            body(FencedDatabase(db, lease))
+        except LeaseLost:
+            log.warning("%s %s: lease lost while running; the new owner carries on",
+                        model.__tablename__, row_id)
     return True

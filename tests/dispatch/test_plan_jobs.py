@@ -33,7 +33,7 @@ from dispatch.flows import (
 from dispatch.jobs import LocalPlans, QueuedPlans
 from dispatch.models import DispatchPlan, JobStatus, PlanLane
 from relief.app.main import create_app
-from relief.platform import jobqueue
+from relief.platform import jobqueue, leases
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
 from relief.platform.settings import Settings
@@ -230,8 +230,8 @@ def test_a_dead_workers_job_is_taken_over_and_its_late_writes_change_nothing(
     job = _job(db, plan_id)
     assert outcome.ran and job.status == JobStatus.succeeded
     assert (job.lease_owner, job.attempts) == ("survivor", 2)
-    assert dead.renew(claim).held is False
-    assert not dead._fenced(claim, status=JobStatus.failed, error="late")
+    assert leases.renew(db, claim, short.plan_lease_s) is None
+    assert not leases.update_held(db, claim, status=JobStatus.failed, error="late")
     assert _job(db, plan_id).status == JobStatus.succeeded
 
 
