@@ -10,21 +10,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from dispatch import live
 from dispatch.models import Incident, IncidentKind, SiteKind
 from dispatch.models.incidents import AffectedSite
 from relief.app.cli import app as cli_app
-from relief.app.main import create_app
 from relief.platform.dbtypes import utcnow
 from relief.platform.models import Role
 from relief.platform.settings import Settings, get_settings
+from tests.dispatch.lifecycle import helpers
 from tests.world import QUILT, TENT, TODAY, WATER, Api, World, make_token
 
-NEEDS = {"days": 1, "household_size": 3, "per_person": {QUILT: 1},
-         "per_person_per_day": {WATER: 0.25}, "per_household": {TENT: 1}}
 # Two ad-hoc sites near 如皋 (the AGR enterprise is at 32.2, 120.6).
 SITES = [("R-1", "如城安置点", 32.23, 120.57, 80), ("R-2", "东陈安置点", 32.27, 120.63, 60)]
 
@@ -45,29 +42,12 @@ def desk(world: World, settings: Settings) -> Iterator[World]:
         "depot": "AGR", "item": TENT, "units_per_day": 240, "lead_time_hours": 4})
     assert producer.status_code == 201, producer.text
     world.producer = producer.json()["id"]  # type: ignore[attr-defined]
-    for plate, depot in [("苏F-R1", "CTY2"), ("苏F-G1", "AGR")]:
-        r = world.admin.post("/vehicles", {"plate": plate, "depot": depot, "capacity_kg": 8000,
-                                           "capacity_m3": 40})
-        assert r.status_code == 201, r.text
-    inline = settings.model_copy(update={"planner": "inline"})
-    with TestClient(create_app(settings=inline, database=world.db)) as client:
-        world.client = client
-        for api in (world.admin, world.manager, world.manager2, world.dispatcher, world.viewer):
-            api.client = client
-        yield world
+    trucks = [("苏F-R1", "CTY2", 8000, 40), ("苏F-G1", "AGR", 8000, 40)]
+    yield from helpers.stocked_desk(world, settings, trucks=trucks, stock=[], drivers=False)
 
 
 def _incident(api: Api, onset: datetime) -> int:
-    r = api.post("/incidents", {"kind": "flood", "name": "如皋内涝", "onset": onset.isoformat(),
-                                "needs": NEEDS})
-    assert r.status_code == 201, r.text
-    incident = int(r.json()["id"])
-    for code, name, lat, lon, people in SITES:
-        s = api.post(f"/incidents/{incident}/sites", {
-            "code": code, "name": name, "lat": lat, "lon": lon, "people": people,
-            "reported_by": "灾害信息员 陈"})
-        assert s.status_code == 201, s.text
-    return incident
+    return helpers.incident(api, sites=SITES, onset=onset, name="如皋内涝")
 
 
 def _build(world: World, incident: int, now: datetime | None = None) -> live.LiveScenario:
@@ -224,7 +204,7 @@ def test_readiness_counts_open_volume_as_activated_at_onset(desk: World) -> None
     now = utcnow()
     with world.db.read_session() as session:
         draft = Incident(kind=IncidentKind.typhoon, name="what if", onset=now, created_by="t",
-                         needs=NEEDS)
+                         needs=helpers.NEEDS)
         sites = [AffectedSite(incident_id=0, code=code, name=name, kind=SiteKind.point, lat=lat,
                               lon=lon, people=people) for code, name, lat, lon, people in SITES]
         built = live.build(session, draft, now=now, today=TODAY, time_limit_s=3, sites=sites)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,69 +19,23 @@ from relief.platform.dbtypes import utcnow
 from relief.platform.models import Role
 from relief.platform.settings import Settings
 from supplies.models import StockMove
-from tests.dispatch.lifecycle.helpers import checked
-from tests.world import QUILT, TENT, TODAY, WATER, Api, World, make_token
-
-NEEDS = {"days": 1, "household_size": 3,
-         "per_person": {QUILT: 1}, "per_person_per_day": {WATER: 0.25},
-         "per_household": {TENT: 1}}
-# Three ad-hoc sites around Tongzhou (road graph nodes nearby; coordinates approximate).
-SITES = [("P-1", "西亭安置点", 32.10, 121.00, 60), ("P-2", "兴仁安置点", 32.12, 120.95, 45),
-         ("P-3", "金沙安置点", 32.07, 121.08, 30)]
+from tests.dispatch.lifecycle import helpers
+from tests.world import QUILT, Api, World, make_token
 
 
 @pytest.fixture
 def desk(world: World, settings: Settings) -> Iterator[World]:
-    """The world with stock and vehicles, served by an app whose planner runs in-process."""
-    world.receive("CTY", QUILT, 200, lot="Q-A")
-    world.receive("CTY", TENT, 60, lot="T-A")
-    world.receive("CTY", WATER, 80, lot="W-A", expiry=TODAY + timedelta(days=90))
-    world.receive("CITY", QUILT, 100, lot="Q-C")
-    for plate, depot, kg, m3 in [("苏F-A1", "CTY", 5000, 30), ("苏F-A2", "CTY", 5000, 30),
-                                 ("苏F-C1", "CITY", 8000, 40)]:
-        r = world.admin.post("/vehicles", {"plate": plate, "depot": depot, "capacity_kg": kg,
-                                           "capacity_m3": m3})
-        assert r.status_code == 201, r.text
-    inline = settings.model_copy(update={"planner": "inline"})
-    with TestClient(create_app(settings=inline, database=world.db)) as client:
-        world.client = client
-        for api in (world.admin, world.manager, world.manager2, world.dispatcher, world.viewer):
-            api.client = client
-        yield world
-
-
-def _incident(api: Api, onset_minutes_ago: int = 30,
-              sites: list[tuple[str, str, float, float, int]] = SITES) -> int:
-    onset = (utcnow() - timedelta(minutes=onset_minutes_ago)).isoformat()
-    r = api.post("/incidents", {"kind": "flood", "name": "测试洪涝", "onset": onset,
-                                "needs": NEEDS})
-    assert r.status_code == 201, r.text
-    incident = r.json()["id"]
-    for code, name, lat, lon, people in sites:
-        s = api.post(f"/incidents/{incident}/sites", {
-            "code": code, "name": name, "lat": lat, "lon": lon, "people": people,
-            "reported_by": "灾害信息员 王"})
-        assert s.status_code == 201, s.text
-    return incident
-
-
-def _plan(world: World, api: Api, incident: int, limit: float = 3) -> dict[str, Any]:
-    r = api.post(f"/incidents/{incident}/plans", {"time_limit_s": limit})
-    assert r.status_code == 202, r.text
-    job = r.json()
-    world.client.app.state.runner.wait(job["id"], timeout=120)
-    done = api.get(f"/incidents/{incident}/plans/{job['id']}").json()
-    assert done["status"] == "succeeded", done
-    checked(done)  # through the independent checker; fails when an engine stage is broken
-    return done
+    """County and city stock, two county trucks and a city truck (no drivers); the planner
+    runs in-process."""
+    yield from helpers.stocked_desk(world, settings, drivers=False)
 
 
 def test_incident_to_delivered_and_replanned(desk: World) -> None:
     """Open, plan, approve, depart, deliver (one unit refused), close a road, re-plan: the ledger
     stays whole and every unit is accounted for."""
     world, api = desk, desk.dispatcher
-    incident = _incident(api)
-    first = _plan(world, api, incident)
+    incident = helpers.incident(api)
+    first = helpers.plan(world, api, incident)
     assert first["verdict"]["ok"], first["verdict"]
     summary = first["summary"]
     assert summary["people"] == 135
@@ -153,7 +105,7 @@ def test_incident_to_delivered_and_replanned(desk: World) -> None:
                     {"a": edge["a"], "b": edge["b"], "reason": "flooded"}).status_code == 201
     assert api.post(f"/incidents/{incident}/sites/P-2/head-counts",
                     {"people": 70, "reported_by": "灾害信息员 李"}).status_code == 201
-    second = _plan(world, api, incident)
+    second = helpers.plan(world, api, incident)
     assert second["verdict"]["ok"], second["verdict"]
     demand = {s["id"]: s["demand"] for s in second["scenario"]["sites"]}
     delivered_sites = {s["site"] for s in trip["stops"]}
@@ -178,9 +130,9 @@ def test_two_overlapping_plans_exactly_one_wins(desk: World) -> None:
     big = [("B-1", "大型安置点", 32.10, 121.00, 200), ("B-2", "二号安置点", 32.12, 120.95, 150)]
     incidents, plans = [], []
     for _ in range(2):
-        incident = _incident(api, sites=big)
+        incident = helpers.incident(api, sites=big)
         incidents.append(incident)
-        plans.append(_plan(world, api, incident))
+        plans.append(helpers.plan(world, api, incident))
     quilts = [sum(t["load"].get(QUILT, 0) for r in p["plan"]["routes"] for t in r["trips"])
               for p in plans]
     assert all(q > 150 for q in quilts), quilts  # together more than the 300 in stock
@@ -204,8 +156,8 @@ def test_approval_needs_scope_for_city_stock(desk: World) -> None:
     world = desk
     world.manager.post("/stock/issues", {"depot": "CTY", "item": QUILT, "quantity": 200,
                                          "reference": "emptied for the test"})
-    incident = _incident(world.dispatcher)
-    plan = _plan(world, world.dispatcher, incident)
+    incident = helpers.incident(world.dispatcher)
+    plan = helpers.plan(world, world.dispatcher, incident)
     sources = {t["source"] for r in plan["plan"]["routes"] for t in r["trips"]}
     assert "CITY" in sources  # only the city depot still has quilts
     bare = Api(world.client, make_token(world.db, Role.dispatcher, name="no-scope"))
@@ -220,7 +172,7 @@ def test_planning_job_reports_failure_reason(desk: World) -> None:
     """A job that cannot plan (nothing missing) fails with a reason instead of hanging."""
     api = desk.dispatcher
     r = api.post("/incidents", {"kind": "flood", "name": "空", "onset": utcnow().isoformat(),
-                                "needs": NEEDS})
+                                "needs": helpers.NEEDS})
     incident = r.json()["id"]
     job = api.post(f"/incidents/{incident}/plans", {"time_limit_s": 1}).json()
     desk.client.app.state.runner.wait(job["id"], timeout=60)
@@ -233,14 +185,12 @@ def test_planning_job_reports_failure_reason(desk: World) -> None:
 def test_api_stays_responsive_while_a_worker_process_plans(world: World, settings: Settings
                                                           ) -> None:
     """With the engine in a worker process, the API answers reads while a plan runs."""
-    world.receive("CTY", QUILT, 200, lot="Q-A")
-    world.receive("CTY", TENT, 60, lot="T-A")
-    world.receive("CTY", WATER, 80, lot="W-A", expiry=TODAY + timedelta(days=90))
+    helpers.receive(world, helpers.STOCK[:3])  # the county depot's
     world.admin.post("/vehicles", {"plate": "苏F-A1", "depot": "CTY", "capacity_kg": 5000,
                                    "capacity_m3": 30})
     with TestClient(create_app(settings=settings, database=world.db)) as client:
         api = Api(client, world.dispatcher.token)
-        incident = _incident(api)
+        incident = helpers.incident(api)
         job = api.post(f"/incidents/{incident}/plans", {"time_limit_s": 4}).json()
         answered = 0
         deadline = time.monotonic() + 120

@@ -12,69 +12,37 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from dispatch import live
 from dispatch.models import Incident, Shipment, ShipmentStatus
-from dispatch.planning.plan import Plan, check
-from dispatch.planning.problem import load_scenario
-from relief.app.main import create_app
 from relief.platform.dbtypes import utcnow
 from relief.platform.settings import Settings
 from supplies.ledger import MoveContext
+from tests.dispatch.lifecycle import helpers
 from tests.world import QUILT, TENT, TODAY, WATER, Api, World
-
-NEEDS = {"days": 1, "household_size": 3, "per_person": {QUILT: 1},
-         "per_person_per_day": {WATER: 0.25}, "per_household": {TENT: 1}}
-SITES = [("P-1", "西亭安置点", 32.10, 121.00, 60), ("P-2", "兴仁安置点", 32.12, 120.95, 45),
-         ("P-3", "金沙安置点", 32.07, 121.08, 30)]
 
 
 @pytest.fixture
 def desk(world: World, settings: Settings) -> Iterator[World]:
     """Stock at CTY for several rounds, two small trucks there; in-process planner."""
-    world.receive("CTY", QUILT, 600, lot="Q-A")
-    world.receive("CTY", TENT, 200, lot="T-A")
-    world.receive("CTY", WATER, 300, lot="W-A")
-    for plate in ("苏F-A1", "苏F-A2"):
-        r = world.admin.post("/vehicles", {"plate": plate, "depot": "CTY", "capacity_kg": 1500,
-                                           "capacity_m3": 12})
-        assert r.status_code == 201, r.text
-    inline = settings.model_copy(update={"planner": "inline"})
-    with TestClient(create_app(settings=inline, database=world.db)) as client:
-        world.client = client
-        for api in (world.admin, world.manager, world.manager2, world.dispatcher, world.viewer):
-            api.client = client
-        yield world
+    stock = [("CTY", QUILT, 600, "Q-A", None), ("CTY", TENT, 200, "T-A", None),
+             ("CTY", WATER, 300, "W-A", None)]
+    trucks = [("苏F-A1", "CTY", 1500, 12), ("苏F-A2", "CTY", 1500, 12)]
+    yield from helpers.stocked_desk(world, settings, trucks=trucks, stock=stock, drivers=False)
 
 
-def _incident(api: Api, minutes_ago: int = 30) -> int:
-    r = api.post("/incidents", {"kind": "flood", "name": "通州内涝",
-                                "onset": (utcnow() - timedelta(minutes=minutes_ago)).isoformat(),
-                                "needs": NEEDS})
-    assert r.status_code == 201, r.text
-    incident = int(r.json()["id"])
-    for code, name, lat, lon, people in SITES:
-        assert api.post(f"/incidents/{incident}/sites", {
-            "code": code, "name": name, "lat": lat, "lon": lon, "people": people,
-            "reported_by": "灾害信息员 王"}).status_code == 201
-    return incident
+def _incident(api: Api) -> int:
+    return helpers.incident(api, name="通州内涝")
 
 
 def _plan(world: World, incident: int, **body: Any) -> dict[str, Any]:
-    api = world.dispatcher
-    job = api.post(f"/incidents/{incident}/plans", {"time_limit_s": 2, **body}).json()
-    world.client.app.state.runner.wait(job["id"], timeout=120)
-    done = api.get(f"/incidents/{incident}/plans/{job['id']}").json()
-    assert done["status"] == "succeeded", done
-    assert done["verdict"]["ok"], done["verdict"]
-    return done
+    """A plan with a 2 s limit, succeeded with the checker's verdict ok."""
+    return helpers.plan(world, world.dispatcher, incident, 2, check_plan=False, **body)
 
 
 def _check(done: dict[str, Any]) -> None:
-    scenario = load_scenario(__import__("json").dumps(done["scenario"]))
-    assert check(Plan.model_validate(done["plan"]), scenario).ok
+    assert helpers.check_report(done).ok
 
 
 def test_vehicles_on_the_road_are_planned_from_the_end_of_their_trips(desk: World) -> None:

@@ -1,5 +1,7 @@
-"""Shared steps of the lifecycle tests: open an incident, plan it with the real engine, check
-the plan independently, approve it, and compare shipments with the plan's record.
+"""Shared steps of the lifecycle tests (this folder, and tests/dispatch/test_lifecycle.py,
+test_replan.py and test_activations.py): stock and trucks, an app whose planner runs the real
+engine in-process, open an incident, plan it, check the plan independently, approve it, and
+compare shipments with the plan's record.
 
 Planning tests assert through the independent plan checker (``dispatch.planning.plan.check``)
 and the engine's own status: a plan whose engine stage failed (status ``engine_error``, the
@@ -11,13 +13,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from dispatch.planning.plan import Plan, check
+from dispatch.planning.plan import CheckReport, Plan, check
 from dispatch.planning.problem import load_scenario
 from relief.app.main import create_app
 from relief.platform.dbtypes import utcnow
@@ -29,24 +31,40 @@ from tests.world import QUILT, TENT, TODAY, WATER, Api, World
 NEEDS = {"days": 1, "household_size": 3,
          "per_person": {QUILT: 1}, "per_person_per_day": {WATER: 0.25},
          "per_household": {TENT: 1}}
+Site = tuple[str, str, float, float, int]  # code, name, lat, lon, people
+Truck = tuple[str, str, int, int]  # plate, home depot, capacity kg, capacity m3
+Receipt = tuple[str, str, int, str, date | None]  # depot, item, quantity, lot, expiry
 # Three ad-hoc sites around Tongzhou (road graph nodes nearby; coordinates approximate).
-SITES = [("P-1", "西亭安置点", 32.10, 121.00, 60), ("P-2", "兴仁安置点", 32.12, 120.95, 45),
-         ("P-3", "金沙安置点", 32.07, 121.08, 30)]
-TRUCKS = [("苏F-A1", "CTY", 5000, 30), ("苏F-A2", "CTY", 5000, 30), ("苏F-C1", "CITY", 8000, 40)]
+SITES: list[Site] = [("P-1", "西亭安置点", 32.10, 121.00, 60),
+                     ("P-2", "兴仁安置点", 32.12, 120.95, 45),
+                     ("P-3", "金沙安置点", 32.07, 121.08, 30)]
+TRUCKS: list[Truck] = [("苏F-A1", "CTY", 5000, 30), ("苏F-A2", "CTY", 5000, 30),
+                       ("苏F-C1", "CITY", 8000, 40)]
+# County quilts, tents and water (expiring in 90 days); city quilts.
+STOCK: list[Receipt] = [("CTY", QUILT, 200, "Q-A", None), ("CTY", TENT, 60, "T-A", None),
+                        ("CTY", WATER, 80, "W-A", TODAY + timedelta(days=90)),
+                        ("CITY", QUILT, 100, "Q-C", None)]
 
 
-def stocked_desk(world: World, settings: Settings, *, trucks: list[tuple[str, str, int, int]]
-                 = TRUCKS, stock: bool = True) -> Iterator[World]:
-    """The world with stock and vehicles, served by an app whose planner runs in-process."""
-    if stock:
-        world.receive("CTY", QUILT, 200, lot="Q-A")
-        world.receive("CTY", TENT, 60, lot="T-A")
-        world.receive("CTY", WATER, 80, lot="W-A", expiry=TODAY + timedelta(days=90))
-        world.receive("CITY", QUILT, 100, lot="Q-C")
+def receive(world: World, stock: list[Receipt]) -> None:
+    """Receive each lot into its depot."""
+    for depot, item, quantity, lot, expiry in stock:
+        world.receive(depot, item, quantity, lot=lot, expiry=expiry)
+
+
+def add_trucks(world: World, trucks: list[Truck], *, drivers: bool = True) -> None:
+    """Register the trucks (``drivers``: each with a driver's name)."""
     for plate, depot, kg, m3 in trucks:
-        r = world.admin.post("/vehicles", {"plate": plate, "depot": depot, "capacity_kg": kg,
-                                           "capacity_m3": m3, "driver": f"司机{plate[-2:]}"})
+        body: dict[str, Any] = {"plate": plate, "depot": depot, "capacity_kg": kg,
+                                "capacity_m3": m3}
+        if drivers:
+            body["driver"] = f"司机{plate[-2:]}"
+        r = world.admin.post("/vehicles", body)
         assert r.status_code == 201, r.text
+
+
+def served(world: World, settings: Settings) -> Iterator[World]:
+    """The world served by an app whose planner runs in-process (every user's client on it)."""
     inline = settings.model_copy(update={"planner": "inline"})
     with TestClient(create_app(settings=inline, database=world.db)) as client:
         world.client = client
@@ -55,30 +73,45 @@ def stocked_desk(world: World, settings: Settings, *, trucks: list[tuple[str, st
         yield world
 
 
-def incident(api: Api, *, sites: list[tuple[str, str, float, float, int]] = SITES,
-             needs: dict[str, Any] | None = None, onset_minutes_ago: int = 30) -> int:
-    """Open an incident with ad-hoc sites; its id."""
-    onset = (utcnow() - timedelta(minutes=onset_minutes_ago)).isoformat()
-    r = api.post("/incidents", {"kind": "flood", "name": "测试洪涝", "onset": onset,
+def stocked_desk(world: World, settings: Settings, *, trucks: list[Truck] = TRUCKS,
+                 stock: list[Receipt] = STOCK, drivers: bool = True) -> Iterator[World]:
+    """The world with stock and vehicles, served by an app whose planner runs in-process."""
+    receive(world, stock)
+    add_trucks(world, trucks, drivers=drivers)
+    yield from served(world, settings)
+
+
+def incident(api: Api, *, sites: list[Site] = SITES, needs: dict[str, Any] | None = None,
+             onset_minutes_ago: int = 30, onset: datetime | None = None,
+             name: str = "测试洪涝") -> int:
+    """Open an incident with ad-hoc sites (onset at ``onset``, else that many minutes ago);
+    its id."""
+    at = onset or utcnow() - timedelta(minutes=onset_minutes_ago)
+    r = api.post("/incidents", {"kind": "flood", "name": name, "onset": at.isoformat(),
                                 "needs": needs or NEEDS})
     assert r.status_code == 201, r.text
     incident_id = int(r.json()["id"])
-    for code, name, lat, lon, people in sites:
+    for code, site, lat, lon, people in sites:
         s = api.post(f"/incidents/{incident_id}/sites", {
-            "code": code, "name": name, "lat": lat, "lon": lon, "people": people,
+            "code": code, "name": site, "lat": lat, "lon": lon, "people": people,
             "reported_by": "灾害信息员 王"})
         assert s.status_code == 201, s.text
     return incident_id
+
+
+def check_report(job: dict[str, Any]) -> CheckReport:
+    """The independent checker's report on the job's plan against its scenario."""
+    scenario = load_scenario(json.dumps(job["scenario"]))
+    return check(Plan.model_validate(job["plan"]), scenario)
 
 
 def checked(job: dict[str, Any]) -> Plan:
     """The job's plan, checked independently against its scenario: it passes the checker, the
     engine ran (no ``engine_error``: the baseline did not stand in for a broken stage), it
     delivers something and never beyond the proven bound."""
-    scenario = load_scenario(json.dumps(job["scenario"]))
-    plan = Plan.model_validate(job["plan"])
-    report = check(plan, scenario)
+    report = check_report(job)
     assert report.ok, [str(v) for v in report.violations]
+    plan = Plan.model_validate(job["plan"])
     assert plan.summary.status != "engine_error", plan.summary.status_reason
     assert plan.routes, "the engine planned no trip"
     assert plan.summary.fill_rate > 0
@@ -87,16 +120,20 @@ def checked(job: dict[str, Any]) -> Plan:
     return plan
 
 
-def plan(world: World, api: Api, incident_id: int, limit: float = 3) -> dict[str, Any]:
-    """Request a plan, wait for it, check it through the plan checker; the finished job."""
-    r = api.post(f"/incidents/{incident_id}/plans", {"time_limit_s": limit})
+def plan(world: World, api: Api, incident_id: int, limit: float = 3, *,
+         check_plan: bool = True, **body: Any) -> dict[str, Any]:
+    """Request a plan (``body``: more of the request, e.g. ``reoptimise``), wait for it; it
+    succeeded with the checker's verdict ok and (``check_plan``) passes :func:`checked`; the
+    finished job."""
+    r = api.post(f"/incidents/{incident_id}/plans", {"time_limit_s": limit, **body})
     assert r.status_code == 202, r.text
     job = r.json()
     world.client.app.state.runner.wait(job["id"], timeout=120)
     done = api.get(f"/incidents/{incident_id}/plans/{job['id']}").json()
     assert done["status"] == "succeeded", done
     assert done["verdict"]["ok"], done["verdict"]
-    checked(done)
+    if check_plan:
+        checked(done)
     return dict(done)
 
 

@@ -35,7 +35,7 @@ def contract_desk(world: World, settings: Settings) -> Iterator[World]:
     world.contract = r.json()["id"]  # type: ignore[attr-defined]
     trucks = [("苏F-A1", "CTY", 5000, 30), ("苏F-A2", "CTY", 5000, 30),
               ("苏F-E1", "AGR", 8000, 40)]
-    yield from stocked_desk(world, settings, trucks=trucks, stock=False)
+    yield from stocked_desk(world, settings, trucks=trucks, stock=[])
 
 
 def _activated_incident(world: World, **kwargs: Any) -> int:
