@@ -9,11 +9,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydField
 from pydantic_core import PydanticCustomError
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, ForeignKey, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
 from relief.platform.fields import Count, RowId
+from relief.platform.leasedjob import LeasedJob
 
 
 class JobStatus(StrEnum):
@@ -45,7 +46,7 @@ class PlanState(StrEnum):
     superseded = "superseded"
 
 
-class DispatchPlan(SQLModel, table=True):
+class DispatchPlan(LeasedJob, table=True):
     """A planning job and, when it succeeded, the plan, the scenario it used and the verdict."""
 
     __tablename__ = "dispatch_plan"
@@ -60,14 +61,6 @@ class DispatchPlan(SQLModel, table=True):
     as_of_min: int = Field(default=0, description="Minutes after onset the plan starts from")
     requested_by: str = Field(max_length=120)
     requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    error: str | None = Field(default=None, max_length=2000)
-    error_key: str | None = Field(default=None, max_length=120,
-                                  description="Catalogue key of the error text")
-    error_params: dict[str, Any] | None = Field(
-        default=None, sa_column=Column(JSON, nullable=True),
-        description="Parameters of the error text (relief.platform.statustext)")
     scenario: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     verdict: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
@@ -80,15 +73,8 @@ class DispatchPlan(SQLModel, table=True):
     approved_by: str | None = Field(default=None, max_length=120)
     approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     lane: PlanLane = Field(default=PlanLane.long, sa_type=str_enum(PlanLane))
-    attempts: int = Field(default=0, description="Times a worker claimed the job")
-    lease_owner: str | None = Field(default=None, max_length=120,
-                                    description="The worker running the job")
-    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime,
-                                         description="The owner's lease; renewed while alive")
     cancel_requested_by: str | None = Field(default=None, max_length=120)
     cancel_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    queue_job_id: int | None = Field(default=None, sa_type=BigInteger,
-                                     description="The job's id in the PostgreSQL job queue")
     reoptimise: bool = Field(default=False, description="Re-plan the approved trips not yet "
                              "departed together with what is still missing")
     supersedes: list[int] | None = Field(

@@ -15,10 +15,11 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PydField
 from pydantic_core import PydanticCustomError
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.platform.leasedjob import LeasedJob
 
 
 class Hazard(StrEnum):
@@ -140,7 +141,7 @@ class ScenarioVersion(SQLModel, table=True):
 # Runs and results
 
 
-class ReadinessRun(SQLModel, table=True):
+class ReadinessRun(LeasedJob, table=True):
     """A readiness run over the library (or one county of it): a job row, like a plan job."""
 
     __tablename__ = "readiness_run"
@@ -160,21 +161,6 @@ class ReadinessRun(SQLModel, table=True):
     schedule_slot: int | None = Field(default=None, unique=True)
     requested_by: str = Field(max_length=120)
     requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
-    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    error: str | None = Field(default=None, max_length=2000)
-    error_key: str | None = Field(default=None, max_length=120,
-                                  description="Catalogue key of the error text")
-    error_params: dict[str, Any] | None = Field(
-        default=None, sa_column=Column(JSON, nullable=True),
-        description="Parameters of the error text (relief.platform.statustext)")
-    attempts: int = Field(default=0, description="Times a process claimed the job")
-    lease_owner: str | None = Field(default=None, max_length=120,
-                                    description="The process running the job")
-    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime,
-                                         description="The owner's lease; renewed while alive")
-    queue_job_id: int | None = Field(default=None, sa_type=BigInteger,
-                                     description="The job's id in the PostgreSQL job queue")
 
 
 class ReadinessResult(SQLModel, table=True):
@@ -210,7 +196,7 @@ class ReadinessResult(SQLModel, table=True):
 # Advice
 
 
-class Advice(SQLModel, table=True):
+class Advice(LeasedJob, table=True):
     """A pre-positioning advice job: its parameters, the optimisation's objective and the
     engine's before/after check per scenario."""
 
@@ -228,21 +214,6 @@ class Advice(SQLModel, table=True):
                                                 sa_column=Column(JSON, nullable=True))
     requested_by: str = Field(max_length=120)
     requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
-    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    error: str | None = Field(default=None, max_length=2000)
-    error_key: str | None = Field(default=None, max_length=120,
-                                  description="Catalogue key of the error text")
-    error_params: dict[str, Any] | None = Field(
-        default=None, sa_column=Column(JSON, nullable=True),
-        description="Parameters of the error text (relief.platform.statustext)")
-    attempts: int = Field(default=0, description="Times a process claimed the job")
-    lease_owner: str | None = Field(default=None, max_length=120,
-                                    description="The process running the job")
-    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime,
-                                         description="The owner's lease; renewed while alive")
-    queue_job_id: int | None = Field(default=None, sa_type=BigInteger,
-                                     description="The job's id in the PostgreSQL job queue")
 
 
 class AdviceOrder(SQLModel, table=True):

@@ -21,6 +21,7 @@ from sqlmodel import Field, SQLModel
 from exchange.models.enums import Entity, ImportJobStatus, RunKind, RunStatus
 from exchange.models.schemas import SourceOptions
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
+from relief.platform.leasedjob import LeasedRow
 
 SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
@@ -201,7 +202,7 @@ class ExchangeRejection(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class ImportJob(SQLModel, table=True):
+class ImportJob(LeasedRow, table=True):
     """One import batch: its records until they are applied, progress, and where the report is.
 
     Every batch is a job, answered at once (200 with the report) or, when large, with 202 and
@@ -232,16 +233,7 @@ class ImportJob(SQLModel, table=True):
     run_id: int | None = Field(default=None, foreign_key="exchange_sync_run.id")
     error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    attempts: int = Field(default=0, description="Times a process claimed the job")
-    lease_owner: str | None = Field(default=None, max_length=120,
-                                    description="The process running the job")
-    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime,
-                                         description="The owner's lease; renewed while alive")
-    queue_job_id: int | None = Field(default=None, sa_type=BigInteger,
-                                     description="The job's id in the PostgreSQL job queue")
 
 
 class ImportChunk(SQLModel, table=True):

@@ -57,7 +57,7 @@ class TryLater(Exception):
 class Lease:
     """This process's hold on one job row: the fencing token of every write of the run."""
 
-    model: Any  # an ORM table class with id, status, lease_owner, lease_until, attempts
+    model: Any  # a job table (relief.platform.leasedjob.LeasedRow) with id and status
     row_id: int
     owner: str
     attempt: int
