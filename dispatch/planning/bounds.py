@@ -3,16 +3,19 @@
 The flow bound (``baseline.coverage_upper_bound``) caps what each source's fleet can carry by
 capacity x the most trips a vehicle can make; with few vehicles and many small sites that is
 loose, because a truck spends most of its day driving and stopping. This bound charges every
-delivery its share of a trip's time instead: a delivery of a share f of a vehicle's capacity
-from source s to site j costs f x c(s, j), c = load_s + t(s,j) + service_j + min_e t(j,e)
-(e: where the vehicle can go next: one of its sources or its base), plus the per-tonne
-unloading; a vehicle's charges fit in its day (deadline - its first possible loading start,
-plus a credit for the last trip, whose way back is not needed by the deadline; within its
-shift), and its trips are capped. Lead times and ``loads_at`` are respected per vehicle
-group. docs/planning.md ("The trip-time bound") proves it valid.
+delivery its share of a trip's time instead: a delivery of a share f of what a trip from
+source s can carry (min(vehicle capacity, s's stock of counted items)) to site j costs
+f x c(s, j), c = load_s + t(s,j) + service_j + min_e t(j,e) (e: where the vehicle can go
+next: one of its sources or its base), plus the per-tonne unloading; a vehicle's charges fit
+in its day (deadline - its first possible loading start, plus the credit of its own last
+trip, whose way back is not needed by the deadline; within its shift), deliveries from
+sources ready at r fit after r, and its trips are capped. Lead times and ``loads_at`` are
+respected per vehicle group. docs/planning.md ("The trip-time bound") proves it valid.
 
 Deterministic: an LP (GLOP) and, optionally, a MIP (SCIP) stopped by a node limit, never by
-the clock; a stopped MIP reports its proven dual bound.
+the clock; a stopped MIP reports its proven dual bound. ``tighten=False`` rebuilds the model
+as it was before issue 10 item 6 (every vehicle credited the largest way back, shares of the
+capacity only), for comparisons and tests.
 """
 
 from __future__ import annotations
@@ -92,8 +95,10 @@ class _GroupData:
     legs: NDArray[np.float64]  # (len(rows), N) out + back legs
     entry: NDArray[np.float64]  # (N,) shortest leg into the site (from a source or a site)
     start: NDArray[np.float64]  # (len(rows),) earliest loading start per source
-    budget: float  # minutes of charges one vehicle can fit
-    credit: float
+    horizon: float  # deadline - t0: a vehicle's charges fit in it plus its last trip's credit
+    shift_cap: float  # max_shift_min - shortest base leg (inf without a shift limit)
+    cred_kg: NDArray[np.float64]  # (N,) credit of a last trip ending at the site (kg rows)
+    cred_m3: NDArray[np.float64]  # (N,) the same without the unloading (m3 rows)
     t0: float
     trips: float  # most trips per vehicle
 
@@ -130,17 +135,16 @@ def _group_data(scenario: Scenario, net: TravelNetwork, g: _Group) -> _GroupData
     np.fill_diagonal(between, math.inf)
     entry = np.minimum(out_t.min(axis=0), between.min(axis=0))
     ok = np.isfinite(arrive).any(axis=0)
-    credit = float(np.max((service + back + rate * v.capacity_kg / 1000.0)[ok]))
+    cred_m3 = np.where(ok, service + back, 0.0)
+    cred_kg = np.where(ok, service + back + rate * v.capacity_kg / 1000.0, 0.0)
     t0 = float(np.min(start))
-    budget = deadline - t0 + credit
     shift = scenario.policy.drivers.max_shift_min
-    if shift is not None:
-        budget = min(budget, shift - float(np.min(approach)))
+    shift_cap = math.inf if shift is None else max(0.0, shift - float(np.min(approach)))
     first = t0 + float(np.min(np.where(np.isfinite(arrive), load[:, None] + out_t, math.inf)))
     cycle = float(np.min(np.where(np.isfinite(out_t + back[None, :]), charge + stop, math.inf)))
     trips = math.inf if cycle <= 0 else math.floor(max(0.0, deadline - first) / cycle) + 1
-    return _GroupData(g, rows, arrive, charge, load, legs, entry, start, max(0.0, budget),
-                      credit, t0, trips)
+    return _GroupData(g, rows, arrive, charge, load, legs, entry, start,
+                      max(0.0, deadline - t0), shift_cap, cred_kg, cred_m3, t0, trips)
 
 
 def _clusters(scenario: Scenario, net: TravelNetwork, candidates: list[int],
@@ -189,10 +193,12 @@ def trip_time_bound(
     mip_nodes: int = 0,
     max_clusters: int = MAX_CLUSTERS,
     flow_budget: int = FLOW_BUDGET,
+    tighten: bool = True,
 ) -> TripBound:
     """Upper bound on people covered by any plan that passes ``check`` (docs/planning.md,
     "The trip-time bound"): the LP relaxation, then, when ``mip_nodes`` > 0, SCIP with binary
-    site variables stopped after that many branch-and-bound nodes (its proven bound)."""
+    site variables stopped after that many branch-and-bound nodes (its proven bound).
+    ``tighten=False``: the model before issue 10 item 6 (never tighter; for comparisons)."""
     t0 = time.perf_counter()
     net = network or build_network(scenario)
     model = scenario.demand
@@ -217,10 +223,11 @@ def trip_time_bound(
                    for c in model.needs[k].items) for k in need):
             candidates.append(j)
     clusters = _clusters(scenario, net, candidates, reach, max_clusters, flow_budget)
-    lp, nvars, _ = _model(scenario, groups, clusters, integral=False, nodes=0)
+    lp, nvars, _ = _model(scenario, groups, clusters, integral=False, nodes=0, tighten=tighten)
     value, status = lp, "lp"
     if mip_nodes > 0 and clusters:
-        mip, _, mip_status = _model(scenario, groups, clusters, integral=True, nodes=mip_nodes)
+        mip, _, mip_status = _model(scenario, groups, clusters, integral=True, nodes=mip_nodes,
+                                    tighten=tighten)
         if mip < value:
             value, status = mip, mip_status
     people = min(sum(scenario.sites[j].people for j in candidates),
@@ -232,16 +239,26 @@ def trip_time_bound(
     )
 
 
+def _share(capacity: float, stock: float) -> float:
+    """capacity / min(capacity, stock): a trip from a source carries at most its stock, so a
+    share of that is a larger share of the capacity (1 when the stock is nil: then nothing
+    of that dimension is carried from it, any factor is valid)."""
+    if stock <= 0 or stock >= capacity:
+        return 1.0
+    return capacity / stock
+
+
 def _model(scenario: Scenario, groups: list[_GroupData], clusters: list[list[int]], *,
-           integral: bool, nodes: int) -> tuple[float, int, str]:
+           integral: bool, nodes: int, tighten: bool = True) -> tuple[float, int, str]:
     """Build and solve the relaxation: (LP optimum or the MIP's proven bound, variables,
     status). A MIP that finds no bound gives inf (the caller keeps the LP's).
 
     Variables: ``y_j`` (site j covered); ``z[s,c,i]`` units of item i from source s to
     cluster c; per group g and cluster c (and, for a group that may load at several sources,
-    per ready time r of its sources): kg ``w``, m3 ``u`` carried and stops ``k`` made. Goods
-    of s reach c on the groups based at s alone, or through the pool of groups that may load
-    at s with others (``a[P,s,c]`` kg, ``b`` m3 of pool P drawn at s)."""
+    per ready time r of its sources): kg ``w``, m3 ``u`` carried and stops ``k`` made, and
+    ``q`` (``tighten``): the group's vehicles whose last on-time trip ends in c. Goods of s
+    reach c on the groups based at s alone, or through the pool of groups that may load at s
+    with others (``a[P,s,c]`` kg, ``b`` m3 of pool P drawn at s)."""
     demand = scenario.demand
     solver = pywraplp.Solver.CreateSolver("SCIP" if integral else "GLOP")
     if solver is None:
@@ -259,11 +276,18 @@ def _model(scenario: Scenario, groups: list[_GroupData], clusters: list[list[int
     y = {j: (solver.IntVar(0, 1, f"y{j}") if integral else solver.NumVar(0, 1, f"y{j}"))
          for members in clusters for j in members}
     nvars = len(y)
+    # what one trip from a source can carry at most: its whole stock of items some need
+    # counts (kg, m3); a trip's shares are taken of min(capacity, that)
+    useful = {code for need in demand.needs.values() for code in need.items}
+    stock_kg = [sum(kg[c] * q for c, q in src.stock.items() if c in useful)
+                for src in scenario.sources]
+    stock_m3 = [sum(m3[c] * q for c, q in src.stock.items() if c in useful)
+                for src in scenario.sources]
 
-    # per group and cluster: the cheapest charge per ready class of its sources, and which
-    # sources reach the cluster in time
-    # group, ready class, charge per LAMBDAS entry, sources
-    Option = tuple[_GroupData, int, tuple[float, ...], list[int]]
+    # per group and cluster: the cheapest charge per ready class of its sources (per kg of
+    # capacity and per m3), and which sources reach the cluster in time
+    # group, ready class, (kg, m3) charges per LAMBDAS entry, sources
+    Option = tuple[_GroupData, int, tuple[tuple[float, ...], tuple[float, ...]], list[int]]
     options: dict[int, list[Option]] = defaultdict(list)  # cluster -> options
     carriers: dict[tuple[int, int], bool] = {}  # (source, cluster) reachable by some group
     for d in groups:
@@ -275,10 +299,20 @@ def _model(scenario: Scenario, groups: list[_GroupData], clusters: list[list[int
             by_ready: dict[int, list[int]] = defaultdict(list)
             for r in rows:
                 by_ready[ready_of[d.rows[r]]].append(int(r))
+            v = d.group.v
             for ready, rs in sorted(by_ready.items()):
-                charge = tuple(
-                    min(float(np.min(d.load[r] + lam * d.legs[r, members][ok[r]])) for r in rs)
-                    for lam in LAMBDAS)
+                base = [[float(np.min(d.load[r] + lam * d.legs[r, members][ok[r]]))
+                         for lam in LAMBDAS] for r in rs]
+                # trip charges per share of min(capacity, the source's stock): x capacity
+                # / that (>= 1)
+                f_kg = [_share(v.capacity_kg, stock_kg[d.rows[r]]) if tighten else 1.0
+                        for r in rs]
+                f_m3 = [_share(v.capacity_m3, stock_m3[d.rows[r]]) if tighten else 1.0
+                        for r in rs]
+                charge = (tuple(min(f * b[n] for f, b in zip(f_kg, base, strict=True))
+                                for n in range(len(LAMBDAS))),
+                          tuple(min(f * b[n] for f, b in zip(f_m3, base, strict=True))
+                                for n in range(len(LAMBDAS))))
                 srcs = [d.rows[r] for r in rs]
                 options[c].append((d, ready, charge, srcs))
                 for src in srcs:
@@ -308,10 +342,13 @@ def _model(scenario: Scenario, groups: list[_GroupData], clusters: list[list[int
         solver.Add(solver.Sum(xs) <= scenario.sources[s].stock[code])
 
     # carriers: w, u, k per (group, cluster, ready class); goods of (s, c) must be carried
-    flows: dict[int, list[tuple[pywraplp.Variable, pywraplp.Variable, tuple[float, ...], float,
-                                int]]] = defaultdict(list)  # w, u, charges, rate, ready
+    flows: dict[int, list[tuple[pywraplp.Variable, pywraplp.Variable,
+                                tuple[tuple[float, ...], tuple[float, ...]], float, int]]] = \
+        defaultdict(list)  # w, u, (kg, m3) charges, rate, ready
     # e, service and entry-leg minutes
     entries: dict[int, list[tuple[pywraplp.Variable, float, float]]] = defaultdict(list)
+    # q: the group's vehicles whose last on-time trip ends in the cluster, with its credits
+    lasts: dict[int, list[tuple[pywraplp.Variable, float, float]]] = defaultdict(list)
     carry_kg: dict[tuple[int, int], list[pywraplp.Variable]] = defaultdict(list)
     carry_m3: dict[tuple[int, int], list[pywraplp.Variable]] = defaultdict(list)
     stops_at: dict[int, list[pywraplp.Variable]] = defaultdict(list)
@@ -365,6 +402,12 @@ def _model(scenario: Scenario, groups: list[_GroupData], clusters: list[list[int
             solver.Add(k >= solver.Sum([u for _, u in wu]) * (1.0 / d.group.v.capacity_m3))
             stops_at[c].append(k)
             entries[d_id].append((k, service, float(np.min(d.entry[members]))))
+            if tighten:
+                q = solver.NumVar(0, len(d.group.units), "")
+                nvars += 1
+                solver.Add(q <= k)
+                lasts[d_id].append((q, float(np.max(d.cred_kg[members])),
+                                    float(np.max(d.cred_m3[members]))))
     for c, ks in stops_at.items():
         solver.Add(solver.Sum(ks) >= solver.Sum([y[j] for j in clusters[c]]))
     for (s, c), goods in z.items():
@@ -373,11 +416,12 @@ def _model(scenario: Scenario, groups: list[_GroupData], clusters: list[list[int
         solver.Add(solver.Sum(carry_kg[s, c]) >= solver.Sum([kg[i] * x for i, x in goods.items()]))
         solver.Add(solver.Sum(carry_m3[s, c]) >= solver.Sum([m3[i] * x for i, x in goods.items()]))
 
-    # each group's day: charges within its budget (one row per LAMBDAS entry: a trip's
-    # driving is at least lam x its longest out-and-back leg pair through a stop, per share
-    # of capacity, plus (1 - lam) x the sum of its entry legs; loading per share, service
-    # per entry, unloading per kg); deliveries from sources ready at r or later within the
-    # time after r; trips capped
+    # each group's day: charges within its horizon plus the credits of its vehicles' last
+    # trips (one each), and within its shift (one row per LAMBDAS entry: a trip's driving is
+    # at least lam x its longest out-and-back leg pair through a stop, per share of
+    # capacity, plus (1 - lam) x the sum of its entry legs; loading per share, service per
+    # entry, unloading per kg); deliveries from sources ready at r or later within the time
+    # after r plus the same credits; trips capped
     for d in groups:
         mine = flows.get(id(d))
         if not mine:
@@ -385,20 +429,40 @@ def _model(scenario: Scenario, groups: list[_GroupData], clusters: list[list[int
         v = d.group.v
         count = len(d.group.units)
         stops_of = entries.get(id(d), [])
+        last = lasts.get(id(d), [])
+        if tighten:  # each vehicle credited its own last trip's credit
+            solver.Add(solver.Sum([q for q, _, _ in last]) <= count)
+            credit_kg = solver.Sum([ck * q for q, ck, _ in last])
+            credit_m3 = solver.Sum([cm * q for q, _, cm in last])
+            most = max((ck for _, ck, _ in last), default=0.0)
+        else:  # before issue 10 item 6: every vehicle credited the largest credit
+            most = float(np.max(d.cred_kg))
+            credit_kg = credit_m3 = count * most
+        shift_binds = d.shift_cap < d.horizon + most
         for n, lam in enumerate(LAMBDAS):
             stop_terms = [(service + (1 - lam) * entry) * k for k, service, entry in stops_of]
-            solver.Add(solver.Sum([(ch[n] / v.capacity_kg + rate / 1000.0) * w
+            kg_terms = solver.Sum([(ch[0][n] / v.capacity_kg + rate / 1000.0) * w
                                    for w, _, ch, rate, _ in mine] + stop_terms)
-                       <= count * d.budget)
-            solver.Add(solver.Sum([ch[n] / v.capacity_m3 * u for _, u, ch, _, _ in mine]
-                                  + stop_terms) <= count * d.budget)
+            m3_terms = solver.Sum([ch[1][n] / v.capacity_m3 * u for _, u, ch, _, _ in mine]
+                                  + stop_terms)
+            solver.Add(kg_terms <= count * d.horizon + credit_kg)
+            solver.Add(m3_terms <= count * d.horizon + credit_m3)
+            if shift_binds:
+                solver.Add(kg_terms <= count * d.shift_cap)
+                solver.Add(m3_terms <= count * d.shift_cap)
         for threshold in sorted({t[4] for t in mine if t[4] > d.t0}):
-            cap = min(d.budget, scenario.deadline_min + d.credit - threshold)
             picked = [t for t in mine if t[4] >= threshold]
-            solver.Add(solver.Sum([(t[2][0] / v.capacity_kg + t[3] / 1000.0) * t[0]
-                                   for t in picked]) <= count * max(0.0, cap))
-            solver.Add(solver.Sum([t[2][0] / v.capacity_m3 * t[1] for t in picked])
-                       <= count * max(0.0, cap))
+            late_kg = solver.Sum([(t[2][0][0] / v.capacity_kg + t[3] / 1000.0) * t[0]
+                                  for t in picked])
+            late_m3 = solver.Sum([t[2][1][0] / v.capacity_m3 * t[1] for t in picked])
+            rest = scenario.deadline_min - threshold
+            if tighten:
+                solver.Add(late_kg <= count * max(0.0, rest) + credit_kg)
+                solver.Add(late_m3 <= count * max(0.0, rest) + credit_m3)
+            else:
+                cap = max(0.0, min(d.horizon + most, d.shift_cap, rest + most))
+                solver.Add(late_kg <= count * cap)
+                solver.Add(late_m3 <= count * cap)
         if math.isfinite(d.trips):
             solver.Add(solver.Sum([t[0] for t in mine]) <= count * v.capacity_kg * d.trips)
             solver.Add(solver.Sum([t[1] for t in mine]) <= count * v.capacity_m3 * d.trips)

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 from brute import brute_force_v2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planning_scenarios import FLAT, ITEMS, LON0, build, km_north, line, site, source, truck
 
+from dispatch.families import generate_family
 from dispatch.planning.baseline import coverage_upper_bound, greedy_baseline
 from dispatch.planning.bounds import trip_time_bound
+from dispatch.planning.network import build_network
 from dispatch.planning.plan import build_plan, check
+from dispatch.planning.solve import SolveParams, solve
 
 
 def far_pair() -> dict:
@@ -59,6 +63,43 @@ def test_the_trip_bound_equals_the_optimum_when_stock_binds():
     sc = build(data)
     assert brute_force_v2(sc)[0] == 110
     assert trip_time_bound(sc, mip_nodes=100).people_bound == 110
+
+
+def far_credit() -> dict:
+    """One 10 kg truck at D (km 0, load 10, 100 water); A (km 5, 100 people, 30 water) and B
+    (km 20, 100 people, 10 water), service 5; F (km 44, 1 person) needs a kit nobody has;
+    deadline 100. Three A trips and a B trip take 130 minutes of the 100 (the last trip's
+    way back is not needed: at most 25 more), so the best plan covers A or B (100 people).
+    Before issue 10 item 6 every trip-day was credited the longest way back from any site
+    in reach (F's 44 minutes): the bound said 200."""
+    return {
+        "contract_version": 2,
+        "name": "far-credit",
+        "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 100,
+        "items": copy.deepcopy(ITEMS),
+        "sites": [site("A", 5, 100, demand={"water": 30}, service_min=5),
+                  site("B", 20, 100, demand={"water": 10}, service_min=5),
+                  site("F", 44, 1, demand={"kit": 1}, service_min=5)],
+        "sources": [source("D", 0, {"water": 100}, load_min=10)],
+        "vehicles": [truck("t", "D", 10)],
+        "network": dict(FLAT),
+    }
+
+
+def test_the_last_trip_credit_is_the_vehicles_own():
+    """far_credit: the old bound (every vehicle credited the largest way back) says 200;
+    crediting each vehicle's last trip only (one per vehicle, at the site it ends at) the LP
+    says 193 and the MIP proves 100, the exhaustive optimum."""
+    sc = build(far_credit())
+    people, routes = brute_force_v2(sc)
+    assert people == 100 and check(build_plan(sc, routes), sc).ok
+    old = trip_time_bound(sc, mip_nodes=100, tighten=False)
+    assert old.people_bound == 200
+    lp = trip_time_bound(sc)
+    assert people <= lp.people_bound < old.people_bound
+    mip = trip_time_bound(sc, mip_nodes=100)
+    assert mip.people_bound == people and mip.status == "optimal"
 
 
 def test_the_bound_is_deterministic():
@@ -129,14 +170,38 @@ def tiny_v2(p: dict) -> dict:
 @given(tiny)
 def test_no_plan_covers_more_than_the_bounds(p):
     """On random tiny v2 scenarios (bases, loads_at, lead times, driver rules, per-tonne
-    unloading): greedy <= exhaustive optimum <= trip-time bound (LP and MIP) and <= the
-    flow bound; the plans pass the checker."""
+    unloading): greedy <= exhaustive optimum <= trip-time bound (MIP <= LP) and <= the
+    flow bound, and the bound is never above the one before issue 10 item 6; the plans pass
+    the checker."""
     sc = build(tiny_v2(p))
     people, routes = brute_force_v2(sc)
     assert check(build_plan(sc, routes), sc).ok
     greedy = greedy_baseline(sc)
     assert check(greedy, sc).ok, str(check(greedy, sc))
     assert greedy.summary.people_covered <= people
-    assert people <= trip_time_bound(sc).people_bound
-    assert people <= trip_time_bound(sc, mip_nodes=20).people_bound
+    lp, mip = trip_time_bound(sc), trip_time_bound(sc, mip_nodes=20)
+    assert people <= mip.people_bound <= lp.people_bound
     assert people <= coverage_upper_bound(sc, 5).people_bound
+    # never looser than the bound before issue 10 item 6 (same model, wider rows)
+    assert lp.people_bound <= trip_time_bound(sc, tighten=False).people_bound
+    assert lp.lp_bound <= trip_time_bound(sc, tighten=False).lp_bound + 1e-6
+    if mip.status == "optimal":
+        assert mip.people_bound <= trip_time_bound(sc, mip_nodes=20,
+                                                   tighten=False).people_bound
+
+
+@pytest.mark.parametrize(("family", "sites", "seed"),
+                         [("typhoon", 6, 1), ("fleet-bound", 10, 3)])
+def test_the_bound_holds_on_generated_days(family, sites, seed):
+    """Small generated family days (contract v2 as live plans see the city: yards, loading
+    anywhere, agreement reserves ready late, driver rules): the engine's checked plan never
+    covers more than the trip-time bound, which is never above the bound before issue 10
+    item 6."""
+    data, _ = generate_family(family, sites, seed)
+    sc = build(data)
+    net = build_network(sc)
+    plan = solve(sc, SolveParams(moves=10, time_limit_s=60, strict=True))
+    assert check(plan, sc, net).ok
+    bound = trip_time_bound(sc, net, mip_nodes=20)
+    old = trip_time_bound(sc, net, tighten=False)
+    assert plan.summary.people_covered <= bound.people_bound <= old.people_bound
