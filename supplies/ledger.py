@@ -309,17 +309,35 @@ def held_lot(
     it holds none; 422 naming ``expiry_field`` when it holds that number with several expiries
     and ``expiry`` does not pick one)."""
     lots = lots_at(session, location=location, item=item, lot_number=lot_number)
+    return one_held(lots, location_code=location.code, item_code=item.code,
+                    lot_number=lot_number, expiry=expiry, field_name=field_name,
+                    expiry_field=expiry_field)
+
+
+def one_held(lots: Sequence[LotT], *, location_code: str, item_code: str, lot_number: str,
+             expiry: date | None = None, field_name: str = "lot",
+             expiry_field: str = "expiry") -> LotT:
+    """The rule of :func:`held_lot` on the lots numbered ``lot_number`` that a location holds
+    (earliest expiry first): the one ``expiry`` picks, 404 naming ``field_name`` when none,
+    422 naming ``expiry_field`` when several and ``expiry`` does not pick one."""
     if expiry is not None:
         lots = [lt for lt in lots if lt.expiry == expiry]
     if not lots:
-        raise NotFound.of("lot.not_held", field=field_name, lot=lot_number, item=item.code,
-                          location=location.code,
+        raise NotFound.of("lot.not_held", field=field_name, lot=lot_number, item=item_code,
+                          location=location_code,
                           expiry="" if expiry is None else str(expiry))
     if len(lots) > 1:
         raise InvalidInput.of("lot.expiry_ambiguous", field=expiry_field,
-                              location=location.code, lot=lot_number, item=item.code,
+                              location=location_code, lot=lot_number, item=item_code,
                               expiries=", ".join(str(lt.expiry) for lt in lots))
     return lots[0]
+
+
+def held_in(stock: Sequence[StockRow], lot_number: str) -> list[LotRef]:
+    """The lots numbered ``lot_number`` among a location's locked quants of an item, in the
+    order of :func:`lots_at` (earliest expiry first, lots without expiry last, then oldest)."""
+    return sorted((row.lot for row in stock if row.lot.lot_number == lot_number),
+                  key=lambda lot: (lot.expiry is None, lot.expiry or date.max, lot.id))
 
 
 def is_usable(quant: _Graded, lot: _Dated, today: date) -> bool:
@@ -531,8 +549,10 @@ def move_picks(
     """Move picked (already locked) quantities from ``source`` to ``destination``.
 
     With ``from_reserved`` the quantities come out of the quants' reserved part (consuming a
-    reservation); otherwise out of their available part. Per pick: one UPDATE of the source
-    quant, one upsert of the destination's (stocked destinations only), one INSERT of the move.
+    reservation); otherwise out of their available part. Per pick: the UPDATE of the source
+    quant and the INSERT of the move (one statement on PostgreSQL, see
+    :func:`supplies.quantsql.debit_and_append`), then one upsert of the destination's quant
+    (stocked destinations only).
     """
     now = utcnow()
     for pick in picks:
@@ -547,12 +567,14 @@ def move_picks(
                                        requested=pick.quantity)
     moves: list[MoveRow] = []
     for pick in picks:
-        quantsql.debit(session, pick.quant, pick.quantity, now, from_reserved=from_reserved)
+        values = _move_row(item_id=pick.quant.item_id, lot_id=pick.lot.id,
+                           quantity=pick.quantity, source=source, destination=destination,
+                           kind=kind, ctx=ctx)
+        values["transfer_id"], values["reservation_id"] = transfer_id, reservation_id
+        moves.append(quantsql.debit_and_append(session, pick.quant, values, now,
+                                               from_reserved=from_reserved))
+        count_move(session, kind.value)
         _credit(session, destination, pick.quant.item_id, pick.lot.id, pick.quantity)
-        moves.append(_record(session, item_id=pick.quant.item_id, lot_id=pick.lot.id,
-                             quantity=pick.quantity, source=source, destination=destination,
-                             kind=kind, ctx=ctx, transfer_id=transfer_id,
-                             reservation_id=reservation_id))
     return moves
 
 
@@ -600,11 +622,29 @@ def take_stock(
     """Take ``quantity`` of available stock from ``source`` (FEFO unless ``lot``): lock the
     item's quants there, pick, debit, credit, append."""
     assert item.id is not None
-    rows = locked(session, source, item.id)
-    picks = pick_fefo(rows, quantity, ctx.today, lot=lot)
+    return take_from(session, locked(session, source, item.id), source=source,
+                     destination=destination, quantity=quantity, ctx=ctx, kind=kind, lot=lot,
+                     transfer_id=transfer_id)
+
+
+def take_from(
+    session: Session,
+    stock: list[StockRow],
+    *,
+    source: Location | quantsql.Place,
+    destination: Location | quantsql.Place,
+    quantity: int,
+    ctx: MoveContext,
+    kind: MoveKind,
+    lot: _LotLike | None = None,
+    transfer_id: int | None = None,
+) -> Taken:
+    """:func:`take_stock` on ``stock``: every quant of the item at ``source``, already locked
+    (by :func:`locked` or :func:`supplies.quantsql.scene`): pick, debit, credit, append."""
+    picks = pick_fefo(stock, quantity, ctx.today, lot=lot)
     moves = move_picks(session, picks=picks, source=source, destination=destination, kind=kind,
                        ctx=ctx, transfer_id=transfer_id)
-    return Taken(moves=moves, stock=rows)
+    return Taken(moves=moves, stock=stock)
 
 
 def take(

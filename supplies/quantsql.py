@@ -13,7 +13,15 @@ costs few statements and little Python:
   ``UPDATE ... RETURNING``, then an ``INSERT`` when the quant is new);
 * :func:`reserve` - one ``UPDATE`` moving a quantity between available and reserved;
 * :func:`append` - one ``INSERT INTO stock_move ... RETURNING id``, answered as a
-  :class:`MoveRow`.
+  :class:`MoveRow`;
+* :func:`debit_and_append` - on PostgreSQL both at once: one data-modifying CTE
+  (``WITH debit AS (UPDATE quant ... RETURNING ...) INSERT INTO stock_move ... SELECT ...
+  FROM debit RETURNING ...``); on SQLite, which has no data-modifying CTEs, :func:`debit`
+  then :func:`append`;
+* :func:`scene` - everything a move out of a depot decides on, in one statement: the depot,
+  its location, the item, the destination's virtual location and the item's quants there
+  with their lots, the quants locked (``FOR UPDATE OF quant`` in a ``LATERAL`` subquery, in
+  quant id order) on PostgreSQL.
 
 The statements are built once per dialect and executed with parameters on the session's
 connection (no ORM statement handling; SQLAlchemy caches their compiled form). On SQLite
@@ -29,15 +37,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, and_, bindparam, insert, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from supplies.models import Lot, MoveKind, Quality, Quant, StockMove
+from supplies.models import Depot, Item, LocationKind, Lot, MoveKind, Quality, Quant, StockMove
+from supplies.models import Location as _LocationModel
 
 _QUANT: Table = Quant.__table__  # type: ignore[attr-defined]
 _LOT: Table = Lot.__table__  # type: ignore[attr-defined]
 _MOVE: Table = StockMove.__table__  # type: ignore[attr-defined]
+_DEPOT: Table = Depot.__table__  # type: ignore[attr-defined]
+_ITEM: Table = Item.__table__  # type: ignore[attr-defined]
+_LOCATION: Table = _LocationModel.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,34 @@ class MoveRow:
     reservation_id: int | None
 
 
+@dataclass(frozen=True)
+class Place:
+    """A location read along with something else, without an ORM object: what the ledger
+    reads of a source or destination (:class:`~supplies.models.Location` has the same
+    attributes)."""
+
+    id: int
+    code: str
+    kind: LocationKind
+    depot_id: int | None
+
+
+@dataclass
+class Scene:
+    """What :func:`scene` read in one statement: a depot, its stock location (None before its
+    first stock), the item (None when the code is unknown), the virtual location the moves go
+    to, and every quant of the item at the depot with its lot, locked until commit."""
+
+    depot_id: int
+    depot_code: str
+    depot_active: bool
+    location: Place | None
+    item_id: int | None
+    item_code: str | None
+    towards: Place | None
+    stock: list[StockRow]
+
+
 _COLUMNS = (_QUANT.c.id, _QUANT.c.location_id, _QUANT.c.item_id, _QUANT.c.on_hand,
             _QUANT.c.reserved, _QUANT.c.quality, _LOT.c.id, _LOT.c.item_id, _LOT.c.lot_number,
             _LOT.c.expiry)
@@ -130,6 +170,68 @@ _UPSERT = _UPSERT.on_conflict_do_update(
     set_={"on_hand": _QUANT.c.on_hand + _UPSERT.excluded.on_hand,
           "updated_at": _UPSERT.excluded.updated_at},
 ).returning(_QUANT.c.id, *_RETURNED)
+
+
+_HERE = _LOCATION.alias("here")
+_THERE = _LOCATION.alias("there")
+_SCENE_HEAD = (_DEPOT.c.id, _DEPOT.c.code, _DEPOT.c.active, _HERE.c.id, _HERE.c.code,
+               _HERE.c.kind, _ITEM.c.id, _ITEM.c.code, _THERE.c.id, _THERE.c.code,
+               _THERE.c.kind)
+
+
+def _scene_statement(lateral: bool) -> Any:
+    """The one statement of :func:`scene`. PostgreSQL locks the quants in a ``LATERAL``
+    subquery (``FOR UPDATE`` may not touch the nullable side of an outer join); SQLite, whose
+    write transactions are serial, joins them plainly."""
+    head = (select(*_SCENE_HEAD)
+            .select_from(_DEPOT)
+            .outerjoin(_HERE, _HERE.c.depot_id == _DEPOT.c.id)
+            .outerjoin(_ITEM, _ITEM.c.code == bindparam("item"))
+            .outerjoin(_THERE, _THERE.c.code == bindparam("towards"))
+            .where(_DEPOT.c.code == bindparam("depot")))
+    if lateral:
+        stock = (select(*_COLUMNS)
+                 .join_from(_QUANT, _LOT, _LOT.c.id == _QUANT.c.lot_id)
+                 .where(_QUANT.c.location_id == _HERE.c.id, _QUANT.c.item_id == _ITEM.c.id)
+                 .order_by(_QUANT.c.id)
+                 .with_for_update(of=_QUANT)
+                 .lateral("stock"))
+        return head.add_columns(*stock.c).outerjoin(stock, true())
+    return (head.add_columns(*_COLUMNS)
+            .outerjoin(_QUANT, and_(_QUANT.c.location_id == _HERE.c.id,
+                                    _QUANT.c.item_id == _ITEM.c.id))
+            .outerjoin(_LOT, _LOT.c.id == _QUANT.c.lot_id)
+            .order_by(_QUANT.c.id))
+
+
+_SCENE = {"postgresql": _scene_statement(True), "sqlite": _scene_statement(False)}
+
+
+def scene(session: Session, *, depot: str, item: str, towards: str) -> Scene | None:
+    """Read (and on PostgreSQL lock) everything a move of ``item`` out of ``depot`` into the
+    virtual location coded ``towards`` decides on, in one statement; None when the depot is
+    unknown. The quants are locked before anything is decided, in quant id order (the
+    depot's quants: the first lock of the global order)."""
+    conn = session.connection()
+    rows = conn.execute(_SCENE[conn.dialect.name],
+                        {"depot": depot, "item": item, "towards": towards}).all()
+    if not rows:
+        return None
+    (depot_id, depot_code, active, here_id, here_code, here_kind, item_id, item_code, there_id,
+     there_code, there_kind) = rows[0][:11]
+    return Scene(
+        depot_id=depot_id, depot_code=depot_code, depot_active=bool(active),
+        location=None if here_id is None else Place(here_id, here_code,
+                                                    LocationKind(here_kind), depot_id),
+        item_id=item_id, item_code=item_code,
+        towards=None if there_id is None else Place(there_id, there_code,
+                                                    LocationKind(there_kind), None),
+        stock=[StockRow(quant_id=qid, location_id=loc, item_id=item_, on_hand=on_hand,
+                        reserved=reserved, quality=Quality(quality),
+                        lot=LotRef(id=lot_id, item_id=lot_item, lot_number=number,
+                                   expiry=expiry))
+               for (qid, loc, item_, on_hand, reserved, quality, lot_id, lot_item, number,
+                    expiry) in (row[11:] for row in rows) if qid is not None])
 
 
 def lock(session: Session, location_id: int, item_id: int,
@@ -185,3 +287,52 @@ def append(session: Session, values: dict[str, Any]) -> MoveRow:
     """Append one ledger row (``values``: its columns but the id)."""
     move_id = int(session.connection().execute(_APPEND, values).scalar_one())
     return MoveRow(id=move_id, **{**values, "kind": MoveKind(values["kind"])})
+
+
+_MOVE_COLUMNS = [c for c in _MOVE.c if c.name not in ("id", "change_stamp")]
+
+
+def _debit_append(debit_stmt: Any) -> Any:
+    """``WITH debit AS (<debit> RETURNING on_hand, reserved) INSERT INTO stock_move ... SELECT
+    ... FROM debit RETURNING id, <on hand>, <reserved>``: the move row exists only if the
+    quant's UPDATE found its row, and both happen in one round trip."""
+    debit = debit_stmt.cte("debit")
+    # Parameters are prefixed: an INSERT's parameter named like a column would be taken for
+    # that column's VALUES.
+    values = select(*[bindparam(f"m_{c.name}", type_=c.type)
+                      for c in _MOVE_COLUMNS]).select_from(debit)
+    return (insert(_MOVE).from_select([c.name for c in _MOVE_COLUMNS], values).add_cte(debit)
+            .returning(_MOVE.c.id, select(debit.c.on_hand).scalar_subquery(),
+                       select(debit.c.reserved).scalar_subquery()))
+
+
+def _debit_on_move(reserved: bool) -> Any:
+    """The debit of a move: the quant ``quant_id`` loses the move's ``quantity``."""
+    values: dict[str, Any] = {"on_hand": _QUANT.c.on_hand - bindparam("m_quantity"),
+                              "updated_at": bindparam("m_now")}
+    if reserved:
+        values["reserved"] = _QUANT.c.reserved - bindparam("m_quantity")
+    return (update(_QUANT).where(_QUANT.c.id == bindparam("m_quant_id")).values(**values)
+            .returning(*_RETURNED))
+
+
+_DEBIT_APPEND = {False: _debit_append(_debit_on_move(False)),
+                 True: _debit_append(_debit_on_move(True))}
+
+
+def debit_and_append(session: Session, row: StockRow, values: dict[str, Any], now: datetime,
+                     *, from_reserved: bool = False) -> MoveRow:
+    """Take a move's quantity out of a locked quant (and out of its reserved part) and append
+    the move (``values``: its columns but the id): one statement on PostgreSQL, two on SQLite.
+    ``row`` follows the quant's new figures."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        debit(session, row, values["quantity"], now, from_reserved=from_reserved)
+        return append(session, values)
+    params = {f"m_{name}": value for name, value in values.items()}
+    params["m_quant_id"], params["m_now"] = row.quant_id, now
+    found = conn.execute(_DEBIT_APPEND[from_reserved], params).one_or_none()
+    if found is None:  # the locked quant vanished: nothing was written
+        raise RuntimeError(f"quant {row.quant_id} not found while moving stock out of it")
+    move_id, row.on_hand, row.reserved = found
+    return MoveRow(id=int(move_id), **{**values, "kind": MoveKind(values["kind"])})

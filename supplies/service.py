@@ -20,7 +20,7 @@ from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict, InvalidInput, NotFound
 from relief.platform.models import Role
 from relief.platform.principal import Principal
-from supplies import ledger
+from supplies import ledger, quantsql
 from supplies.ledger import MoveContext
 from supplies.models import (
     Depot,
@@ -132,6 +132,35 @@ def _depot_and_item(session: Session, depot_code: str, item_code: str, principal
     return depot, item
 
 
+def _scene(session: Session, depot_code: str, item_code: str, principal: Principal, *,
+           field: str, towards: LocationKind) -> quantsql.Scene:
+    """:func:`_depot_and_item` and the locked stock of the item at the depot in one statement
+    (:func:`supplies.quantsql.scene`), with the same checks in the same order: unknown depot
+    (404 naming ``field``), the principal's depot scope (403), inactive depot (409), unknown
+    item (404 naming ``item``). A depot without a stock location yet gets one (it holds
+    nothing, so nothing was locked)."""
+    scene = quantsql.scene(session, depot=depot_code, item=item_code,
+                           towards=ledger.VIRTUAL_LOCATIONS[towards][0])
+    if scene is None:
+        raise NotFound.of("depot.unknown", field=field, code=depot_code)
+    principal.require_depot(scene.depot_code)
+    if not scene.depot_active:
+        raise Conflict.of("depot.inactive", field=field, code=scene.depot_code)
+    if scene.item_id is None:
+        raise NotFound.of("item.unknown", field="item", code=item_code)
+    if scene.location is None:
+        made = ledger.depot_location(session, session.get_one(Depot, scene.depot_id))
+        scene.location = _place(made)
+    if scene.towards is None:
+        scene.towards = _place(ledger.virtual_location(session, towards))
+    return scene
+
+
+def _place(location: Location) -> quantsql.Place:
+    assert location.id is not None
+    return quantsql.Place(location.id, location.code, location.kind, location.depot_id)
+
+
 def _known_item(item: Item | None, code: str) -> Item:
     if item is None:
         raise NotFound.of("item.unknown", field="item", code=code)
@@ -145,11 +174,13 @@ def _known_item(item: Item | None, code: str) -> Item:
 class NameCache:
     """Per-request cache turning ids into the codes the API speaks."""
 
-    def __init__(self, session: Session, lots: Iterable[LotRef] = ()) -> None:
+    def __init__(self, session: Session, lots: Iterable[LotRef] = (),
+                 items: dict[int, str] | None = None,
+                 locations: dict[int, str] | None = None) -> None:
         self.session = session
-        self._items: dict[int, str] = {}
+        self._items: dict[int, str] = dict(items or {})
         self._lots: dict[int, Lot | LotRef] = {lot.id: lot for lot in lots}
-        self._locations: dict[int, str] = {}
+        self._locations: dict[int, str] = dict(locations or {})
         self._depots: dict[int, str] = {}
 
     def item(self, item_id: int) -> str:
@@ -215,13 +246,13 @@ def balance(session: Session, depot: Depot, item: Item, today: date) -> BalanceP
     )
 
 
-def balance_of(depot: Depot, item: Item, stock: Sequence[StockRow], today: date
+def balance_of(depot_code: str, item_code: str, stock: Sequence[StockRow], today: date
                ) -> BalancePublic:
     """:func:`balance` from every quant of the item at the depot, locked and as this
     transaction left them (what :func:`supplies.ledger.take_stock` returns): no read."""
     return BalancePublic(
-        depot=depot.code,
-        item=item.code,
+        depot=depot_code,
+        item=item_code,
         on_hand=sum(r.on_hand for r in stock),
         reserved=sum(r.reserved for r in stock),
         available=sum(ledger.available(r, r.lot, today) for r in stock),
@@ -268,25 +299,29 @@ def receive_stock(
 def issue_stock(
     session: Session, *, principal: Principal, data: IssueIn, ctx: MoveContext
 ) -> OperationPublic:
-    """Issue goods to affected people, FEFO over usable lots unless a lot is named."""
-    depot, found = _depot_and_item(session, data.depot, data.item, principal, field="depot",
-                                   towards=LocationKind.distribution)
-    item = _known_item(found, data.item)
-    lot = get_lot(session, item, data.lot, depot=depot, expiry=data.expiry) if data.lot else None
-    taken = ledger.take_stock(
-        session,
-        source=ledger.depot_location(session, depot),
-        destination=ledger.virtual_location(session, LocationKind.distribution),
-        item=item,
-        quantity=data.quantity,
-        ctx=ctx,
-        kind=MoveKind.issue,
-        lot=lot,
-    )
-    names = NameCache(session, lots=[row.lot for row in taken.stock])
+    """Issue goods to affected people, FEFO over usable lots unless a lot is named.
+
+    The lean path: one statement reads the depot, its location, the item, the distribution
+    location and the item's quants at the depot, locked (:func:`supplies.quantsql.scene`);
+    the checks run in the order of the other use cases (depot, scope, active, item, lot);
+    then each lot taken is one debit-and-append statement (PostgreSQL)."""
+    scene = _scene(session, data.depot, data.item, principal, field="depot",
+                   towards=LocationKind.distribution)
+    source, destination = scene.location, scene.towards
+    assert source is not None and destination is not None and scene.item_id is not None
+    item_code = scene.item_code or data.item
+    lot = (ledger.one_held(ledger.held_in(scene.stock, data.lot), location_code=source.code,
+                           item_code=item_code, lot_number=data.lot, expiry=data.expiry)
+           if data.lot else None)
+    taken = ledger.take_from(session, scene.stock, source=source, destination=destination,
+                             quantity=data.quantity, ctx=ctx, kind=MoveKind.issue, lot=lot)
+    names = NameCache(session, lots=[row.lot for row in taken.stock],
+                      items={scene.item_id: item_code},
+                      locations={source.id: source.code, destination.id: destination.code})
     return OperationPublic(operation=ctx.operation,
                            moves=[move_public(m, names) for m in taken.moves],
-                           balances=[balance_of(depot, item, taken.stock, ctx.today)])
+                           balances=[balance_of(scene.depot_code, item_code, taken.stock,
+                                                ctx.today)])
 
 
 def scrap_stock(

@@ -4,11 +4,27 @@ SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy t
 transactions start with ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock upgrade.
 PostgreSQL (through psycopg 3) runs at READ COMMITTED; the ledger takes row locks itself and a
 write that loses a deadlock or serialization race is retried from the start.
+
+Dead PostgreSQL connections (a server restart, ``pg_terminate_backend``) are handled without a
+round trip per checkout (the pool's ``pool_pre_ping`` cost one per transaction):
+
+* on checkout the pool checks the idle connection's socket without waiting: a server that
+  ended the connection has sent its goodbye (or closed the socket), so the socket is readable
+  and the connection is replaced; a connection idle longer than ``IDLE_PING_S`` is pinged as
+  ``pool_pre_ping`` would (a silent network may have dropped it);
+* a connection that dies anyway inside a write is invalidated by SQLAlchemy, and
+  :meth:`Database.write` runs the use case again on a fresh connection when the failure came
+  before COMMIT (the server rolls back a transaction whose connection ended, so nothing of
+  it exists). A failure during COMMIT is raised, never retried: whether it committed is then
+  unknown, and a retry could apply it twice. A client retrying with the same
+  ``Idempotency-Key`` gets the stored answer if it did commit (the key's record commits with
+  the writes) and a fresh run if it did not.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Select, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session
 
 from relief.platform.settings import Settings
@@ -53,7 +69,52 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 30_000) 
         )
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=40)
+    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=40,
+                           pool_recycle=POOL_RECYCLE_S)
+    _configure_postgresql(engine)
+    return engine
+
+
+# A pooled PostgreSQL connection idle this long is pinged on checkout (one round trip); one in
+# use more often than that is only checked for a goodbye from the server (no round trip).
+IDLE_PING_S = 10.0
+# ... and none is kept longer than this (firewalls and proxies drop long-lived connections).
+POOL_RECYCLE_S = 1800
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["relief_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("relief_idle_since", None)
+        if not connection_alive(engine, dbapi_connection, idle_since):
+            # The pool throws this connection away and checks out a fresh one.
+            raise DisconnectionError("PostgreSQL connection ended while it was idle")
+
+
+def connection_alive(engine: Engine, dbapi_connection: Any, idle_since: float | None) -> bool:
+    """False when a pooled psycopg connection is known dead: closed, or its socket readable
+    while idle (the server sent its termination notice or closed the connection), or, when it
+    has been idle longer than ``IDLE_PING_S``, a ping fails."""
+    if dbapi_connection.closed:
+        return False
+    try:
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        ended = bool(poller.poll(0))
+    except (OSError, ValueError, TypeError):
+        return False
+    if not ended and (idle_since is None or time.monotonic() - idle_since < IDLE_PING_S):
+        return True
+    # Readable (a notice, or the end) or idle long: ask the server.
+    try:
+        engine.dialect.do_ping(dbapi_connection)
+    except Exception:  # any failure means: do not use this connection
+        return False
+    return True
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -112,22 +173,30 @@ class Database:
         race (deadlock, serialization failure, SQLite busy) is retried from the start up to
         ``write_retries`` times, so a use case must be safe to re-run (it is: nothing it did
         survives the rollback).
+
+        A connection that dies before COMMIT (it is invalidated: the server rolled the
+        transaction back) is retried the same way on a fresh connection; one that dies during
+        COMMIT is raised, since the outcome is unknown and a retry could apply it twice.
         """
         write_engine = self.engine.execution_options(relief_write=True)
         attempt = 0
         while True:
             attempt += 1
             with Session(write_engine, expire_on_commit=False) as session:
+                committing = False
                 try:
                     result = use_case(session)
+                    committing = True
                     session.commit()
                     return result
                 except DBAPIError as exc:
                     session.rollback()
-                    if attempt > self.write_retries or not _is_retryable(exc):
+                    lost = exc.connection_invalidated
+                    if (attempt > self.write_retries or (lost and committing)
+                            or not (lost or _is_retryable(exc))):
                         raise
-                    log.info("retrying write after %s (attempt %d)", type(exc.orig).__name__,
-                             attempt)
+                    log.info("retrying write after %s (attempt %d)",
+                             "a lost connection" if lost else type(exc.orig).__name__, attempt)
                     time.sleep(0.01 * attempt)
                 except BaseException:
                     session.rollback()
