@@ -394,11 +394,14 @@ def main(argv: list[str] | None = None) -> None:
         "measured in the same minutes of this shared machine; the load column is the 1-minute "
         "load average during them.",
         "",
-        "Ledger writes: each is one `POST /stock/issues` use case (one read of depot, location "
-        "and item, the FEFO pick under row locks, one quant UPDATE, one move INSERT, commit: "
-        "4 statements, counted by tests/supplies/test_ledger_statements.py), run in client "
-        "processes without HTTP. CPU per move is the client processes' CPU time (user + "
-        "system) over the moves they made.",
+        "Ledger writes: each is one `POST /stock/issues` use case, run in client processes "
+        "without HTTP: one statement reading the depot, its location, the item, the "
+        "distribution location and the item's quants there under row locks (`FOR UPDATE`), "
+        "the FEFO pick in Python, one statement doing the quant UPDATE and the move INSERT "
+        "(a data-modifying CTE), commit: 2 statements (counted by "
+        "tests/supplies/test_ledger_statements.py) and 4 round trips with BEGIN and COMMIT "
+        "(no pool pre-ping; see docs/inventory.md). CPU per move is the client processes' CPU "
+        "time (user + system) over the moves they made.",
         "",
         "| clients | same stock (moves/s) | different stock (moves/s) | pgbench TPC-B (tps) "
         "| different stock / pgbench | client CPU per move (ms) | load average "
