@@ -144,7 +144,8 @@ def pull(
                f"updated {run.updated}, unchanged {run.unchanged}, stale {run.stale}, "
                f"rejected {run.rejected}, retries {run.retries}")
     for error in run.errors[-5:]:
-        typer.echo(f"  {error.get('feed') or ''} {error['message']}", err=True)
+        typer.echo(f"  {error.get('feed') or ''} {error['message_zh']} / {error['message']}",
+                   err=True)
     if run.status != RunStatus.succeeded:
         raise typer.Exit(1)
 

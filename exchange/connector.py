@@ -51,6 +51,7 @@ from exchange import imports, service
 from exchange.models import PULL_ORDER, Entity, RunStatus, SourceOptions, SyncRunPublic
 from relief.platform.db import Database
 from relief.platform.errors import ReliefError
+from relief.platform.statustext import StatusText
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,24 @@ PageHook = Callable[[Entity, int, dict[str, int]], None]
 CHUNK = 250
 
 
-class FetchError(Exception):
+class _Keyed(Exception):
+    """A failure whose text is catalogue entry ``sync.<key>`` (the sync log stores its key
+    and parameters beside the English text)."""
+
+    def __init__(self, key: str, /, **params: Any) -> None:
+        self.status_text = StatusText.of(f"sync.{key}", **params)
+        super().__init__(self.status_text.text("en"))
+
+
+class FetchError(_Keyed):
     """The provincial endpoint cannot be read: a permanent error, or retries ran out."""
 
 
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
+class _Retryable(_Keyed):
+    """A failure worth another try."""
+
+    def __init__(self, key: str, /, retry_after_s: float | None = None, **params: Any) -> None:
+        super().__init__(key, **params)
         self.retry_after_s = retry_after_s
 
 
@@ -87,20 +99,20 @@ def parse_page(raw: bytes, retry_after: str | None = None) -> ProvincialPage:
         body = json.loads(raw)
     except ValueError:
         head = raw[:80].decode("utf-8", "replace")
-        raise _Retryable(f"malformed page: not JSON ({head!r})") from None
+        raise _Retryable("not_json", head=repr(head)) from None
     if not isinstance(body, dict) or "code" not in body:
-        raise _Retryable("malformed page: no envelope")
+        raise _Retryable("no_envelope")
     if body.get("code") not in (0, "0", "0000"):
-        raise FetchError(f"the province refused: code {body.get('code')}: {body.get('msg')}")
+        raise FetchError("refused", code=str(body.get("code")), msg=str(body.get("msg")))
     data = body.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("records"), list):
-        raise _Retryable("malformed page: data.records is not a list")
+        raise _Retryable("records_not_list")
     cursor = data.get("next_cursor")
     has_more = data.get("has_more", False)
     if cursor is not None and not isinstance(cursor, str | int):
-        raise _Retryable("malformed page: next_cursor")
+        raise _Retryable("bad_cursor")
     if not isinstance(has_more, bool) or (has_more and cursor is None):
-        raise _Retryable("malformed page: has_more without next_cursor")
+        raise _Retryable("more_without_cursor")
     batch = data.get("batch_id")
     wait_ms = data.get("retry_after_ms")
     wait_s = None
@@ -126,7 +138,7 @@ class ProvincialClient:
         token: str | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        on_retry: Callable[[str], None] | None = None,
+        on_retry: Callable[[StatusText], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         run_deadline: float | None = None,
     ) -> None:
@@ -154,24 +166,23 @@ class ProvincialClient:
         beyond which the run ends)."""
         if retry_after_s is not None:
             if retry_after_s > self.options.retry_after_max_s:
-                raise FetchError(f"the province asks to wait {retry_after_s:g} s, more than "
-                                 f"retry_after_max_s {self.options.retry_after_max_s:g} s")
+                raise FetchError("wait_too_long", wait=f"{retry_after_s:g}",
+                                 limit=f"{self.options.retry_after_max_s:g}")
             return retry_after_s
         delay = self.options.backoff_s * (2 ** attempt) * (1 + random.random() / 10)
         return min(delay, self.options.backoff_max_s)
 
-    def wait(self, seconds: float, why: str) -> None:
+    def wait(self, seconds: float, why: StatusText) -> None:
         """Sleep ``seconds``, unless that would pass the run's deadline (the run then ends)."""
         self.within_run(why, seconds)
         if seconds > 0:
             self._sleep(seconds)
 
-    def within_run(self, why: str, ahead: float = 0.0) -> None:
+    def within_run(self, why: StatusText, ahead: float = 0.0) -> None:
         """End the run (FetchError) if ``max_run_s`` has passed, or would in ``ahead``
         seconds."""
         if self.run_deadline is not None and self._clock() + ahead >= self.run_deadline:
-            raise FetchError(f"max_run_s {self.options.max_run_s:g} s reached ({why}); the "
-                             f"next pull resumes from the last committed page")
+            raise FetchError("max_run", limit=f"{self.options.max_run_s:g}", why=why)
 
     def fetch(self, feed: Entity, cursor: str | None) -> ProvincialPage:
         """One page of ``feed`` after ``cursor``, retrying transient failures."""
@@ -185,12 +196,13 @@ class ProvincialClient:
                 return self._once(path, params)
             except _Retryable as exc:
                 if attempt + 1 == attempts:
-                    raise FetchError(f"{feed.value}: giving up after {attempts} attempts: "
-                                     f"{exc}") from exc
+                    raise FetchError("giving_up", feed=feed, attempts=attempts,
+                                     reason=exc.status_text) from exc
                 delay = self.backoff(attempt, exc.retry_after_s)
-                self._on_retry(f"{feed.value}: {exc}; retry {attempt + 1} of "
-                               f"{self.options.retries} in {delay:.2f} s")
-                self.wait(delay, f"retrying {feed.value}")
+                self._on_retry(StatusText.of("sync.retry", feed=feed, reason=exc.status_text,
+                                             attempt=attempt + 1, retries=self.options.retries,
+                                             delay=f"{delay:.2f}"))
+                self.wait(delay, StatusText.of("sync.why.retrying", feed=feed))
         raise AssertionError("unreachable")
 
     def _once(self, path: str, params: dict[str, Any]) -> ProvincialPage:
@@ -199,14 +211,14 @@ class ProvincialClient:
             with self._client.stream("GET", path, params=params) as response:
                 status, retry_after = response.status_code, response.headers.get("Retry-After")
                 if status >= 500 or status == 429:
-                    raise _Retryable(f"HTTP {status}",
+                    raise _Retryable("http_status", status=status,
                                      retry_after_s=retry_after_seconds(retry_after))
                 raw = self._read(response, deadline)
         except httpx.TransportError as exc:  # connection errors and timeouts
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+            raise _Retryable("transport", kind=type(exc).__name__, detail=str(exc)) from exc
         if status >= 400:
             text = raw[:200].decode("utf-8", "replace")
-            raise FetchError(f"HTTP {status} from {path}: {text}")
+            raise FetchError("http_error", status=status, path=path, text=text)
         return parse_page(raw, retry_after)
 
     def _read(self, response: httpx.Response, deadline: float) -> bytes:
@@ -214,17 +226,15 @@ class ProvincialClient:
         limit = self.options.max_body_bytes
         declared = response.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise FetchError(f"page body of {declared} bytes is larger than max_body_bytes "
-                             f"{limit} (lower page_size)")
+            raise FetchError("body_declared_too_large", declared=declared, limit=limit)
         body = bytearray()
         for chunk in response.iter_bytes():  # as the network delivers it
             body += chunk
             if len(body) > limit:
-                raise FetchError(f"page body larger than max_body_bytes {limit}: abandoned "
-                                 f"after {len(body)} bytes (lower page_size)")
+                raise FetchError("body_too_large", limit=limit, read=len(body))
             if self._clock() > deadline:
-                raise _Retryable(f"deadline: the answer took longer than deadline_s "
-                                 f"{self.options.deadline_s:g} s ({len(body)} bytes read)")
+                raise _Retryable("deadline", deadline=f"{self.options.deadline_s:g}",
+                                 read=len(body))
         return bytes(body)
 
 
@@ -281,8 +291,8 @@ def pull(
     assert run_id is not None
     current: list[Entity | None] = [None]
 
-    def note_retry(message: str) -> None:
-        log.warning("sync %s: %s", source, message)
+    def note_retry(message: StatusText) -> None:
+        log.warning("sync %s: %s", source, message.text("en"))
         db.write(lambda s: service.note_run_error(s, run_id=run_id, feed=current[0],
                                                   message=message, retry=True))
 
@@ -292,7 +302,7 @@ def pull(
         if options.token_env:
             token = os.environ.get(options.token_env)
             if not token:
-                raise FetchError(f"environment variable {options.token_env} is not set")
+                raise FetchError("token_missing", name=options.token_env)
         client = ProvincialClient(base_url=base_url, options=options, token=token,
                                   transport=transport, sleep=sleep, on_retry=note_retry,
                                   clock=clock, run_deadline=clock() + options.max_run_s)
@@ -301,12 +311,16 @@ def pull(
             current[0] = feed
             _pull_feed(db, client, run_id=run_id, source_id=source_id, feed=feed,
                        options=options, today=today, on_page=on_page, budget=budget)
-    except (FetchError, ReliefError) as exc:
+    except FetchError as exc:
         log.error("sync %s failed: %s", source, exc)
-        _fail(db, run_id, str(exc))
+        _fail(db, run_id, exc.status_text)
+        return _run(db, run_id)
+    except ReliefError as exc:
+        log.error("sync %s failed: %s", source, exc)
+        _fail(db, run_id, StatusText.failure(exc))
         return _run(db, run_id)
     except BaseException as exc:
-        _fail(db, run_id, f"{type(exc).__name__}: {exc}")
+        _fail(db, run_id, StatusText.failure(exc))
         raise
     finally:
         if client is not None:
@@ -315,7 +329,7 @@ def pull(
     return _run(db, run_id)
 
 
-def _fail(db: Database, run_id: int, message: str) -> None:
+def _fail(db: Database, run_id: int, message: StatusText) -> None:
     db.write(lambda s: service.finish_run(s, run_id=run_id, status=RunStatus.failed,
                                           error=message))
 
@@ -350,10 +364,9 @@ def _pull_feed(db: Database, client: ProvincialClient, *, run_id: int, source_id
     pages = 0
     while True:
         if budget.pages <= 0:
-            raise FetchError(f"max_pages {options.max_pages} reached; the next pull resumes "
-                             f"from the last committed page")
+            raise FetchError("max_pages", limit=options.max_pages)
         budget.pages -= 1
-        client.within_run(f"reading {feed.value}")
+        client.within_run(StatusText.of("sync.why.reading", feed=feed))
         db.write(lambda s: service.beat(s, run_id=run_id, feed=feed))
         asked = cursor
         page = client.fetch(feed, asked)
@@ -361,17 +374,14 @@ def _pull_feed(db: Database, client: ProvincialClient, *, run_id: int, source_id
         if page.has_more and not page.records:
             if page.wait_s is not None:  # held back at the province: wait, ask again
                 if page.wait_s > options.retry_after_max_s:
-                    raise FetchError(f"{feed.value}: the province asks to wait "
-                                     f"{page.wait_s:g} s, more than retry_after_max_s "
-                                     f"{options.retry_after_max_s:g} s")
+                    raise FetchError("feed_wait_too_long", feed=feed, wait=f"{page.wait_s:g}",
+                                     limit=f"{options.retry_after_max_s:g}")
                 log.info("sync %s: waiting %.2f s as asked", feed.value, page.wait_s)
-                client.wait(page.wait_s, f"waiting on {feed.value}")
+                client.wait(page.wait_s, StatusText.of("sync.why.waiting", feed=feed))
                 continue
             empty += 1
             if empty > options.max_empty_pages:
-                raise FetchError(f"{feed.value}: {empty} pages in a row with has_more but no "
-                                 f"records; their cursors were not committed (last committed: "
-                                 f"{committed!r})")
+                raise FetchError("empty_pages", feed=feed, n=empty, committed=repr(committed))
             cursor = after
             continue
         counts = _apply_page(db, run_id=run_id, feed=feed, page=page, cursor=committed,
@@ -385,7 +395,7 @@ def _pull_feed(db: Database, client: ProvincialClient, *, run_id: int, source_id
         if after == asked:
             stuck += 1
             if stuck >= options.max_repeats:
-                raise FetchError(f"{feed.value}: the cursor did not advance for {stuck} pages")
+                raise FetchError("cursor_stuck", feed=feed, n=stuck)
         else:
             stuck = 0
 

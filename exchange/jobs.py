@@ -50,6 +50,7 @@ from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict, IdempotencyMismatch, NotFound, ReliefError
 from relief.platform.leases import LeaseLost
 from relief.platform.principal import Principal
+from relief.platform.statustext import StatusText, public_fields
 from supplies import ledger
 
 log = logging.getLogger(__name__)
@@ -144,14 +145,11 @@ def run_job(db: Database, job_id: int, *, today: Callable[[], date], chunk_size:
                 since_analyze = 0
     except LeaseLost:
         raise
-    except ReliefError as exc:
-        message = str(exc)
-        db.write(lambda s: _close(s, job_id, ImportJobStatus.failed, message))
-        raise
     except Exception as exc:
-        log.exception("import job %s crashed", job_id)
-        message = f"{type(exc).__name__}: {exc}"
-        db.write(lambda s: _close(s, job_id, ImportJobStatus.failed, message))
+        if not isinstance(exc, ReliefError):
+            log.exception("import job %s crashed", job_id)
+        failure = StatusText.failure(exc)
+        db.write(lambda s: _close(s, job_id, ImportJobStatus.failed, failure))
         raise
     db.write(lambda s: _close(s, job_id, ImportJobStatus.succeeded, None))
 
@@ -215,10 +213,16 @@ def _apply(session: Session, job_id: int, chunk: imports.Chunk, today: date) -> 
     session.flush()
 
 
-def _close(session: Session, job_id: int, status: ImportJobStatus, error: str | None) -> None:
+def _close(session: Session, job_id: int, status: ImportJobStatus,
+           error: StatusText | None) -> None:
     job = _locked(session, job_id)
     job.status = status
-    job.error = error[:500] if error else None
+    job.error, job.error_key, job.error_params = None, None, None
+    if error is not None:
+        columns = error.columns()
+        job.error, job.error_key, job.error_params = (columns["error"][:500],
+                                                      columns["error_key"],
+                                                      columns["error_params"])
     job.finished_at = utcnow()
     job.records = None  # the report holds what matters; the payload is not kept
     session.add(job)
@@ -227,9 +231,8 @@ def _close(session: Session, job_id: int, status: ImportJobStatus, error: str | 
         run.status = (RunStatus.succeeded if status == ImportJobStatus.succeeded
                       else RunStatus.failed)
         run.finished_at = utcnow()
-        if error:
-            run.errors = [*(run.errors or []), {"at": utcnow().isoformat(), "feed": None,
-                                                "message": error[:500]}]
+        if error is not None:
+            run.errors = [*(run.errors or []), service.run_error(None, error)]
         session.add(run)
         source = service.get_source_by_id(session, job.source_id)
         imports.audit_batch(session, actor=job.actor, source=source.name, entity=job.entity,
@@ -248,7 +251,7 @@ def job_public(session: Session, job: ImportJob) -> ImportJobPublic:
     return ImportJobPublic(
         id=job.id, source=source.name, entity=job.entity, batch_id=job.batch_id,
         status=job.status, dry_run=job.dry_run, total=job.total, done=job.done,
-        counts=job.counts or {}, run_id=job.run_id, error=job.error,
+        counts=job.counts or {}, run_id=job.run_id, **public_fields(job),
         created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
         heartbeat_at=job.heartbeat_at, report=report)
 

@@ -56,6 +56,7 @@ from relief.platform.db import one_or_none
 from relief.platform.dbtypes import utcnow
 from relief.platform.errors import Conflict, Forbidden, InvalidInput, NotFound, ReliefError
 from relief.platform.principal import Principal
+from relief.platform.statustext import StatusText, stored
 from supplies import ledger, masterdata
 from supplies.models import (
     CapacityReserve,
@@ -477,15 +478,29 @@ def committed_cursor(session: Session, *, source_id: int, feed: Entity) -> str |
     ).scalar_one_or_none()
 
 
-def note_run_error(session: Session, *, run_id: int, feed: Entity | None, message: str,
+def run_error(feed: Entity | None, text: StatusText) -> dict[str, Any]:
+    """One entry of a run's error log: when, the feed, the English text, and the catalogue
+    key and parameters the console and the API render it from (Chinese first)."""
+    return {"at": utcnow().isoformat(), "feed": feed.value if feed else None,
+            "message": text.text("en")[:500], "key": text.key, "params": text.params}
+
+
+def run_error_public(entry: dict[str, Any]) -> dict[str, Any]:
+    """A logged error as the API shows it: with ``message_zh`` from its key (an entry logged
+    before keys were stored shows its English text, marked as such)."""
+    key, params, english = entry.get("key"), entry.get("params"), entry.get("message")
+    return {**entry, "message_zh": stored(key, params, english, "zh"),
+            "message": stored(key, params, english, "en")}
+
+
+def note_run_error(session: Session, *, run_id: int, feed: Entity | None, message: StatusText,
                    retry: bool) -> None:
     """Append an error to a run's log (a retried request also counts as a retry)."""
     run = session.execute(select(SyncRun).where(SyncRun.id == run_id).with_for_update()
                           .execution_options(populate_existing=True)).scalar_one()
     errors = list(run.errors or [])
     if len(errors) < MAX_RUN_ERRORS:
-        errors.append({"at": utcnow().isoformat(), "feed": feed.value if feed else None,
-                       "message": message[:500]})
+        errors.append(run_error(feed, message))
     run.errors = errors
     if retry:
         run.retries += 1
@@ -522,10 +537,10 @@ def reset_cursor(session: Session, *, source_name: str, feeds: list[Entity] | No
     return chosen
 
 
-def finish_run(session: Session, *, run_id: int, status: RunStatus, error: str | None = None
-               ) -> SyncRun:
+def finish_run(session: Session, *, run_id: int, status: RunStatus,
+               error: StatusText | None = None) -> SyncRun:
     """Close a run (a run already taken over keeps its 'interrupted' status)."""
-    if error:
+    if error is not None:
         note_run_error(session, run_id=run_id, feed=None, message=error, retry=False)
     run = session.execute(select(SyncRun).where(SyncRun.id == run_id).with_for_update()
                           .execution_options(populate_existing=True)).scalar_one()
@@ -558,7 +573,8 @@ def run_public(session: Session, run: SyncRun, *, with_rejections: bool = False
         pages=run.pages, created=run.created, updated=run.updated, unchanged=run.unchanged,
         stale=run.stale, rejected=run.rejected, retries=run.retries,
         per_feed=dict(run.per_feed or {}), heartbeat_at=run.heartbeat_at,
-        current_feed=run.current_feed, errors=list(run.errors or []), rejections=rejections,
+        current_feed=run.current_feed,
+        errors=[run_error_public(e) for e in run.errors or []], rejections=rejections,
     )
 
 

@@ -94,7 +94,11 @@ class SyncRunPublic(BaseModel):
         "retries": 2, "per_feed": {"stock": {"pages": 9, "created": 3, "updated": 40,
                                              "unchanged": 1180, "stale": 0, "rejected": 1}},
         "errors": [{"at": "2026-11-28T02:00:05Z", "feed": "stock",
-                                  "message": "HTTP 503 (retrying in 0.5 s)"}],
+                    "message": "stock: HTTP 503; retry 1 of 3 in 0.52 s",
+                    "message_zh": "stock:HTTP 503;第 1/3 次重试,0.52 秒后",
+                    "key": "sync.retry", "params": {
+                        "feed": "stock", "attempt": 1, "retries": 3, "delay": "0.52",
+                        "reason": {"key": "sync.http_status", "params": {"status": 503}}}}],
         "rejections": []}]})
 
     id: int
@@ -117,7 +121,9 @@ class SyncRunPublic(BaseModel):
         default=None, description="Last sign of life of the run (every request, page, retry "
         "and wait); a running pull whose heartbeat is old has died or hangs")
     current_feed: str | None = Field(default=None, description="The feed a running pull reads")
-    errors: list[dict[str, Any]]
+    errors: list[dict[str, Any]] = Field(
+        description="What went wrong, oldest first: at, feed, message (English), message_zh, "
+        "and the catalogue key and params both texts come from")
     rejections: list[RejectionPublic] | None = None
 
 
@@ -201,7 +207,10 @@ class ImportJobPublic(BaseModel):
     done: int = Field(description="Records applied so far (in committed chunks)")
     counts: dict[str, int]
     run_id: int | None
+    error_zh: str | None = Field(default=None, description="Why the job failed, in Chinese")
     error: str | None
+    error_key: str | None = Field(default=None, description="Catalogue key of the error text")
+    error_params: dict[str, Any] | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

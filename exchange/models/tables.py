@@ -21,7 +21,7 @@ from sqlmodel import Field, SQLModel
 from exchange.models.enums import Entity, ImportJobStatus, RunKind, RunStatus
 from exchange.models.schemas import SourceOptions
 from relief.platform.dbtypes import UTCDateTime, str_enum, utcnow
-from relief.platform.leasedjob import LeasedRow
+from relief.platform.leasedjob import LeasedJob
 
 SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
@@ -202,7 +202,7 @@ class ExchangeRejection(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class ImportJob(LeasedRow, table=True):
+class ImportJob(LeasedJob, table=True):
     """One import batch: its records until they are applied, progress, and where the report is.
 
     Every batch is a job, answered at once (200 with the report) or, when large, with 202 and
@@ -231,7 +231,7 @@ class ImportJob(LeasedRow, table=True):
     records: Any = Field(default=None, sa_column=Column(JSON, nullable=True),
                          description="The batch's records until the job ends")
     run_id: int | None = Field(default=None, foreign_key="exchange_sync_run.id")
-    error: str | None = Field(default=None, max_length=500)
+    error: str | None = Field(default=None, max_length=500)  # shorter than LeasedJob's
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 

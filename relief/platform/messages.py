@@ -1540,6 +1540,55 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "status.scenario_invalid": ("规划场景无效,共 {count} 个问题:{issues}",
                                 "invalid scenario ({count} problems): {issues}"),
     "code.job_failed": ("后台任务失败", "Background job failed"),
+    # provincial sync log (exchange.connector): why a pull retried or failed
+    "sync.http_status": ("HTTP {status}", "HTTP {status}"),
+    "sync.transport": ("网络错误 {kind}:{detail}", "{kind}: {detail}"),
+    "sync.not_json": ("页面格式错误:不是 JSON({head})", "malformed page: not JSON ({head})"),
+    "sync.no_envelope": ("页面格式错误:缺少 code/data 外层", "malformed page: no envelope"),
+    "sync.records_not_list": ("页面格式错误:data.records 不是列表",
+                              "malformed page: data.records is not a list"),
+    "sync.bad_cursor": ("页面格式错误:next_cursor 无效", "malformed page: next_cursor"),
+    "sync.more_without_cursor": ("页面格式错误:has_more 为真却没有 next_cursor",
+                                 "malformed page: has_more without next_cursor"),
+    "sync.deadline": ("超时:应答超过 deadline_s {deadline} 秒(已读 {read} 字节)",
+                      "deadline: the answer took longer than deadline_s {deadline} s "
+                      "({read} bytes read)"),
+    "sync.refused": ("省级接口拒绝:代码 {code}:{msg}", "the province refused: code {code}: {msg}"),
+    "sync.wait_too_long": ("省级接口要求等待 {wait} 秒,超过 retry_after_max_s {limit} 秒",
+                           "the province asks to wait {wait} s, more than retry_after_max_s "
+                           "{limit} s"),
+    "sync.feed_wait_too_long": ("{feed}:省级接口要求等待 {wait} 秒,超过 retry_after_max_s "
+                                "{limit} 秒", "{feed}: the province asks to wait {wait} s, "
+                                "more than retry_after_max_s {limit} s"),
+    "sync.max_run": ("已达 max_run_s {limit} 秒({why});下次同步从最后提交的页面继续",
+                     "max_run_s {limit} s reached ({why}); the next pull resumes from the last "
+                     "committed page"),
+    "sync.why.reading": ("读取 {feed}", "reading {feed}"),
+    "sync.why.retrying": ("重试 {feed}", "retrying {feed}"),
+    "sync.why.waiting": ("等待 {feed}", "waiting on {feed}"),
+    "sync.giving_up": ("{feed}:尝试 {attempts} 次后放弃:{reason}",
+                       "{feed}: giving up after {attempts} attempts: {reason}"),
+    "sync.retry": ("{feed}:{reason};第 {attempt}/{retries} 次重试,{delay} 秒后",
+                   "{feed}: {reason}; retry {attempt} of {retries} in {delay} s"),
+    "sync.http_error": ("HTTP {status}({path}):{text}", "HTTP {status} from {path}: {text}"),
+    "sync.body_declared_too_large": ("页面正文 {declared} 字节,超过 max_body_bytes {limit}"
+                                     "(请调小 page_size)",
+                                     "page body of {declared} bytes is larger than "
+                                     "max_body_bytes {limit} (lower page_size)"),
+    "sync.body_too_large": ("页面正文超过 max_body_bytes {limit}:读取 {read} 字节后放弃"
+                            "(请调小 page_size)",
+                            "page body larger than max_body_bytes {limit}: abandoned after "
+                            "{read} bytes (lower page_size)"),
+    "sync.token_missing": ("环境变量 {name} 未设置", "environment variable {name} is not set"),
+    "sync.max_pages": ("已达 max_pages {limit};下次同步从最后提交的页面继续",
+                       "max_pages {limit} reached; the next pull resumes from the last "
+                       "committed page"),
+    "sync.empty_pages": ("{feed}:连续 {n} 页 has_more 为真却没有记录;这些游标未提交"
+                         "(最后提交:{committed})",
+                         "{feed}: {n} pages in a row with has_more but no records; their "
+                         "cursors were not committed (last committed: {committed})"),
+    "sync.cursor_stuck": ("{feed}:游标连续 {n} 页没有前进",
+                          "{feed}: the cursor did not advance for {n} pages"),
     "err.plan.nothing_missing": ("没有缺口:各受灾点的需求均已送达或在途",
                                  "nothing is missing: every site's needs are delivered or on "
                                  "the way"),

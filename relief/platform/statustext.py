@@ -23,8 +23,11 @@ MAX_PARAM_CHARS = 1500  # a parameter's text is cut here (the error column holds
 
 
 def _plain(value: Any) -> Any:
-    """A JSON-storable form of a parameter: enums by value, dates in ISO form, the rest as
-    text unless already a number, a string, a bool or None."""
+    """A JSON-storable form of a parameter: enums by value, dates in ISO form, a status text
+    (a text inside a text) as its key and parameters, the rest as text unless already a
+    number, a string, a bool or None."""
+    if isinstance(value, StatusText):
+        return {"key": value.key, "params": value.params}
     if isinstance(value, Enum):
         return value.value
     if value is None or isinstance(value, (bool, int, float)):
@@ -59,12 +62,20 @@ class StatusText(BaseModel):
 
     def text(self, lang: str) -> str:
         """The text in ``lang`` (zh or en)."""
-        return render(self.key, lang, self.params)
+        return render(self.key, lang, _filled(self.params, lang))
 
     def columns(self) -> dict[str, Any]:
         """The values of a job row's ``error``, ``error_key`` and ``error_params`` columns."""
         return {"error": self.text("en")[:2000], "error_key": self.key,
                 "error_params": self.params}
+
+
+def _filled(params: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """The parameters with every text inside the text (``{"key", "params"}``) rendered in
+    ``lang``."""
+    return {name: render(value["key"], lang, _filled(value["params"], lang))
+            if isinstance(value, dict) and value.keys() == {"key", "params"} else value
+            for name, value in params.items()}
 
 
 def stored(key: str | None, params: Mapping[str, Any] | None, english: str | None,
@@ -73,7 +84,7 @@ def stored(key: str | None, params: Mapping[str, Any] | None, english: str | Non
     English text marked as such (a row written before keys were stored)."""
     if key is None:
         return None if english is None else render("status.unkeyed", lang, {"text": english})
-    return render(key, lang, dict(params or {}))
+    return render(key, lang, _filled(params or {}, lang))
 
 
 def public_fields(row: Any) -> dict[str, Any]:

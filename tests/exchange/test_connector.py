@@ -206,6 +206,16 @@ def test_client_errors_fail_at_once_and_server_errors_give_up_after_retries(
     run = _pull(world)
     assert run.status == RunStatus.failed and run.retries == 3
     assert "giving up after 4 attempts" in run.errors[-1]["message"]
+    # Each logged error keeps its catalogue key and parameters: the API shows it in Chinese
+    # first, the reason inside it rendered in the same language.
+    gave_up, retried = run.errors[-1], run.errors[-2]
+    assert gave_up["key"] == "sync.giving_up" and gave_up["params"]["attempts"] == 4
+    assert gave_up["params"]["reason"] == {"key": "sync.http_status", "params": {"status": 503}}
+    assert gave_up["message_zh"] == "logistics:尝试 4 次后放弃:HTTP 503"
+    assert retried["key"] == "sync.retry" and retried["message_zh"].startswith(
+        "logistics:HTTP 500;第 3/3 次重试,")
+    logged = world.admin.get(f"/exchange/sync-runs/{run.id}").json()["errors"]
+    assert [e["message_zh"] for e in logged] == [e["message_zh"] for e in run.errors]
     assert run.pages == 3  # the warehouse pages, committed before the failure
     assert _pull(world).status == RunStatus.succeeded
     assert_matches_truth(world, configured)

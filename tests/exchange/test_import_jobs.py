@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from exchange.jobs import IMPORT_TASK
+from exchange.jobs import IMPORT_TASK, run_job
 from exchange.models import ExchangeRecord, ImportChunk, ImportJob, ImportJobStatus, SyncRun
 from relief.platform import leases
 from relief.platform.dbtypes import utcnow
+from relief.platform.errors import Conflict
 from relief.platform.leases import TryLater
 from relief.platform.settings import Settings
 from supplies.models import StockMove
@@ -293,6 +294,26 @@ def test_a_live_owners_job_is_never_touched_and_a_dead_ones_is_taken_over(
     assert row.lease_owner == jobs.owner
     assert _moves(exchange) == moves
     exchange.world.ledger_ok()
+
+
+def test_a_failed_job_says_why_in_chinese_first(exchange: Exchange) -> None:
+    """A job that fails stores its error as a catalogue key and parameters beside the English
+    text; the job and its sync-log entry show it in Chinese first."""
+    _post(exchange, "warehouses", [warehouse("CK1")])
+    job_id = _post(exchange, "stock", _tents(8)).json()["id"]
+    assert _wait(exchange, job_id)["status"] == "succeeded"
+    # Delivered again after it ended (records back, nothing done): its first chunk is refused.
+    exchange.world.db.write(lambda s: s.execute(update(ImportJob).where(
+        ImportJob.id == job_id).values(records=_tents(8), done=0)))
+    with pytest.raises(Conflict):
+        run_job(exchange.world.db, job_id, today=lambda: TODAY, chunk_size=CHUNK, leased=True)
+    job = exchange.writer.get(f"/exchange/import-jobs/{job_id}").json()
+    assert job["status"] == "failed" and job["error_key"] == "err.exchange.job_taken"
+    assert job["error_params"]["job"] == job_id and job["error"] == _row(exchange, job_id).error
+    assert job["error_zh"] and job["error_zh"] != job["error"]
+    logged = exchange.world.admin.get(f"/exchange/sync-runs/{job['run_id']}").json()["errors"][-1]
+    assert (logged["key"], logged["message_zh"], logged["message"]) == (
+        job["error_key"], job["error_zh"], job["error"])
 
 
 def test_a_worker_that_lost_its_lease_cannot_write(exchange: Exchange) -> None:
