@@ -163,14 +163,20 @@ def can_serve(state: State, s: int, j: int) -> bool:
 
 def candidate_sources(state: State, j: int, rem: dict[int, float], per_item: int) -> list[int]:
     """Sources that can still serve site j: for each outstanding need, the ``per_item``
-    nearest that hold one of its items and ``can_serve`` j; nearest first."""
+    nearest that hold one of its items and ``can_serve`` j, and (``Static.offer_late``)
+    every source opening late that does (a reserve ready only hours into the day is
+    what keeps it from being among the nearest: without it the late stock stays unused);
+    nearest first."""
     st = state.st
     usable: dict[int, bool] = {}
     chosen: set[int] = set()
+    late = st.late if st.offer_late else ()
     for n in rem:
         items = st.need_items[j][n]
         count = 0
         for s in st.reach[j]:
+            if count >= per_item and s not in late:
+                continue
             stock = state.stock[s]
             if not any(stock.get(i, 0) > 0 for i, _ in items):
                 continue
@@ -180,7 +186,7 @@ def candidate_sources(state: State, j: int, rem: dict[int, float], per_item: int
             if ok:
                 chosen.add(s)
                 count += 1
-                if count >= per_item:
+                if count >= per_item and not late:
                     break
     return [s for s in st.reach[j] if s in chosen]
 
@@ -233,6 +239,7 @@ def candidates(state: State, j: int, rem: dict[int, float], filling: bool = Fals
                                      for n, r in rem.items()))
         weight = 1.0 if filling else st.source_weight[s]
         idle: set[tuple] = set()
+        state.work += len(st.loaders[s]) + len(state.open[s])
         for k in st.loaders[s]:
             info = days.get(k)
             if info is None:

@@ -5,8 +5,10 @@ covered sites around it (its nearest covered neighbours, or every site one vehic
 then complete again, with randomised priorities, the removed sites and the uncovered sites
 around the seed (``construct.construct``). The move is kept when it covers more people, or as
 many with fewer vehicle-minutes (or, early in the search, a few more: a threshold that falls
-to zero), otherwise rolled back. The number of moves is the work budget: the same scenario
-and seed always make the same moves, however busy the machine.
+to zero), otherwise rolled back. The number of moves and the work units they may spend
+(``State.work``: vehicle-source pairs scanned for candidate moves, which is what a move's
+time grows with) are the work budget: the same scenario and seed always make the same
+moves, however busy the machine.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class SearchParams:
     """Work budget and shape of the search (see ``SolveParams`` for the public fields)."""
 
     moves: int
+    work: int | None = None  # work units (``State.work``) the moves may spend at most
     ruin_min: int = 2
     ruin_max: int = 10
     around: int = 16  # uncovered sites near the seed offered to the recreate
@@ -77,10 +80,13 @@ def search(state: State, params: SearchParams, seed: int,
     best = (state.covered_people, -state.busy_minutes())
     best_snap = state.snapshot()
     report_every = max(1, params.moves // 50)
+    work_end = None if params.work is None else state.work + params.work
     for it in range(params.moves):
         if stop():
             stats.stopped_early = True
             break
+        if work_end is not None and state.work >= work_end:
+            break  # the work budget is spent (deterministic, like the number of moves)
         if progress is not None and it % report_every == 0:
             progress(it / params.moves)
         stats.moves += 1

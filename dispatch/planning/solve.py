@@ -11,8 +11,8 @@ engine"):
    the fleet can cover; two plans are built by completing sites, most people per
    vehicle-minute first (``construct``), one taking the LP's sites first, one not;
 5. routing (search): ruin-and-recreate moves (``lns``) on both, then on the better one, for
-   a fixed number of moves (the work budget): the same scenario and seed give the same
-   plan however busy the machine is; the wall-clock limit is only a cap, and a plan the cap
+   a fixed number of moves and work units (the work budget): the same scenario and seed give
+   the same plan however busy the machine is; the wall-clock limit is only a cap, and a plan the cap
    cut short says ``time_capped``;
 6. repair (filling): part-deliveries with the stock and vehicle time left, only after every
    site that could be completed is (``construct.fill``), then trips for vehicles still idle
@@ -54,13 +54,22 @@ class EngineError(RuntimeError):
     otherwise the plan's status says ``engine_error`` or ``checker_rejected``)."""
 
 
+# work units (``State.work``) the search does per CPU second, measured on the tune half of
+# the scenario families on this project's 2-core machine (docs/planning.md, "Work budget")
+WORK_PER_S = 1.2e6
+
+
 class SolveParams(BaseModel):
     """Solver parameters (frozen, validated).
 
     ``time_limit_s``: the wall-clock cap (None: the scenario's ``policy.time_limit_s``); the
     work budget, not the clock, decides the plan, so the cap only matters on a machine far
     too slow or busy for the budget, and then the status says ``time_capped``.
-    ``moves``: search moves (the work budget; None: ``300 + 3 x sites``, at most 2,500).
+    ``moves``: search moves (None: ``300 + 3 x sites``, at most 2,500); ``work``: work units
+    the search may spend (``State.work``, vehicle-source pairs scanned; None: ``work_per_s x
+    work_share x`` the time limit, see ``search_work``): the work budget is both, whichever
+    ends first. ``offer_late``: sources that open late are candidates for every site, beside
+    the ``per_item`` nearest (``construct.candidate_sources``).
     ``trial_share``: the share of the moves each of the two constructions gets before the
     better one takes the rest. ``guide``: ``auto`` builds both (with and without the
     selection LP's sites first), ``selection`` or ``none`` only one. ``per_item``: sources
@@ -90,11 +99,25 @@ class SolveParams(BaseModel):
     bound_time_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0
     bound_nodes: Annotated[int, Field(ge=0)] = 0
     late_weight: Annotated[float, Field(ge=0, le=10)] = 0.0
+    offer_late: bool = True
+    work: Annotated[int, Field(ge=0)] | None = None
+    work_per_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = WORK_PER_S
+    work_share: Annotated[float, Field(gt=0, le=1)] = 0.6
     strict: bool = False
 
     def search_moves(self, sites: int) -> int:
-        """The work budget for a scenario with this many sites."""
+        """The search's moves for a scenario with this many sites."""
         return self.moves if self.moves is not None else min(2500, 300 + 3 * sites)
+
+    def search_work(self, limit_s: float) -> int:
+        """The work units the search may spend (``State.work``) under a time limit of
+        ``limit_s``: ``work`` if given, else ``work_per_s x work_share x limit_s`` - a
+        count, not a clock, sized so that on a quiet 2-core machine the search ends at
+        about ``work_share`` of the limit (with construction, repair and check, about
+        60-70 %)."""
+        if self.work is not None:
+            return self.work
+        return round(self.work_per_s * self.work_share * limit_s)
 
 
 def solve(
@@ -202,6 +225,7 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
             cap_at: float) -> tuple[State, bool]:
     """Construct, search, fill; returns the working plan and whether the cap cut it short."""
     st = Static(scenario, net)
+    st.offer_late = params.offer_late
     if params.late_weight:
         st.source_weight = [1.0 + params.late_weight if r > 0 else 1.0 for r in st.ready]
     n = st.n_sites
@@ -248,6 +272,7 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
         log.info("construction %s: %d people covered", name, state.covered_people)
 
     total = params.search_moves(n)
+    work = params.search_work(params.time_limit_s or scenario.policy.time_limit_s)
     trial = round(total * params.trial_share) if len(starts) > 1 else 0
     ranks = {name: ranks[name] for name in starts}
     shape = {"ruin_max": params.ruin_max, "around": params.around, "noise": params.noise,
@@ -262,7 +287,11 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
         def sub(f: float) -> None:
             report("routing", (first + f * moves) / max(1, total))
 
-        search(state, SearchParams(moves=moves, **shape), seed, out_of_time, sub, rank=rank)
+        share = round(work * moves / max(1, total))
+        stats = search(state, SearchParams(moves=moves, work=share, **shape), seed, out_of_time,
+                       sub, rank=rank)
+        log.info("search phase: %d of %d moves, %d work units", stats.moves, moves,
+                 state.work)
         done += moves
 
     report("routing", 0.0)

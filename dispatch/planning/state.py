@@ -158,6 +158,10 @@ class Static:
         # completing moves' rate weight per source (1: goods per vehicle-minute as they
         # are; the engine raises it for late-ready sources, ``SolveParams.late_weight``)
         self.source_weight: list[float] = [1.0] * self.n_src
+        # offer sources that open late (``ready_min`` > 0) to every site beside the nearest
+        # ``per_item`` (``construct.candidate_sources``; set by the engine)
+        self.offer_late = False
+        self.late = frozenset(s for s in range(self.n_src) if self.ready[s] > 0)
         self.min_kg = min(self.kg)
         # an empty vehicle's room in reference truckloads (set below, with the references)
         self.room0: list[float] = []
@@ -315,6 +319,7 @@ class State:
     journal: list[tuple] = field(default_factory=list)
     covered_people: int = 0
     n_covered: int = 0
+    work: int = 0  # work units spent scanning candidate moves (the search's work budget)
 
     @classmethod
     def empty(cls, st: Static) -> State:

@@ -270,6 +270,42 @@ def test_late_weight_keeps_early_stock_for_sites_only_it_can_reach():
     assert plan.summary.people_covered == 110 == round(plan.summary.bound_coverage * 110)
 
 
+def test_a_late_reserve_is_offered_beside_the_nearest_sources():
+    """Late reserves (``offer_late``, on by default) are candidate sources for every site,
+    not only when among its ``per_item`` nearest holders: with one nearest source per need,
+    X sees depot E only and takes its water, so Y (which only E can reach in time) stays
+    short; offered the late depot L too, the construction alone (no search move) serves X
+    from L and covers both sites, the most the trip-time bound allows."""
+    sc = late_depot_beside_the_near_one()
+    shape = {"time_limit_s": 20, "moves": 0, "guide": "none", "late_weight": 8, "per_item": 1}
+    nearest_only = planned(sc, SolveParams(offer_late=False, **shape))
+    assert covered(nearest_only) == {"X"}
+    plan = planned(sc, SolveParams(**shape))
+    assert covered(plan) == {"X", "Y"}
+    assert plan.summary.people_covered == 110 == round(plan.summary.bound_coverage * 110)
+
+
+def test_the_work_budget_ends_the_search_the_same_way_every_time():
+    """A work budget (``work``: vehicle-source pairs scanned) far below what the moves would
+    spend ends the search: twice the same plan, well inside a generous cap (not
+    ``time_capped``), checked and within the bound (``planned``)."""
+    sc = twelve_sites()
+    params = SolveParams(time_limit_s=600, seed=1, moves=10**6, work=20_000)
+    first = planned(sc, params)
+    assert first.summary.status != "time_capped"
+    assert plan_json(first) == plan_json(planned(sc, params))
+
+
+def test_the_work_budget_grows_with_the_time_limit_and_is_a_count():
+    """Without ``work`` the budget is ``work_per_s x work_share x limit``: an integer
+    proportional to the scenario's limit, the same on any machine."""
+    p = SolveParams()
+    for limit in (30.0, 120.0):
+        assert p.search_work(limit) == round(p.work_per_s * p.work_share * limit)
+    assert p.search_work(30.0) < p.search_work(120.0)
+    assert SolveParams(work=7).search_work(120.0) == 7
+
+
 # -- contract v2: timing, drivers, loading anywhere, substitutes ---------------------------
 
 
