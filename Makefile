@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 # PostgreSQL server the tests create their own fresh databases on ("none" = SQLite only).
 RELIEF_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 export RELIEF_TEST_DATABASE_URL
+# pytest-xdist processes the suite is spread over (the machines and CI have 2 cores; 0: one
+# process). Each has its own databases, SQLite files, ports and browser.
+TEST_WORKERS ?= 2
 
 .PHONY: setup run test lint bench check clean browser-deps
 
@@ -32,7 +35,7 @@ browser-deps:
 	bash .ci/browser-deps
 
 test: lint browser-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 bench: setup
 	$(BIN)/python -m bench
