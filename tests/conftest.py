@@ -178,6 +178,9 @@ def _truncate(database: Database, backend: str = "sqlite") -> None:
 # while the interpreter exited after the summary line.
 _FASTAPI_CALLABLE_CACHES = [f for f in vars(fastapi_dependencies).values()
                             if callable(getattr(f, "cache_clear", None))]
+if not _FASTAPI_CALLABLE_CACHES:  # a FastAPI upgrade renamed them: say so, never leak silently
+    raise RuntimeError("fastapi.dependencies.models has no lru_caches to clear any more: "
+                       "update tests/conftest.py _forget_apps for this FastAPI version")
 
 
 @pytest.fixture(autouse=True)

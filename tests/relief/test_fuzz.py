@@ -13,7 +13,7 @@ from relief.app.main import create_app
 from relief.platform.settings import Settings
 from tests.world import QUILT, TENT, World
 
-BUDGET_S = 12  # per database (the full run is bench.fuzz); keeps make test under 10 minutes
+BUDGET_S = 12  # per database after the first whole round (the full run is bench.fuzz)
 
 
 def test_fuzzing_every_operation_finds_no_5xx_and_no_schema_violation(
@@ -26,7 +26,7 @@ def test_fuzzing_every_operation_finds_no_5xx_and_no_schema_violation(
                  examples_per_round=2)
     summary = json.dumps(tally.as_dict(), ensure_ascii=False, indent=1)
     assert tally.operations > 100
-    assert tally.requests >= tally.operations, summary  # each operation answered at least once
+    assert len(tally.answered) == tally.operations, summary  # each operation answered
     assert tally.server_errors == 0, summary
     assert tally.schema_violations == 0, summary
     assert tally.undocumented_status == 0, summary
