@@ -16,7 +16,8 @@ engine"):
    cut short says ``time_capped``;
 6. repair (filling): part-deliveries with the stock and vehicle time left, only after every
    site that could be completed is (``construct.fill``), then trips for vehicles still idle
-   (``construct.use_idle``), then the tiered draw (``construct.polish_tiers``);
+   (``construct.use_idle``), then the tiered draw (``construct.polish_tiers``) and, when
+   it changed something, idle vehicles again;
 7. check: the plan must pass ``check``; the greedy baseline replaces it only when it covers
    more (status ``baseline``); an engine error or a checker rejection is reported in the
    status (``engine_error``, ``checker_rejected``) and logged, and raises in strict mode.
@@ -310,6 +311,9 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
     fill(state, sites, per_item=params.per_item)
     report("repair", 0.5)
     use_idle(state)
-    polish_tiers(state, stop=past_cap, per_item=params.per_item)
+    # the tiered draw may take a vehicle's only trips away (its sites served from a lower
+    # tier) and put its source's stock back: idle vehicles are offered moves again
+    if polish_tiers(state, stop=past_cap, per_item=params.per_item):
+        use_idle(state)
     report("repair", 1.0)
     return state, capped

@@ -246,6 +246,37 @@ def test_an_idle_truck_brings_what_a_site_it_can_reach_lacks():
     assert "f#1" in {r.vehicle for r in plan.routes}
 
 
+def tiered_draw_frees_a_truck() -> Scenario:
+    """S (km 55, 100 people, 10 water) is nearest the city depot Y (km 60, 10 water, truck
+    y); the township depot T (km 0, 10 water, truck t) can also complete it in time, and
+    the tiered draw prefers T. P (km 120, 10 people, 50 water: never complete) is out of
+    T's reach by the deadline (100) but 60 min from Y. Construction serves S from Y; the
+    tiered draw moves S to T, which leaves y without a trip and Y's water back in stock,
+    while P, which y can reach, lacks water."""
+    return scenario(
+        "tiered-draw-frees-a-truck", 100,
+        [site("S", 55, 100, demand={"water": 10}, service_min=5),
+         site("P", 120, 10, demand={"water": 50}, service_min=5)],
+        [source("T", 0, {"water": 10}, load_min=10),
+         source("Y", 60, {"water": 10}, tier="city", load_min=10)],
+        [truck("t", "T", 100), truck("y", "Y", 100)])
+
+
+def test_a_truck_the_tiered_draw_frees_is_not_left_idle():
+    """The tiered draw runs last and may take a vehicle's only trips away (its site served
+    from a lower tier): the idle-vehicle pass runs again after it, so no vehicle stays idle
+    while a site it can reach lacks what its source holds again (checker, bound, baseline
+    via ``planned``): S from T, Y's water to P by y."""
+    sc = tiered_draw_frees_a_truck()
+    plan = planned(sc, SolveParams(time_limit_s=20, moves=20))
+    assert covered(plan) == {"S"}
+    assert idle_while_coverable(sc, plan.routes).count == 0
+    p = next(s for s in plan.sites if s.site == "P")
+    assert p.delivered.get("water", 0) == 10
+    s_trips = [t for r in plan.routes for t in r.trips if "S" in {x.site for x in t.stops}]
+    assert {t.source for t in s_trips} == {"T"}
+
+
 def late_depot_beside_the_near_one() -> Scenario:
     """X (km 5, 60 people) and Y (km -20, 50 people) need 10 water each. Depot E (km 0)
     holds 10, enough for one of them; depot L (km 15) holds 10 but is ready only at minute
