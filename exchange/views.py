@@ -266,12 +266,19 @@ def _import(entity: Entity, request: Request, user: Principal, body: Any, key: s
     with db.read_session() as session:
         job = jobs.job_public(session, session.get_one(ImportJob, job_id))
     if waiting and job.status == ImportJobStatus.failed:
-        raise Conflict.of("exchange.job_failed", job=job.id, error=job.error or "",
+        raise Conflict.of("exchange.job_failed", job=job.id, error=_why(job),
                           details={"job": job.id})
     if waiting and job.report is not None:
         return JSONResponse(job.report.model_dump(mode="json"), status_code=200)
     return JSONResponse(job.model_dump(mode="json"), status_code=202,
                         headers={"Location": f"/api/v1/exchange/import-jobs/{job.id}"})
+
+
+def _why(job: ImportJobPublic) -> dict[str, Any]:
+    """A failed job's stored error as a text inside the refusal's text (each language's own)."""
+    if job.error_key is not None:
+        return {"key": job.error_key, "params": job.error_params or {}}
+    return {"key": "status.unkeyed", "params": {"text": job.error or ""}}
 
 
 def _job_id(found: tuple[ImportJob, bool]) -> tuple[int, bool]:

@@ -1675,10 +1675,18 @@ class _Formatter(string.Formatter):
 
 
 def render(key: str, lang: str, params: Mapping[str, Any]) -> str:
-    """The text of ``key`` in ``lang`` (zh or en) filled from ``params``; a missing entry is a
-    KeyError (the tests find every key a raise uses, so this never reaches a user)."""
+    """The text of ``key`` in ``lang`` (zh or en) filled from ``params``; a parameter that is
+    itself a text (``{"key": ..., "params": ...}``, e.g. a stored job error inside a refusal)
+    is rendered in the same language. A missing entry is a KeyError (the tests find every key
+    a raise uses, so this never reaches a user)."""
     zh, en = CATALOGUE[key]
-    return _Formatter(lang).vformat(zh if lang == "zh" else en, (), dict(params))
+    filled = {name: render(value["key"], lang, value["params"]) if _is_text(value) else value
+              for name, value in params.items()}
+    return _Formatter(lang).vformat(zh if lang == "zh" else en, (), filled)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.keys() == {"key", "params"}
 
 
 def placeholders(text: str) -> set[str]:

@@ -62,20 +62,12 @@ class StatusText(BaseModel):
 
     def text(self, lang: str) -> str:
         """The text in ``lang`` (zh or en)."""
-        return render(self.key, lang, _filled(self.params, lang))
+        return render(self.key, lang, self.params)
 
     def columns(self) -> dict[str, Any]:
         """The values of a job row's ``error``, ``error_key`` and ``error_params`` columns."""
         return {"error": self.text("en")[:2000], "error_key": self.key,
                 "error_params": self.params}
-
-
-def _filled(params: Mapping[str, Any], lang: str) -> dict[str, Any]:
-    """The parameters with every text inside the text (``{"key", "params"}``) rendered in
-    ``lang``."""
-    return {name: render(value["key"], lang, _filled(value["params"], lang))
-            if isinstance(value, dict) and value.keys() == {"key", "params"} else value
-            for name, value in params.items()}
 
 
 def stored(key: str | None, params: Mapping[str, Any] | None, english: str | None,
@@ -84,7 +76,7 @@ def stored(key: str | None, params: Mapping[str, Any] | None, english: str | Non
     English text marked as such (a row written before keys were stored)."""
     if key is None:
         return None if english is None else render("status.unkeyed", lang, {"text": english})
-    return render(key, lang, _filled(params or {}, lang))
+    return render(key, lang, params or {})
 
 
 def public_fields(row: Any) -> dict[str, Any]:

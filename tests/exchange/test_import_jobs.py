@@ -316,6 +316,26 @@ def test_a_failed_job_says_why_in_chinese_first(exchange: Exchange) -> None:
         job["error_key"], job["error_zh"], job["error"])
 
 
+def test_a_retry_of_a_failed_batch_is_refused_in_each_language(exchange: Exchange) -> None:
+    """A small batch whose job failed, delivered again with its key: 409 whose Chinese text
+    carries the job's error in Chinese and whose English text carries it in English (the
+    stored error is a text inside the refusal's text, not English pasted into Chinese)."""
+    _post(exchange, "warehouses", [warehouse("CK1")])
+    first = _post(exchange, "stock", _tents(3), key="small-1")
+    assert first.status_code == 200, first.text
+    job_id = first.json()["job_id"]
+    exchange.world.db.write(lambda s: s.execute(update(ImportJob).where(
+        ImportJob.id == job_id).values(records=_tents(3), done=0)))
+    with pytest.raises(Conflict):
+        run_job(exchange.world.db, job_id, today=lambda: TODAY, chunk_size=CHUNK, leased=True)
+    job = exchange.writer.get(f"/exchange/import-jobs/{job_id}").json()
+    again = _post(exchange, "stock", _tents(3), key="small-1")
+    assert again.status_code == 409, again.text
+    body = again.json()["error"]
+    assert job["error_zh"] in body["message_zh"] and job["error"] not in body["message_zh"]
+    assert job["error"] in body["message"] and body["details"] == {"job": job_id}
+
+
 def test_a_worker_that_lost_its_lease_cannot_write(exchange: Exchange) -> None:
     """Fencing: after another process took the job over, every write of the first owner's
     run is refused (LeaseLost) before it changes anything."""
