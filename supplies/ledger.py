@@ -505,8 +505,8 @@ def _record(
 ) -> MoveRow:
     """Append one ledger row (one INSERT)."""
     values = _move_row(item_id=item_id, lot_id=lot_id, quantity=quantity, source=source,
-                       destination=destination, kind=kind, ctx=ctx)
-    values["transfer_id"], values["reservation_id"] = transfer_id, reservation_id
+                       destination=destination, kind=kind, ctx=ctx, transfer_id=transfer_id,
+                       reservation_id=reservation_id)
     move = quantsql.append(session, values)
     count_move(session, kind.value)
     return move
@@ -569,8 +569,8 @@ def move_picks(
     for pick in picks:
         values = _move_row(item_id=pick.quant.item_id, lot_id=pick.lot.id,
                            quantity=pick.quantity, source=source, destination=destination,
-                           kind=kind, ctx=ctx)
-        values["transfer_id"], values["reservation_id"] = transfer_id, reservation_id
+                           kind=kind, ctx=ctx, transfer_id=transfer_id,
+                           reservation_id=reservation_id)
         moves.append(quantsql.debit_and_append(session, pick.quant, values, now,
                                                from_reserved=from_reserved))
         count_move(session, kind.value)
@@ -1092,15 +1092,17 @@ def count_many(session: Session, lines: Sequence[CountLine]) -> list[CountOutcom
 
 
 def _move_row(*, item_id: int, lot_id: int, quantity: int, source: Location,
-              destination: Location, kind: MoveKind, ctx: MoveContext) -> dict[str, Any]:
+              destination: Location, kind: MoveKind, ctx: MoveContext,
+              transfer_id: int | None = None, reservation_id: int | None = None
+              ) -> dict[str, Any]:
     """The values of one ledger row, as :func:`_record` would write it."""
     assert quantity > 0 and source.id is not None and destination.id is not None
     return {"at": utcnow(), "item_id": item_id, "lot_id": lot_id, "quantity": quantity,
             "from_location_id": source.id, "to_location_id": destination.id,
             "kind": kind.value, "state": "done", "operation": ctx.operation,
             "reference": ctx.reference, "reason": ctx.reason, "actor": ctx.actor,
-            "idempotency_key": ctx.idempotency_key, "transfer_id": None,
-            "reservation_id": None}
+            "idempotency_key": ctx.idempotency_key, "transfer_id": transfer_id,
+            "reservation_id": reservation_id}
 
 
 # ---------------------------------------------------------------------------------------------

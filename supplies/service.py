@@ -95,10 +95,16 @@ def get_lot(session: Session, item: Item, lot_number: str, *, depot: Depot,
 
 def _active_depot(session: Session, code: str, principal: Principal, *, field: str) -> Depot:
     depot = get_depot(session, code, field=field)
-    principal.require_depot(depot.code)
-    if not depot.active:
-        raise Conflict.of("depot.inactive", field=field, code=depot.code)
+    _admit(principal, depot.code, active=depot.active, field=field)
     return depot
+
+
+def _admit(principal: Principal, depot_code: str, *, active: bool, field: str) -> None:
+    """The checks every stock use case makes of a known depot, in this order: the
+    principal's depot scope (403), then an inactive depot (409 naming ``field``)."""
+    principal.require_depot(depot_code)
+    if not active:
+        raise Conflict.of("depot.inactive", field=field, code=depot_code)
 
 
 # Built once: the write path's hottest read (building it per call costs more than running it).
@@ -126,9 +132,7 @@ def _depot_and_item(session: Session, depot_code: str, item_code: str, principal
     for found in (location, destination):
         if found is not None:
             ledger.remember_location(session, found)
-    principal.require_depot(depot.code)
-    if not depot.active:
-        raise Conflict.of("depot.inactive", field=field, code=depot.code)
+    _admit(principal, depot.code, active=depot.active, field=field)
     return depot, item
 
 
@@ -143,9 +147,7 @@ def _scene(session: Session, depot_code: str, item_code: str, principal: Princip
                            towards=ledger.VIRTUAL_LOCATIONS[towards][0])
     if scene is None:
         raise NotFound.of("depot.unknown", field=field, code=depot_code)
-    principal.require_depot(scene.depot_code)
-    if not scene.depot_active:
-        raise Conflict.of("depot.inactive", field=field, code=scene.depot_code)
+    _admit(principal, scene.depot_code, active=scene.depot_active, field=field)
     if scene.item_id is None:
         raise NotFound.of("item.unknown", field="item", code=item_code)
     if scene.location is None:
