@@ -235,19 +235,12 @@ def _approve(api: Desk, incident_id: int, plan_id: int, at: datetime) -> None:
     api.db.write(stamp)
 
 
-def _stamp_departure(db: Database, shipment_id: int, at: datetime) -> None:
+def _stamp(db: Database, shipment_id: int, **times: datetime) -> None:
+    """Set a trip's ``departed_at`` / ``finished_at`` to the simulated instants given."""
     def stamp(session: Session) -> None:
         row = session.get_one(Shipment, shipment_id)
-        row.departed_at = at
-        session.add(row)
-
-    db.write(stamp)
-
-
-def _stamp_finish(db: Database, shipment_id: int, at: datetime) -> None:
-    def stamp(session: Session) -> None:
-        row = session.get_one(Shipment, shipment_id)
-        row.finished_at = at
+        for name, at in times.items():
+            setattr(row, name, at)
         session.add(row)
 
     db.write(stamp)
@@ -255,7 +248,7 @@ def _stamp_finish(db: Database, shipment_id: int, at: datetime) -> None:
 
 def _depart(api: Desk, shipment_id: int, at: datetime) -> None:
     api.post(f"/shipments/{shipment_id}/depart")
-    _stamp_departure(api.db, shipment_id, at)
+    _stamp(api.db, shipment_id, departed_at=at)
 
 
 def _confirm(api: Desk, shipment_id: int, seq: int, at: datetime) -> None:
@@ -344,7 +337,7 @@ def _execute(api: Desk, incident_id: int, clock: Clock) -> None:
             if stop.expected_min is None or stop.expected_min > timed.deadline_min:
                 api.post(f"/shipments/{trip.shipment_id}/cancel",
                          {"reason": "cut off or past the deadline"})
-                _stamp_finish(api.db, trip.shipment_id, clock.at(REPLAN_AT))
+                _stamp(api.db, trip.shipment_id, finished_at=clock.at(REPLAN_AT))
                 break
             _confirm(api, trip.shipment_id, stop.seq, clock.at(stop.expected_min))
 
