@@ -152,12 +152,14 @@ def can_serve(state: State, s: int, j: int) -> bool:
     loc = st.n_src + j
     if state.open[s]:
         return True
-    for k in st.loaders[s]:
+    for n, k in enumerate(st.loaders[s]):
         at = state.at(k)
         go = st.mins[k][at.loc][s]
         if go < UNREACHABLE and max(at.ready + go, st.ready[s]) + st.load_min[s] \
                 + st.mins[k][s][loc] <= st.deadline:
+            state.work += n + 1
             return True
+    state.work += len(st.loaders[s])
     return False
 
 
@@ -175,6 +177,7 @@ def candidate_sources(state: State, j: int, rem: dict[int, float], per_item: int
         items = st.need_items[j][n]
         count = 0
         for s in st.reach[j]:
+            state.work += 1
             if count >= per_item and s not in late:
                 continue
             stock = state.stock[s]
@@ -210,36 +213,102 @@ def _capacity_size(st: Static, k: int, kg: float, m3: float) -> float:
     return max((st.cap_kg[k] - kg) / st.kg_ref, (st.cap_m3[k] - m3) / st.m3_ref)
 
 
-def candidates(state: State, j: int, rem: dict[int, float], filling: bool = False,
-               per_item: int = 6) -> list[_Cand]:
-    """Every candidate move towards site j's outstanding needs ``rem`` from its candidate
-    sources, with cheap bounds: new trips (every allowed vehicle that has trips, one per
-    kind of the idle ones) and stops added to trips from the source with room left."""
-    st = state.st
-    loc = st.n_src + j
-    deadline = st.deadline
-    per_unit = st.fill_value[j] if filling else st.need_unit_size[j]
-    gain_max = sum(r * per_unit[n] for n, r in rem.items())
-    out: list[_Cand] = []
-    # per vehicle: where it is, when its day starts, how long it is busy, has it trips
-    days: dict[int, tuple[At, int, int, bool]] = {}
-    for s in candidate_sources(state, j, rem, per_item):
-        stock = state.stock[s]
-        units = [(n, i, e, ukg, um3) for n, i, e, ukg, um3 in st.pack_order[j]
-                 if n in rem and stock.get(i, 0) > 0]
-        if not units:
-            continue
-        if filling:
-            dens = max(st.fill_value[j][n] * e / st.item_size(i) for n, i, e, _, _ in units)
-        # no move from s brings more than the stock it holds for the outstanding needs
-        held: dict[int, float] = {}
-        for n, i, e, _, _ in units:
-            held[n] = held.get(n, 0.0) + stock[i] * e
-        gain_src = min(gain_max, sum(min(r, held.get(n, 0.0)) * per_unit[n]
-                                     for n, r in rem.items()))
-        weight = 1.0 if filling else st.source_weight[s]
+@dataclass(slots=True)
+class _Pending:
+    """The new-trip candidates from source ``s``, not generated yet: ``ub`` bounds their
+    rates (the most a vehicle allowed there can bring, over loading, the fastest drive to
+    the site and its service), so a scan best bound first only generates them when they
+    might beat what it found."""
+
+    ub: float
+    s: int
+    gain_src: float
+    weight: float
+    dens: float
+
+
+class _Scan:
+    """The candidate moves towards site j's outstanding needs ``rem`` from its candidate
+    sources, with cheap bounds: stops added to trips from the source with room left at
+    once, new trips per source when asked (``expand``: every allowed vehicle that has trips,
+    one per kind of the idle ones)."""
+
+    def __init__(self, state: State, j: int, rem: dict[int, float], filling: bool,
+                 per_item: int) -> None:
+        st = state.st
+        self.state, self.j, self.filling = state, j, filling
+        self.cands: list[_Cand] = []
+        self.pending: list[_Pending | None] = []
+        # per vehicle: where it is, when its day starts, how long it is busy, has it trips
+        self.days: dict[int, tuple[At, int, int, bool]] = {}
+        self.shift_rooms: dict[int, int | None] = {}  # per vehicle: ``_shift_room``
+        loc = st.n_src + j
+        per_unit = st.fill_value[j] if filling else st.need_unit_size[j]
+        gain_max = sum(r * per_unit[n] for n, r in rem.items())
+        for s in candidate_sources(state, j, rem, per_item):
+            stock = state.stock[s]
+            units = [(n, i, e, ukg, um3) for n, i, e, ukg, um3 in st.pack_order[j]
+                     if n in rem and stock.get(i, 0) > 0]
+            if not units:
+                continue
+            dens = max(st.fill_value[j][n] * e / st.item_size(i)
+                       for n, i, e, _, _ in units) if filling else 1.0
+            # no move from s brings more than the stock it holds for the outstanding needs
+            held: dict[int, float] = {}
+            for n, i, e, _, _ in units:
+                held[n] = held.get(n, 0.0) + stock[i] * e
+            gain_src = min(gain_max, sum(min(r, held.get(n, 0.0)) * per_unit[n]
+                                         for n, r in rem.items()))
+            weight = 1.0 if filling else st.source_weight[s]
+            out_min = st.fastest[s][loc]
+            if out_min < UNREACHABLE and st.ready[s] + st.load_min[s] + out_min <= st.deadline:
+                ub = (min(gain_src, dens * st.max_room[s]) * weight
+                      / (st.load_min[s] + out_min + st.service[j] + _EPS_MIN))
+                self.pending.append(_Pending(ub, s, gain_src, weight, dens))
+            self._added_stops(s, units, gain_src, weight, dens)
+
+    def _added_stops(self, s: int, units: list[tuple[int, int, float, float, float]],
+                     gain_src: float, weight: float, dens: float) -> None:
+        state, j = self.state, self.j
+        st = state.st
+        loc = st.n_src + j
+        state.work += len(state.open[s])
+        min_kg = min(u[3] for u in units)
+        min_m3 = min(u[4] for u in units)
+        direct = st.base_min[s][loc]
+        rooms = self.shift_rooms
+        for k, open_trips in sorted(state.open[s].items()):
+            ts = state.trips[k]
+            if k not in rooms:
+                rooms[k] = _shift_room(state, k)
+            shift_room = rooms[k]
+            for t in open_trips:
+                trip = ts[t]
+                if trip.kg + min_kg > st.cap_kg[k] * (1 + FIT_SLACK) or \
+                        trip.m3 + min_m3 > st.cap_m3[k] * (1 + FIT_SLACK):
+                    continue
+                # an extra stop only pays when the trip passes closer to j than its source
+                if j not in trip.sites and all(st.base_min[st.n_src + x][loc] > direct
+                                               for x in trip.sites):
+                    continue
+                pick = _best_position(state, k, t, j, 0.0)
+                if pick is None or (shift_room is not None and pick[0] > shift_room):
+                    continue
+                room = _capacity_size(st, k, trip.kg, trip.m3)
+                gain = min(gain_src, dens * room) if self.filling else min(gain_src, room)
+                self.cands.append(_Cand(gain * weight / (pick[0] + _EPS_MIN), k, s, t,
+                                        pick[0], st.tier[s]))
+
+    def expand(self, p: _Pending) -> list[_Cand]:
+        """The new-trip candidates ``p`` stands for."""
+        state, j, s = self.state, self.j, p.s
+        st = state.st
+        loc = st.n_src + j
+        deadline = st.deadline
+        days = self.days
+        out: list[_Cand] = []
         idle: set[tuple] = set()
-        state.work += len(st.loaders[s]) + len(state.open[s])
+        state.work += len(st.loaders[s])
         for k in st.loaders[s]:
             info = days.get(k)
             if info is None:
@@ -268,31 +337,26 @@ def candidates(state: State, j: int, rem: dict[int, float], filling: bool = Fals
                 start = max(st.ready[s] - go, at.ready)
             lower = max(0, arrive + st.service[j] - start - span)
             room = st.room0[k]
-            gain = min(gain_src, dens * room) if filling else min(gain_src, room)
-            out.append(_Cand(gain * weight / (lower + _EPS_MIN), k, s, None, lower, st.tier[s]))
-        min_kg = min(u[3] for u in units)
-        min_m3 = min(u[4] for u in units)
-        direct = st.base_min[s][loc]
-        for k, open_trips in sorted(state.open[s].items()):
-            ts = state.trips[k]
-            shift_room = _shift_room(state, k)
-            for t in open_trips:
-                trip = ts[t]
-                if trip.kg + min_kg > st.cap_kg[k] * (1 + FIT_SLACK) or \
-                        trip.m3 + min_m3 > st.cap_m3[k] * (1 + FIT_SLACK):
-                    continue
-                # an extra stop only pays when the trip passes closer to j than its source
-                if j not in trip.sites and all(st.base_min[st.n_src + x][loc] > direct
-                                               for x in trip.sites):
-                    continue
-                pick = _best_position(state, k, t, j, 0.0)
-                if pick is None or (shift_room is not None and pick[0] > shift_room):
-                    continue
-                room = _capacity_size(st, k, trip.kg, trip.m3)
-                gain = min(gain_src, dens * room) if filling else min(gain_src, room)
-                out.append(_Cand(gain * weight / (pick[0] + _EPS_MIN), k, s, t, pick[0],
-                                 st.tier[s]))
-    return out
+            gain = min(p.gain_src, p.dens * room) if self.filling else min(p.gain_src, room)
+            out.append(_Cand(gain * p.weight / (lower + _EPS_MIN), k, s, None, lower,
+                             st.tier[s]))
+        return out
+
+    def all(self) -> list[_Cand]:
+        """Every candidate (the pending new trips generated)."""
+        for n, p in enumerate(self.pending):
+            if p is not None:
+                self.cands.extend(self.expand(p))
+                self.pending[n] = None
+        return self.cands
+
+
+def candidates(state: State, j: int, rem: dict[int, float], filling: bool = False,
+               per_item: int = 6) -> list[_Cand]:
+    """Every candidate move towards site j's outstanding needs ``rem`` from its candidate
+    sources, with cheap bounds: new trips (every allowed vehicle that has trips, one per
+    kind of the idle ones) and stops added to trips from the source with room left."""
+    return _Scan(state, j, rem, filling, per_item).all()
 
 
 def evaluate(state: State, c: _Cand, j: int, rem: dict[int, float], filling: bool
@@ -369,14 +433,28 @@ def _rate(m: Move, filling: bool, weight: float = 1.0) -> tuple[float, int, int]
     return (m.gain * weight / (m.cost + _EPS_MIN), -m.cost, -m.k)
 
 
-def _best_first(cands: list[_Cand], skip: set[int]) -> Iterable[tuple[int, _Cand]]:
-    """The candidates best bound first (ties: vehicle, trip, then list order), lazily: the
-    scan usually stops after a few, so a heap beats sorting them all."""
+def _best_first(scan: _Scan, skip: set[int]) -> Iterable[tuple[int, _Cand]]:
+    """The scan's candidates best bound first (ties: vehicle, trip, then list order), lazily:
+    the scan usually stops after a few, so a heap beats sorting them all, and a source's new
+    trips are generated only when their bound comes up (before candidates of an equal
+    bound)."""
+    cands = scan.cands
     heap = [(-c.ub, c.k, -1 if c.t is None else c.t, n) for n, c in enumerate(cands)
             if n not in skip]
+    heap += [(-p.ub, -1, -1, -1 - n) for n, p in enumerate(scan.pending) if p is not None]
     heapq.heapify(heap)
     while heap:
         n = heapq.heappop(heap)[3]
+        if n < 0:
+            p = scan.pending[-1 - n]
+            scan.pending[-1 - n] = None
+            first = len(cands)
+            assert p is not None
+            cands.extend(scan.expand(p))
+            for x in range(first, len(cands)):
+                c = cands[x]
+                heapq.heappush(heap, (-c.ub, c.k, -1 if c.t is None else c.t, x))
+            continue
         yield n, cands[n]
 
 
@@ -391,15 +469,17 @@ def best_move(state: State, j: int, rem: dict[int, float], filling: bool = False
     the outstanding needs) and the scan stops when no bound can beat the
     best move found, so only a few are packed and timed."""
     st = state.st
-    cands = candidates(state, j, rem, filling, per_item)
+    scan = _Scan(state, j, rem, filling, per_item)
+    cands = scan.cands
     if tier_first:
+        cands = scan.all()
         cands.sort(key=lambda c: (c.tier, -c.ub, c.k, -1 if c.t is None else c.t))
     failed: set[int] = set()
     while True:
         best: Move | None = None
         best_at = -1
         key: tuple[float, ...] | None = None
-        for n, c in (enumerate(cands) if tier_first else _best_first(cands, failed)):
+        for n, c in (enumerate(cands) if tier_first else _best_first(scan, failed)):
             if n in failed:
                 continue
             if key is not None:
@@ -481,41 +561,70 @@ def site_key(state: State, j: int, cost: int) -> float:
 
 def construct(state: State, sites: Iterable[int], *, noise: Callable[[int], float] | None = None,
               rank: Callable[[int], int] | None = None,
-              stop: Callable[[], bool] | None = None, per_item: int = 6) -> list[int]:
+              stop: Callable[[], bool] | None = None, per_item: int = 6,
+              follow: int = 0) -> list[int]:
     """Complete as many of ``sites`` as possible, most people per vehicle-minute first.
 
     Lazy greedy: sites start with an estimated key (``estimate``); the best is costed on
     the current plan when it comes up and committed if it is still at least as good as the
     next one's key, else it waits with its new key. ``noise(j)`` multiplies a site's key
     (the search's randomised recreate); ``rank(j)`` puts sites in classes taken in order
-    (lower first: the selection model's choice). Returns the sites completed, in order.
+    (lower first: the selection model's choice). ``follow``: once a site is completed, its
+    ``follow`` nearest waiting sites are keyed again as an extra stop on the way
+    (``stop_estimate``), so a trip with room is offered to its neighbours while it still
+    can take them instead of when their fresh-trip estimate comes up. Returns the sites
+    completed, in order.
     """
     st = state.st
     heap: list[tuple[int, float, int]] = []
+    latest: dict[int, float] = {}
     for j in sites:
         if state.is_covered(j) or st.people[j] == 0 or not st.reach[j]:
             continue
         key = site_key(state, j, estimate(state, j)) * (noise(j) if noise else 1.0)
         heap.append((rank(j) if rank else 0, -key, j))
+        latest[j] = -key
     heapq.heapify(heap)
+    near = st.neighbours(follow) if follow else None
     done: list[int] = []
     while heap:
         if stop is not None and stop():
             break
-        r, _, j = heapq.heappop(heap)
-        if state.is_covered(j):
-            continue
+        r, neg, j = heapq.heappop(heap)
+        if state.is_covered(j) or latest.get(j) != neg:
+            continue  # done, given up, or keyed again since
         mark = state.mark()
         cost = complete(state, j, per_item=per_item)
         if cost is None:
+            latest.pop(j, None)
             continue  # resources only shrink while constructing: it will not fit later
         key = site_key(state, j, cost) * (noise(j) if noise else 1.0)
         if heap and (r, -key) > (heap[0][0], heap[0][1] * (1 - _KEY_TOL)):
             state.rollback(mark)
             heapq.heappush(heap, (r, -key, j))
+            latest[j] = -key
             continue
         done.append(j)
+        latest.pop(j, None)
+        if near is not None:
+            for x in near[j]:
+                if x in latest and not state.is_covered(x):
+                    key = site_key(state, x, stop_estimate(state, j, x)) * (
+                        noise(x) if noise else 1.0)
+                    if -key < latest[x]:
+                        rx = rank(x) if rank else 0
+                        heapq.heappush(heap, (rx, -key, x))
+                        latest[x] = -key
     return done
+
+
+def stop_estimate(state: State, j: int, x: int) -> int:
+    """A quick guess of the vehicle-minutes completing site x takes as extra stops on the
+    trips that just served its neighbour j: the way there and back, and a stop per
+    truckload."""
+    st = state.st
+    hop = st.base_min[st.loc(j)][st.loc(x)]
+    return round(2 * hop + math.ceil(max(1.0, st.size[x])) * st.service[x])
 
 
 def fill(state: State, sites: Iterable[int], stop: Callable[[], bool] | None = None,

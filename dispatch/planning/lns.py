@@ -35,6 +35,7 @@ class SearchParams:
     vehicle_ruin: float = 0.2  # share of moves that ruin every site of one vehicle
     threshold: float = 0.02  # start of the accepted worsening in vehicle-minutes (share)
     per_item: int = 6  # sources considered per need of a site
+    follow: int = 0  # neighbours keyed again after a site is completed (``construct``)
 
 
 @dataclass
@@ -49,15 +50,8 @@ class SearchStats:
 
 def neighbours(state: State, limit: int) -> list[list[int]]:
     """For each site, the other sites with people by travel time (nearest first), at most
-    ``limit``."""
-    st = state.st
-    out = []
-    sites = [j for j in range(st.n_sites) if st.people[j] > 0 and st.need_qty[j]]
-    for j in range(st.n_sites):
-        row = st.base_min[st.loc(j)]
-        near = sorted((row[st.loc(x)], x) for x in sites if x != j)
-        out.append([x for _, x in near[:limit]])
-    return out
+    ``limit`` (``Static.neighbours``)."""
+    return state.st.neighbours(limit)
 
 
 def search(state: State, params: SearchParams, seed: int,
@@ -100,7 +94,8 @@ def search(state: State, params: SearchParams, seed: int,
             removed + [x for x in [seed_site, *near[seed_site][:params.around]]
                        if not state.is_covered(x)]))
         factors = {j: math.exp(rng.gauss(0.0, params.noise)) for j in pool}
-        construct(state, pool, noise=factors.__getitem__, rank=rank, per_item=params.per_item)
+        construct(state, pool, noise=factors.__getitem__, rank=rank, per_item=params.per_item,
+                  follow=params.follow)
         after = (state.covered_people, state.busy_minutes())
         slack = params.threshold * (1.0 - it / params.moves) * before[1]
         if after[0] > before[0] or (after[0] == before[0] and after[1] <= before[1] + slack):

@@ -57,7 +57,7 @@ class EngineError(RuntimeError):
 
 # work units (``State.work``) the search does per CPU second, measured on the tune half of
 # the scenario families on this project's 2-core machine (docs/planning.md, "Work budget")
-WORK_PER_S = 1.2e6
+WORK_PER_S = 1.5e6
 
 
 class SolveParams(BaseModel):
@@ -66,11 +66,13 @@ class SolveParams(BaseModel):
     ``time_limit_s``: the wall-clock cap (None: the scenario's ``policy.time_limit_s``); the
     work budget, not the clock, decides the plan, so the cap only matters on a machine far
     too slow or busy for the budget, and then the status says ``time_capped``.
-    ``moves``: search moves (None: ``300 + 3 x sites``, at most 2,500); ``work``: work units
+    ``moves``: search moves (None: ``500 + 10 x sites``, at most 10,000); ``work``: work units
     the search may spend (``State.work``, vehicle-source pairs scanned; None: ``work_per_s x
     work_share x`` the time limit, see ``search_work``): the work budget is both, whichever
     ends first. ``offer_late``: sources that open late are candidates for every site, beside
     the ``per_item`` nearest (``construct.candidate_sources``).
+    ``follow``: once a site is completed, its ``follow`` nearest waiting sites are keyed
+    again as extra stops on the way (``construct.construct``).
     ``trial_share``: the share of the moves each of the two constructions gets before the
     better one takes the rest. ``guide``: ``auto`` builds both (with and without the
     selection LP's sites first), ``selection`` or ``none`` only one. ``per_item``: sources
@@ -101,6 +103,7 @@ class SolveParams(BaseModel):
     bound_nodes: Annotated[int, Field(ge=0)] = 0
     late_weight: Annotated[float, Field(ge=0, le=10)] = 0.0
     offer_late: bool = True
+    follow: Annotated[int, Field(ge=0, le=100)] = 8
     work: Annotated[int, Field(ge=0)] | None = None
     work_per_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = WORK_PER_S
     work_share: Annotated[float, Field(gt=0, le=1)] = 0.6
@@ -108,7 +111,7 @@ class SolveParams(BaseModel):
 
     def search_moves(self, sites: int) -> int:
         """The search's moves for a scenario with this many sites."""
-        return self.moves if self.moves is not None else min(2500, 300 + 3 * sites)
+        return self.moves if self.moves is not None else min(10_000, 500 + 10 * sites)
 
     def search_work(self, limit_s: float) -> int:
         """The work units the search may spend (``State.work``) under a time limit of
@@ -260,7 +263,7 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
         if starts and out_of_time():
             break  # the first construction always completes: it is the plan
         state = State.empty(st)
-        construct(state, sites, rank=rank, per_item=params.per_item)
+        construct(state, sites, rank=rank, per_item=params.per_item, follow=params.follow)
         starts[name] = state
         if k == 0:
             # what the machine gives this solve, measured: the repair passes, building the
@@ -278,7 +281,7 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
     ranks = {name: ranks[name] for name in starts}
     shape = {"ruin_max": params.ruin_max, "around": params.around, "noise": params.noise,
              "vehicle_ruin": params.vehicle_ruin, "threshold": params.threshold,
-             "per_item": params.per_item}
+             "per_item": params.per_item, "follow": params.follow}
     done = 0
 
     def phase(moves: int, state: State, rank: Callable[[int], int] | None, seed: int) -> None:

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from dispatch.planning.needs import NEED_SLACK, ceil_slack, scenario_needs
 from dispatch.planning.network import UNREACHABLE, TravelNetwork, earliest_arrival
 from dispatch.planning.plan import Route, schedule_route
@@ -137,6 +139,9 @@ class Static:
         mats = {f: net.minutes(f).tolist() for f in factors}
         self.mins: list[list[list[int]]] = [mats[v.speed_factor] for v in units]
         self.base_min: list[list[int]] = mats[1.0]
+        # the fastest vehicle's minutes (a bound on any vehicle's drive)
+        self.fastest: list[list[int]] = np.minimum.reduce(
+            [net.minutes(f) for f in factors]).tolist()
         self.km: list[list[float]] = net.km.tolist()
         # vehicles alike for a first trip (base, capacities, speed, availability)
         self.kind = [(self.base[k], v.capacity_kg, v.capacity_m3, v.speed_factor,
@@ -163,6 +168,7 @@ class Static:
         self.offer_late = False
         self.late = frozenset(s for s in range(self.n_src) if self.ready[s] > 0)
         self.min_kg = min(self.kg)
+        self._near: dict[int, list[list[int]]] = {}
         # an empty vehicle's room in reference truckloads (set below, with the references)
         self.room0: list[float] = []
         self.min_m3 = min(self.m3)
@@ -172,6 +178,8 @@ class Static:
         self.m3_ref = caps_m3[len(caps_m3) // 2]
         self.room0 = [max(kg / self.kg_ref, m3 / self.m3_ref)
                       for kg, m3 in zip(self.cap_kg, self.cap_m3, strict=True)]
+        # per source, the most room of a vehicle that may load there
+        self.max_room = [max((self.room0[k] for k in ks), default=0.0) for ks in self.loaders]
         # what completing each site moves, in reference truckloads (lightest items per need)
         self.size = [self._need_size(j) for j in range(self.n_sites)]
         # one unit of a need in reference truckloads of its lightest item (what completing
@@ -210,6 +218,20 @@ class Static:
             kg += units * self.kg[i]
             m3 += units * self.m3[i]
         return max(kg / self.kg_ref, m3 / self.m3_ref)
+
+    def neighbours(self, limit: int) -> list[list[int]]:
+        """For each site, the other sites with people and needs by travel time (nearest
+        first), at most ``limit`` (computed once per limit)."""
+        got = self._near.get(limit)
+        if got is None:
+            sites = [j for j in range(self.n_sites) if self.people[j] > 0 and self.need_qty[j]]
+            got = []
+            for j in range(self.n_sites):
+                row = self.base_min[self.loc(j)]
+                near = sorted((row[self.loc(x)], x) for x in sites if x != j)
+                got.append([x for _, x in near[:limit]])
+            self._near[limit] = got
+        return got
 
     def loc(self, j: int) -> int:
         """Network location of site j."""

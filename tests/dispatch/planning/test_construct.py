@@ -1,0 +1,112 @@
+"""The construction's move scan (``construct.best_move``) and its site order
+(``construct.construct``): what they find, checked against an exhaustive scan and the plan
+checker, not against exact routes."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import pytest
+from planning_scenarios import FLAT, ITEMS, build, site, source, truck
+
+from dispatch.families import generate_family
+from dispatch.planning.bounds import trip_time_bound
+from dispatch.planning.construct import (
+    _rate,
+    best_move,
+    candidates,
+    construct,
+    evaluate,
+    made_day,
+)
+from dispatch.planning.network import build_network
+from dispatch.planning.plan import build_plan, check
+from dispatch.planning.problem import Scenario
+from dispatch.planning.state import State, Static
+
+
+def family_state(family: str, sites: int, seed: int) -> tuple[Scenario, Static]:
+    """A generated family day (synthetic head counts) in the engine's form."""
+    sc = Scenario.model_validate(generate_family(family, sites, seed)[0])  # type: ignore[arg-type]
+    st = Static(sc, build_network(sc))
+    st.offer_late = True
+    return sc, st
+
+
+def exhaustive_best(state: State, j: int, filling: bool) -> tuple[float, int, int] | None:
+    """The best key (rate, -cost, -vehicle) over every candidate move that works when made:
+    every candidate packed, timed and its day rebuilt, no bound used."""
+    rem = state.outstanding(j)
+    best = None
+    for c in candidates(state, j, rem, filling, per_item=10):
+        m = evaluate(state, c, j, rem, filling)
+        if m is None or made_day(state, m) is None:
+            continue
+        w = 1.0 if filling else state.st.source_weight[c.s]
+        key = _rate(m, filling, w)
+        if best is None or key > best:
+            best = key
+    return best
+
+
+@pytest.mark.parametrize(("family", "sites", "seed"),
+                         [("typhoon", 30, 11), ("fleet-bound", 40, 12)])
+def test_the_lazy_scan_finds_the_move_an_exhaustive_scan_finds(family, sites, seed):
+    """``best_move`` generates a source's new-trip candidates only when their bound comes up
+    and stops when no bound can beat the best move found; on half-built plans of generated
+    days (loading anywhere, late reserves, several speeds) the move it returns has the best
+    key an exhaustive scan of every candidate finds, completing and filling."""
+    sc, st = family_state(family, sites, seed)
+    rng = random.Random(seed)
+    state = State.empty(st)
+    order = list(range(st.n_sites))
+    rng.shuffle(order)
+    construct(state, order[: len(order) // 2], per_item=10)
+    compared = 0
+    for j in order[len(order) // 2:]:
+        if state.is_covered(j) or not st.people[j] or not st.reach[j]:
+            continue
+        for filling in (False, True):
+            found = best_move(state, j, state.outstanding(j), filling, per_item=10)
+            want = exhaustive_best(state, j, filling)
+            if want is None:
+                assert found is None
+                continue
+            assert found is not None
+            w = 1.0 if filling else st.source_weight[found[0].source]
+            assert _rate(found[0], filling, w) == pytest.approx(want, rel=1e-12)
+            compared += 1
+    assert compared >= 10
+    plan = build_plan(sc, state.routes(), network=st.net)
+    assert check(plan, sc, st.net).ok
+
+
+def four_on_a_line() -> Scenario:
+    """One 20-kg truck at depot D (km 0, loading 10 min), deadline 120: S3 (km 14, 53 people,
+    5 water), S0 (km 22, 21 people, 10), S1 (km 26, 28, 5), S2 (km 32, 20, 5); 25 water in
+    all, more than one truckload (found by a seeded search over random lines)."""
+    return build({"name": "four-on-a-line", "onset": "2025-08-01T06:00:00+08:00",
+                  "deadline_min": 120, "items": copy.deepcopy(ITEMS),
+                  "sites": [site(x, km, people, demand={"water": water}, service_min=5)
+                            for x, km, people, water in (("S0", 22, 21, 10), ("S1", 26, 28, 5),
+                                                          ("S2", 32, 20, 5), ("S3", 14, 53, 5))],
+                  "sources": [source("D", 0, {"water": 200}, load_min=10)],
+                  "vehicles": [truck("t", "D", 20)], "network": dict(FLAT)})
+
+
+def test_following_neighbours_fills_the_trip_that_passes_them():
+    """``follow`` keys a completed site's nearest waiting sites again as extra stops on its
+    trips: on four sites along one road, the construction alone (no search) covers all 122
+    people, the trip-time bound, and the plan passes the checker; without it a site's stale
+    fresh-trip key lets the truck's room go to others first and 101 are covered."""
+    sc = four_on_a_line()
+    st = Static(sc, build_network(sc))
+    plain = State.empty(st)
+    construct(plain, range(st.n_sites), per_item=10)
+    followed = State.empty(st)
+    construct(followed, range(st.n_sites), per_item=10, follow=8)
+    assert plain.covered_people == 101
+    assert followed.covered_people == 122 == trip_time_bound(sc, mip_nodes=50).people_bound
+    plan = build_plan(sc, followed.routes(), network=st.net)
+    assert check(plan, sc, st.net).ok
