@@ -23,12 +23,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import procrastinate
-from sqlalchemy import and_, event, or_, select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from dispatch.flows import PlanExecutor, PlanQueue, TryLater
 from dispatch.models import FINISHED, DispatchPlan, JobStatus, PlanLane
-from relief.platform import background, jobqueue
+from relief.platform import background, jobqueue, leases
 from relief.platform.db import Database
 from relief.platform.dbtypes import utcnow
 from relief.platform.settings import Settings
@@ -192,10 +192,8 @@ class LocalPlans:
         """Hand out every job that is queued or whose lease lapsed; how many were new."""
         now = utcnow()
         with self.db.read_session() as session:
-            rows = session.execute(select(DispatchPlan.id, DispatchPlan.lane).where(or_(
-                DispatchPlan.status == JobStatus.queued,
-                and_(DispatchPlan.status == JobStatus.running,
-                     DispatchPlan.lease_until < now))).order_by(DispatchPlan.id)).all()
+            rows = session.execute(select(DispatchPlan.id, DispatchPlan.lane).where(
+                leases.stalled(DispatchPlan, now)).order_by(DispatchPlan.id)).all()
         before = len(self._in_flight)
         for plan_id, lane in rows:
             self.submit(plan_id, lane)

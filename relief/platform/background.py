@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import procrastinate
-from sqlalchemy import and_, event, or_, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from relief.platform import jobqueue, leases
@@ -136,11 +136,8 @@ class BackgroundJobs:
         with self.db.read_session() as session:
             for task, kind in self.kinds.items():
                 m = kind.model
-                found += [(task, row_id) for row_id in session.execute(select(m.id).where(or_(
-                    m.status == leases.QUEUED,
-                    and_(m.status == leases.RUNNING,
-                         or_(m.lease_until.is_(None), m.lease_until < now))))
-                    .order_by(m.id)).scalars()]
+                found += [(task, row_id) for row_id in session.execute(
+                    select(m.id).where(leases.stalled(m, now)).order_by(m.id)).scalars()]
         for task, row_id in found:
             self.submit(task, row_id)
         return len(found)

@@ -44,6 +44,14 @@ QUEUED, RUNNING = "queued", "running"
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
 
+def stalled(model: Any, now: Any) -> Any:
+    """The SQL condition a sweep hands a job out on: queued, or running with its lease
+    lapsed (or never set)."""
+    return or_(model.status == QUEUED,
+               and_(model.status == RUNNING,
+                    or_(model.lease_until.is_(None), model.lease_until < now)))
+
+
 class LeaseLost(Exception):
     """This process no longer holds the job (another owner took it over)."""
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from dispatch.flows import (
     PlanExecutor,
@@ -169,6 +169,30 @@ def test_local_queue_hands_a_job_over_only_when_it_commits(stocked: World,
         assert _job(db, orphan).status == JobStatus.queued
         assert local.sweep() == 1
         _wait(lambda: _job(db, orphan).status == JobStatus.succeeded)
+    finally:
+        local.stop()
+
+
+def test_the_sweep_takes_over_a_running_job_whose_lease_lapsed_or_was_never_set(
+        stocked: World, settings: Settings) -> None:
+    """A planning job left ``running`` by a process that died (its lease in the past) or
+    that never set its lease is handed out again by the sweep (the platform's one sweep
+    condition, ``leases.stalled``) and finishes; one whose lease is still live is not."""
+    db = stocked.db
+    incident = _incident(stocked.dispatcher)
+    executor = PlanExecutor(db, settings, owner="local", planner=inline_planner)
+    local = LocalPlans(db, executor, settings)
+    try:
+        lapsed, unset, live = (_request(db, settings, incident, RunInCaller()) for _ in range(3))
+        past, future = utcnow() - timedelta(minutes=5), utcnow() + timedelta(minutes=5)
+        for plan_id, until in ((lapsed, past), (unset, None), (live, future)):
+            db.write(lambda s, plan_id=plan_id, until=until: s.execute(
+                update(DispatchPlan).where(DispatchPlan.id == plan_id).values(
+                    status=JobStatus.running, lease_owner="dead", lease_until=until)))
+        assert local.sweep() == 2
+        _wait(lambda: _job(db, lapsed).status == JobStatus.succeeded
+              and _job(db, unset).status == JobStatus.succeeded)
+        assert _job(db, live).status == JobStatus.running
     finally:
         local.stop()
 
