@@ -6,7 +6,7 @@ then complete again, with randomised priorities, the removed sites and the uncov
 around the seed (``construct.construct``). The move is kept when it covers more people, or as
 many with fewer vehicle-minutes (or, early in the search, a few more: a threshold that falls
 to zero), otherwise rolled back. The number of moves and the work units they may spend
-(``State.work``: vehicle-source pairs scanned for candidate moves, which is what a move's
+(``State.work``: sources, vehicles and trips scanned for candidate moves, which is what a move's
 time grows with) are the work budget: the same scenario and seed always make the same
 moves, however busy the machine.
 """

@@ -67,7 +67,7 @@ class SolveParams(BaseModel):
     work budget, not the clock, decides the plan, so the cap only matters on a machine far
     too slow or busy for the budget, and then the status says ``time_capped``.
     ``moves``: search moves (None: ``500 + 10 x sites``, at most 10,000); ``work``: work units
-    the search may spend (``State.work``, vehicle-source pairs scanned; None: ``work_per_s x
+    the search may spend (``State.work``, sources, vehicles and trips scanned; None: ``work_per_s x
     work_share x`` the time limit, see ``search_work``): the work budget is both, whichever
     ends first. ``offer_late``: sources that open late are candidates for every site, beside
     the ``per_item`` nearest (``construct.candidate_sources``).
@@ -228,8 +228,7 @@ def _unsupported(scenario: Scenario, params: SolveParams, features: list[str], t
 def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report: Progress,
             cap_at: float) -> tuple[State, bool]:
     """Construct, search, fill; returns the working plan and whether the cap cut it short."""
-    st = Static(scenario, net)
-    st.offer_late = params.offer_late
+    st = Static(scenario, net, offer_late=params.offer_late)
     if params.late_weight:
         st.source_weight = [1.0 + params.late_weight if r > 0 else 1.0 for r in st.ready]
     n = st.n_sites

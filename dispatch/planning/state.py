@@ -79,7 +79,10 @@ class WTrip:
 class Static:
     """Scenario data in the engine's integer form, computed once per solve."""
 
-    def __init__(self, scenario: Scenario, net: TravelNetwork) -> None:
+    def __init__(self, scenario: Scenario, net: TravelNetwork, *, offer_late: bool = False
+                 ) -> None:
+        """``offer_late``: sources that open late are candidates for every site, beside the
+        nearest (``construct.candidate_sources``; ``SolveParams.offer_late``)."""
         self.scenario = scenario
         self.net = net
         sc = scenario
@@ -164,8 +167,8 @@ class Static:
         # are; the engine raises it for late-ready sources, ``SolveParams.late_weight``)
         self.source_weight: list[float] = [1.0] * self.n_src
         # offer sources that open late (``ready_min`` > 0) to every site beside the nearest
-        # ``per_item`` (``construct.candidate_sources``; set by the engine)
-        self.offer_late = False
+        # ``per_item`` (``construct.candidate_sources``)
+        self.offer_late = offer_late
         self.late = frozenset(s for s in range(self.n_src) if self.ready[s] > 0)
         self.min_kg = min(self.kg)
         self._near: dict[int, list[list[int]]] = {}

@@ -29,8 +29,7 @@ from dispatch.planning.state import State, Static
 def family_state(family: str, sites: int, seed: int) -> tuple[Scenario, Static]:
     """A generated family day (synthetic head counts) in the engine's form."""
     sc = Scenario.model_validate(generate_family(family, sites, seed)[0])  # type: ignore[arg-type]
-    st = Static(sc, build_network(sc))
-    st.offer_late = True
+    st = Static(sc, build_network(sc), offer_late=True)
     return sc, st
 
 
