@@ -48,12 +48,6 @@ class SearchStats:
     stopped_early: bool = False
 
 
-def neighbours(state: State, limit: int) -> list[list[int]]:
-    """For each site, the other sites with people by travel time (nearest first), at most
-    ``limit`` (``Static.neighbours``)."""
-    return state.st.neighbours(limit)
-
-
 def search(state: State, params: SearchParams, seed: int,
            stop: Callable[[], bool], progress: Callable[[float], None] | None = None,
            rank: Callable[[int], int] | None = None) -> SearchStats:
@@ -69,7 +63,7 @@ def search(state: State, params: SearchParams, seed: int,
                   and st.reach[j]]
     if not candidates or params.moves <= 0:
         return stats
-    near = neighbours(state, max(params.ruin_max, params.around) * 2)
+    near = st.neighbours(max(params.ruin_max, params.around) * 2)
     state.forget()
     best = (state.covered_people, -state.busy_minutes())
     best_snap = state.snapshot()
