@@ -77,7 +77,9 @@ class SolveParams(BaseModel):
     better one takes the rest. ``guide``: ``auto`` builds both (with and without the
     selection LP's sites first), ``selection`` or ``none`` only one. ``per_item``: sources
     considered per item of a site (the nearest that still hold it). ``ruin_max``,
-    ``around``, ``noise``, ``vehicle_ruin``, ``threshold``: the search's shape (``lns``).
+    ``around``, ``noise``, ``vehicle_ruin``, ``threshold``: the search's shape (``lns``);
+    ``late_ruin``: the share of its moves that free a vehicle for a reserve that opens late
+    (``lns._ruin_late``).
     ``bound_solver`` and ``bound_time_s``: the flow bound's solver (``lp``, deterministic, by
     default; ``scip`` within the time, whose proven bound then depends on the clock);
     ``bound_nodes``: the trip-time bound's MIP node limit (deterministic; 0, the default: its
@@ -97,6 +99,7 @@ class SolveParams(BaseModel):
     around: Annotated[int, Field(ge=0, le=200)] = 16
     noise: Annotated[float, Field(ge=0, le=3)] = 0.3
     vehicle_ruin: Annotated[float, Field(ge=0, le=1)] = 0.2
+    late_ruin: Annotated[float, Field(ge=0, le=1)] = 0.3
     threshold: Annotated[float, Field(ge=0, le=1)] = 0.02
     bound_solver: BoundSolver = "lp"
     bound_time_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0
@@ -279,7 +282,8 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
     trial = round(total * params.trial_share) if len(starts) > 1 else 0
     ranks = {name: ranks[name] for name in starts}
     shape = {"ruin_max": params.ruin_max, "around": params.around, "noise": params.noise,
-             "vehicle_ruin": params.vehicle_ruin, "threshold": params.threshold,
+             "vehicle_ruin": params.vehicle_ruin, "late_ruin": params.late_ruin,
+             "threshold": params.threshold,
              "per_item": params.per_item, "follow": params.follow}
     done = 0
 
