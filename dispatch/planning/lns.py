@@ -88,9 +88,6 @@ def search(state: State, params: SearchParams, seed: int,
         if late is not None:
             removed, targets = late
             pool = list(dict.fromkeys(targets + removed))
-            factors = {j: math.exp(rng.gauss(0.0, params.noise)) for j in pool}
-            recreate_late(state, targets, removed, noise=factors.__getitem__,
-                          rank=rank, per_item=params.per_item, follow=params.follow)
         else:
             seed_site = candidates[rng.randrange(len(candidates))]
             removed = _ruin_sites(state, seed_site, near, rng, params)
@@ -99,7 +96,11 @@ def search(state: State, params: SearchParams, seed: int,
             pool = list(dict.fromkeys(
                 removed + [x for x in [seed_site, *near[seed_site][:params.around]]
                            if not state.is_covered(x)]))
-            factors = {j: math.exp(rng.gauss(0.0, params.noise)) for j in pool}
+        factors = {j: math.exp(rng.gauss(0.0, params.noise)) for j in pool}
+        if late is not None:
+            recreate_late(state, targets, removed, noise=factors.__getitem__, rank=rank,
+                          per_item=params.per_item, follow=params.follow)
+        else:
             construct(state, pool, noise=factors.__getitem__, rank=rank,
                       per_item=params.per_item, follow=params.follow)
         after = (state.covered_people, state.busy_minutes())
