@@ -113,6 +113,7 @@ def _best_position(state: State, k: int, t: int, j: int, kg: float
         last = later if later >= 0 else (trip.arrivals[-1] if n + 1 < len(trip.sites) else -1)
         return (delta, n, True) if last + delta <= deadline else None
     n = len(trip.sites)
+    state.work += n + 1
     closing = trips[t + 1].source if t + 1 < len(trips) else st.base[k]
     unload = st.unload_min(j, kg)
     pick: tuple[int, int, bool] | None = None
@@ -176,7 +177,7 @@ def candidate_sources(state: State, j: int, rem: dict[int, float], per_item: int
     for n in rem:
         items = st.need_items[j][n]
         count = 0
-        for s in st.reach[j]:
+        for s in st.holders[j][n]:
             state.work += 1
             if count >= per_item and s not in late:
                 continue
@@ -367,6 +368,7 @@ def evaluate(state: State, c: _Cand, j: int, rem: dict[int, float], filling: boo
     k, s = c.k, c.s
     stock = state.stock[s]
     ts = state.trips[k]
+    state.work += 2 + len(ts)
     if c.t is None:
         load, kg, m3 = _pack(st, j, k, 0.0, 0.0, rem, stock, filling)
         if not load:
@@ -455,6 +457,7 @@ def _best_first(scan: _Scan, skip: set[int]) -> Iterable[tuple[int, _Cand]]:
                 c = cands[x]
                 heapq.heappush(heap, (-c.ub, c.k, -1 if c.t is None else c.t, x))
             continue
+        scan.state.work += 1
         yield n, cands[n]
 
 
@@ -591,6 +594,7 @@ def construct(state: State, sites: Iterable[int], *, noise: Callable[[int], floa
         if stop is not None and stop():
             break
         r, neg, j = heapq.heappop(heap)
+        state.work += 1
         if state.is_covered(j) or latest.get(j) != neg:
             continue  # done, given up, or keyed again since
         mark = state.mark()

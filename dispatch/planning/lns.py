@@ -49,6 +49,8 @@ class SearchStats:
     moves: int = 0
     improved: int = 0
     accepted: int = 0
+    late: int = 0  # moves that were late-reserve ruins (``_ruin_late``)
+    late_accepted: int = 0
     stopped_early: bool = False
 
 
@@ -105,8 +107,10 @@ def search(state: State, params: SearchParams, seed: int,
                       per_item=params.per_item, follow=params.follow)
         after = (state.covered_people, state.busy_minutes())
         slack = params.threshold * (1.0 - it / params.moves) * before[1]
+        stats.late += late is not None
         if after[0] > before[0] or (after[0] == before[0] and after[1] <= before[1] + slack):
             stats.accepted += 1
+            stats.late_accepted += late is not None
             state.forget()
             if (after[0], -after[1]) > best:
                 best = (after[0], -after[1])
@@ -168,6 +172,22 @@ def _ruin_late(state: State, near: list[list[int]], rng: random.Random,
     seed = sites[rng.randrange(len(sites))]
     wanted = set(sites)
     targets = [seed, *[x for x in near[seed] if x in wanted][:params.around // 2]]
+    cut = _cut_for(state, s, seed, rng)
+    if cut is None:
+        return None
+    k, keep = cut
+    removed = list(dict.fromkeys(j for t in state.trips[k][keep:] for j in t.sites))
+    if removed:
+        state.remove_sites(frozenset(removed))
+    return removed, targets
+
+
+def _cut_for(state: State, s: int, seed: int, rng: random.Random) -> tuple[int, int] | None:
+    """The vehicle allowed to load at source s to be there by a random time between its
+    opening and the latest that still reaches site ``seed`` by the deadline: the one whose
+    day loses the fewest covered people (each counted once) when cut back to the trips after
+    which it can. Returns (vehicle, trips kept), None when no vehicle can."""
+    st = state.st
     loc = st.loc(seed)
     latest = st.deadline - st.service[seed] - st.load_min[s] - st.fastest[s][loc]
     by = st.ready[s] + round(rng.random() * max(0, latest - st.ready[s]))
@@ -182,19 +202,13 @@ def _ruin_late(state: State, near: list[list[int]], rng: random.Random,
             if t.after.ready + m[t.after.loc][s] > by:
                 break
             keep = n + 1
-        lost = sum(st.people[j] for t in trips[keep:] for j in set(t.sites)
+        lost = sum(st.people[j] for j in {j for t in trips[keep:] for j in t.sites}
                    if state.is_covered(j))
         state.work += len(trips) + 1
         key = (lost, rng.random(), k, keep)
         if best is None or key < best:
             best = key
-    if best is None:
-        return None
-    _, _, k, keep = best
-    removed = list(dict.fromkeys(j for t in state.trips[k][keep:] for j in t.sites))
-    if removed:
-        state.remove_sites(frozenset(removed))
-    return removed, targets
+    return None if best is None else (best[2], best[3])
 
 
 def _lacks(state: State, j: int, stock: dict[int, int]) -> bool:

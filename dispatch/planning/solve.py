@@ -57,7 +57,7 @@ class EngineError(RuntimeError):
 
 # work units (``State.work``) the search does per CPU second, measured on the tune half of
 # the scenario families on this project's 2-core machine (docs/planning.md, "Work budget")
-WORK_PER_S = 1.5e6
+WORK_PER_S = 0.7e6
 
 
 class SolveParams(BaseModel):
@@ -297,8 +297,9 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
         share = round(work * moves / max(1, total))
         stats = search(state, SearchParams(moves=moves, work=share, **shape), seed, out_of_time,
                        sub, rank=rank)
-        log.info("search phase: %d of %d moves, %d work units", stats.moves, moves,
-                 state.work)
+        log.info("search phase: %d of %d moves (%d accepted; late-reserve ruins %d, %d "
+                 "accepted), %d work units", stats.moves, moves, stats.accepted, stats.late,
+                 stats.late_accepted, state.work)
         done += moves
 
     report("routing", 0.0)

@@ -163,6 +163,11 @@ class Static:
             cand = [s for s in range(self.n_src) if first[s, j] <= self.deadline]
             cand.sort(key=lambda s, loc=loc: (self.base_min[s][loc], self.tier[s], s))
             self.reach.append(cand)
+        # holders[j][n]: the sources in reach[j] (same order) that hold an item of need n
+        # at the start; stock only ever returns to what it was, so no other source can
+        self.holders: list[dict[int, list[int]]] = [
+            {n: [s for s in self.reach[j] if any(self.stock0[s].get(i, 0) > 0 for i, _ in items)]
+             for n, items in self.need_items[j].items()} for j in range(self.n_sites)]
         # completing moves' rate weight per source (1: goods per vehicle-minute as they
         # are; the engine raises it for late-ready sources, ``SolveParams.late_weight``)
         self.source_weight: list[float] = [1.0] * self.n_src
@@ -425,6 +430,7 @@ class State:
 
     def rollback(self, mark: int) -> None:
         """Undo every change made after ``mark``."""
+        self.work += len(self.journal) - mark
         while len(self.journal) > mark:
             entry = self.journal.pop()
             kind = entry[0]
@@ -563,6 +569,7 @@ class State:
         long."""
         st = self.st
         out = trips[:start]
+        self.work += len(trips) - start
         before = out[-1].after if out else self.clock.start(k)
         for n in range(start, len(trips)):
             t = trips[n]
@@ -593,6 +600,7 @@ class State:
     def apply_trips(self, k: int, new: list[WTrip]) -> None:
         """Replace vehicle k's trips by ``new``, moving stock and deliveries accordingly."""
         old = self.trips[k]
+        self.work += len(old) + len(new)
         old_ids = {id(t) for t in old}
         new_ids = {id(t) for t in new}
         for t in old:
@@ -619,6 +627,7 @@ class State:
         for k in vehicles:
             out: list[WTrip] = []
             before = self.clock.start(k)
+            self.work += len(self.trips[k])
             for t in self.trips[k]:
                 keep = [n for n, j in enumerate(t.sites) if j not in sites]
                 if not keep:
