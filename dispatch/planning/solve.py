@@ -56,7 +56,7 @@ class EngineError(RuntimeError):
 
 
 # work units (``State.work``) the search does per CPU second, measured on the tune half of
-# the scenario families on this project's 2-core machine (docs/planning.md, "Work budget")
+# the scenario families on this 2-core machine, the lowest (docs/planning.md, "The work budget")
 WORK_PER_S = 0.7e6
 
 
