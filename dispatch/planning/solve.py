@@ -57,7 +57,7 @@ class EngineError(RuntimeError):
 
 # work units (``State.work``) the search does per CPU second, measured on the tune half of
 # the scenario families on this 2-core machine, the lowest (docs/planning.md, "The work budget")
-WORK_PER_S = 0.7e6
+WORK_PER_S = 1.0e6
 
 
 class SolveParams(BaseModel):
