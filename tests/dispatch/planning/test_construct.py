@@ -15,6 +15,8 @@ from dispatch.planning.bounds import trip_time_bound
 from dispatch.planning.construct import (
     _rate,
     best_move,
+    can_serve,
+    candidate_sources,
     candidates,
     construct,
     evaluate,
@@ -79,6 +81,46 @@ def test_the_lazy_scan_finds_the_move_an_exhaustive_scan_finds(family, sites, se
     assert compared >= 10
     plan = build_plan(sc, state.routes(), network=st.net)
     assert check(plan, sc, st.net).ok
+
+
+def every_reach_source(state: State, j: int, rem: dict[int, float], per_item: int
+                       ) -> list[int]:
+    """``candidate_sources`` as it was before ``Static.holders``: every source in reach
+    scanned for every need."""
+    st = state.st
+    chosen: set[int] = set()
+    for n in rem:
+        count = 0
+        for s in st.reach[j]:
+            if count >= per_item and s not in st.late:
+                continue
+            if any(state.stock[s].get(i, 0) > 0 for i, _ in st.need_items[j][n]) \
+                    and can_serve(state, s, j):
+                chosen.add(s)
+                count += 1
+    return [s for s in st.reach[j] if s in chosen]
+
+
+def test_sources_scanned_per_need_are_those_that_held_it_and_lose_none():
+    """``candidate_sources`` scans, per need of a site, only the sources in reach that held
+    one of its items at the start (``Static.holders``: stock never grows past that); on a
+    half-built generated day with late reserves it offers exactly the sources a scan of
+    every source in reach offers, for every site still short."""
+    _, st = family_state("typhoon", 40, 13)
+    state = State.empty(st)
+    order = list(range(st.n_sites))
+    random.Random(13).shuffle(order)
+    construct(state, order[: len(order) // 2], per_item=10)
+    compared = 0
+    for j in range(st.n_sites):
+        rem = state.outstanding(j)
+        if not rem or not st.reach[j]:
+            continue
+        for n in rem:
+            assert set(st.holders[j][n]) < set(st.reach[j])  # some sources never held it
+        assert candidate_sources(state, j, rem, 10) == every_reach_source(state, j, rem, 10)
+        compared += 1
+    assert compared >= 10
 
 
 def four_on_a_line() -> Scenario:
