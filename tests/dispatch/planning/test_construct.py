@@ -8,8 +8,9 @@ import copy
 import random
 
 import pytest
-from planning_scenarios import FLAT, ITEMS, build, site, source, truck
+from planning_scenarios import FLAT, ITEMS, LON0, build, km_north, site, source, truck
 
+import dispatch.planning.construct as construct_module
 from dispatch.families import generate_family
 from dispatch.planning.bounds import trip_time_bound
 from dispatch.planning.construct import (
@@ -151,3 +152,47 @@ def test_following_neighbours_fills_the_trip_that_passes_them():
     assert followed.covered_people == 122 == trip_time_bound(sc, mip_nodes=50).people_bound
     plan = build_plan(sc, followed.routes(), network=st.net)
     assert check(plan, sc, st.net).ok
+
+
+def reserve_first() -> Scenario:
+    """Contract v2, deadline 200, 1 km = 1 minute. Depot D (km 0, 40 water, load 10) and an
+    agreement reserve A (km 58, 100 water, load 10) ready at minute 120; one 10-kg
+    enterprise truck e (yard at km 30, loads anywhere). F at km 60 (200 people, 10 water)
+    and N0-N3 at km 5 (30 people, 10 water each). Completing the most people per
+    vehicle-minute first gives the truck A's water for F first (F reached at minute 132);
+    appended after that trip, one from D reaches an N site at minute 212 and one from A at
+    202, past the deadline: 200 people. Placed before it, the four N trips from D fit in the
+    morning (the last N reached at 120) and the truck still loads at A by 178 and reaches F
+    at 190: all 320 people."""
+    return build({
+        "contract_version": 2, "name": "reserve-first", "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 200, "items": copy.deepcopy(ITEMS),
+        "sites": [site(f"N{x}", 5, 30, demand={"water": 10}, service_min=5) for x in range(4)]
+        + [site("F", 60, 200, demand={"water": 10}, service_min=5)],
+        "sources": [source("D", 0, {"water": 40}, load_min=10),
+                    source("A", 58, {"water": 100}, load_min=10, tier="agreement",
+                           ready_min=120)],
+        "bases": [{"id": "Y", "name": "yard", "lat": km_north(30), "lon": LON0}],
+        "vehicles": [{"id": "e", "base": "Y", "loads_at": "any", "capacity_kg": 10,
+                      "capacity_m3": 10.0}],
+        "network": dict(FLAT)})
+
+
+def test_a_trip_placed_before_a_late_reserves_trip_serves_what_appending_cannot():
+    """A new trip may go before a vehicle's existing trips (``construct.insertion``), the
+    later ones moving later: on ``reserve_first`` the construction alone (no search) covers
+    all 320 people, the trip-time bound, and the plan passes the checker. With new trips
+    only appended (every insertion refused) it covers 200."""
+    sc = reserve_first()
+    st = Static(sc, build_network(sc), offer_late=True)
+    state = State.empty(st)
+    construct(state, range(st.n_sites), per_item=10, follow=8)
+    assert state.covered_people == 320 == trip_time_bound(sc, mip_nodes=50).people_bound
+    plan = build_plan(sc, state.routes(), network=st.net)
+    assert check(plan, sc, st.net).ok
+
+    appended = State.empty(st)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(construct_module, "insertion", lambda *args: None)
+        construct(appended, range(st.n_sites), per_item=10, follow=8)
+    assert appended.covered_people == 200
