@@ -2,13 +2,16 @@
 
 A **move** brings goods from one source to one site on one vehicle allowed to load there,
 either on a new trip appended to the vehicle's day (driving to the source from where its
-last trip ended, or from its base) or as a stop added to one of its trips that loads at that
-source and has room left (a multi-stop trip), at the position that delays the trip least;
-the vehicle's later trips move later, every stop must still arrive by the deadline and the
-day must end within the shift. Its cost is how much longer the vehicle is busy
-(vehicle-minutes), its size the goods in reference truckloads (``Static.load_size``). Goods
-are chosen per need: the items of a need that bring the most units of need per truckload
-first (substitutes).
+last trip ended, or from its base), or, when appending can no longer reach the site, on a
+new trip placed before one of its trips (``insertion``), or as a stop added to one of its
+trips that loads at that source and has room left (a multi-stop trip), at the position that
+delays the trip least; the vehicle's later trips move later, every stop must still arrive by
+the deadline and the day must end within the shift. Its cost is how much longer the vehicle
+is busy (vehicle-minutes; for a trip placed earlier, less the waiting at a late source it
+fills), its size the goods in reference truckloads (``Static.load_size``). Goods are chosen
+per need: the items of a need that bring the most units of need per truckload first
+(substitutes). When completing, a vehicle allowed at several sources counts its goods at a
+source with vehicles of its own ``Static.flex_weight`` times (``SolveParams.flex_premium``).
 
 ``complete`` finishes a site: moves with the most goods per vehicle-minute until every need
 is met, or takes them all back. ``construct`` completes sites by most people per
@@ -484,9 +487,17 @@ def _inserted(state: State, c: _Cand, j: int, rem: dict[int, float], filling: bo
     if day is None:
         return None
     begin = day[0].src_arrive - st.mins[k][st.base[k]][day[0].source]
-    cost = day[-1].after.ready - begin - _span(state, k)
+    # the minutes the vehicle works more: time it spent waiting for a source to open
+    # (before its trip from a late reserve) is not lost when the new trip fills it
+    cost = day[-1].after.ready - begin - _span(state, k) - (_waits(st, day) - _waits(st, ts))
     return _move(st, j, k, s, None, p, False, load, kg, m3, cost, filling, made, rem,
                  tuple(day))
+
+
+def _waits(st: Static, trips: list[WTrip]) -> int:
+    """Minutes a vehicle's day spends waiting at its sources after the first (for a source
+    that opens late, or a driving break before the way out)."""
+    return sum(max(0, t.depart - t.src_arrive - st.load_min[t.source]) for t in trips[1:])
 
 
 def _move(st: Static, j: int, k: int, s: int, t: int | None, pos: int, merge: bool,
@@ -597,7 +608,8 @@ def best_move(state: State, j: int, rem: dict[int, float], filling: bool = False
             if m is None:
                 failed.add(n)
                 continue
-            w = 1.0 if filling else st.source_weight[c.s]
+            w = 1.0 if filling else st.source_weight[c.s] * (
+                st.flex_weight if st.flexible[c.k] and c.s in st.own_vehicles else 1.0)
             r = (-c.tier, *_rate(m, filling, w)) if tier_first else _rate(m, filling, w)
             if key is None or r > key:
                 best, best_at, key = m, n, r

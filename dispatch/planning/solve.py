@@ -71,8 +71,12 @@ class SolveParams(BaseModel):
     work_share x`` the time limit, see ``search_work``): the work budget is both, whichever
     ends first. ``offer_late``: sources that open late are candidates for every site, beside
     the ``per_item`` nearest (``construct.candidate_sources``).
-    ``follow``: once a site is completed, its ``follow`` nearest waiting sites are keyed
-    again as extra stops on the way (``construct.construct``).
+    ``flex_premium``: a completing move by a vehicle allowed at several sources, loading at
+    a source that has vehicles of its own, counts its goods per vehicle-minute divided by
+    ``1 + flex_premium``, so the enterprise trucks keep their time for the sources only they
+    can load at (``Static.flex_weight``). ``follow``: once a site is completed, its
+    ``follow`` nearest waiting sites are keyed again as extra stops on the way
+    (``construct.construct``).
     ``trial_share``: the share of the moves each of the two constructions gets before the
     better one takes the rest. ``guide``: ``auto`` builds both (with and without the
     selection LP's sites first), ``selection`` or ``none`` only one. ``per_item``: sources
@@ -105,6 +109,7 @@ class SolveParams(BaseModel):
     bound_time_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0
     bound_nodes: Annotated[int, Field(ge=0)] = 0
     late_weight: Annotated[float, Field(ge=0, le=10)] = 0.0
+    flex_premium: Annotated[float, Field(ge=0, le=10)] = 0.5
     offer_late: bool = True
     follow: Annotated[int, Field(ge=0, le=100)] = 8
     work: Annotated[int, Field(ge=0)] | None = None
@@ -234,6 +239,7 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
     st = Static(scenario, net, offer_late=params.offer_late)
     if params.late_weight:
         st.source_weight = [1.0 + params.late_weight if r > 0 else 1.0 for r in st.ready]
+    st.flex_weight = 1.0 / (1.0 + params.flex_premium)
     n = st.n_sites
     began = time.monotonic()
     reserve = min(0.25 * (cap_at - began), 0.5 + 0.01 * n)  # filling + checking

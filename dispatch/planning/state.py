@@ -171,6 +171,14 @@ class Static:
         # completing moves' rate weight per source (1: goods per vehicle-minute as they
         # are; the engine raises it for late-ready sources, ``SolveParams.late_weight``)
         self.source_weight: list[float] = [1.0] * self.n_src
+        # completing moves' rate weight of a vehicle allowed at several sources loading at a
+        # source that has vehicles of its own (allowed there only): 1 / (1 + the engine's
+        # ``SolveParams.flex_premium``), so a depot's own truck carries its stock where it
+        # can and the trucks that may load anywhere keep their time for the sources only
+        # they can serve (late reserves, depots without vehicles)
+        self.own_vehicles = frozenset(a[0] for a in self.allowed if len(a) == 1)
+        self.flexible = [len(a) > 1 for a in self.allowed]
+        self.flex_weight = 1.0
         # offer sources that open late (``ready_min`` > 0) to every site beside the nearest
         # ``per_item`` (``construct.candidate_sources``)
         self.offer_late = offer_late

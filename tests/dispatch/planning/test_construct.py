@@ -26,6 +26,7 @@ from dispatch.planning.construct import (
 from dispatch.planning.network import build_network
 from dispatch.planning.plan import build_plan, check
 from dispatch.planning.problem import Scenario
+from dispatch.planning.solve import SolveParams, solve
 from dispatch.planning.state import State, Static
 
 
@@ -196,3 +197,46 @@ def test_a_trip_placed_before_a_late_reserves_trip_serves_what_appending_cannot(
         mp.setattr(construct_module, "insertion", lambda *args: None)
         construct(appended, range(st.n_sites), per_item=10, follow=8)
     assert appended.covered_people == 200
+
+
+def own_truck_first() -> Scenario:
+    """Contract v2, deadline 100, 1 km = 1 minute. Depot D (km 0, 10 water, load 10) with
+    its own 10-kg truck h (based there, loads only there, speed factor 0.8); township point
+    R (km -20, 10 water, load 10, no vehicle of its own); one 10-kg enterprise truck e (yard
+    at km 2, loads anywhere). N at km 10 (100 people, 10 water), F at km -60 (30 people, 10
+    water). N comes first; e's trip to it from D takes less time than slow h's, and then
+    cannot bring R's water to F by the deadline (minute 107): 100 people. With h carrying
+    D's water, e takes R's to F by minute 72: 130 people."""
+    return build({
+        "contract_version": 2, "name": "own-truck-first", "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 100, "items": copy.deepcopy(ITEMS),
+        "sites": [site("N", 10, 100, demand={"water": 10}, service_min=5),
+                  site("F", -60, 30, demand={"water": 10}, service_min=5)],
+        "sources": [source("D", 0, {"water": 10}, load_min=10),
+                    source("R", -20, {"water": 10}, load_min=10)],
+        "bases": [{"id": "Y", "name": "yard", "lat": km_north(2), "lon": LON0}],
+        "vehicles": [truck("h", "D", 10, speed_factor=0.8),
+                     {"id": "e", "base": "Y", "loads_at": "any", "capacity_kg": 10,
+                      "capacity_m3": 10.0}],
+        "network": dict(FLAT)})
+
+
+def test_a_depots_own_truck_carries_its_stock_before_a_truck_that_may_load_anywhere():
+    """``SolveParams.flex_premium`` (0.5): a move by a vehicle allowed at several sources,
+    loading at a source that has vehicles of its own, counts its goods per vehicle-minute
+    divided by 1.5 (``Static.flex_weight``). On ``own_truck_first`` the construction then
+    covers 130 people, the trip-time bound, and the plan passes the checker; counted
+    alike (weight 1), the enterprise truck takes the depot's load and covers 100. The
+    engine's default plan covers the bound too."""
+    sc = own_truck_first()
+    st = Static(sc, build_network(sc), offer_late=True)
+    alike = State.empty(st)
+    construct(alike, range(st.n_sites), per_item=10, follow=8)
+    assert alike.covered_people == 100
+    st.flex_weight = 1 / 1.5
+    state = State.empty(st)
+    construct(state, range(st.n_sites), per_item=10, follow=8)
+    assert state.covered_people == 130 == trip_time_bound(sc, mip_nodes=50).people_bound
+    assert check(build_plan(sc, state.routes(), network=st.net), sc, st.net).ok
+    plan = solve(sc, SolveParams(strict=True))
+    assert plan.summary.people_covered == 130 and check(plan, sc).ok
