@@ -197,14 +197,13 @@ def insertion(state: State, k: int, s: int, j: int) -> tuple[int, int] | None:
         return None
     last = ts[-1].arrivals[-1]
     deadline = st.deadline
-    state.work += 2 * len(ts)
-    # slack[p]: minutes trips p.. wait at their sources (or for a break), which a delay
-    # before them may use up before the end of the day moves
-    slack = [0] * (len(ts) + 1)
-    for p in range(len(ts) - 1, -1, -1):
-        t = ts[p]
-        wait = 0 if p == 0 else t.depart - t.src_arrive - st.load_min[t.source]
-        slack[p] = slack[p + 1] + max(0, wait)
+    slack, idle = _day_slack(state, k, ts)
+    state.work += 1
+    # any trip placed before takes at least its loading and its stop (the travel times obey
+    # the triangle inequality): a full day with no waiting takes none
+    if last + st.load_min[s] + st.service[j] - slack[1] - idle > deadline:
+        return None
+    state.work += len(ts)
     best: tuple[int, int] | None = None
     for p, t in enumerate(ts):
         before = ts[p - 1].after if p else state.clock.start(k)
@@ -260,6 +259,28 @@ def candidate_sources(state: State, j: int, rem: dict[int, float], per_item: int
                 if count >= per_item and not late:
                     break
     return [s for s in st.reach[j] if s in chosen]
+
+
+def _day_slack(state: State, k: int, ts: list[WTrip]) -> tuple[list[int], int]:
+    """For vehicle k's day ``ts``: slack[p], the minutes trips p.. wait at their sources
+    (for one that opens late, or a break before the way out), which a delay before them
+    uses up before the end of the day moves; and how long after the vehicle is available
+    its day begins. Kept per vehicle while its day (an immutable list, replaced on every
+    change) stays the same."""
+    got = state.day_slack.get(k)
+    if got is not None and got[0] is ts:
+        return got[1], got[2]
+    st = state.st
+    state.work += len(ts)
+    slack = [0] * (len(ts) + 1)
+    for p in range(len(ts) - 1, 0, -1):
+        t = ts[p]
+        slack[p] = slack[p + 1] + max(0, t.depart - t.src_arrive - st.load_min[t.source])
+    slack[0] = slack[1]
+    first = ts[0]
+    idle = max(0, first.src_arrive - st.mins[k][st.base[k]][first.source] - st.available[k])
+    state.day_slack[k] = (ts, slack, idle)
+    return slack, idle
 
 
 @dataclass(slots=True)

@@ -358,6 +358,9 @@ class State:
     covered_people: int = 0
     n_covered: int = 0
     work: int = 0  # work units spent scanning candidate moves (the search's work budget)
+    # per vehicle: (its day, slack per trip, idle start) for ``construct.insertion``, valid
+    # while that very list is its day (days are replaced, never changed in place)
+    day_slack: dict[int, tuple[list[WTrip], list[int], int]] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, st: Static) -> State:
