@@ -2,16 +2,17 @@
 
 A **move** brings goods from one source to one site on one vehicle allowed to load there,
 either on a new trip appended to the vehicle's day (driving to the source from where its
-last trip ended, or from its base), or, when appending can no longer reach the site, on a
-new trip placed before one of its trips (``insertion``), or as a stop added to one of its
-trips that loads at that source and has room left (a multi-stop trip), at the position that
-delays the trip least; the vehicle's later trips move later, every stop must still arrive by
-the deadline and the day must end within the shift. Its cost is how much longer the vehicle
-is busy (vehicle-minutes; for a trip placed earlier, less the waiting at a late source it
-fills), its size the goods in reference truckloads (``Static.load_size``). Goods are chosen
-per need: the items of a need that bring the most units of need per truckload first
-(substitutes). When completing, a vehicle allowed at several sources counts its goods at a
-source with vehicles of its own ``Static.flex_weight`` times (``SolveParams.flex_premium``).
+last trip ended, or from its base), or, when appending can no longer reach the site or looks
+dearer, on a new trip placed before one of its trips (``insertion``), or as a stop added to
+one of its trips that loads at that source and has room left (a multi-stop trip), at the
+position that delays the trip least; the vehicle's later trips move later, every stop must
+still arrive by the deadline and the day must end within the shift. Its cost is how much
+longer the vehicle is busy (vehicle-minutes; for a trip placed earlier, less the waiting at
+a late source it fills), its size the goods in reference truckloads (``Static.load_size``).
+Goods are chosen per need: the items of a need that bring the most units of need per
+truckload first (substitutes). When completing, a vehicle allowed at several sources counts
+its goods at a source with vehicles of its own ``Static.flex_weight`` times
+(``SolveParams.flex_premium``).
 
 ``complete`` finishes a site: moves with the most goods per vehicle-minute until every need
 is met, or takes them all back. ``construct`` completes sites by most people per
@@ -390,7 +391,9 @@ class _Scan:
                                         pick[0], st.tier[s]))
 
     def expand(self, p: _Pending) -> list[_Cand]:
-        """The new-trip candidates ``p`` stands for."""
+        """The new-trip candidates ``p`` stands for: per vehicle a trip appended to its
+        day, and one placed before one of its trips (``insertion``) when appending cannot
+        reach the site or that is estimated cheaper."""
         state, j, s = self.state, self.j, p.s
         st = state.st
         loc = st.n_src + j
@@ -433,6 +436,14 @@ class _Scan:
             if not busy:
                 start = max(st.ready[s] - go, at.ready)
             lower = max(0, arrive + st.service[j] - start - span)
+            if busy:
+                ins = insertion(state, k, s, j)
+                if ins is not None and ins[0] < lower:
+                    room = st.room0[k]
+                    gain = (min(p.gain_src, p.dens * room) if self.filling
+                            else min(p.gain_src, room))
+                    out.append(_Cand(gain * p.weight / (ins[0] + _EPS_MIN), k, s, None,
+                                     ins[0], st.tier[s], ins[1]))
             room = st.room0[k]
             gain = min(p.gain_src, p.dens * room) if self.filling else min(p.gain_src, room)
             out.append(_Cand(gain * p.weight / (lower + _EPS_MIN), k, s, None, lower,

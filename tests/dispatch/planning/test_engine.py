@@ -391,9 +391,10 @@ def test_the_engine_clock_agrees_with_the_contract_timing():
 
 
 def test_a_truck_based_far_away_loads_where_the_goods_are():
-    """An enterprise's truck is based at its yard (km -40) beside a point holding 1 quilt;
-    with loads_at any it fetches the county depot's goods and covers both sites; with
-    loads_at home (the yard point only) nobody can be covered."""
+    """An enterprise's truck is based at its yard (km -40) beside a point holding 1 water;
+    with loads_at any it fetches the county depot's goods and covers both sites (the tiered
+    draw may add the township point's one unit on a trip placed first); with loads_at home
+    (the yard point only) nobody can be covered."""
     def data(loads_at: Any) -> dict[str, Any]:
         return {
             "contract_version": 2, "name": "far-yard", "onset": "2025-08-01T06:00:00+08:00",
@@ -409,7 +410,7 @@ def test_a_truck_based_far_away_loads_where_the_goods_are():
 
     anywhere = planned(build(data("any")))
     assert anywhere.summary.coverage == 1.0
-    assert {t.source for r in anywhere.routes for t in r.trips} == {"C"}
+    assert "C" in {t.source for r in anywhere.routes for t in r.trips}
     assert planned(build(data("home"))).summary.people_covered == 0
 
 
