@@ -103,6 +103,14 @@ def truck(vid: str, source_id: str, kg: float = 100, **extra: Any) -> dict[str, 
     return {"id": vid, "source": source_id, "capacity_kg": kg, "capacity_m3": 10.0, **extra}
 
 
+def enterprise_yard(km: float, kg: float = 10, *others: dict[str, Any]) -> dict[str, Any]:
+    """The ``bases`` and ``vehicles`` of a transport enterprise's yard Y (k km north) with
+    one truck e of ``kg`` that may load anywhere, after the vehicles ``others``."""
+    return {"bases": [{"id": "Y", "name": "yard", "lat": km_north(km), "lon": LON0}],
+            "vehicles": [*others, {"id": "e", "base": "Y", "loads_at": "any",
+                                   "capacity_kg": kg, "capacity_m3": 10.0}]}
+
+
 def tiers() -> dict[str, Any]:
     """One site S (km 10, 100 people, 10 water) and three sources that can each serve it
     alone, by the deadline: city Y at km 10 (nearest), county C at km 6, township T at

@@ -8,7 +8,7 @@ import copy
 import random
 
 import pytest
-from planning_scenarios import FLAT, ITEMS, LON0, build, km_north, site, source, truck
+from planning_scenarios import FLAT, ITEMS, build, enterprise_yard, site, source, truck
 
 import dispatch.planning.construct as construct_module
 from dispatch.families import generate_family
@@ -173,10 +173,7 @@ def reserve_first() -> Scenario:
         "sources": [source("D", 0, {"water": 40}, load_min=10),
                     source("A", 58, {"water": 100}, load_min=10, tier="agreement",
                            ready_min=120)],
-        "bases": [{"id": "Y", "name": "yard", "lat": km_north(30), "lon": LON0}],
-        "vehicles": [{"id": "e", "base": "Y", "loads_at": "any", "capacity_kg": 10,
-                      "capacity_m3": 10.0}],
-        "network": dict(FLAT)})
+        **enterprise_yard(30), "network": dict(FLAT)})
 
 
 def test_a_trip_placed_before_a_late_reserves_trip_serves_what_appending_cannot():
@@ -214,10 +211,7 @@ def own_truck_first() -> Scenario:
                   site("F", -60, 30, demand={"water": 10}, service_min=5)],
         "sources": [source("D", 0, {"water": 10}, load_min=10),
                     source("R", -20, {"water": 10}, load_min=10)],
-        "bases": [{"id": "Y", "name": "yard", "lat": km_north(2), "lon": LON0}],
-        "vehicles": [truck("h", "D", 10, speed_factor=0.8),
-                     {"id": "e", "base": "Y", "loads_at": "any", "capacity_kg": 10,
-                      "capacity_m3": 10.0}],
+        **enterprise_yard(2, 10, truck("h", "D", 10, speed_factor=0.8)),
         "network": dict(FLAT)})
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import random
 
-from planning_scenarios import FLAT, ITEMS, LON0, build, km_north, site, source
+from planning_scenarios import FLAT, ITEMS, build, enterprise_yard, site, source
 
 from dispatch.planning.bounds import trip_time_bound
 from dispatch.planning.construct import construct
@@ -34,10 +34,7 @@ def late_reserve() -> Scenario:
         "sources": [source("D", 0, {"water": 60}, load_min=10),
                     source("A", -2, {"water": 100}, load_min=10, tier="agreement",
                            ready_min=120)],
-        "bases": [{"id": "Y", "name": "yard", "lat": km_north(0), "lon": LON0}],
-        "vehicles": [{"id": "e", "base": "Y", "loads_at": "any", "capacity_kg": 10,
-                      "capacity_m3": 10.0}],
-        "network": dict(FLAT)})
+        **enterprise_yard(0), "network": dict(FLAT)})
 
 
 def test_the_late_ruin_frees_a_truck_for_a_reserve_that_opens_late():
