@@ -427,11 +427,7 @@ class _Scan:
             if arrive > deadline:
                 ins = insertion(state, k, s, j) if busy else None
                 if ins is not None:
-                    room = st.room0[k]
-                    gain = (min(p.gain_src, p.dens * room) if self.filling
-                            else min(p.gain_src, room))
-                    out.append(_Cand(gain * p.weight / (ins[0] + _EPS_MIN), k, s, None,
-                                     ins[0], st.tier[s], ins[1]))
+                    out.append(self._new_trip(p, k, ins[0], ins[1]))
                 continue
             if not busy:
                 start = max(st.ready[s] - go, at.ready)
@@ -439,16 +435,18 @@ class _Scan:
             if busy:
                 ins = insertion(state, k, s, j)
                 if ins is not None and ins[0] < lower:
-                    room = st.room0[k]
-                    gain = (min(p.gain_src, p.dens * room) if self.filling
-                            else min(p.gain_src, room))
-                    out.append(_Cand(gain * p.weight / (ins[0] + _EPS_MIN), k, s, None,
-                                     ins[0], st.tier[s], ins[1]))
-            room = st.room0[k]
-            gain = min(p.gain_src, p.dens * room) if self.filling else min(p.gain_src, room)
-            out.append(_Cand(gain * p.weight / (lower + _EPS_MIN), k, s, None, lower,
-                             st.tier[s]))
+                    out.append(self._new_trip(p, k, ins[0], ins[1]))
+            out.append(self._new_trip(p, k, lower, -1))
         return out
+
+    def _new_trip(self, p: _Pending, k: int, lower: int, ins: int) -> _Cand:
+        """Vehicle k's new trip from ``p``'s source costing at least ``lower`` minutes,
+        appended (``ins`` -1) or placed before its trip ``ins``."""
+        st = self.state.st
+        room = st.room0[k]
+        gain = min(p.gain_src, p.dens * room) if self.filling else min(p.gain_src, room)
+        return _Cand(gain * p.weight / (lower + _EPS_MIN), k, p.s, None, lower, st.tier[p.s],
+                     ins)
 
     def all(self) -> list[_Cand]:
         """Every candidate (the pending new trips generated)."""
