@@ -275,8 +275,7 @@ def _day_slack(state: State, k: int, ts: list[WTrip]) -> tuple[list[int], int]:
     state.work += len(ts)
     slack = [0] * (len(ts) + 1)
     for p in range(len(ts) - 1, 0, -1):
-        t = ts[p]
-        slack[p] = slack[p + 1] + max(0, t.depart - t.src_arrive - st.load_min[t.source])
+        slack[p] = slack[p + 1] + _waited(st, ts[p])
     slack[0] = slack[1]
     first = ts[0]
     idle = max(0, first.src_arrive - st.mins[k][st.base[k]][first.source] - st.available[k])
@@ -524,10 +523,15 @@ def _inserted(state: State, c: _Cand, j: int, rem: dict[int, float], filling: bo
                  tuple(day))
 
 
+def _waited(st: Static, t: WTrip) -> int:
+    """Minutes trip t (not a day's first) waits at its source beyond loading: for a source
+    that opens late, or a driving break before the way out."""
+    return max(0, t.depart - t.src_arrive - st.load_min[t.source])
+
+
 def _waits(st: Static, trips: list[WTrip]) -> int:
-    """Minutes a vehicle's day spends waiting at its sources after the first (for a source
-    that opens late, or a driving break before the way out)."""
-    return sum(max(0, t.depart - t.src_arrive - st.load_min[t.source]) for t in trips[1:])
+    """Minutes a vehicle's day spends waiting at its sources after the first trip."""
+    return sum(_waited(st, t) for t in trips[1:])
 
 
 def _move(st: Static, j: int, k: int, s: int, t: int | None, pos: int, merge: bool,
