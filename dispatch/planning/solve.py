@@ -83,7 +83,8 @@ class SolveParams(BaseModel):
     considered per item of a site (the nearest that still hold it). ``ruin_max``,
     ``around``, ``noise``, ``vehicle_ruin``, ``threshold``: the search's shape (``lns``);
     ``late_ruin``: the share of its moves that free a vehicle for a reserve that opens late
-    (``lns._ruin_late``).
+    (``lns._ruin_late``); ``late_pair``: such a move also frees a vehicle serving the sites
+    around its targets (their other needs come from the depots, on a truck busy all day).
     ``bound_solver`` and ``bound_time_s``: the flow bound's solver (``lp``, deterministic, by
     default; ``scip`` within the time, whose proven bound then depends on the clock);
     ``bound_nodes``: the trip-time bound's MIP node limit (deterministic; 0, the default: its
@@ -103,13 +104,14 @@ class SolveParams(BaseModel):
     around: Annotated[int, Field(ge=0, le=200)] = 16
     noise: Annotated[float, Field(ge=0, le=3)] = 0.3
     vehicle_ruin: Annotated[float, Field(ge=0, le=1)] = 0.2
-    late_ruin: Annotated[float, Field(ge=0, le=1)] = 0.3
+    late_ruin: Annotated[float, Field(ge=0, le=1)] = 0.45
     threshold: Annotated[float, Field(ge=0, le=1)] = 0.02
     bound_solver: BoundSolver = "lp"
     bound_time_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0
     bound_nodes: Annotated[int, Field(ge=0)] = 0
     late_weight: Annotated[float, Field(ge=0, le=10)] = 0.0
     flex_premium: Annotated[float, Field(ge=0, le=10)] = 0.5
+    late_pair: bool = True
     offer_late: bool = True
     follow: Annotated[int, Field(ge=0, le=100)] = 8
     work: Annotated[int, Field(ge=0)] | None = None
@@ -289,7 +291,7 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
     ranks = {name: ranks[name] for name in starts}
     shape = {"ruin_max": params.ruin_max, "around": params.around, "noise": params.noise,
              "vehicle_ruin": params.vehicle_ruin, "late_ruin": params.late_ruin,
-             "threshold": params.threshold,
+             "threshold": params.threshold, "late_pair": params.late_pair,
              "per_item": params.per_item, "follow": params.follow}
     done = 0
 
