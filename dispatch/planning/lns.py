@@ -40,7 +40,7 @@ class SearchParams:
     threshold: float = 0.02  # start of the accepted worsening in vehicle-minutes (share)
     per_item: int = 6  # sources considered per need of a site
     follow: int = 0  # neighbours keyed again after a site is completed (``construct``)
-    late_pair: bool = False  # the late ruin also frees a vehicle serving the targets' area
+    late_pair: int = 0  # the late ruin also frees this many vehicles serving the targets' area
 
 
 @dataclass
@@ -151,10 +151,11 @@ def _ruin_late(state: State, near: list[list[int]], rng: random.Random,
     the one whose day loses the fewest people when cut back to the trips after which it can
     still reach the source by a random time between its opening and the latest that still
     reaches the site by the deadline; the sites of the trips cut are removed
-    (``late_pair``: and every site of one vehicle, drawn among those serving the targets'
-    nearest sites: what the targets lack beyond the reserve's goods comes from the depots,
-    on trucks as busy). Returns (the sites removed, the targets), to be completed again
-    targets first (``recreate_late``), or None when no late source has such a site.
+    (``late_pair``: and every site of that many vehicles, drawn among those serving the
+    targets' nearest sites: what the targets lack beyond the reserve's goods comes from
+    the depots, on trucks as busy). Returns (the sites removed, the targets), to be
+    completed again targets first (``recreate_late``), or None when no late source has
+    such a site.
     """
     st = state.st
     options: list[tuple[int, list[int]]] = []
@@ -182,11 +183,13 @@ def _ruin_late(state: State, near: list[list[int]], rng: random.Random,
     removed = list(dict.fromkeys(j for t in state.trips[k][keep:] for j in t.sites))
     if params.late_pair:
         # the targets lack more than the late source holds: the rest comes from the depots,
-        # on a vehicle whose day is full too; free one serving the sites around them
+        # on vehicles whose days are full too; free some serving the sites around them
         around = near[seed][:params.around]
         others = sorted({x for j in around for x in state.visitors[j] if x != k})
-        if others:
-            other = others[rng.randrange(len(others))]
+        for _ in range(params.late_pair):
+            if not others:
+                break
+            other = others.pop(rng.randrange(len(others)))
             removed += [j for j in state.sites_of(other) if j not in removed]
     if removed:
         state.remove_sites(frozenset(removed))

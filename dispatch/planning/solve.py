@@ -83,8 +83,9 @@ class SolveParams(BaseModel):
     considered per item of a site (the nearest that still hold it). ``ruin_max``,
     ``around``, ``noise``, ``vehicle_ruin``, ``threshold``: the search's shape (``lns``);
     ``late_ruin``: the share of its moves that free a vehicle for a reserve that opens late
-    (``lns._ruin_late``); ``late_pair``: such a move also frees a vehicle serving the sites
-    around its targets (their other needs come from the depots, on a truck busy all day).
+    (``lns._ruin_late``); ``late_pair``: such a move also frees this many vehicles serving
+    the sites around its targets (their other needs come from the depots, on trucks busy
+    all day).
     ``bound_solver`` and ``bound_time_s``: the flow bound's solver (``lp``, deterministic, by
     default; ``scip`` within the time, whose proven bound then depends on the clock);
     ``bound_nodes``: the trip-time bound's MIP node limit (deterministic; 0, the default: its
@@ -111,7 +112,7 @@ class SolveParams(BaseModel):
     bound_nodes: Annotated[int, Field(ge=0)] = 0
     late_weight: Annotated[float, Field(ge=0, le=10)] = 0.0
     flex_premium: Annotated[float, Field(ge=0, le=10)] = 0.5
-    late_pair: bool = True
+    late_pair: Annotated[int, Field(ge=0, le=10)] = 1
     offer_late: bool = True
     follow: Annotated[int, Field(ge=0, le=100)] = 8
     work: Annotated[int, Field(ge=0)] | None = None
