@@ -1,4 +1,4 @@
-"""The search's late-reserve ruin (``lns._ruin_late``) on a small named scenario, asserted
+"""The search's late-reserve ruin (``lns._ruin_late``) on small named scenarios, asserted
 through the checker and the trip-time bound (never exact routes)."""
 
 from __future__ import annotations
@@ -6,7 +6,17 @@ from __future__ import annotations
 import copy
 import random
 
-from planning_scenarios import FLAT, ITEMS, LON0, build, enterprise_yard, site, source, truck
+from planning_scenarios import (
+    FLAT,
+    ITEMS,
+    LON0,
+    build,
+    enterprise_yard,
+    km_north,
+    site,
+    source,
+    truck,
+)
 
 from dispatch.planning.bounds import trip_time_bound
 from dispatch.planning.construct import construct
@@ -94,7 +104,7 @@ def late_reserve_and_depot() -> Scenario:
         "sources": [source("D", 0, {"kit": 41}, load_min=10),
                     source("A", -2, {"water": 100}, load_min=10, tier="agreement",
                            ready_min=120)],
-        "bases": [{"id": "Y", "name": "yard", "lat": 32.0, "lon": LON0}],
+        "bases": [{"id": "Y", "name": "yard", "lat": km_north(0), "lon": LON0}],
         "vehicles": [truck("d", "D", 10), {"id": "e", "base": "Y", "loads_at": ["A"],
                                            "capacity_kg": 10, "capacity_m3": 10.0}],
         "network": dict(FLAT)})
