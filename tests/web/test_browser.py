@@ -212,19 +212,30 @@ def test_dispatcher_plans_approves_and_confirms_a_delivery(world: World, tab: Pa
     page.click("#site-submit")
     page.wait_for_selector("#site-table tr[data-site='P-2']")
 
-    # A closed road picked on the map: the click fills in the edge's two nodes.
+    # A closed road picked on the map: the click fills in the edge's two nodes. The map may
+    # still be moving to fit the new site; once it has settled, pick an edge whose middle
+    # (an edge is one straight segment: the middle of its box is on it) no marker covers,
+    # and click it there (Playwright waits for it to be still and to receive the click).
     page.click("#tool-edge")
-    x, y = page.evaluate("""() => {
+    page.wait_for_function("""() => new Promise(done => {
+        const pane = document.querySelector("#map .leaflet-map-pane");
+        const before = pane.style.transform;
+        requestAnimationFrame(() => requestAnimationFrame(() => done(
+            pane.style.transform === before
+            && !document.querySelector("#map.leaflet-zoom-anim"))));
+    })""")
+    edge = page.evaluate("""() => {
         const box = document.getElementById("map").getBoundingClientRect();
-        for (const path of document.querySelectorAll("#map path.road-hit")) {
-            const r = path.getBoundingClientRect();  // an edge is one straight segment:
-            const x = r.left + r.width / 2, y = r.top + r.height / 2;  // its middle is on it
-            if (x > box.left + 60 && x < box.right - 60 && y > box.top + 60
-                && y < box.bottom - 60 && r.width + r.height > 40) { return [x, y]; }
-        }
-        return null;
+        return [...document.querySelectorAll("#map path.road-hit")].findIndex(path => {
+            const r = path.getBoundingClientRect();
+            const x = r.left + r.width / 2, y = r.top + r.height / 2;
+            return x > box.left + 60 && x < box.right - 60 && y > box.top + 60
+                && y < box.bottom - 60 && r.width + r.height > 40
+                && document.elementFromPoint(x, y) === path;
+        });
     }""")
-    page.mouse.click(x, y)
+    assert edge >= 0
+    page.locator("#map path.road-hit").nth(edge).click()
     # The click handler fills the form; wait for it rather than assume it already ran.
     page.wait_for_function("() => document.getElementById('closure-a').value"
                            " && document.getElementById('closure-b').value")
