@@ -40,7 +40,7 @@ from dispatch.planning.network import TravelNetwork, build_network
 from dispatch.planning.plan import Plan, Status, build_plan, check, with_summary
 from dispatch.planning.problem import Scenario
 from dispatch.planning.select import select
-from dispatch.planning.state import State, Static
+from dispatch.planning.state import Clock, State, Static
 
 Progress = Callable[[str, float], None]
 log = logging.getLogger(__name__)
@@ -77,9 +77,13 @@ class SolveParams(BaseModel):
     can load at (``Static.flex_weight``). ``follow``: once a site is completed, its
     ``follow`` nearest waiting sites are keyed again as extra stops on the way
     (``construct.construct``).
-    ``trial_share``: the share of the moves each of the two constructions gets before the
-    better one takes the rest. ``guide``: ``auto`` builds both (with and without the
-    selection LP's sites first), ``selection`` or ``none`` only one. ``per_item``: sources
+    ``trial_share``: the share of the moves each construction gets before the best one
+    takes the rest. ``guide``: ``auto`` builds them all (with and without the selection LP's
+    sites first, and the narrowed one), ``selection`` or ``none`` only that one. ``narrow``:
+    the narrowed construction lets a vehicle allowed at several sources load only where at
+    least ``narrow`` x its capacity (kg) of needed items is held at the start
+    (``Static.narrowed``; 0: not built; its search keeps the restriction, its repair passes
+    do not). ``per_item``: sources
     considered per item of a site (the nearest that still hold it). ``ruin_max``,
     ``around``, ``noise``, ``vehicle_ruin``, ``threshold``: the search's shape (``lns``);
     ``late_ruin``: the share of its moves that free a vehicle for a reserve that opens late
@@ -115,6 +119,7 @@ class SolveParams(BaseModel):
     late_pair: Annotated[int, Field(ge=0, le=10)] = 1
     offer_late: bool = True
     follow: Annotated[int, Field(ge=0, le=100)] = 8
+    narrow: Annotated[float, Field(ge=0, le=10)] = 0.5
     work: Annotated[int, Field(ge=0)] | None = None
     work_per_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = WORK_PER_S
     work_share: Annotated[float, Field(gt=0, le=1)] = 0.6
@@ -269,11 +274,14 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
         ranks["none"] = None
     if params.guide in ("auto", "selection"):
         ranks["selection"] = select(st, params.per_item).rank
+    narrowed = st.narrowed(params.narrow) if params.guide == "auto" and params.narrow else st
+    if narrowed.allowed != st.allowed:  # only when some vehicle is kept from a source
+        ranks["narrow"] = None
     starts: dict[str, State] = {}
     for k, (name, rank) in enumerate(ranks.items()):
         if starts and out_of_time():
             break  # the first construction always completes: it is the plan
-        state = State.empty(st)
+        state = State.empty(narrowed if name == "narrow" else st)
         construct(state, sites, rank=rank, per_item=params.per_item, follow=params.follow)
         starts[name] = state
         if k == 0:
@@ -321,6 +329,8 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
     log.info("search (%s): %d people covered, %d vehicle-minutes", name, state.covered_people,
              state.busy_minutes())
     report("repair", 0.0)
+    if state.st is not st:  # the narrowed start: the repair may use every source again
+        state.st, state.clock = st, Clock(st)
     # filling and idle vehicles always run to the end (bounded work, and what keeps no
     # vehicle idle while coverable demand is unmet); the tiered draw only breaks cost ties
     # and stops at the cap

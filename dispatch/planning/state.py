@@ -26,6 +26,7 @@ takes it back.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -234,6 +235,28 @@ class Static:
             kg += units * self.kg[i]
             m3 += units * self.m3[i]
         return max(kg / self.kg_ref, m3 / self.m3_ref)
+
+    def narrowed(self, share: float) -> Static:
+        """A copy in which a vehicle allowed at several sources may load only at those
+        holding at least ``share`` x its capacity in kilograms of items some site needs at
+        the start, when any does (``SolveParams.narrow``)."""
+        out = copy.copy(self)
+        useful = {i for m in self.item_need for i in m}
+        held = [sum(q * self.kg[i] for i, q in stock.items() if i in useful)
+                for stock in self.stock0]
+        allowed = []
+        for k, sources in enumerate(self.allowed):
+            if len(sources) > 1:
+                big = tuple(s for s in sources if held[s] >= share * self.cap_kg[k])
+                sources = big or sources
+            allowed.append(sources)
+        out.allowed = allowed
+        out.loaders = [[] for _ in range(self.n_src)]
+        for k, sources in enumerate(allowed):
+            for s in sources:
+                out.loaders[s].append(k)
+        out.max_room = [max((self.room0[k] for k in ks), default=0.0) for ks in out.loaders]
+        return out
 
     def neighbours(self, limit: int) -> list[list[int]]:
         """For each site, the other sites with people and needs by travel time (nearest

@@ -234,3 +234,40 @@ def test_a_depots_own_truck_carries_its_stock_before_a_truck_that_may_load_anywh
     assert check(build_plan(sc, state.routes(), network=st.net), sc, st.net).ok
     plan = solve(sc, SolveParams(strict=True))
     assert plan.summary.people_covered == 130 and check(plan, sc).ok
+
+
+def full_loads_first() -> Scenario:
+    """Contract v2, deadline 100, 1 km = 1 minute. One 10-kg enterprise truck e (yard at km
+    0, loads anywhere); depot D (km -5, 30 water, load 10) and township point T (km 36, 2
+    water, load 10), neither with vehicles of its own; S1-S5 at km 40, 42, 44, 46, 48 (20
+    people, 2 water each). T's trip to S1 is the cheapest first move (S1 reached at minute
+    50); D's water then reaches two more sites by the deadline: 60 people. Loading full at
+    D, one trip serves all five: 100."""
+    return build({
+        "contract_version": 2, "name": "full-loads-first", "onset": "2025-08-01T06:00:00+08:00",
+        "deadline_min": 100, "items": copy.deepcopy(ITEMS),
+        "sites": [site(f"S{x + 1}", 40 + 2 * x, 20, demand={"water": 2}, service_min=5)
+                  for x in range(5)],
+        "sources": [source("D", -5, {"water": 30}, load_min=10),
+                    source("T", 36, {"water": 2}, load_min=10)],
+        **enterprise_yard(0), "network": dict(FLAT)})
+
+
+def test_a_truck_allowed_anywhere_loads_full_where_a_township_point_holds_little():
+    """``SolveParams.narrow`` (0.5): one of the engine's starts lets a vehicle allowed at
+    several sources load only where at least half its capacity is held (``Static.narrowed``).
+    On ``full_loads_first`` that construction covers all 100 people, the trip-time bound, and
+    the plan passes the checker; the construction over every source spends the truck's
+    morning on the township point's 2 kg and covers 60. The engine's default plan (the better
+    start kept) covers the bound."""
+    sc = full_loads_first()
+    st = Static(sc, build_network(sc), offer_late=True)
+    every = State.empty(st)
+    construct(every, range(st.n_sites), per_item=10, follow=8)
+    assert every.covered_people == 60
+    narrowed = State.empty(st.narrowed(0.5))
+    construct(narrowed, range(st.n_sites), per_item=10, follow=8)
+    assert narrowed.covered_people == 100 == trip_time_bound(sc, mip_nodes=50).people_bound
+    assert check(build_plan(sc, narrowed.routes(), network=st.net), sc, st.net).ok
+    plan = solve(sc, SolveParams(strict=True))
+    assert plan.summary.people_covered == 100 and check(plan, sc).ok
