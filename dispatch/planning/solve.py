@@ -77,13 +77,13 @@ class SolveParams(BaseModel):
     can load at (``Static.flex_weight``). ``follow``: once a site is completed, its
     ``follow`` nearest waiting sites are keyed again as extra stops on the way
     (``construct.construct``).
-    ``trial_share``: the share of the moves each construction gets before the best one
-    takes the rest. ``guide``: ``auto`` builds them all (with and without the selection LP's
-    sites first, and the narrowed one), ``selection`` or ``none`` only that one. ``narrow``:
-    the narrowed construction lets a vehicle allowed at several sources load only where at
-    least ``narrow`` x its capacity (kg) of needed items is held at the start
-    (``Static.narrowed``; 0: not built; its search keeps the restriction, its repair passes
-    do not). ``per_item``: sources
+    ``trial_share``: the share of the moves the constructions' trials take together, split
+    evenly among them, before the best one takes the rest. ``guide``: ``auto`` builds them
+    all (with and without the selection LP's sites first, and the narrowed one),
+    ``selection`` or ``none`` only that one. ``narrow``: the narrowed construction lets a
+    vehicle allowed at several sources load only where at least ``narrow`` x its capacity
+    (kg) of needed items is held at the start (``Static.narrowed``; 0: not built; its
+    search keeps the restriction, its repair passes do not). ``per_item``: sources
     considered per item of a site (the nearest that still hold it). ``ruin_max``,
     ``around``, ``noise``, ``vehicle_ruin``, ``threshold``: the search's shape (``lns``);
     ``late_ruin``: the share of its moves that free a vehicle for a reserve that opens late
@@ -102,7 +102,7 @@ class SolveParams(BaseModel):
     time_limit_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     seed: Annotated[int, Field(ge=0)] = 0
     moves: Annotated[int, Field(ge=0)] | None = None
-    trial_share: Annotated[float, Field(ge=0, le=0.5)] = 0.15
+    trial_share: Annotated[float, Field(ge=0, le=0.9)] = 0.3
     guide: Literal["auto", "selection", "none"] = "auto"
     per_item: Annotated[int, Field(ge=1, le=100)] = 10
     ruin_max: Annotated[int, Field(ge=1, le=100)] = 10
@@ -296,7 +296,7 @@ def _engine(scenario: Scenario, net: TravelNetwork, params: SolveParams, report:
 
     total = params.search_moves(n)
     work = params.search_work(params.time_limit_s or scenario.policy.time_limit_s)
-    trial = round(total * params.trial_share) if len(starts) > 1 else 0
+    trial = round(total * params.trial_share / len(starts)) if len(starts) > 1 else 0
     ranks = {name: ranks[name] for name in starts}
     shape = {"ruin_max": params.ruin_max, "around": params.around, "noise": params.noise,
              "vehicle_ruin": params.vehicle_ruin, "late_ruin": params.late_ruin,
