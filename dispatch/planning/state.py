@@ -150,10 +150,7 @@ class Static:
         # vehicles alike for a first trip (base, capacities, speed, availability)
         self.kind = [(self.base[k], v.capacity_kg, v.capacity_m3, v.speed_factor,
                       v.available_min) for k, v in enumerate(units)]
-        self.loaders: list[list[int]] = [[] for _ in range(self.n_src)]
-        for k, sources in enumerate(self.allowed):
-            for s in sources:
-                self.loaders[s].append(k)
+        self.loaders = _loaders(self.allowed, self.n_src)
         # reach[j]: sources from which some vehicle allowed there can arrive at site j by the
         # deadline on a first trip (driver rules aside), nearest first (speed factor 1),
         # ties by tier then index
@@ -251,10 +248,7 @@ class Static:
                 sources = big or sources
             allowed.append(sources)
         out.allowed = allowed
-        out.loaders = [[] for _ in range(self.n_src)]
-        for k, sources in enumerate(allowed):
-            for s in sources:
-                out.loaders[s].append(k)
+        out.loaders = _loaders(allowed, self.n_src)
         out.max_room = [max((self.room0[k] for k in ks), default=0.0) for ks in out.loaders]
         return out
 
@@ -292,6 +286,15 @@ class Static:
         if rate == 0 or kg <= 0:
             return self.service[j]
         return self.service[j] + ceil_slack(rate * kg / 1000.0)
+
+
+def _loaders(allowed: list[tuple[int, ...]], n_src: int) -> list[list[int]]:
+    """Per source, the vehicles allowed to load there (vehicle order)."""
+    out: list[list[int]] = [[] for _ in range(n_src)]
+    for k, sources in enumerate(allowed):
+        for s in sources:
+            out[s].append(k)
+    return out
 
 
 class Clock:
