@@ -147,9 +147,10 @@ class Static:
         self.fastest: list[list[int]] = np.minimum.reduce(
             [net.minutes(f) for f in factors]).tolist()
         self.km: list[list[float]] = net.km.tolist()
-        # vehicles alike for a first trip (base, capacities, speed, availability)
-        self.kind = [(self.base[k], v.capacity_kg, v.capacity_m3, v.speed_factor,
-                      v.available_min) for k, v in enumerate(units)]
+        # vehicles alike for a first trip (base, sources, capacities, speed, availability):
+        # one idle vehicle of a kind stands for all (``construct._Scan.expand``)
+        self.kind = [(self.base[k], self.allowed[k], v.capacity_kg, v.capacity_m3,
+                      v.speed_factor, v.available_min) for k, v in enumerate(units)]
         self.loaders = _loaders(self.allowed, self.n_src)
         # reach[j]: sources from which some vehicle allowed there can arrive at site j by the
         # deadline on a first trip (driver rules aside), nearest first (speed factor 1),
@@ -248,6 +249,7 @@ class Static:
                 sources = big or sources
             allowed.append(sources)
         out.allowed = allowed
+        out.kind = [(kind[0], allowed[k], *kind[2:]) for k, kind in enumerate(self.kind)]
         out.loaders = _loaders(allowed, self.n_src)
         out.max_room = [max((self.room0[k] for k in ks), default=0.0) for ks in out.loaders]
         return out

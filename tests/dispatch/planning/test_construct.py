@@ -236,6 +236,41 @@ def test_a_depots_own_truck_carries_its_stock_before_a_truck_that_may_load_anywh
     assert plan.summary.people_covered == 130 and check(plan, sc).ok
 
 
+def own_truck_same_kind(order: list[str]) -> Scenario:
+    """``own_truck_first`` with both trucks based at D, alike in all but where they may
+    load: e2 (D or R) and h (D only), same capacity and speed, listed in ``order``. With h
+    carrying D's water to N, e2 takes R's to F: 130 people, whatever the order."""
+    trucks = {"e2": truck("e2", "D", 10, loads_at=["D", "R"]), "h": truck("h", "D", 10)}
+    return build({
+        "contract_version": 2, "name": "own-truck-same-kind",
+        "onset": "2025-08-01T06:00:00+08:00", "deadline_min": 100,
+        "items": copy.deepcopy(ITEMS),
+        "sites": [site("N", 10, 100, demand={"water": 10}, service_min=5),
+                  site("F", -60, 30, demand={"water": 10}, service_min=5)],
+        "sources": [source("D", 0, {"water": 10}, load_min=10),
+                    source("R", -20, {"water": 10}, load_min=10)],
+        "vehicles": [trucks[v] for v in order], "network": dict(FLAT)})
+
+
+@pytest.mark.parametrize("order", [["e2", "h"], ["h", "e2"]])
+def test_an_idle_truck_stands_only_for_trucks_allowed_at_the_same_sources(order):
+    """The scan tries one idle vehicle per kind (``Static.kind``); a kind includes where
+    the vehicle may load, so an idle truck allowed at several sources does not stand for a
+    depot's own truck of the same base, capacity and speed. On ``own_truck_same_kind`` the
+    construction (own trucks preferred, ``Static.flex_weight``) covers 130 people, the
+    trip-time bound, in either vehicle order, and the plan passes the checker; when the
+    flexible truck stood for both and came first, it took D's water and covered 100."""
+    sc = own_truck_same_kind(order)
+    st = Static(sc, build_network(sc), offer_late=True)
+    st.flex_weight = 1 / 1.5
+    state = State.empty(st)
+    construct(state, range(st.n_sites), per_item=10, follow=8)
+    assert state.covered_people == 130 == trip_time_bound(sc, mip_nodes=50).people_bound
+    assert check(build_plan(sc, state.routes(), network=st.net), sc, st.net).ok
+    narrowed = st.narrowed(0.5)  # the narrowed copy's kinds follow its own sources
+    assert [kind[1] for kind in narrowed.kind] == list(narrowed.allowed)
+
+
 def full_loads_first() -> Scenario:
     """Contract v2, deadline 100, 1 km = 1 minute. One 10-kg enterprise truck e (yard at km
     0, loads anywhere); depot D (km -5, 30 water, load 10) and township point T (km 36, 2
