@@ -523,7 +523,7 @@ def _solve_linear(
                 solver.Sum(flow) >= solver.Sum([rel.demand[k][need] * y[k] for k in members])
             )
     for s, flows in by_source.items():
-        for code in {c for c, _ in flows}:
+        for code in sorted({c for c, _ in flows}):  # rows in a fixed order
             solver.Add(solver.Sum([x for c, x in flows if c == code]) <= rel.stock[s][code])
         if math.isfinite(rel.cap_kg[s]):
             solver.Add(solver.Sum([rel.kg[c] * x for c, x in flows]) <= rel.cap_kg[s])
@@ -562,7 +562,7 @@ def _solve_cpsat(rel: _Relaxation, limit_s: float) -> tuple[float | None, float 
                         by_source[s].append((code, x))
             model.Add(sum(flow) >= sum(rel.demand[k][need] * _EQ_SCALE * y[k] for k in members))
     for s, flows in by_source.items():
-        for code in {c for c, _ in flows}:
+        for code in sorted({c for c, _ in flows}):  # rows in a fixed order
             model.Add(sum(x for c, x in flows if c == code) <= rel.stock[s][code])
         for cap, unit, scale in (
             (rel.cap_kg[s], rel.kg, _KG_SCALE),
