@@ -223,9 +223,11 @@ def insertion(state: State, k: int, s: int, j: int) -> tuple[int, int] | None:
         if last + max(0, later) > deadline:
             continue
         delay = later
-        if p == 0:  # the day may begin earlier: its base leg is driven just in time
+        if p:  # the new trip's own wait for its source to open is not counted as work
+            delay -= max(0, st.ready[s] - before.ready - go)
+        else:  # its base leg is driven just in time: the day begins earlier or later
             old_start = t.src_arrive - m[st.base[k]][t.source]
-            delay += max(0, old_start - max(before.ready, st.ready[s] - go))
+            delay += old_start - max(before.ready, st.ready[s] - go)
         if best is None or delay < best[0]:
             best = (max(0, delay), p)
     return best

@@ -21,6 +21,7 @@ from dispatch.planning.construct import (
     candidates,
     construct,
     evaluate,
+    insertion,
     made_day,
 )
 from dispatch.planning.network import build_network
@@ -83,6 +84,40 @@ def test_the_lazy_scan_finds_the_move_an_exhaustive_scan_finds(family, sites, se
     assert compared >= 10
     plan = build_plan(sc, state.routes(), network=st.net)
     assert check(plan, sc, st.net).ok
+
+
+@pytest.mark.parametrize(("family", "sites", "seed"),
+                         [("typhoon", 30, 9), ("stock-bound", 30, 7)])
+def test_a_trip_placed_earlier_never_costs_less_than_its_estimate(family, sites, seed):
+    """``insertion`` estimates a lower bound on what a new trip placed before one of a
+    vehicle's trips costs, and the scan compares it with appending. Placed first, the trip
+    may let the day begin later than before (its base leg is driven just in time), which
+    takes minutes off the cost; on half-built generated days the exactly timed move
+    (``evaluate``) costs at least the estimate for every busy vehicle, source and uncovered
+    site (thousands of pairs). Counting only a day that begins earlier overstated it on
+    35 and 66 of them."""
+    _, st = family_state(family, sites, seed)
+    rng = random.Random(seed)
+    state = State.empty(st)
+    order = list(range(st.n_sites))
+    rng.shuffle(order)
+    construct(state, order[: len(order) // 2], per_item=10)
+    checked = 0
+    for j in order[len(order) // 2:]:
+        if state.is_covered(j) or not st.people[j]:
+            continue
+        rem = state.outstanding(j)
+        for s in st.reach[j]:
+            for k in st.loaders[s]:
+                ins = insertion(state, k, s, j) if state.trips[k] else None
+                if ins is None:
+                    continue
+                cand = construct_module._Cand(0.0, k, s, None, ins[0], st.tier[s], ins[1])
+                move = evaluate(state, cand, j, rem, False)
+                if move is not None:
+                    assert move.cost >= ins[0], (j, s, k, ins, move.cost)
+                    checked += 1
+    assert checked >= 1000
 
 
 def every_reach_source(state: State, j: int, rem: dict[int, float], per_item: int
