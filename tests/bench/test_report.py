@@ -77,3 +77,20 @@ def test_import_rows_are_met_only_under_the_target_with_the_ledger_check(
     assert rows(31.0, True)[0].endswith("| yes |")
     assert rows(61.0, True)[0].endswith("| **no** |")
     assert rows(31.0, False)[0].endswith("| **no** |")
+
+
+def test_a_raised_cap_keeps_the_work_budget_of_the_time_limit() -> None:
+    """``bench.families --cap-scale``: this tree's engine gets its wall-clock cap raised and
+    the work budget of the scenario's own time limit, so the budget, not the cap, ends its
+    search on a slow machine; at scale 1 nothing changes, and a work budget given in the
+    parameters is kept."""
+    from bench.families import capped_params
+    from dispatch.planning.solve import SolveParams
+
+    assert capped_params('{"seed": 3}', 30.0, 1.0) == (30.0, '{"seed": 3}')
+    cap, params = capped_params('{"seed": 3}', 30.0, 4.0)
+    assert cap == 120.0
+    fields = json.loads(params)
+    assert fields == {"seed": 3, "work": SolveParams().search_work(30.0)}
+    assert SolveParams(**fields).search_work(cap) == SolveParams().search_work(30.0)
+    assert json.loads(capped_params('{"work": 5}', 30.0, 4.0)[1]) == {"work": 5}
