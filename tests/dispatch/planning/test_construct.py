@@ -38,6 +38,16 @@ def family_state(family: str, sites: int, seed: int) -> tuple[Scenario, Static]:
     return sc, st
 
 
+def half_built(st: Static, seed: int) -> tuple[State, list[int]]:
+    """A plan with a seeded half of the sites completed (in a shuffled order), and the
+    other half in that order."""
+    order = list(range(st.n_sites))
+    random.Random(seed).shuffle(order)
+    state = State.empty(st)
+    construct(state, order[: len(order) // 2], per_item=10)
+    return state, order[len(order) // 2:]
+
+
 def exhaustive_best(state: State, j: int, filling: bool) -> tuple[float, int, int] | None:
     """The best key (rate, -cost, -vehicle) over every candidate move that works when made:
     every candidate packed, timed and its day rebuilt, no bound used."""
@@ -62,13 +72,9 @@ def test_the_lazy_scan_finds_the_move_an_exhaustive_scan_finds(family, sites, se
     days (loading anywhere, late reserves, several speeds) the move it returns has the best
     key an exhaustive scan of every candidate finds, completing and filling."""
     sc, st = family_state(family, sites, seed)
-    rng = random.Random(seed)
-    state = State.empty(st)
-    order = list(range(st.n_sites))
-    rng.shuffle(order)
-    construct(state, order[: len(order) // 2], per_item=10)
+    state, rest = half_built(st, seed)
     compared = 0
-    for j in order[len(order) // 2:]:
+    for j in rest:
         if state.is_covered(j) or not st.people[j] or not st.reach[j]:
             continue
         for filling in (False, True):
@@ -97,13 +103,9 @@ def test_a_trip_placed_earlier_never_costs_less_than_its_estimate(family, sites,
     least the estimate for every busy vehicle, source and uncovered site (thousands of
     triples); the estimate that counted neither overstated it on 35 and 66 of them."""
     _, st = family_state(family, sites, seed)
-    rng = random.Random(seed)
-    state = State.empty(st)
-    order = list(range(st.n_sites))
-    rng.shuffle(order)
-    construct(state, order[: len(order) // 2], per_item=10)
+    state, rest = half_built(st, seed)
     checked = 0
-    for j in order[len(order) // 2:]:
+    for j in rest:
         if state.is_covered(j) or not st.people[j]:
             continue
         rem = state.outstanding(j)
