@@ -266,8 +266,10 @@ def test_dispatcher_plans_approves_and_confirms_a_delivery(world: World, tab: Pa
     assert page.locator("#map path.route-line").count() == 1
     with page.expect_popup() as popup:
         first.locator(".manifest-link").click()
-    assert "运输清单" in popup.value.title()
-    popup.value.close()
+    manifest = popup.value
+    manifest.wait_for_load_state()  # the popup opens before its document has loaded
+    assert "运输清单" in manifest.title()
+    manifest.close()
     # Depart and confirm swap the trip's row in place: the page is never reloaded.
     page.evaluate("() => { window.__notReloaded = true; }")
     first.locator(".depart-button").click()
