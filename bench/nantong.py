@@ -218,15 +218,15 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for variant, params in variants.items():
             rows = []
-            limit = params.get("time_limit_s") or _policy_limit(path)
-            cap, text = capped_params(json.dumps(params), limit, args.cap_scale)
-            fields = {**json.loads(text), "time_limit_s": cap} if args.cap_scale != 1.0 \
-                else params
+            fields, caps = params, {}
+            if args.cap_scale != 1.0:
+                limit = params.get("time_limit_s") or _policy_limit(path)
+                cap, text = capped_params(json.dumps(params), limit, args.cap_scale)
+                fields = {**json.loads(text), "time_limit_s": cap}
+                caps = {"limit_s": limit, "cap_s": cap}
             for k in range(args.runs):
                 row = run_measured(path, {**fields, "seed": params.get("seed", 0) + k})
-                if args.cap_scale != 1.0:
-                    row.update(limit_s=limit, cap_s=cap)
-                rows.append(row)
+                rows.append({**row, **caps})
                 print(f"{scenario} {variant} run {k + 1}: coverage {row['coverage']:.4f} "
                       f"(bound {row['bound']:.4f}, baseline {row['baseline']:.4f}) fill "
                       f"{row['fill_rate']:.4f} {row['solve_s']:.1f}s {row['peak_mb']:.0f}MB "
