@@ -752,6 +752,7 @@ def construct(state: State, sites: Iterable[int], *, noise: Callable[[int], floa
             latest.pop(j, None)
             continue  # resources only shrink while constructing: it will not fit later
         key = site_key(state, j, cost) * (noise(j) if noise else 1.0)
+        _drop_stale(state, heap, latest)
         if heap and (r, -key) > (heap[0][0], heap[0][1] * (1 - _KEY_TOL)):
             state.rollback(mark)
             heapq.heappush(heap, (r, -key, j))
@@ -769,6 +770,18 @@ def construct(state: State, sites: Iterable[int], *, noise: Callable[[int], floa
                         heapq.heappush(heap, (rx, -key, x))
                         latest[x] = -key
     return done
+
+
+def _drop_stale(state: State, heap: list[tuple[int, float, int]], latest: dict[int, float]
+                ) -> None:
+    """Pop the heap's top entries that no longer stand for a waiting site (done, given up
+    or keyed again since), so a costed site is compared with a live key only."""
+    while heap:
+        _, neg, x = heap[0]
+        if not state.is_covered(x) and latest.get(x) == neg:
+            return
+        heapq.heappop(heap)
+        state.work += 1
 
 
 def stop_estimate(state: State, j: int, x: int) -> int:

@@ -5,6 +5,7 @@ checker, not against exact routes."""
 from __future__ import annotations
 
 import copy
+import itertools
 import random
 
 import pytest
@@ -343,3 +344,24 @@ def test_a_truck_allowed_anywhere_loads_full_where_a_township_point_holds_little
     assert check(build_plan(sc, narrowed.routes(), network=st.net), sc, st.net).ok
     plan = solve(sc, SolveParams(strict=True))
     assert plan.summary.people_covered == 100 and check(plan, sc).ok
+
+
+@pytest.mark.parametrize(("family", "sites", "seed"), [("typhoon", 80, 3), ("fleet-bound", 60, 7)])
+def test_a_site_is_costed_again_only_after_the_plan_changed(family, sites, seed, monkeypatch):
+    """The lazy greedy puts a costed site back only for a waiting site's live key: the next
+    site costed is then another one, never the same site on an unchanged plan (which a
+    stale key of a site already completed or keyed again would cause, wasting work)."""
+    _, st = family_state(family, sites, seed)
+    state = State.empty(st)
+    calls: list[tuple[int, int, int]] = []
+    real = construct_module.complete
+
+    def counted(state: State, j: int, *args, **kwargs):
+        calls.append((j, state.covered_people, sum(map(len, state.trips))))
+        return real(state, j, *args, **kwargs)
+
+    monkeypatch.setattr(construct_module, "complete", counted)
+    done = construct(state, range(st.n_sites), per_item=10, follow=8)
+    assert done and len(calls) > len(done)  # some sites were put back: the rule was used
+    repeats = [a for a, b in itertools.pairwise(calls) if a == b]
+    assert repeats == []
