@@ -744,7 +744,7 @@ def construct(state: State, sites: Iterable[int], *, noise: Callable[[int], floa
             break
         r, neg, j = heapq.heappop(heap)
         state.work += 1
-        if state.is_covered(j) or latest.get(j) != neg:
+        if not _waiting(state, latest, j, neg):
             continue  # done, given up, or keyed again since
         mark = state.mark()
         cost = complete(state, j, per_item=per_item)
@@ -776,12 +776,15 @@ def _drop_stale(state: State, heap: list[tuple[int, float, int]], latest: dict[i
                 ) -> None:
     """Pop the heap's top entries that no longer stand for a waiting site (done, given up
     or keyed again since), so a costed site is compared with a live key only."""
-    while heap:
-        _, neg, x = heap[0]
-        if not state.is_covered(x) and latest.get(x) == neg:
-            return
+    while heap and not _waiting(state, latest, heap[0][2], heap[0][1]):
         heapq.heappop(heap)
         state.work += 1
+
+
+def _waiting(state: State, latest: dict[int, float], j: int, neg: float) -> bool:
+    """A heap entry (site j, negated key ``neg``) stands for a site still waiting: not
+    covered, not given up, and not keyed again since."""
+    return not state.is_covered(j) and latest.get(j) == neg
 
 
 def stop_estimate(state: State, j: int, x: int) -> int:
