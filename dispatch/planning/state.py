@@ -133,10 +133,11 @@ class Static:
         units = sc.vehicle_units
         self.vehicle_ids = [v.id for v in units]
         self.base = [net.place_loc(v.base) for v in units]
-        self.allowed = [tuple(src_ix[s] for s in v.loads_at) for v in units]
+        allowed = [tuple(src_ix[s] for s in v.loads_at) for v in units]
         self.cap_kg = [v.capacity_kg for v in units]
         self.cap_m3 = [v.capacity_m3 for v in units]
         self.available = [v.available_min for v in units]
+        self.speed = [v.speed_factor for v in units]
         self.fixed_cost = [v.fixed_cost for v in units]
         self.cost_per_km = [v.cost_per_km for v in units]
         factors = sorted({v.speed_factor for v in units} | {1.0})
@@ -147,11 +148,6 @@ class Static:
         self.fastest: list[list[int]] = np.minimum.reduce(
             [net.minutes(f) for f in factors]).tolist()
         self.km: list[list[float]] = net.km.tolist()
-        # vehicles alike for a first trip (base, sources, capacities, speed, availability):
-        # one idle vehicle of a kind stands for all (``construct._Scan.expand``)
-        self.kind = [(self.base[k], self.allowed[k], v.capacity_kg, v.capacity_m3,
-                      v.speed_factor, v.available_min) for k, v in enumerate(units)]
-        self.loaders = _loaders(self.allowed, self.n_src)
         # reach[j]: sources from which some vehicle allowed there can arrive at site j by the
         # deadline on a first trip (driver rules aside), nearest first (speed factor 1),
         # ties by tier then index
@@ -175,8 +171,8 @@ class Static:
         # ``SolveParams.flex_premium``), so a depot's own truck carries its stock where it
         # can and the trucks that may load anywhere keep their time for the sources only
         # they can serve (late reserves, depots without vehicles)
-        self.own_vehicles = frozenset(a[0] for a in self.allowed if len(a) == 1)
-        self.flexible = [len(a) > 1 for a in self.allowed]
+        self.own_vehicles = frozenset(a[0] for a in allowed if len(a) == 1)
+        self.flexible = [len(a) > 1 for a in allowed]
         self.flex_weight = 1.0
         # offer sources that open late (``ready_min`` > 0) to every site beside the nearest
         # ``per_item`` (``construct.candidate_sources``)
@@ -193,8 +189,7 @@ class Static:
         self.m3_ref = caps_m3[len(caps_m3) // 2]
         self.room0 = [max(kg / self.kg_ref, m3 / self.m3_ref)
                       for kg, m3 in zip(self.cap_kg, self.cap_m3, strict=True)]
-        # per source, the most room of a vehicle that may load there
-        self.max_room = [max((self.room0[k] for k in ks), default=0.0) for ks in self.loaders]
+        self._set_allowed(allowed)
         # what completing each site moves, in reference truckloads (lightest items per need)
         self.size = [self._need_size(j) for j in range(self.n_sites)]
         # one unit of a need in reference truckloads of its lightest item (what completing
@@ -248,11 +243,19 @@ class Static:
                 big = tuple(s for s in sources if held[s] >= share * self.cap_kg[k])
                 sources = big or sources
             allowed.append(sources)
-        out.allowed = allowed
-        out.kind = [(kind[0], allowed[k], *kind[2:]) for k, kind in enumerate(self.kind)]
-        out.loaders = _loaders(allowed, self.n_src)
-        out.max_room = [max((self.room0[k] for k in ks), default=0.0) for ks in out.loaders]
+        out._set_allowed(allowed)
         return out
+
+    def _set_allowed(self, allowed: list[tuple[int, ...]]) -> None:
+        """Where each vehicle may load, and what follows from it: vehicles alike for a first
+        trip (base, sources, capacities, speed, availability: one idle vehicle of a kind
+        stands for all, ``construct._Scan.expand``), per source the vehicles allowed there
+        and the most room of one of them."""
+        self.allowed = allowed
+        self.kind = [(self.base[k], allowed[k], self.cap_kg[k], self.cap_m3[k], self.speed[k],
+                      self.available[k]) for k in range(len(allowed))]
+        self.loaders = _loaders(allowed, self.n_src)
+        self.max_room = [max((self.room0[k] for k in ks), default=0.0) for ks in self.loaders]
 
     def neighbours(self, limit: int) -> list[list[int]]:
         """For each site, the other sites with people and needs by travel time (nearest
