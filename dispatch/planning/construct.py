@@ -138,7 +138,7 @@ def _best_position(state: State, k: int, t: int, j: int, kg: float
             if last + delta <= deadline and (pick is None or delta < pick[0]):
                 pick = (delta, pos, False)
         if pos < n:
-            ready = trip.arrivals[pos] + st.unload_min(trip.sites[pos], trip.kgs[pos])
+            ready = trip.leaves[pos]
         prev = nxt
     return pick
 
@@ -151,9 +151,14 @@ def _shift_room(state: State, k: int) -> int | None:
     ts = state.trips[k]
     if not ts:
         return st.max_shift
+    got = state.shift_room.get(k)
+    if got is not None and got[0] is ts:
+        return got[1]
     end = state.clock.end(k, ts[-1].after)
     start = state.day_start(k) or 0
-    return st.max_shift - (end - start) if end is not None else -1
+    room = st.max_shift - (end - start) if end is not None else -1
+    state.shift_room[k] = (ts, room)
+    return room
 
 
 def can_serve(state: State, s: int, j: int) -> bool:
@@ -198,36 +203,40 @@ def insertion(state: State, k: int, s: int, j: int) -> tuple[int, int] | None:
         return None
     last = ts[-1].arrivals[-1]
     deadline = st.deadline
-    slack, idle = _day_slack(state, k, ts)
+    got = state.day_slack.get(k)  # ``_day_slack``'s cache, read here: the hottest call
+    slack, idle = (got[1], got[2]) if got is not None and got[0] is ts \
+        else _day_slack(state, k, ts)
     state.work += 1
+    ready_s, load_s, service = st.ready[s], st.load_min[s], st.service[j]
     # any trip placed before takes at least its loading and its stop (the travel times obey
     # the triangle inequality): a full day with no waiting takes none
-    if last + st.load_min[s] + st.service[j] - slack[1] - idle > deadline:
+    if last + load_s + service - slack[1] - idle > deadline:
         return None
     state.work += len(ts)
+    ready = st.ready
     best: tuple[int, int] | None = None
     for p, t in enumerate(ts):
         before = ts[p - 1].after if p else state.clock.start(k)
         go = m[before.loc][s]
         if go >= UNREACHABLE:
             continue
-        arrive = max(before.ready + go, st.ready[s]) + st.load_min[s] + out
+        arrive = max(before.ready + go, ready_s) + load_s + out
         if arrive > deadline:
             break  # later positions only start later
         back = m[loc][t.source]
         if back >= UNREACHABLE:
             continue
         # trip p reaches its source this much later; if it waited there, it waits less
-        later = (arrive + st.service[j] + back - max(t.src_arrive, st.ready[t.source])
+        later = (arrive + service + back - max(t.src_arrive, ready[t.source])
                  - slack[p + 1])
         if last + max(0, later) > deadline:
             continue
         delay = later
         if p:  # the new trip's own wait for its source to open is not counted as work
-            delay -= max(0, st.ready[s] - before.ready - go)
+            delay -= max(0, ready_s - before.ready - go)
         else:  # its base leg is driven just in time: the day begins earlier or later
             old_start = t.src_arrive - m[st.base[k]][t.source]
-            delay += old_start - max(before.ready, st.ready[s] - go)
+            delay += old_start - max(before.ready, ready_s - go)
         if best is None or delay < best[0]:
             best = (max(0, delay), p)
     return best

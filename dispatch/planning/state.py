@@ -58,9 +58,10 @@ class WTrip:
     ``sites`` are stop sites in order, ``loads`` what each stop unloads (item -> qty, never
     mutated once built), ``kgs`` its kilograms; ``src_arrive`` the arrival at the source
     (loading start for a day's first trip), ``depart`` the departure after loading,
-    ``arrivals`` per stop, ``after`` the vehicle once the last stop is done; ``kg``/``m3``
-    the load; ``before`` and ``first``: what it was timed after (the vehicle then, and
-    whether it is the day's first trip), so an unchanged trip is reused as it is.
+    ``arrivals`` per stop, ``leaves`` when each stop is done (its arrival, service and
+    unloading), ``after`` the vehicle once the last stop is done; ``kg``/``m3`` the load;
+    ``before`` and ``first``: what it was timed after (the vehicle then, and whether it is
+    the day's first trip), so an unchanged trip is reused as it is.
     """
 
     source: int
@@ -70,6 +71,7 @@ class WTrip:
     src_arrive: int
     depart: int
     arrivals: tuple[int, ...]
+    leaves: tuple[int, ...]
     after: At
     kg: float
     m3: float
@@ -307,6 +309,8 @@ class Clock:
 
     def __init__(self, st: Static) -> None:
         self.st = st
+        # every vehicle at its base before its day (At is immutable: one each, shared)
+        self._starts = [At(b, a, 0, NEVER) for b, a in zip(st.base, st.available, strict=True)]
 
     def leg(self, k: int, at: At, to: int) -> At | None:
         """The vehicle after driving from ``at`` to location ``to`` (a break first when the
@@ -331,11 +335,13 @@ class Clock:
 
     def start(self, k: int) -> At:
         """Vehicle k at its base before its day."""
-        return At(self.st.base[k], self.st.available[k], 0, NEVER)
+        return self._starts[k]
 
     def trip(self, k: int, before: At, first: bool, source: int, sites: tuple[int, ...],
-             kgs: tuple[float, ...]) -> tuple[int, int, tuple[int, ...], At] | None:
-        """(arrival at the source, departure, stop arrivals, state after the last stop) of a
+             kgs: tuple[float, ...]
+             ) -> tuple[int, int, tuple[int, ...], tuple[int, ...], At] | None:
+        """(arrival at the source, departure, stop arrivals, when each stop is done, state
+        after the last stop) of a
         trip after ``before``; ``first``: the day's first trip (the vehicle leaves its base
         just in time). None when a leg has no path or breaks the driving limit alone."""
         st = self.st
@@ -356,6 +362,7 @@ class Clock:
                       got.drive, got.drive_end)
         depart = -1
         arrivals = []
+        leaves = []
         for j, kg in zip(sites, kgs, strict=True):
             nxt = self.leg(k, here, st.n_src + j)
             if nxt is None:
@@ -364,7 +371,9 @@ class Clock:
                 depart = nxt.ready - st.mins[k][here.loc][st.n_src + j]
             arrivals.append(nxt.ready)
             here = At(nxt.loc, nxt.ready + st.unload_min(j, kg), nxt.drive, nxt.drive_end)
-        return src_arrive, (depart if depart >= 0 else here.ready), tuple(arrivals), here
+            leaves.append(here.ready)
+        return (src_arrive, (depart if depart >= 0 else here.ready), tuple(arrivals),
+                tuple(leaves), here)
 
     def end(self, k: int, after: At) -> int | None:
         """When vehicle k is back at its base after ``after`` (None: no path)."""
@@ -392,6 +401,8 @@ class State:
     # per vehicle: (its day, slack per trip, idle start) for ``construct.insertion``, valid
     # while that very list is its day (days are replaced, never changed in place)
     day_slack: dict[int, tuple[list[WTrip], list[int], int]] = field(default_factory=dict)
+    # per vehicle: (its day, ``construct._shift_room``), valid the same way
+    shift_room: dict[int, tuple[list[WTrip], int | None]] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, st: Static) -> State:
@@ -602,7 +613,7 @@ class State:
             return None
         m3 = sum(q * st.m3[i] for ld in loads for i, q in ld.items())
         return WTrip(source, sites, loads, kgs, timed[0], timed[1], timed[2], timed[3],
-                     sum(kgs), m3, before, first)
+                     timed[4], sum(kgs), m3, before, first)
 
     def retimed(self, k: int, trips: list[WTrip], start: int) -> list[WTrip] | None:
         """Vehicle k's day ``trips`` with trips[start:] timed anew where needed (their sites

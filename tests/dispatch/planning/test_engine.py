@@ -371,10 +371,14 @@ def test_the_engine_clock_agrees_with_the_contract_timing():
                 timed = clock.trip(k, at, first, s, tuple(stops), kgs)
                 if timed is None:
                     break
+                # each stop is done after its service and unloading
+                assert list(timed[3]) == [
+                    a + sc.unload_min(sc.sites[j], kg)
+                    for a, j, kg in zip(timed[2], stops, kgs, strict=True)]
                 days.append(timed)
                 specs.append((sc.sources[s].id, [(sc.sites[j].id, {"water": int(kg)})
                                                  for j, kg in zip(stops, kgs, strict=True)]))
-                at, first = timed[3], False
+                at, first = timed[4], False
             if not specs:
                 continue
             route = schedule_route(sc, net, v, specs)
