@@ -341,9 +341,9 @@ class Clock:
              kgs: tuple[float, ...]
              ) -> tuple[int, int, tuple[int, ...], tuple[int, ...], At] | None:
         """(arrival at the source, departure, stop arrivals, when each stop is done, state
-        after the last stop) of a
-        trip after ``before``; ``first``: the day's first trip (the vehicle leaves its base
-        just in time). None when a leg has no path or breaks the driving limit alone."""
+        after the last stop) of a trip after ``before``; ``first``: the day's first trip (the
+        vehicle leaves its base just in time). None when a leg has no path or breaks the
+        driving limit alone."""
         st = self.st
         if first:
             t0 = st.mins[k][before.loc][source]
