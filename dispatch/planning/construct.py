@@ -203,7 +203,7 @@ def insertion(state: State, k: int, s: int, j: int) -> tuple[int, int] | None:
         return None
     last = ts[-1].arrivals[-1]
     deadline = st.deadline
-    got = state.day_slack.get(k)  # ``_day_slack``'s cache, read here: the hottest call
+    got = state.day_slack.get(k)  # kept while the day is unchanged (``_day_slack``)
     slack, idle = (got[1], got[2]) if got is not None and got[0] is ts \
         else _day_slack(state, k, ts)
     state.work += 1
@@ -277,11 +277,9 @@ def _day_slack(state: State, k: int, ts: list[WTrip]) -> tuple[list[int], int]:
     """For vehicle k's day ``ts``: slack[p], the minutes trips p.. wait at their sources
     (for one that opens late, or a break before the way out), which a delay before them
     uses up before the end of the day moves; and how long after the vehicle is available
-    its day begins. Kept per vehicle while its day (an immutable list, replaced on every
-    change) stays the same."""
-    got = state.day_slack.get(k)
-    if got is not None and got[0] is ts:
-        return got[1], got[2]
+    its day begins. Stored per vehicle (``State.day_slack``), valid while its day (an
+    immutable list, replaced on every change) stays the same: ``insertion`` reads it there
+    and calls this only when the day changed."""
     st = state.st
     state.work += len(ts)
     slack = [0] * (len(ts) + 1)
