@@ -300,9 +300,11 @@ def _model(scenario: Scenario, groups: list[_GroupData], clusters: list[list[int
             for r in rows:
                 by_ready[ready_of[d.rows[r]]].append(int(r))
             v = d.group.v
+            # per source, its shortest legs into the cluster (load + lam x legs is smallest
+            # there, lam >= 0)
+            short = np.where(ok, d.legs[:, members], math.inf).min(axis=1)
             for ready, rs in sorted(by_ready.items()):
-                base = [[float(np.min(d.load[r] + lam * d.legs[r, members][ok[r]]))
-                         for lam in LAMBDAS] for r in rs]
+                base = [[float(d.load[r] + lam * short[r]) for lam in LAMBDAS] for r in rs]
                 # trip charges per share of min(capacity, the source's stock): x capacity
                 # / that (>= 1)
                 f_kg = [_share(v.capacity_kg, stock_kg[d.rows[r]]) if tighten else 1.0

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from dispatch.planning.needs import NEED_SLACK
 from dispatch.planning.network import UNREACHABLE
-from dispatch.planning.state import FIT_SLACK, At, State, Static, WTrip
+from dispatch.planning.state import FIT_SLACK, State, Static, WTrip
 
 _EPS_MIN = 1.0  # minutes added to every cost, so a free ride still has a finite rate
 _KEY_TOL = 1e-9
@@ -192,27 +192,49 @@ def insertion(state: State, k: int, s: int, j: int) -> tuple[int, int] | None:
     first and the near sites after (measured on tune ``typhoon-400-s7``: after construction
     138 sites could not be reached by any vehicle's appended trip), and a vehicle given a
     trip from a reserve that opens late waits for it with nothing before it."""
-    st = state.st
     ts = state.trips[k]
     if not ts:
         return None
+    return _insertion_kept(state, k, ts, s, j)[0]
+
+
+def _insertion_kept(state: State, k: int, ts: list[WTrip], s: int, j: int
+                    ) -> tuple[tuple[int, int] | None, int]:
+    """``insertion`` for vehicle k's non-empty day ``ts``: its result and the work units
+    of its scan, which are counted; kept in ``State.insertions`` while the day stays the
+    same, and a repeat counts the same units (the day's slack, which ``_day_slack`` counts
+    when it computes it, is then kept too)."""
+    got = state.insertions.get(k)
+    if got is None or got[0] is not ts:
+        got = state.insertions[k] = (ts, {})
+    key = s * state.st.n_sites + j
+    hit = got[1].get(key)
+    if hit is None:
+        hit = got[1][key] = _insertion(state, k, ts, s, j)
+    state.work += hit[1]
+    return hit
+
+
+def _insertion(state: State, k: int, ts: list[WTrip], s: int, j: int
+               ) -> tuple[tuple[int, int] | None, int]:
+    """``insertion``'s scan of vehicle k's day ``ts``: (its result, the work units it
+    counts besides the day's slack, which ``_day_slack`` counts when it computes it)."""
+    st = state.st
     m = st.mins[k]
     loc = st.n_src + j
     out = m[s][loc]
     if out >= UNREACHABLE:
-        return None
+        return None, 0
     last = ts[-1].arrivals[-1]
     deadline = st.deadline
     got = state.day_slack.get(k)  # kept while the day is unchanged (``_day_slack``)
     slack, idle = (got[1], got[2]) if got is not None and got[0] is ts \
         else _day_slack(state, k, ts)
-    state.work += 1
     ready_s, load_s, service = st.ready[s], st.load_min[s], st.service[j]
     # any trip placed before takes at least its loading and its stop (the travel times obey
     # the triangle inequality): a full day with no waiting takes none
     if last + load_s + service - slack[1] - idle > deadline:
-        return None
-    state.work += len(ts)
+        return None, 1
     ready = st.ready
     best: tuple[int, int] | None = None
     for p, t in enumerate(ts):
@@ -239,7 +261,7 @@ def insertion(state: State, k: int, s: int, j: int) -> tuple[int, int] | None:
             delay += old_start - max(before.ready, ready_s - go)
         if best is None or delay < best[0]:
             best = (max(0, delay), p)
-    return best
+    return best, 1 + len(ts)
 
 
 def candidate_sources(state: State, j: int, rem: dict[int, float], per_item: int) -> list[int]:
@@ -338,8 +360,6 @@ class _Scan:
         self.state, self.j, self.filling = state, j, filling
         self.cands: list[_Cand] = []
         self.pending: list[_Pending | None] = []
-        # per vehicle: where it is, when its day starts, how long it is busy, has it trips
-        self.days: dict[int, tuple[At, int, int, bool]] = {}
         self.shift_rooms: dict[int, int | None] = {}  # per vehicle: ``_shift_room``
         loc = st.n_src + j
         per_unit = st.fill_value[j] if filling else st.need_unit_size[j]
@@ -404,48 +424,65 @@ class _Scan:
         reach the site or that is estimated cheaper."""
         state, j, s = self.state, self.j, p.s
         st = state.st
-        loc = st.n_src + j
-        deadline = st.deadline
-        days = self.days
         out: list[_Cand] = []
         idle: set[tuple] = set()
         state.work += len(st.loaders[s])
+        key = -1 - (s * st.n_sites + j)  # beside ``insertion``'s keys, in the same memo
         for k in st.loaders[s]:
-            info = days.get(k)
-            if info is None:
-                ts = state.trips[k]
-                if ts:
-                    start = state.day_start(k) or 0
-                    info = days[k] = (ts[-1].after, start, ts[-1].after.ready - start, True)
-                else:
-                    info = days[k] = (state.clock.start(k), 0, 0, False)
-            at, start, span, busy = info
-            if not busy:
+            ts = state.trips[k]
+            if not ts:
                 kind = st.kind[k]
                 if kind in idle:
                     continue
                 idle.add(kind)
-            m = st.mins[k]
-            go = m[at.loc][s]
-            out_min = m[s][loc]
-            if go >= UNREACHABLE or out_min >= UNREACHABLE:
-                continue
-            # it leaves its last stop (or its base) when ready, or just in time
-            arrive = max(at.ready + go, st.ready[s]) + st.load_min[s] + out_min
-            if arrive > deadline:
-                ins = insertion(state, k, s, j) if busy else None
-                if ins is not None:
-                    out.append(self._new_trip(p, k, ins[0], ins[1]))
-                continue
-            if not busy:
-                start = max(st.ready[s] - go, at.ready)
-            lower = max(0, arrive + st.service[j] - start - span)
-            if busy:
-                ins = insertion(state, k, s, j)
-                if ins is not None and ins[0] < lower:
-                    out.append(self._new_trip(p, k, ins[0], ins[1]))
-            out.append(self._new_trip(p, k, lower, -1))
+            got = state.insertions.get(k)
+            if got is None or got[0] is not ts:
+                got = state.insertions[k] = (ts, {})
+            hit = got[1].get(key)
+            if hit is None:  # its scans count their work units
+                hit = got[1][key] = self._vehicle_trips(k, ts, s)
+            else:  # a repeat counts the same (the day's slack is kept too)
+                state.work += hit[2]
+            appended, placed, _ = hit
+            if placed is not None:
+                out.append(self._new_trip(p, k, placed[0], placed[1]))
+            if appended is not None:
+                out.append(self._new_trip(p, k, appended, -1))
         return out
+
+    def _vehicle_trips(self, k: int, ts: list[WTrip], s: int
+                       ) -> tuple[int | None, tuple[int, int] | None, int]:
+        """Vehicle k's new trips from source s to the scan's site, its day being ``ts``:
+        (the lower bound on an appended trip's cost or None when it cannot reach the site,
+        (cost, position) of a trip placed earlier when appending cannot reach the site or
+        that is estimated cheaper, else None, the work units ``insertion`` counted, which
+        a repeat counts again). A function of the day, kept in ``State.insertions`` while
+        it stays the same."""
+        state, j = self.state, self.j
+        st = state.st
+        if ts:
+            at = ts[-1].after
+            start = state.day_start(k) or 0
+            span = at.ready - start
+        else:
+            at = state.clock.start(k)
+            start = span = 0
+        m = st.mins[k]
+        go = m[at.loc][s]
+        out_min = m[s][st.n_src + j]
+        if go >= UNREACHABLE or out_min >= UNREACHABLE:
+            return None, None, 0
+        # it leaves its last stop (or its base) when ready, or just in time
+        arrive = max(at.ready + go, st.ready[s]) + st.load_min[s] + out_min
+        placed, work = _insertion_kept(state, k, ts, s, j) if ts else (None, 0)
+        if arrive > st.deadline:
+            return None, placed, work
+        if not ts:
+            start = max(st.ready[s] - go, at.ready)
+        lower = max(0, arrive + st.service[j] - start - span)
+        if placed is not None and placed[0] >= lower:
+            placed = None
+        return lower, placed, work
 
     def _new_trip(self, p: _Pending, k: int, lower: int, ins: int) -> _Cand:
         """Vehicle k's new trip from ``p``'s source costing at least ``lower`` minutes,
