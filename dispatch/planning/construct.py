@@ -425,9 +425,11 @@ class _Scan:
         state, j, s = self.state, self.j, p.s
         st = state.st
         out: list[_Cand] = []
-        idle: set[tuple] = set()
+        idle: set[int] = set()
         state.work += len(st.loaders[s])
         key = -1 - (s * st.n_sites + j)  # beside ``insertion``'s keys, in the same memo
+        room0, tier, filling = st.room0, st.tier[s], self.filling
+        gain_src, dens, weight = p.gain_src, p.dens, p.weight
         for k in st.loaders[s]:
             ts = state.trips[k]
             if not ts:
@@ -444,10 +446,17 @@ class _Scan:
             else:  # a repeat counts the same (the day's slack is kept too)
                 state.work += hit[2]
             appended, placed, _ = hit
-            if placed is not None:
-                out.append(self._new_trip(p, k, placed[0], placed[1]))
+            if placed is None and appended is None:
+                continue
+            # the most it can bring: the source's goods for the site, at most its room
+            room = room0[k]
+            gain = min(gain_src, dens * room) if filling else min(gain_src, room)
+            if placed is not None:  # a trip placed before its trip placed[1]
+                out.append(_Cand(gain * weight / (placed[0] + _EPS_MIN), k, s, None,
+                                 placed[0], tier, placed[1]))
             if appended is not None:
-                out.append(self._new_trip(p, k, appended, -1))
+                out.append(_Cand(gain * weight / (appended + _EPS_MIN), k, s, None, appended,
+                                 tier, -1))
         return out
 
     def _vehicle_trips(self, k: int, ts: list[WTrip], s: int
@@ -483,15 +492,6 @@ class _Scan:
         if placed is not None and placed[0] >= lower:
             placed = None
         return lower, placed, work
-
-    def _new_trip(self, p: _Pending, k: int, lower: int, ins: int) -> _Cand:
-        """Vehicle k's new trip from ``p``'s source costing at least ``lower`` minutes,
-        appended (``ins`` -1) or placed before its trip ``ins``."""
-        st = self.state.st
-        room = st.room0[k]
-        gain = min(p.gain_src, p.dens * room) if self.filling else min(p.gain_src, room)
-        return _Cand(gain * p.weight / (lower + _EPS_MIN), k, p.s, None, lower, st.tier[p.s],
-                     ins)
 
     def all(self) -> list[_Cand]:
         """Every candidate (the pending new trips generated)."""

@@ -254,8 +254,10 @@ class Static:
         stands for all, ``construct._Scan.expand``), per source the vehicles allowed there
         and the most room of one of them."""
         self.allowed = allowed
-        self.kind = [(self.base[k], allowed[k], self.cap_kg[k], self.cap_m3[k], self.speed[k],
-                      self.available[k]) for k in range(len(allowed))]
+        kinds: dict[tuple[object, ...], int] = {}  # numbered: a kind is hashed once, here
+        self.kind = [kinds.setdefault((self.base[k], allowed[k], self.cap_kg[k],
+                                       self.cap_m3[k], self.speed[k], self.available[k]),
+                                      len(kinds)) for k in range(len(allowed))]
         self.loaders = _loaders(allowed, self.n_src)
         self.max_room = [max((self.room0[k] for k in ks), default=0.0) for ks in self.loaders]
 
