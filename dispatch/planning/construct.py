@@ -204,7 +204,7 @@ def _insertion_kept(state: State, k: int, ts: list[WTrip], s: int, j: int
     of its scan, which are counted; kept in ``State.insertions`` while the day stays the
     same, and a repeat counts the same units (the day's slack, which ``_day_slack`` counts
     when it computes it, is then kept too)."""
-    got = state.insertions.get(k)
+    got = state.insertions[k]
     if got is None or got[0] is not ts:
         got = state.insertions[k] = (ts, {})
     key = s * state.st.n_sites + j
@@ -430,16 +430,17 @@ class _Scan:
         key = -1 - (s * st.n_sites + j)  # beside ``insertion``'s keys, in the same memo
         room0, tier, filling = st.room0, st.tier[s], self.filling
         gain_src, dens, weight = p.gain_src, p.dens, p.weight
+        trips, kinds, memo = state.trips, st.kind, state.insertions
         for k in st.loaders[s]:
-            ts = state.trips[k]
+            ts = trips[k]
             if not ts:
-                kind = st.kind[k]
+                kind = kinds[k]
                 if kind in idle:
                     continue
                 idle.add(kind)
-            got = state.insertions.get(k)
+            got = memo[k]
             if got is None or got[0] is not ts:
-                got = state.insertions[k] = (ts, {})
+                got = memo[k] = (ts, {})
             hit = got[1].get(key)
             if hit is None:  # its scans count their work units
                 hit = got[1][key] = self._vehicle_trips(k, ts, s)

@@ -405,17 +405,18 @@ class State:
     day_slack: dict[int, tuple[list[WTrip], list[int], int]] = field(default_factory=dict)
     # per vehicle: (its day, ``construct._shift_room``), valid the same way
     shift_room: dict[int, tuple[list[WTrip], int | None]] = field(default_factory=dict)
-    # per vehicle: (its day, source x n_sites + site -> (``construct.insertion``'s result,
+    # per vehicle: None or (its day, source x n_sites + site -> (``construct.insertion``'s result,
     # the work units its scan counts)), valid the same way; a repeat counts the same units
     # (the day's slack, counted when computed, is then kept in ``day_slack`` too)
-    insertions: dict[int, tuple[list[WTrip], dict[int, tuple[tuple[int, int] | None, int]]]] \
-        = field(default_factory=dict)
+    insertions: list[tuple[list[WTrip], dict[int, tuple[tuple[int, int] | None, int]]] | None] \
+        = field(default_factory=list)
 
     @classmethod
     def empty(cls, st: Static) -> State:
         """Nothing planned yet: all stock at the sources, every vehicle at its base."""
         state = cls(st, Clock(st))
         state.trips = [[] for _ in st.base]
+        state.insertions = [None for _ in st.base]
         state.stock = [dict(s) for s in st.stock0]
         state.got = [{} for _ in range(st.n_sites)]
         state.visitors = [{} for _ in range(st.n_sites)]

@@ -123,6 +123,43 @@ def test_a_trip_placed_earlier_never_costs_less_than_its_estimate(family, sites,
     assert checked >= 1000
 
 
+@pytest.mark.parametrize(("family", "sites", "seed"),
+                         [("typhoon", 30, 11), ("earthquake", 40, 13)])
+def test_a_kept_vehicle_scan_finds_and_counts_what_a_fresh_scan_does(family, sites, seed):
+    """A vehicle's new-trip candidates and trip-placed-earlier scans are kept while its day
+    is unchanged (``State.insertions``), and a repeat counts the work units the scan counted,
+    so the work budget ends the search where it would without them. On a half-built
+    generated day, site after site (each time after the previous site's best move was made,
+    so some kept scans are of days since changed): the scan with everything kept gives the
+    same candidates and counts the same units as a scan with nothing kept (the days' slack,
+    which a fresh day computes and counts once, kept in both)."""
+    _, st = family_state(family, sites, seed)
+    state, rest = half_built(st, seed)
+    compared = moved = 0
+    for j in rest:
+        if state.is_covered(j) or not st.people[j] or not st.reach[j]:
+            continue
+        for filling in (False, True):
+            rem = state.outstanding(j)
+            candidates(state, j, rem, filling, per_item=10)  # the days' slack computed
+            kept = state.insertions
+            state.insertions = [None] * len(kept)
+            w0 = state.work
+            fresh = candidates(state, j, rem, filling, per_item=10)
+            fresh_units = state.work - w0
+            state.insertions = kept
+            w0 = state.work
+            again = candidates(state, j, rem, filling, per_item=10)
+            assert again == fresh
+            assert state.work - w0 == fresh_units
+            compared += 1
+        found = best_move(state, j, state.outstanding(j), per_item=10)
+        if found is not None:
+            state.apply_trips(found[0].k, found[1])
+            moved += 1
+    assert compared >= 20 and moved >= 5
+
+
 def every_reach_source(state: State, j: int, rem: dict[int, float], per_item: int
                        ) -> list[int]:
     """``candidate_sources`` as it was before ``Static.holders``: every source in reach
