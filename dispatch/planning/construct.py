@@ -277,22 +277,36 @@ def candidate_sources(state: State, j: int, rem: dict[int, float], per_item: int
     for n in rem:
         items = st.need_items[j][n]
         count = 0
-        for s in st.holders[j][n]:
+        holders = st.holders[j][n]
+        for at, s in enumerate(holders):
+            if count >= per_item:
+                # the nearest are found: of the rest, only the late sources are looked at
+                # (each holder still counts a unit, as when every one was walked past)
+                state.work += len(holders) - at
+                for s in [x for x in holders[at:] if x in late]:
+                    if _serves(state, s, j, items, usable):
+                        chosen.add(s)
+                break
             state.work += 1
-            if count >= per_item and s not in late:
-                continue
-            stock = state.stock[s]
-            if not any(stock.get(i, 0) > 0 for i, _ in items):
-                continue
-            ok = usable.get(s)
-            if ok is None:
-                ok = usable[s] = can_serve(state, s, j)
-            if ok:
+            if _serves(state, s, j, items, usable):
                 chosen.add(s)
                 count += 1
                 if count >= per_item and not late:
                     break
     return [s for s in st.reach[j] if s in chosen]
+
+
+def _serves(state: State, s: int, j: int, items: list[tuple[int, float]],
+            usable: dict[int, bool]) -> bool:
+    """Source s still holds one of ``items`` and ``can_serve`` site j (asked once per
+    source: ``usable``)."""
+    stock = state.stock[s]
+    if not any(stock.get(i, 0) > 0 for i, _ in items):
+        return False
+    ok = usable.get(s)
+    if ok is None:
+        ok = usable[s] = can_serve(state, s, j)
+    return ok
 
 
 def _day_slack(state: State, k: int, ts: list[WTrip]) -> tuple[list[int], int]:
@@ -396,21 +410,37 @@ class _Scan:
         min_m3 = min(u[4] for u in units)
         direct = st.base_min[s][loc]
         rooms = self.shift_rooms
+        memo = state.insertions
         for k, open_trips in sorted(state.open[s].items()):
             ts = state.trips[k]
             if k not in rooms:
                 rooms[k] = _shift_room(state, k)
             shift_room = rooms[k]
+            got = memo[k]
+            if got is None or got[0] is not ts:
+                got = memo[k] = (ts, {})
+            kept = got[1]
             for t in open_trips:
                 trip = ts[t]
                 if trip.kg + min_kg > st.cap_kg[k] * (1 + FIT_SLACK) or \
                         trip.m3 + min_m3 > st.cap_m3[k] * (1 + FIT_SLACK):
                     continue
-                # an extra stop only pays when the trip passes closer to j than its source
-                if j not in trip.sites and all(st.base_min[st.n_src + x][loc] > direct
-                                               for x in trip.sites):
-                    continue
-                pick = _best_position(state, k, t, j, 0.0)
+                # the stop's place on the trip, kept with the day like the new trips'
+                # scans (a repeat counts the positions the scan tried)
+                hit = kept.get((t, j))
+                if hit is None:
+                    # an extra stop only pays when the trip passes closer to j than its
+                    # source
+                    if j not in trip.sites and all(st.base_min[st.n_src + x][loc] > direct
+                                                   for x in trip.sites):
+                        hit = kept[t, j] = (None, 0)
+                    else:
+                        before = state.work
+                        hit = kept[t, j] = (_best_position(state, k, t, j, 0.0),
+                                            state.work - before)
+                else:
+                    state.work += hit[1]
+                pick = hit[0]
                 if pick is None or (shift_room is not None and pick[0] > shift_room):
                     continue
                 room = _capacity_size(st, k, trip.kg, trip.m3)

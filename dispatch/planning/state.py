@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -405,10 +406,12 @@ class State:
     day_slack: dict[int, tuple[list[WTrip], list[int], int]] = field(default_factory=dict)
     # per vehicle: (its day, ``construct._shift_room``), valid the same way
     shift_room: dict[int, tuple[list[WTrip], int | None]] = field(default_factory=dict)
-    # per vehicle: None or (its day, source x n_sites + site -> (``construct.insertion``'s result,
-    # the work units its scan counts)), valid the same way; a repeat counts the same units
-    # (the day's slack, counted when computed, is then kept in ``day_slack`` too)
-    insertions: list[tuple[list[WTrip], dict[int, tuple[tuple[int, int] | None, int]]] | None] \
+    # per vehicle: None or (its day, the scans made of it with the work units each counted:
+    # source x n_sites + site -> ``construct.insertion``'s; -1 - that -> the new trips'
+    # bounds (``_Scan._vehicle_trips``); (trip, site) -> an added stop's best place), valid
+    # the same way; a repeat counts the same units (the day's slack, counted when computed,
+    # is then kept in ``day_slack`` too)
+    insertions: list[tuple[list[WTrip], dict[object, tuple[Any, ...]]] | None] \
         = field(default_factory=list)
 
     @classmethod
