@@ -201,16 +201,14 @@ def insertion(state: State, k: int, s: int, j: int) -> tuple[int, int] | None:
 def _insertion_kept(state: State, k: int, ts: list[WTrip], s: int, j: int
                     ) -> tuple[tuple[int, int] | None, int]:
     """``insertion`` for vehicle k's non-empty day ``ts``: its result and the work units
-    of its scan, which are counted; kept in ``State.insertions`` while the day stays the
+    of its scan, which are counted; kept in ``State.scans`` while the day stays the
     same, and a repeat counts the same units (the day's slack, which ``_day_slack`` counts
     when it computes it, is then kept too)."""
-    got = state.insertions[k]
-    if got is None or got[0] is not ts:
-        got = state.insertions[k] = (ts, {})
+    kept = state.scans_of(k)
     key = s * state.st.n_sites + j
-    hit = got[1].get(key)
+    hit = kept.get(key)
     if hit is None:
-        hit = got[1][key] = _insertion(state, k, ts, s, j)
+        hit = kept[key] = _insertion(state, k, ts, s, j)
     state.work += hit[1]
     return hit
 
@@ -410,16 +408,12 @@ class _Scan:
         min_m3 = min(u[4] for u in units)
         direct = st.base_min[s][loc]
         rooms = self.shift_rooms
-        memo = state.insertions
         for k, open_trips in sorted(state.open[s].items()):
             ts = state.trips[k]
             if k not in rooms:
                 rooms[k] = _shift_room(state, k)
             shift_room = rooms[k]
-            got = memo[k]
-            if got is None or got[0] is not ts:
-                got = memo[k] = (ts, {})
-            kept = got[1]
+            kept = state.scans_of(k)
             for t in open_trips:
                 trip = ts[t]
                 if trip.kg + min_kg > st.cap_kg[k] * (1 + FIT_SLACK) or \
@@ -460,7 +454,7 @@ class _Scan:
         key = -1 - (s * st.n_sites + j)  # beside ``insertion``'s keys, in the same memo
         room0, tier, filling = st.room0, st.tier[s], self.filling
         gain_src, dens, weight = p.gain_src, p.dens, p.weight
-        trips, kinds, memo = state.trips, st.kind, state.insertions
+        trips, kinds, memo = state.trips, st.kind, state.scans
         for k in st.loaders[s]:
             ts = trips[k]
             if not ts:
@@ -468,7 +462,7 @@ class _Scan:
                 if kind in idle:
                     continue
                 idle.add(kind)
-            got = memo[k]
+            got = memo[k]  # ``State.scans_of`` inline: the hottest loop of the engine
             if got is None or got[0] is not ts:
                 got = memo[k] = (ts, {})
             hit = got[1].get(key)
@@ -496,7 +490,7 @@ class _Scan:
         (the lower bound on an appended trip's cost or None when it cannot reach the site,
         (cost, position) of a trip placed earlier when appending cannot reach the site or
         that is estimated cheaper, else None, the work units ``insertion`` counted, which
-        a repeat counts again). A function of the day, kept in ``State.insertions`` while
+        a repeat counts again). A function of the day, kept in ``State.scans`` while
         it stays the same."""
         state, j = self.state, self.j
         st = state.st

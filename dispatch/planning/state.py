@@ -409,9 +409,9 @@ class State:
     # per vehicle: None or (its day, the scans made of it with the work units each counted:
     # source x n_sites + site -> ``construct.insertion``'s; -1 - that -> the new trips'
     # bounds (``_Scan._vehicle_trips``); (trip, site) -> an added stop's best place), valid
-    # the same way; a repeat counts the same units (the day's slack, counted when computed,
-    # is then kept in ``day_slack`` too)
-    insertions: list[tuple[list[WTrip], dict[object, tuple[Any, ...]]] | None] \
+    # the same way (``scans_of``); a repeat counts the same units (the day's slack, counted
+    # when computed, is then kept in ``day_slack`` too)
+    scans: list[tuple[list[WTrip], dict[object, tuple[Any, ...]]] | None] \
         = field(default_factory=list)
 
     @classmethod
@@ -419,7 +419,7 @@ class State:
         """Nothing planned yet: all stock at the sources, every vehicle at its base."""
         state = cls(st, Clock(st))
         state.trips = [[] for _ in st.base]
-        state.insertions = [None for _ in st.base]
+        state.scans = [None for _ in st.base]
         state.stock = [dict(s) for s in st.stock0]
         state.got = [{} for _ in range(st.n_sites)]
         state.visitors = [{} for _ in range(st.n_sites)]
@@ -440,6 +440,15 @@ class State:
     def free(self, k: int) -> int:
         """When vehicle k may leave its last stop (its availability with no trip)."""
         return self.at(k).ready
+
+    def scans_of(self, k: int) -> dict[object, tuple[Any, ...]]:
+        """The scans kept of vehicle k's current day (``scans``), empty when the day is
+        new."""
+        ts = self.trips[k]
+        got = self.scans[k]
+        if got is None or got[0] is not ts:
+            got = self.scans[k] = (ts, {})
+        return got[1]
 
     def day_start(self, k: int) -> int | None:
         """When vehicle k leaves its base (None: no trip)."""

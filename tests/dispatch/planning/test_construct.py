@@ -127,7 +127,7 @@ def test_a_trip_placed_earlier_never_costs_less_than_its_estimate(family, sites,
                          [("typhoon", 30, 11), ("earthquake", 40, 13)])
 def test_a_kept_vehicle_scan_finds_and_counts_what_a_fresh_scan_does(family, sites, seed):
     """A vehicle's new-trip candidates and trip-placed-earlier scans are kept while its day
-    is unchanged (``State.insertions``), and a repeat counts the work units the scan counted,
+    is unchanged (``State.scans``), and a repeat counts the work units the scan counted,
     so the work budget ends the search where it would without them. On a half-built
     generated day, site after site (each time after the previous site's best move was made,
     so some kept scans are of days since changed): the scan with everything kept gives the
@@ -142,12 +142,12 @@ def test_a_kept_vehicle_scan_finds_and_counts_what_a_fresh_scan_does(family, sit
         for filling in (False, True):
             rem = state.outstanding(j)
             candidates(state, j, rem, filling, per_item=10)  # the days' slack computed
-            kept = state.insertions
-            state.insertions = [None] * len(kept)
+            kept = state.scans
+            state.scans = [None] * len(kept)
             w0 = state.work
             fresh = candidates(state, j, rem, filling, per_item=10)
             fresh_units = state.work - w0
-            state.insertions = kept
+            state.scans = kept
             w0 = state.work
             again = candidates(state, j, rem, filling, per_item=10)
             assert again == fresh
