@@ -236,9 +236,12 @@ UNLIMITED = {role: RateLimit(per_s=100_000, burst=1_000_000) for role in DEFAULT
 def settings(db_url: str) -> Settings:
     """Settings aimed at the test database (no scheduled readiness runs in the background;
     tests that need the schedule tick it themselves; PostgreSQL: planning workers in the
-    process)."""
+    process; the engine run in the test's process: a worker process per plan would import
+    it again, about 1.5 s each. The process planner has its own tests,
+    tests/dispatch/test_subprocess_planner.py, and the worker processes of the killed-worker
+    tests use it)."""
     return Settings(database_url=db_url, readiness_interval_hours=0, rate_limits=UNLIMITED,
-                    embedded_plan_workers=1)
+                    embedded_plan_workers=1, planner="inline")
 
 
 @dataclass

@@ -25,12 +25,13 @@ def test_with_fifteen_percent_of_the_fleet_the_plan_closes_the_gap_to_the_bound(
     """With 15% of the fleet (21 vehicles for 30 shelters) the greedy baseline, one site per
     trip, biggest first, covers 26% of the people and the upper bound 59%; the engine,
     completing the sites it can reach cheaply first and sharing trips, closes at least 38% of
-    the gap between the two (it closes 53%). 38% is what "twice the greedy" asked before the
-    township points were moved inside their counties (greedy 14%, bound 51%): with the greedy
-    at 26% and the bound at 59%, twice the greedy would be 87% of the bound."""
+    the gap between the two with the work budget of a 10-second plan (it closes 54%; 56%
+    with a 60-second one). 38% is what "twice the greedy" asked before the township points
+    were moved inside their counties (greedy 14%, bound 51%): with the greedy at 26% and the
+    bound at 59%, twice the greedy would be 87% of the bound."""
     data, _ = generate_scenario("typhoon", 30, 1, fleet=0.15)
     scenario = Scenario.model_validate(data)
-    plan = solve(scenario, SolveParams(time_limit_s=60))
+    plan = solve(scenario, SolveParams(time_limit_s=10))
     summary = plan.summary
     assert check(plan, scenario).ok
     base, bound = summary.baseline_coverage, summary.bound_coverage

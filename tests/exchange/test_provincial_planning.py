@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi.testclient import TestClient
-
 from exchange.models import Entity
-from relief.app.main import create_app
 from relief.platform.dbtypes import utcnow
 from relief.platform.models import Role
 from relief.platform.settings import Settings
@@ -35,35 +32,35 @@ def test_plan_draws_on_an_imported_provincial_depot(exchange: Exchange, settings
         assert world.admin.post("/vehicles", {"plate": plate, "depot": depot,
                                               "capacity_kg": 8000, "capacity_m3": 40}
                                 ).status_code == 201
-    inline = settings.model_copy(update={"planner": "inline"})
-    with TestClient(create_app(settings=inline, database=world.db)) as client:
-        api = Api(client, world.dispatcher.token)
-        onset = (utcnow() - timedelta(minutes=10)).isoformat()
-        incident = api.post("/incidents", {"kind": "flood", "name": "江堤险情", "onset": onset,
-                                           "needs": NEEDS}).json()["id"]
-        assert api.post(f"/incidents/{incident}/sites", {
-            "code": "P-1", "name": "安置点", "lat": 32.12, "lon": 121.0, "people": 150,
-            "reported_by": "王"}).status_code == 201
-        job = api.post(f"/incidents/{incident}/plans", {"time_limit_s": 3}).json()
-        client.app.state.runner.wait(job["id"], timeout=120)
-        plan = api.get(f"/incidents/{incident}/plans/{job['id']}").json()
-        assert plan["status"] == "succeeded" and plan["verdict"]["ok"], plan
-        source = next(s for s in plan["scenario"]["sources"] if s["id"] == provincial)
-        assert source["tier"] == "province"
-        assert source["ready_min"] == plan["as_of_min"] + 120
-        trips = [t for r in plan["plan"]["routes"] for t in r["trips"]]
-        from_province = [t for t in trips if t["source"] == provincial]
-        assert from_province, trips
-        assert sum(t["load"].get(QUILT, 0) for t in trips) == 150
-        assert all(t["depart_min"] >= source["ready_min"] + source["load_min"]
-                   for t in from_province)
-        # Lower tier first: all local quilts are used before the province's.
-        assert sum(t["load"].get(QUILT, 0) for t in trips if t["source"] == "CTY") == 20
-        no_scope = Api(client, make_token(world.db, Role.dispatcher, scopes=["draw:city"],
-                                          name="no-province"))
-        denied = no_scope.post(f"/incidents/{incident}/plans/{job['id']}/approve")
-        assert denied.status_code == 403
-        scoped = Api(client, make_token(world.db, Role.dispatcher, scopes=["draw:province"],
-                                        name="province"))
-        assert scoped.post(f"/incidents/{incident}/plans/{job['id']}/approve").status_code == 200
+    assert settings.planner == "inline"  # the world's app plans in the test's process
+    client = world.client
+    api = Api(client, world.dispatcher.token)
+    onset = (utcnow() - timedelta(minutes=10)).isoformat()
+    incident = api.post("/incidents", {"kind": "flood", "name": "江堤险情", "onset": onset,
+                                       "needs": NEEDS}).json()["id"]
+    assert api.post(f"/incidents/{incident}/sites", {
+        "code": "P-1", "name": "安置点", "lat": 32.12, "lon": 121.0, "people": 150,
+        "reported_by": "王"}).status_code == 201
+    job = api.post(f"/incidents/{incident}/plans", {"time_limit_s": 3}).json()
+    client.app.state.runner.wait(job["id"], timeout=120)
+    plan = api.get(f"/incidents/{incident}/plans/{job['id']}").json()
+    assert plan["status"] == "succeeded" and plan["verdict"]["ok"], plan
+    source = next(s for s in plan["scenario"]["sources"] if s["id"] == provincial)
+    assert source["tier"] == "province"
+    assert source["ready_min"] == plan["as_of_min"] + 120
+    trips = [t for r in plan["plan"]["routes"] for t in r["trips"]]
+    from_province = [t for t in trips if t["source"] == provincial]
+    assert from_province, trips
+    assert sum(t["load"].get(QUILT, 0) for t in trips) == 150
+    assert all(t["depart_min"] >= source["ready_min"] + source["load_min"]
+               for t in from_province)
+    # Lower tier first: all local quilts are used before the province's.
+    assert sum(t["load"].get(QUILT, 0) for t in trips if t["source"] == "CTY") == 20
+    no_scope = Api(client, make_token(world.db, Role.dispatcher, scopes=["draw:city"],
+                                      name="no-province"))
+    denied = no_scope.post(f"/incidents/{incident}/plans/{job['id']}/approve")
+    assert denied.status_code == 403
+    scoped = Api(client, make_token(world.db, Role.dispatcher, scopes=["draw:province"],
+                                    name="province"))
+    assert scoped.post(f"/incidents/{incident}/plans/{job['id']}/approve").status_code == 200
     world.ledger_ok()

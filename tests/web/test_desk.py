@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from relief.app.main import create_app
 from relief.platform.settings import Settings
 from tests.web.conftest import Console
 from tests.world import QUILT, TENT, TODAY, WATER, World
@@ -41,9 +40,8 @@ def desk(world: World, settings: Settings) -> Iterator[MakeDesk]:
         r = world.admin.post("/vehicles", {"plate": plate, "depot": "CTY", "capacity_kg": 5000,
                                            "capacity_m3": 30, "driver": "张师傅"})
         assert r.status_code == 201, r.text
-    app = create_app(settings=settings.model_copy(update={"planner": "inline"}),
-                     database=world.db)
-    app.state.runner.start()  # the clients below are not context managers (no lifespan)
+    assert settings.planner == "inline"  # the world's app plans in the test's process
+    app = world.client.app  # started by the world's client; one cookie jar per user below
     clients: list[TestClient] = []
 
     def make(token: str) -> Console:
@@ -54,7 +52,6 @@ def desk(world: World, settings: Settings) -> Iterator[MakeDesk]:
         return c
 
     yield make
-    app.state.runner.shutdown()
 
 
 def _open_incident(c: Console, name: str = "测试洪涝") -> int:

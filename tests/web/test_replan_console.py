@@ -12,11 +12,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from dispatch.models import Shipment
-from relief.app.main import create_app
 from relief.platform.dbtypes import utcnow
 from relief.platform.settings import Settings
 from tests.web.conftest import Console
@@ -39,14 +37,10 @@ def desk(world: World, settings: Settings) -> Iterator[tuple[World, Console]]:
         assert world.admin.post("/vehicles", {"plate": plate, "depot": "CTY",
                                               "capacity_kg": 1500, "capacity_m3": 12}
                                 ).status_code == 201
-    inline = settings.model_copy(update={"planner": "inline"})
-    with TestClient(create_app(settings=inline, database=world.db)) as client:
-        for api in (world.admin, world.manager, world.manager2, world.dispatcher, world.viewer):
-            api.client = client
-        world.client = client
-        console = Console(client)
-        assert console.login(world.dispatcher.token).status_code == 303
-        yield world, console
+    assert settings.planner == "inline"  # the world's app plans in the test's process
+    console = Console(world.client)
+    assert console.login(world.dispatcher.token).status_code == 303
+    yield world, console
 
 
 def _approved_incident(world: World) -> int:

@@ -16,12 +16,10 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from dispatch.planning.plan import CheckReport, Plan, check
 from dispatch.planning.problem import load_scenario
-from relief.app.main import create_app
 from relief.platform.dbtypes import utcnow
 from relief.platform.settings import Settings
 from supplies import ledger
@@ -63,22 +61,14 @@ def add_trucks(world: World, trucks: list[Truck], *, drivers: bool = True) -> No
         assert r.status_code == 201, r.text
 
 
-def served(world: World, settings: Settings) -> Iterator[World]:
-    """The world served by an app whose planner runs in-process (every user's client on it)."""
-    inline = settings.model_copy(update={"planner": "inline"})
-    with TestClient(create_app(settings=inline, database=world.db)) as client:
-        world.client = client
-        for api in (world.admin, world.manager, world.manager2, world.dispatcher, world.viewer):
-            api.client = client
-        yield world
-
-
 def stocked_desk(world: World, settings: Settings, *, trucks: list[Truck] = TRUCKS,
                  stock: list[Receipt] = STOCK, drivers: bool = True) -> Iterator[World]:
-    """The world with stock and vehicles, served by an app whose planner runs in-process."""
+    """The world with stock and vehicles, on its own app (whose planner runs in-process:
+    the test ``settings``)."""
+    assert settings.planner == "inline", "the desk's plans run in the test's process"
     receive(world, stock)
     add_trucks(world, trucks, drivers=drivers)
-    yield from served(world, settings)
+    yield world
 
 
 def incident(api: Api, *, sites: list[Site] = SITES, needs: dict[str, Any] | None = None,
