@@ -155,15 +155,17 @@ def make_token(db: Database, role: Role, depots: list[str] | None = None,
 def world(db: Database, settings: Settings) -> Iterator[World]:
     """The named network, an app on the test database and one client per role."""
     build_network(db)
+    # the five users' tokens in one transaction (as make_token makes each)
+    admin, manager, manager2, dispatcher, viewer = db.write(lambda s: [
+        create_token(s, name=name, role=role, depots=depots, scopes=scopes)[1]
+        for name, role, depots, scopes in [
+            ("test-admin", Role.admin, [], []),
+            ("test-depot_manager", Role.depot_manager, ["CTY", "TWN"], []),
+            ("m2", Role.depot_manager, ["CTY2"], []),
+            ("test-dispatcher", Role.dispatcher, [], ["draw:city", "draw:agreement"]),
+            ("test-viewer", Role.viewer, [], [])]])
     app = create_app(settings=settings, database=db)
     with TestClient(app) as client:
-        yield World(
-            db=db,
-            client=client,
-            admin=Api(client, make_token(db, Role.admin)),
-            manager=Api(client, make_token(db, Role.depot_manager, ["CTY", "TWN"])),
-            manager2=Api(client, make_token(db, Role.depot_manager, ["CTY2"], name="m2")),
-            dispatcher=Api(client, make_token(db, Role.dispatcher,
-                                              scopes=["draw:city", "draw:agreement"])),
-            viewer=Api(client, make_token(db, Role.viewer)),
-        )
+        yield World(db=db, client=client, admin=Api(client, admin),
+                    manager=Api(client, manager), manager2=Api(client, manager2),
+                    dispatcher=Api(client, dispatcher), viewer=Api(client, viewer))
