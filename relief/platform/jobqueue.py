@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import procrastinate
+import procrastinate.worker
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -109,19 +110,24 @@ async def run_workers(app: procrastinate.App, lanes: list[Lane], *, name: str,
                       stop: asyncio.Event | None = None,
                       on_started: Callable[[], None] | None = None) -> None:
     """Run one procrastinate worker per lane with slots until ``stop`` is set (or a signal
-    stops them), sweeping stalled jobs meanwhile."""
+    stops them), sweeping stalled jobs meanwhile. ``on_started`` is called once every worker
+    has registered (or ended): a worker cancelled while it registers can keep its loop
+    waiting (seen as a 32-second stop of an app stopped right after it started)."""
     stop = stop or asyncio.Event()
+    app.perform_import_paths()  # as App.run_worker_async does
     async with app.open_async():
-        workers = [
-            asyncio.create_task(app.run_worker_async(
-                queues=[lane.queue], concurrency=lane.slots, name=f"{name}:{lane.queue}",
-                update_heartbeat_interval=timing.heartbeat_s,
-                stalled_worker_timeout=timing.stalled_after_s,
-                install_signal_handlers=False, listen_notify=True,
-                fetch_job_polling_interval=5.0))
+        runners = [procrastinate.worker.Worker(
+            app=app, queues=[lane.queue], concurrency=lane.slots, name=f"{name}:{lane.queue}",
+            update_heartbeat_interval=timing.heartbeat_s,
+            stalled_worker_timeout=timing.stalled_after_s,
+            install_signal_handlers=False, listen_notify=True, fetch_job_polling_interval=5.0)
             for lane in lanes if lane.slots > 0]
-        if not workers:
+        if not runners:
             raise ValueError("a worker needs at least one lane with a slot")
+        workers = [asyncio.create_task(runner.run()) for runner in runners]
+        while any(runner.worker_id is None and not task.done()
+                  for runner, task in zip(runners, workers, strict=True)):
+            await asyncio.sleep(0.01)  # registering: one round trip to the database
 
         async def sweep() -> None:
             while not stop.is_set():

@@ -393,3 +393,36 @@ def test_urgent_job_is_not_stuck_behind_long_ones(stocked: World, settings: Sett
         held.release()
         assert app.state.runner.wait(long_job["id"], timeout=60) == JobStatus.succeeded
         assert app.state.runner.wait(waiting["id"], timeout=60) == JobStatus.succeeded
+
+
+def test_workers_report_started_only_once_registered_and_stop_at_once(
+        db: Database, settings: Settings, backend: str) -> None:
+    """``run_workers`` calls ``on_started`` once each lane's worker has registered (a worker
+    cancelled while registering kept its loop waiting: an app stopped right after it started
+    took the 32-second join timeout to stop); stopped right then, they end promptly."""
+    if backend != "postgresql":
+        pytest.skip("the job queue's workers are PostgreSQL's")
+    import asyncio
+
+    app = jobqueue.queue_app(settings.database_url)
+    registered: list[int] = []
+
+    def count() -> int:
+        with db.read_session() as s:
+            return int(s.execute(text("SELECT count(*) FROM procrastinate_workers")).scalar_one())
+
+    async def run() -> None:
+        stop = asyncio.Event()
+
+        def started() -> None:
+            registered.append(count())
+            stop.set()  # stop at once, as an app stopped right after it started does
+
+        await asyncio.wait_for(jobqueue.run_workers(
+            app, [jobqueue.Lane("urgent", 1), jobqueue.Lane("long", 1)], name="t",
+            stop=stop, on_started=started), timeout=20)  # stuck: 32 s and more
+
+    before = count()
+    asyncio.run(run())
+    assert registered == [before + 2]
+    assert count() == before  # both unregistered on the way out
