@@ -7,6 +7,7 @@ needs a job that stays running, the engine's answer is held back until the test 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -402,8 +403,6 @@ def test_workers_report_started_only_once_registered_and_stop_at_once(
     took the 32-second join timeout to stop); stopped right then, they end promptly."""
     if backend != "postgresql":
         pytest.skip("the job queue's workers are PostgreSQL's")
-    import asyncio
-
     app = jobqueue.queue_app(settings.database_url)
     registered: list[int] = []
 

@@ -34,7 +34,7 @@ def test_plan_draws_on_an_imported_provincial_depot(exchange: Exchange, settings
                                 ).status_code == 201
     assert settings.planner == "inline"  # the world's app plans in the test's process
     client = world.client
-    api = Api(client, world.dispatcher.token)
+    api = world.dispatcher
     onset = (utcnow() - timedelta(minutes=10)).isoformat()
     incident = api.post("/incidents", {"kind": "flood", "name": "江堤险情", "onset": onset,
                                        "needs": NEEDS}).json()["id"]
