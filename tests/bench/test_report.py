@@ -94,3 +94,44 @@ def test_a_raised_cap_keeps_the_work_budget_of_the_time_limit() -> None:
     assert fields == {"seed": 3, "work": SolveParams().search_work(30.0)}
     assert SolveParams(**fields).search_work(cap) == SolveParams().search_work(30.0)
     assert json.loads(capped_params('{"work": 5}', 30.0, 4.0)[1]) == {"work": 5}
+
+
+def _unseen(tmp_path: Path, **counts: int) -> str:
+    from bench.unseen import summarise
+
+    day = {"covered": 90, "bound": 100, "baseline": 80, "check": True, "same": True}
+    rows = [dict(day) for _ in range(3)]
+    if counts.get("differ"):
+        rows[0]["same"] = False
+    if counts.get("below"):
+        rows[1]["covered"] = 70
+    if counts.get("error"):
+        rows[2] = {"day": "x", "error": "EngineError: boom"}
+    (tmp_path / "unseen.json").write_text(json.dumps({"summary": summarise(rows),
+                                                      "rows": rows}))
+    return next(line for line in glance(tmp_path) if line.startswith("| unseen days"))
+
+
+def test_unseen_days_are_met_only_when_every_plan_is_checked_identical_and_above_baseline(
+    tmp_path: Path,
+) -> None:
+    """Two processes giving different plans, a plan below the greedy baseline or an engine
+    error each turn the unseen-days verdict to no."""
+    assert _unseen(tmp_path).endswith("| yes |")
+    assert "mean 90.0%, worst 90.0% of bound" in _unseen(tmp_path)
+    assert _unseen(tmp_path, differ=1).endswith("| **no** |")
+    assert _unseen(tmp_path, below=1).endswith("| **no** |")
+    assert _unseen(tmp_path, error=1).endswith("| **no** |")
+
+
+def test_unseen_plans_compare_equal_but_for_their_solve_time(tmp_path: Path) -> None:
+    """The determinism check ignores only the solve time: any other difference is one."""
+    from bench.unseen import _same_plan
+
+    plan = {"summary": {"solve_s": 1.0, "people_covered": 5}, "routes": [{"vehicle": "v"}]}
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(plan))
+    b.write_text(json.dumps({**plan, "summary": {"solve_s": 2.5, "people_covered": 5}}))
+    assert _same_plan(a, b)
+    b.write_text(json.dumps({**plan, "routes": [{"vehicle": "w"}]}))
+    assert not _same_plan(a, b)
