@@ -82,8 +82,8 @@ def run_day(family: str, sites: int, seed: int, work: Path) -> dict[str, Any]:
                               str(plan)], cwd=ROOT, capture_output=True, text=True,
                              check=False, env={**os.environ, "PYTHONHASHSEED": str(k)})
         if out.returncode != 0:
-            row["error"] = out.stderr.strip().splitlines()[-1][:300] if out.stderr else \
-                f"exit status {out.returncode}"
+            said = out.stderr.strip().splitlines()
+            row["error"] = said[-1][:300] if said else f"exit status {out.returncode}"
             return row
         solves.append(json.loads(out.stdout.strip().splitlines()[-1]))
     first = solves[0]
