@@ -6,7 +6,7 @@ generates others (``relief scenario generate`` families, seeds 101 and 102 by de
 solves each one twice, each solve in its own process with its own hash seed, in strict mode
 (an engine error or a checker rejection raises), with the work budget of the day's time
 limit under a wall-clock cap four times the limit (so the budget, not the clock, ends both
-searches, as in ``bench.families --cap-scale 4``). Per day: the plan passes the checker,
+searches: ``bench.families.capped_params``). Per day: the plan passes the checker,
 the two plans are identical (their solve times aside), the plan is not below the greedy
 baseline, and its people covered against the plan's own tighter bound (LP).
 
@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.families import capped_params
 from bench.machine import describe
 from bench.pages import write_keeping_notes
 
@@ -44,8 +45,8 @@ def solve_child(scenario_path: str, plan_path: str) -> dict[str, Any]:
 
     scenario = load_scenario(scenario_path)
     limit = scenario.policy.time_limit_s
-    params = SolveParams(strict=True, time_limit_s=limit * CAP_SCALE,
-                         work=SolveParams().search_work(limit))
+    cap, fields = capped_params('{"strict": true}', limit, CAP_SCALE)
+    params = SolveParams(time_limit_s=cap, **json.loads(fields))
     c0 = time.process_time()
     plan = solve(scenario, params)
     cpu = time.process_time() - c0
@@ -88,7 +89,7 @@ def run_day(family: str, sites: int, seed: int, work: Path) -> dict[str, Any]:
         solves.append(json.loads(out.stdout.strip().splitlines()[-1]))
     first = solves[0]
     row.update({k: first[k] for k in ("people", "covered", "status", "bound", "baseline",
-                                      "check", "limit_s")})
+                                      "limit_s")})
     row["cpu_s"] = [s["cpu_s"] for s in solves]
     row["same"] = _same_plan(work / f"{name}.plan1.json", work / f"{name}.plan2.json")
     row["check"] = all(s["check"] for s in solves)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from relief.app.main import create_app
 from relief.platform.auth import create_token
@@ -147,23 +148,27 @@ def build_network(db: Database) -> None:
 def make_token(db: Database, role: Role, depots: list[str] | None = None,
                scopes: list[str] | None = None, name: str | None = None) -> str:
     """Create a token and return its secret."""
-    return db.write(lambda s: create_token(s, name=name or f"test-{role.value}", role=role,
-                                           depots=depots or [], scopes=scopes or [])[1])
+    return db.write(lambda s: _token(s, role, depots, scopes, name))
+
+
+def _token(session: Session, role: Role, depots: list[str] | None = None,
+           scopes: list[str] | None = None, name: str | None = None) -> str:
+    """Create a token in ``session`` and return its secret (named ``test-<role>`` unless
+    ``name`` is given)."""
+    return create_token(session, name=name or f"test-{role.value}", role=role,
+                        depots=depots or [], scopes=scopes or [])[1]
 
 
 @pytest.fixture
 def world(db: Database, settings: Settings) -> Iterator[World]:
     """The named network, an app on the test database and one client per role."""
     build_network(db)
-    # the five users' tokens in one transaction (as make_token makes each)
+    # the five users' tokens in one transaction
     admin, manager, manager2, dispatcher, viewer = db.write(lambda s: [
-        create_token(s, name=name, role=role, depots=depots, scopes=scopes)[1]
-        for name, role, depots, scopes in [
-            ("test-admin", Role.admin, [], []),
-            ("test-depot_manager", Role.depot_manager, ["CTY", "TWN"], []),
-            ("m2", Role.depot_manager, ["CTY2"], []),
-            ("test-dispatcher", Role.dispatcher, [], ["draw:city", "draw:agreement"]),
-            ("test-viewer", Role.viewer, [], [])]])
+        _token(s, Role.admin), _token(s, Role.depot_manager, ["CTY", "TWN"]),
+        _token(s, Role.depot_manager, ["CTY2"], name="m2"),
+        _token(s, Role.dispatcher, scopes=["draw:city", "draw:agreement"]),
+        _token(s, Role.viewer)])
     app = create_app(settings=settings, database=db)
     with TestClient(app) as client:
         yield World(db=db, client=client, admin=Api(client, admin),
