@@ -102,7 +102,7 @@ class SolveParams(BaseModel):
     time_limit_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     seed: Annotated[int, Field(ge=0)] = 0
     moves: Annotated[int, Field(ge=0)] | None = None
-    trial_share: Annotated[float, Field(ge=0, le=0.9)] = 0.3
+    trial_share: Annotated[float, Field(ge=0, le=0.9)] = 0.1
     guide: Literal["auto", "selection", "none"] = "auto"
     per_item: Annotated[int, Field(ge=1, le=100)] = 10
     ruin_max: Annotated[int, Field(ge=1, le=100)] = 10
