@@ -29,7 +29,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +66,7 @@ class Tally:
     answered: set[str] = field(default_factory=set)
     rounds: int = 0
     seconds: float = 0.0
+    renewed: int = 0  # times a fuzzed call revoked or rotated the run's own token
 
     def note(self, kind: str, text: str) -> None:
         """Keep the first few examples of one kind of failure."""
@@ -81,6 +82,7 @@ class Tally:
                 "unsendable": self.unsendable, "operations": self.operations,
                 "operations_answered": len(self.answered),
                 "rounds": self.rounds, "seconds": round(self.seconds, 1),
+                "token_renewed": self.renewed,
                 "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
                 "examples": self.examples}
 
@@ -129,9 +131,16 @@ def _count(tally: Tally, kind: str, case: Any, response: Any, exc: BaseException
 
 
 def fuzz(app: FastAPI, token: str, *, seconds: float, seed_value: int = 1,
-         examples_per_round: int = 5, max_rounds: int | None = None) -> Tally:
+         examples_per_round: int = 5, max_rounds: int | None = None,
+         renew: Callable[[], str] | None = None) -> Tally:
     """Fuzz every operation of ``app``'s OpenAPI with ``token``: one whole round (every
-    operation, positive and negative), then further rounds for about ``seconds`` in all."""
+    operation, positive and negative), then further rounds for about ``seconds`` in all.
+
+    The token may load every operation, ``revoke`` and ``rotate`` of tokens among them, and
+    a drawn id is often its own: after each operation's cases the token is tried on
+    ``GET /api/v1/tokens`` and, when it no longer passes, ``renew()`` issues another (counted
+    in ``Tally.renewed``; without ``renew`` the run goes on with the dead token, and every
+    later case only meets the authentication)."""
     # The schema comes from the app object, not through a request: loading it over ASGI ran the
     # app's lifespan once more before the client below, and the job queue refused to start twice.
     schema = schemathesis.openapi.from_dict(app.openapi())
@@ -153,6 +162,11 @@ def fuzz(app: FastAPI, token: str, *, seconds: float, seed_value: int = 1,
                     _round(client, tally, operation, mode, headers, round_deadline,
                            seed_value * 1_000_003 + round_no * 10_007 + index * 7 + mode_no,
                            examples_per_round)
+                    if renew is not None and client.get(
+                            "/api/v1/tokens", params={"limit": 1},
+                            headers=headers).status_code == 401:
+                        headers["Authorization"] = f"Bearer {renew()}"
+                        tally.renewed += 1
             round_no += 1
         tally.rounds = round_no
     tally.seconds = time.monotonic() - started
@@ -239,11 +253,13 @@ def run_backend(backend: str, seconds: float, seed_value: int) -> Tally:
         settings_ = Settings(database_url=url, readiness_interval_hours=0,
                              rate_limits=unlimited, embedded_plan_workers=1)
         db = Database.from_settings(settings_)
-        token = db.write(lambda s: create_token(s, name="fuzz-admin", role=Role.admin,
-                                                depots=[], scopes=[])[1])
+        def renew() -> str:
+            return db.write(lambda s: create_token(s, name="fuzz-admin", role=Role.admin,
+                                                   depots=[], scopes=[])[1])
+
         app = create_app(settings=settings_, database=db)
         try:
-            return fuzz(app, token, seconds=seconds, seed_value=seed_value)
+            return fuzz(app, renew(), seconds=seconds, seed_value=seed_value, renew=renew)
         finally:
             db.dispose()
 
@@ -256,11 +272,12 @@ def page(results: dict[str, dict[str, Any]], args: argparse.Namespace, label: st
              f"{args.seconds:g} --seed {args.seed}`, load average {load[0]:.1f} / {load[1]:.1f} "
              f"/ {load[2]:.1f} (1/5/15 min), CPU time {time.process_time():.0f} s.", "",
              "| database | operations | requests | 5xx | schema violations | undocumented "
-             "status | unsendable | seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "status | unsendable | token renewed | seconds |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for backend, r in results.items():
         lines.append(f"| {backend} | {r['operations']} | {r['requests']} | {r['server_errors']} "
                      f"| {r['schema_violations']} | {r['undocumented_status']} | "
-                     f"{r['unsendable']} | {r['seconds']} |")
+                     f"{r['unsendable']} | {r.get('token_renewed', '-')} | {r['seconds']} |")
     lines.append("")
     for backend, r in results.items():
         lines.append(f"Statuses on {backend}: " + ", ".join(
