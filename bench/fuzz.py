@@ -137,12 +137,12 @@ def fuzz(app: FastAPI, token: str, *, seconds: float, seed_value: int = 1,
     operation, positive and negative), then further rounds for about ``seconds`` in all.
 
     The token may load every operation, ``revoke`` and ``rotate`` of tokens among them, and
-    a drawn id is often its own: after each operation's cases the token is tried on
+    a drawn id may be its own: after each operation's cases the token is tried on
     ``GET /api/v1/tokens`` and, when it no longer passes, ``renew()`` issues another (counted
     in ``Tally.renewed``; without ``renew`` the run goes on with the dead token, and every
     later case only meets the authentication)."""
     # The schema comes from the app object, not through a request: loading it over ASGI ran the
-    # app's lifespan once more before the client below, and the job queue refused to start twice.
+    # app's lifespan (job queue, runners) a second time, before the client below ran it again.
     schema = schemathesis.openapi.from_dict(app.openapi())
     operations = [result.ok() for result in schema.get_all_operations()]
     tally = Tally(operations=len(operations))
