@@ -277,7 +277,7 @@ def page(results: dict[str, dict[str, Any]], args: argparse.Namespace, label: st
     for backend, r in results.items():
         lines.append(f"| {backend} | {r['operations']} | {r['requests']} | {r['server_errors']} "
                      f"| {r['schema_violations']} | {r['undocumented_status']} | "
-                     f"{r['unsendable']} | {r.get('token_renewed', '-')} | {r['seconds']} |")
+                     f"{r['unsendable']} | {r['token_renewed']} | {r['seconds']} |")
     lines.append("")
     for backend, r in results.items():
         lines.append(f"Statuses on {backend}: " + ", ".join(
